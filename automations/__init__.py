@@ -1,0 +1,1 @@
+"""Stage automations: the stage-entry hook (and, later, one module per action and the runner)."""

@@ -1,0 +1,54 @@
+"""Tortoise models, one module per aggregate, and the ORM configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.client import Client
+from models.event import EventType, JobEvent
+from models.firm import ApiToken, Firm, Role, User
+from models.job import Job, JobStatus, Priority
+from models.pipeline import Pipeline, Stage
+from models.task import Task
+
+MODEL_MODULES = [
+    "models.firm",
+    "models.client",
+    "models.pipeline",
+    "models.job",
+    "models.task",
+    "models.event",
+]
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    """The ORM configuration for one database; migrations live in models/migrations."""
+    if database_url.startswith(("postgres://", "postgresql://")):
+        database_url = "asyncpg://" + database_url.split("://", 1)[1]
+    return {
+        "connections": {"default": database_url},
+        "apps": {
+            "models": {
+                "models": MODEL_MODULES,
+                "migrations": "models.migrations",
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def __getattr__(name: str) -> Any:
+    # TORTOISE_ORM serves tortoise's own CLI (tortoise makemigrations, named in pyproject);
+    # computed on access so that importing the models reads no environment.
+    if name == "TORTOISE_ORM":
+        import settings
+
+        return tortoise_config(settings.load().database_url)
+    raise AttributeError(name)
+
+__all__ = [
+    "ApiToken", "Client", "EventType", "Firm", "Job", "JobEvent", "JobStatus", "MODEL_MODULES",
+    "Pipeline", "Priority", "Role", "Stage", "Task", "User", "tortoise_config",
+]

@@ -1,0 +1,32 @@
+"""Opening, migrating and closing the database."""
+
+from __future__ import annotations
+
+from tortoise import Tortoise, connections
+from tortoise.migrations.api import migrate as apply_migrations
+
+from models import tortoise_config
+
+
+async def open_database(database_url: str, *, migrate: bool = True) -> None:
+    """Connect, applying pending migrations first unless told not to."""
+    config = tortoise_config(database_url)
+    if migrate:
+        # The migration API initialises Tortoise without connections, so start afresh after it.
+        await apply_migrations(config=config)
+        await Tortoise.close_connections()
+    # Global: the ASGI lifespan runs in another task than the requests that use the database.
+    await Tortoise.init(config=config, _enable_global_fallback=True)
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()
+
+
+async def ping() -> None:
+    """Raise if the database does not answer."""
+    await connections.get("default").execute_query("SELECT 1")
+
+
+def is_postgres() -> bool:
+    return connections.get("default").capabilities.dialect == "postgres"

@@ -1,0 +1,76 @@
+"""The few statements tortoise cannot express, written by hand for SQLite and PostgreSQL.
+
+Pages of children for many parents in one statement (the board's hot path):
+
+`ROW_NUMBER() OVER (PARTITION BY parent ORDER BY key)` keeps the first N children of every
+parent, so a board of any size loads each connection level with one query. Tortoise has no
+window functions, hence this small piece of hand-written SQL (SQLite 3.25+ and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from tortoise import connections
+from tortoise.expressions import RawSQL
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+M = TypeVar("M", bound=Model)
+
+
+def placeholder(index: int) -> str:
+    dialect = connections.get("default").capabilities.dialect
+    return f"${index}" if dialect == "postgres" else "?"
+
+
+async def fetch_pages(
+    model: type[M],
+    *,
+    firm_id: int,
+    parent_column: str,
+    parent_ids: Sequence[int],
+    order_column: str,
+    limit: int,
+    after: Any = None,
+    where_in: dict[str, Sequence[str]] | None = None,
+) -> dict[int, list[M]]:
+    """Up to `limit` rows per parent, ordered by `order_column`, keyed after `after`.
+
+    Column names come from code, never from clients; values are bound parameters.
+    """
+    params: list[Any] = []
+
+    def bind(value: Any) -> str:
+        params.append(value)
+        return placeholder(len(params))
+
+    conditions = [f'"firm_id" = {bind(firm_id)}']
+    conditions.append(f'"{parent_column}" IN ({", ".join(bind(p) for p in parent_ids)})')
+    for column, values in (where_in or {}).items():
+        conditions.append(f'"{column}" IN ({", ".join(bind(v) for v in values)})')
+    if after is not None:
+        conditions.append(f'"{order_column}" > {bind(after)}')
+    table = model._meta.db_table
+    sql = (
+        f'SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY "{parent_column}" '
+        f'ORDER BY "{order_column}") AS page_row FROM "{table}" '
+        f"WHERE {' AND '.join(conditions)}) AS page "
+        f'WHERE page_row <= {bind(limit)} ORDER BY "{parent_column}", "{order_column}"'
+    )
+    rows = await connections.get("default").execute_query_dict(sql, params)
+    pages: dict[int, list[M]] = defaultdict(list)
+    for row in rows:
+        pages[row[parent_column]].append(model._init_from_db(**row))
+    return pages
+
+
+def with_tag(queryset: QuerySet[M], tag: str) -> QuerySet[M]:
+    """Rows whose JSON "tags" list holds `tag` exactly."""
+    if connections.get("default").capabilities.dialect == "postgres":
+        return queryset.filter(tags__contains=[tag])
+    literal = "'" + tag.replace("'", "''") + "'"  # SQLite string literal: quotes doubled
+    exists = RawSQL(f'EXISTS (SELECT 1 FROM json_each("tags") WHERE value = {literal})')
+    return queryset.annotate(has_tag=exists).filter(has_tag=1)

@@ -1,0 +1,61 @@
+"""Clients: queries and mutations."""
+
+from __future__ import annotations
+
+import strawberry
+
+from models import Client
+from resolvers.common import attempt, provided, root_connection
+from schema.connection import Connection
+from schema.context import Info
+from schema.inputs import CreateClientInput, UpdateClientInput
+from schema.node import decode_id
+from schema.payloads import ClientPayload
+from schema.types import ClientType
+from workflow import clients
+
+
+def _payload(client: Client | None, errors: list) -> ClientPayload:
+    return ClientPayload(client=ClientType.from_model(client) if client else None, errors=errors)
+
+
+@strawberry.type
+class ClientQueries:
+    @strawberry.field
+    async def clients(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        search: str | None = None,
+    ) -> Connection[ClientType]:
+        queryset = info.context.scope.query(Client)
+        if search:
+            queryset = queryset.filter(name__icontains=search[:200])
+        return await root_connection(queryset, first, after, ClientType.from_model)
+
+    @strawberry.field
+    async def client(self, info: Info, id: strawberry.ID) -> ClientType | None:
+        client = await info.context.loaders.client.load(decode_id(id, "Client", "id"))
+        return ClientType.from_model(client) if client else None
+
+
+@strawberry.type
+class ClientMutations:
+    @strawberry.mutation
+    async def create_client(self, info: Info, input: CreateClientInput) -> ClientPayload:
+        scope = info.context.scope
+        return _payload(
+            *await attempt(
+                lambda: clients.create_client(scope, input.name, input.email, input.tags)
+            )
+        )
+
+    @strawberry.mutation
+    async def update_client(self, info: Info, input: UpdateClientInput) -> ClientPayload:
+        scope = info.context.scope
+        changes = provided(name=input.name, email=input.email, tags=input.tags)
+        if changes.get("name", "") is None:
+            changes["name"] = ""  # a name cannot be cleared: validation says so
+        return _payload(
+            *await attempt(
+                lambda: clients.update_client(scope, decode_id(input.id, "Client", "id"), **changes)
+            )
+        )

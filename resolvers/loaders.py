@@ -1,0 +1,155 @@
+"""DataLoaders, created per request and scoped to the caller's firm.
+
+Every relation of the graph is batched here, so a nested board query costs one statement per
+level whatever the number of jobs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from strawberry.dataloader import DataLoader
+from tortoise import connections
+from tortoise.functions import Count
+from tortoise.models import Model
+
+from models import Client, Job, JobEvent, Pipeline, Stage, Task, User
+from models.sql import fetch_pages, placeholder
+from workflow.scope import Scope
+
+M = TypeVar("M", bound=Model)
+
+
+@dataclass(frozen=True)
+class PageKey:
+    """One connection of one parent: up to `limit` children after `after`."""
+
+    model: type[Model]
+    parent_column: str
+    parent_id: int
+    order_column: str
+    limit: int
+    after: Any = None
+    where_in: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def batch(self) -> tuple[Any, ...]:
+        return (self.model, self.parent_column, self.order_column, self.limit, self.after,
+                self.where_in)
+
+
+@dataclass(frozen=True)
+class CountKey:
+    model: type[Model]
+    parent_column: str
+    parent_id: int
+    where_in: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+class Loaders:
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self._by_id: dict[type[Model], DataLoader[int, Any]] = {}
+        self.stages_by_pipeline = DataLoader(self._stages_by_pipeline)
+        self.assignees_by_job = DataLoader(self._assignees_by_job)
+        self.pages: DataLoader[PageKey, list[Any]] = DataLoader(self._pages)
+        self.counts: DataLoader[CountKey, int] = DataLoader(self._counts)
+
+    def by_id(self, model: type[M]) -> DataLoader[int, M | None]:
+        if model not in self._by_id:
+            async def load(ids: list[int]) -> list[M | None]:
+                rows = {row.pk: row for row in await self.scope.query(model).filter(id__in=ids)}
+                return [rows.get(i) for i in ids]
+
+            self._by_id[model] = DataLoader(load)
+        return self._by_id[model]
+
+    @property
+    def pipeline(self) -> DataLoader[int, Pipeline | None]:
+        return self.by_id(Pipeline)
+
+    @property
+    def stage(self) -> DataLoader[int, Stage | None]:
+        return self.by_id(Stage)
+
+    @property
+    def job(self) -> DataLoader[int, Job | None]:
+        return self.by_id(Job)
+
+    @property
+    def client(self) -> DataLoader[int, Client | None]:
+        return self.by_id(Client)
+
+    @property
+    def user(self) -> DataLoader[int, User | None]:
+        return self.by_id(User)
+
+    @property
+    def task(self) -> DataLoader[int, Task | None]:
+        return self.by_id(Task)
+
+    @property
+    def event(self) -> DataLoader[int, JobEvent | None]:
+        return self.by_id(JobEvent)
+
+    async def _stages_by_pipeline(self, ids: list[int]) -> list[list[Stage]]:
+        grouped: dict[int, list[Stage]] = defaultdict(list)
+        stages = self.scope.query(Stage).filter(pipeline_id__in=ids).order_by("position", "id")
+        for stage in await stages:
+            grouped[stage.pipeline_id].append(stage)
+        return [grouped[i] for i in ids]
+
+    async def _assignees_by_job(self, ids: list[int]) -> list[list[User]]:
+        params: list[Any] = [self.scope.firm_id, *ids]
+        marks = ", ".join(placeholder(n) for n in range(2, len(params) + 1))
+        sql = (
+            'SELECT u.*, ja."job_id" AS assigned_job_id FROM "app_user" u '
+            'JOIN "job_assignee" ja ON ja."user_id" = u."id" '
+            f'WHERE u."firm_id" = {placeholder(1)} AND ja."job_id" IN ({marks}) ORDER BY u."name"'
+        )
+        grouped: dict[int, list[User]] = defaultdict(list)
+        for row in await connections.get("default").execute_query_dict(sql, params):
+            grouped[row["assigned_job_id"]].append(User._init_from_db(**row))
+        return [grouped[i] for i in ids]
+
+    async def _pages(self, keys: list[PageKey]) -> list[list[Any]]:
+        batches: dict[tuple[Any, ...], list[PageKey]] = defaultdict(list)
+        for key in keys:
+            batches[key.batch()].append(key)
+        results: dict[PageKey, list[Any]] = {}
+        for batch in batches.values():
+            first = batch[0]
+            pages = await fetch_pages(
+                first.model, firm_id=self.scope.firm_id, parent_column=first.parent_column,
+                parent_ids=sorted({k.parent_id for k in batch}),
+                order_column=first.order_column, limit=first.limit, after=first.after,
+                where_in=dict(first.where_in),
+            )
+            for key in batch:
+                results[key] = pages.get(key.parent_id, [])
+        return [results[key] for key in keys]
+
+    async def _counts(self, keys: list[CountKey]) -> list[int]:
+        batches: dict[tuple[Any, ...], list[CountKey]] = defaultdict(list)
+        for key in keys:
+            batches[(key.model, key.parent_column, key.where_in)].append(key)
+        counts: dict[CountKey, int] = {}
+        for (model, column, where_in), batch in batches.items():
+            query = self.scope.query(model).filter(
+                **{f"{column}__in": [k.parent_id for k in batch]},
+                **{f"{field}__in": list(values) for field, values in where_in},
+            )
+            rows = await query.annotate(n=Count("id")).group_by(column).values(column, "n")
+            found = {row[column]: row["n"] for row in rows}
+            for key in batch:
+                counts[key] = found.get(key.parent_id, 0)
+        return [counts[key] for key in keys]
+
+
+def where_in(**conditions: Sequence[str] | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """A hashable form of column IN (...) conditions for page and count keys."""
+    return tuple(
+        (column, tuple(values)) for column, values in sorted(conditions.items()) if values
+    )

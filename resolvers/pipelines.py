@@ -1,0 +1,128 @@
+"""Pipelines and stages: queries and mutations."""
+
+from __future__ import annotations
+
+import strawberry
+
+from models import Pipeline
+from resolvers.common import attempt, provided, root_connection
+from schema.connection import Connection
+from schema.context import Info
+from schema.inputs import (
+    CreatePipelineInput,
+    CreateStageInput,
+    DeletePipelineInput,
+    DeleteStageInput,
+    ReorderStagesInput,
+    UpdatePipelineInput,
+    UpdateStageInput,
+)
+from schema.node import decode_id, decode_optional, encode_id
+from schema.payloads import DeletePayload, DeleteStagePayload, PipelinePayload, StagePayload
+from schema.types import PipelineType, StageType
+from workflow import pipelines
+
+
+def _pipeline_payload(pipeline: Pipeline | None, errors: list) -> PipelinePayload:
+    return PipelinePayload(
+        pipeline=PipelineType.from_model(pipeline) if pipeline else None, errors=errors
+    )
+
+
+@strawberry.type
+class PipelineQueries:
+    @strawberry.field
+    async def pipelines(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[PipelineType]:
+        queryset = info.context.scope.query(Pipeline)
+        return await root_connection(queryset, first, after, PipelineType.from_model)
+
+    @strawberry.field
+    async def pipeline(self, info: Info, id: strawberry.ID) -> PipelineType | None:
+        pipeline = await info.context.loaders.pipeline.load(decode_id(id, "Pipeline", "id"))
+        return PipelineType.from_model(pipeline) if pipeline else None
+
+
+@strawberry.type
+class PipelineMutations:
+    @strawberry.mutation
+    async def create_pipeline(self, info: Info, input: CreatePipelineInput) -> PipelinePayload:
+        scope = info.context.scope
+        return _pipeline_payload(
+            *await attempt(lambda: pipelines.create_pipeline(scope, input.name, input.stage_names))
+        )
+
+    @strawberry.mutation
+    async def update_pipeline(self, info: Info, input: UpdatePipelineInput) -> PipelinePayload:
+        scope = info.context.scope
+        return _pipeline_payload(
+            *await attempt(
+                lambda: pipelines.update_pipeline(
+                    scope, decode_id(input.id, "Pipeline", "id"), input.name
+                )
+            )
+        )
+
+    @strawberry.mutation
+    async def delete_pipeline(self, info: Info, input: DeletePipelineInput) -> DeletePayload:
+        scope = info.context.scope
+
+        async def delete() -> strawberry.ID:
+            pipeline_id = decode_id(input.id, "Pipeline", "id")
+            await pipelines.delete_pipeline(scope, pipeline_id)
+            return encode_id("Pipeline", pipeline_id)
+
+        deleted_id, errors = await attempt(delete)
+        return DeletePayload(deleted_id=deleted_id, errors=errors)
+
+    @strawberry.mutation
+    async def create_stage(self, info: Info, input: CreateStageInput) -> StagePayload:
+        scope = info.context.scope
+        stage, errors = await attempt(
+            lambda: pipelines.create_stage(
+                scope, decode_id(input.pipeline_id, "Pipeline", "pipelineId"), input.name,
+                input.position, input.wip_limit, input.time_limit_days,
+            )
+        )
+        return StagePayload(stage=StageType.from_model(stage) if stage else None, errors=errors)
+
+    @strawberry.mutation
+    async def update_stage(self, info: Info, input: UpdateStageInput) -> StagePayload:
+        scope = info.context.scope
+        changes = provided(
+            name=input.name, wip_limit=input.wip_limit, time_limit_days=input.time_limit_days
+        )
+        if changes.get("name", "") is None:
+            changes["name"] = ""  # a name cannot be cleared: validation says so
+        stage, errors = await attempt(
+            lambda: pipelines.update_stage(scope, decode_id(input.id, "Stage", "id"), **changes)
+        )
+        return StagePayload(stage=StageType.from_model(stage) if stage else None, errors=errors)
+
+    @strawberry.mutation
+    async def delete_stage(self, info: Info, input: DeleteStageInput) -> DeleteStagePayload:
+        scope = info.context.scope
+        pipeline, errors = await attempt(
+            lambda: pipelines.delete_stage(
+                scope, decode_id(input.id, "Stage", "id"),
+                decode_optional(input.move_jobs_to_stage_id, "Stage", "moveJobsToStageId"),
+            )
+        )
+        return DeleteStagePayload(
+            deleted_id=input.id if pipeline else None,
+            pipeline=PipelineType.from_model(pipeline) if pipeline else None,
+            errors=errors,
+        )
+
+    @strawberry.mutation
+    async def reorder_stages(self, info: Info, input: ReorderStagesInput) -> PipelinePayload:
+        scope = info.context.scope
+        return _pipeline_payload(
+            *await attempt(
+                lambda: pipelines.reorder_stages(
+                    scope, decode_id(input.pipeline_id, "Pipeline", "pipelineId"),
+                    [decode_id(i, "Stage", "stageIds") for i in input.stage_ids],
+                )
+            )
+        )

@@ -1,0 +1,46 @@
+"""The composed schema: root types merged from the per-domain resolvers."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from resolvers.clients import ClientMutations, ClientQueries
+from resolvers.jobs import JobMutations, JobQueries
+from resolvers.nodes import NodeQueries
+from resolvers.pipelines import PipelineMutations, PipelineQueries
+from resolvers.tasks import TaskMutations
+from schema.extensions import ErrorPolicy, RecordOperationName
+from schema.types import (
+    ClientType,
+    JobEventType,
+    JobType,
+    PipelineType,
+    StageType,
+    TaskType,
+    UserType,
+)
+
+Query = merge_types("Query", (NodeQueries, PipelineQueries, JobQueries, ClientQueries))
+Mutation = merge_types(
+    "Mutation", (PipelineMutations, ClientMutations, JobMutations, TaskMutations)
+)
+
+
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Logging happens in ErrorPolicy, with the request id; nothing to add here."""
+
+
+schema = Schema(
+    query=Query,
+    mutation=Mutation,
+    types=[PipelineType, StageType, JobType, TaskType, ClientType, UserType, JobEventType],
+    extensions=[ErrorPolicy, RecordOperationName],
+)
+
+__all__ = ["schema"]

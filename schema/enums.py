@@ -1,0 +1,14 @@
+"""GraphQL enums, one per domain enum, under the names the contract fixes."""
+
+from __future__ import annotations
+
+import strawberry
+
+from models import EventType, JobStatus, Priority, Role
+from workflow.errors import ErrorCode
+
+JobStatusEnum = strawberry.enum(JobStatus, name="JobStatus")
+PriorityEnum = strawberry.enum(Priority, name="Priority")
+RoleEnum = strawberry.enum(Role, name="Role")
+JobEventTypeEnum = strawberry.enum(EventType, name="JobEventType")
+ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode")

@@ -1,0 +1,154 @@
+"""Mutation inputs. Optional fields of update inputs left out change nothing; null clears."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import strawberry
+
+from schema.enums import JobStatusEnum, PriorityEnum
+
+ID = strawberry.ID
+UNSET = strawberry.UNSET
+
+
+@strawberry.input
+class CreatePipelineInput:
+    name: str
+    stage_names: list[str] = strawberry.field(description="The stages, in order; at least one.")
+
+
+@strawberry.input
+class UpdatePipelineInput:
+    id: ID
+    name: str
+
+
+@strawberry.input
+class DeletePipelineInput:
+    id: ID
+
+
+@strawberry.input
+class CreateStageInput:
+    pipeline_id: ID
+    name: str
+    position: int | None = strawberry.field(default=None, description="Default: last.")
+    wip_limit: int | None = None
+    time_limit_days: int | None = None
+
+
+@strawberry.input
+class UpdateStageInput:
+    id: ID
+    name: str | None = UNSET
+    wip_limit: int | None = UNSET
+    time_limit_days: int | None = UNSET
+
+
+@strawberry.input
+class DeleteStageInput:
+    id: ID
+    move_jobs_to_stage_id: ID | None = strawberry.field(
+        default=None, description="Where the stage's jobs go; required when it holds any."
+    )
+
+
+@strawberry.input
+class ReorderStagesInput:
+    pipeline_id: ID
+    stage_ids: list[ID] = strawberry.field(description="Every stage of the pipeline, in order.")
+
+
+@strawberry.input
+class CreateClientInput:
+    name: str
+    email: str | None = None
+    tags: list[str] | None = None
+
+
+@strawberry.input
+class UpdateClientInput:
+    id: ID
+    name: str | None = UNSET
+    email: str | None = UNSET
+    tags: list[str] | None = UNSET
+
+
+@strawberry.input
+class CreateJobInput:
+    pipeline_id: ID
+    client_id: ID
+    title: str
+    stage_id: ID | None = strawberry.field(default=None, description="Default: the first stage.")
+    priority: PriorityEnum | None = None
+    start_date: date | None = None
+    due_date: date | None = None
+    tags: list[str] | None = None
+    assignee_ids: list[ID] | None = None
+
+
+@strawberry.input
+class UpdateJobInput:
+    id: ID
+    expected_version: int | None = None
+    title: str | None = UNSET
+    client_id: ID | None = UNSET
+    priority: PriorityEnum | None = UNSET
+    status: JobStatusEnum | None = strawberry.field(
+        default=UNSET, description="ACTIVE or COMPLETED; ACTIVE restores an archived job."
+    )
+    start_date: date | None = UNSET
+    due_date: date | None = UNSET
+    tags: list[str] | None = UNSET
+    assignee_ids: list[ID] | None = UNSET
+
+
+@strawberry.input
+class ArchiveJobInput:
+    id: ID
+    expected_version: int | None = None
+
+
+@strawberry.input
+class MoveJobInput:
+    job_id: ID
+    stage_id: ID
+    before_job_id: ID | None = strawberry.field(
+        default=None, description="Place the job right before this job of the target stage."
+    )
+    after_job_id: ID | None = strawberry.field(
+        default=None, description="Place the job right after this job of the target stage."
+    )
+    expected_version: int | None = None
+
+
+@strawberry.input
+class TransferJobInput:
+    job_id: ID
+    pipeline_id: ID
+    stage_id: ID | None = strawberry.field(default=None, description="Default: the first stage.")
+    expected_version: int | None = None
+
+
+@strawberry.input
+class CreateTaskInput:
+    job_id: ID
+    title: str
+    description: str | None = None
+    assignee_id: ID | None = None
+    due_date: date | None = None
+
+
+@strawberry.input
+class UpdateTaskInput:
+    id: ID
+    title: str | None = UNSET
+    description: str | None = UNSET
+    assignee_id: ID | None = UNSET
+    due_date: date | None = UNSET
+
+
+@strawberry.input
+class TaskIdInput:
+    id: ID

@@ -1,0 +1,47 @@
+"""Relay global ids: opaque strings naming a type and a row, e.g. base64("Job:42")."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import strawberry
+
+from workflow.errors import DomainError, ErrorCode
+
+
+@strawberry.interface(name="Node", description="An object with a global id.")
+class Node:
+    id: strawberry.ID
+
+
+def encode_id(type_name: str, pk: int) -> strawberry.ID:
+    raw = f"{type_name}:{pk}".encode()
+    return strawberry.ID(base64.urlsafe_b64encode(raw).rstrip(b"=").decode())
+
+
+def parse_id(global_id: str, field: str) -> tuple[str, int]:
+    """(type name, row id) of a global id, or an INVALID_ID error naming the field."""
+    error = DomainError(ErrorCode.INVALID_ID, f"{field} is not a valid id", field)
+    if not 0 < len(global_id) <= 64 or not global_id.isascii():
+        raise error
+    try:
+        padded = global_id + "=" * (-len(global_id) % 4)
+        type_name, _, pk = base64.urlsafe_b64decode(padded).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise error from None
+    if not type_name or not pk.isdigit() or len(pk) > 18:
+        raise error
+    return type_name, int(pk)
+
+
+def decode_id(global_id: str, type_name: str, field: str) -> int:
+    """The row id of a global id of `type_name`; another type's id is INVALID_ID too."""
+    kind, pk = parse_id(global_id, field)
+    if kind != type_name:
+        raise DomainError(ErrorCode.INVALID_ID, f"{field} is not a {type_name} id", field)
+    return pk
+
+
+def decode_optional(global_id: str | None, type_name: str, field: str) -> int | None:
+    return None if global_id is None else decode_id(global_id, type_name, field)

@@ -1,0 +1,70 @@
+"""Mutation payloads: the changed object (null on failure) beside errors (empty on success)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from schema.errors import UserError
+from schema.types import ClientType, JobType, PipelineType, StageType, TaskType
+
+
+@strawberry.type
+class PipelinePayload:
+    pipeline: PipelineType | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class DeletePayload:
+    deleted_id: strawberry.ID | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class StagePayload:
+    stage: StageType | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class DeleteStagePayload:
+    deleted_id: strawberry.ID | None
+    pipeline: PipelineType | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class ClientPayload:
+    client: ClientType | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class JobPayload:
+    job: JobType | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class MoveJobPayload:
+    job: JobType | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class TransferJobPayload:
+    job: JobType | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class TaskPayload:
+    task: TaskType | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class DeleteTaskPayload:
+    deleted_id: strawberry.ID | None
+    job: JobType | None
+    errors: list[UserError]

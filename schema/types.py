@@ -1,0 +1,301 @@
+"""The object types of the graph. Leaves are plain attributes (synchronous, cheap); relations
+resolve through the request's DataLoaders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+import strawberry
+from strawberry.scalars import JSON
+from tortoise.models import Model
+
+from models import Client, Job, JobEvent, JobStatus, Pipeline, Stage, Task, User
+from resolvers.loaders import CountKey, PageKey, where_in
+from schema.connection import Connection, build, decode_cursor, page_size
+from schema.context import Info
+from schema.enums import JobEventTypeEnum, JobStatusEnum, PriorityEnum, RoleEnum
+from schema.node import Node, encode_id
+
+T = TypeVar("T")
+VISIBLE = (JobStatus.ACTIVE, JobStatus.COMPLETED)
+
+
+async def child_connection(
+    info: Info,
+    model: type[Model],
+    parent_column: str,
+    parent_id: int,
+    order_column: str,
+    wrap: Callable[[Any], T],
+    first: int | None,
+    after: str | None,
+    **conditions: Any,
+) -> Connection[T]:
+    """One page of a parent's children, batched with its siblings' pages (one statement)."""
+    size = page_size(first)
+    cursor = decode_cursor(after, order_column)
+    loaders = info.context.loaders
+    filters = where_in(**conditions)
+    rows = await loaders.pages.load(
+        PageKey(model, parent_column, parent_id, order_column, size + 1, cursor, filters)
+    )
+
+    async def count() -> int:
+        return await loaders.counts.load(CountKey(model, parent_column, parent_id, filters))
+
+    return build(rows, size, order_column, wrap, count, has_previous=cursor is not None)
+
+
+def _statuses(include_archived: bool) -> tuple[str, ...] | None:
+    return None if include_archived else tuple(VISIBLE)
+
+
+@strawberry.type(name="User")
+class UserType(Node):
+    name: str
+    email: str
+    role: RoleEnum
+    is_active: bool
+
+    @classmethod
+    def from_model(cls, user: User) -> UserType:
+        return cls(
+            id=encode_id("User", user.id), name=user.name, email=user.email, role=user.role,
+            is_active=user.is_active,
+        )
+
+
+@strawberry.type(name="Client")
+class ClientType(Node):
+    name: str
+    email: str | None
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+    pk: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, client: Client) -> ClientType:
+        return cls(
+            id=encode_id("Client", client.id), name=client.name, email=client.email,
+            tags=client.tags, created_at=client.created_at, updated_at=client.updated_at,
+            pk=client.id,
+        )
+
+    @strawberry.field
+    async def jobs(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        include_archived: bool = False,
+    ) -> Connection[JobType]:
+        return await child_connection(
+            info, Job, "client_id", self.pk, "id", JobType.from_model, first, after,
+            status=_statuses(include_archived),
+        )
+
+
+@strawberry.type(name="Pipeline")
+class PipelineType(Node):
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    pk: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, pipeline: Pipeline) -> PipelineType:
+        return cls(
+            id=encode_id("Pipeline", pipeline.id), name=pipeline.name,
+            created_at=pipeline.created_at, updated_at=pipeline.updated_at, pk=pipeline.id,
+        )
+
+    @strawberry.field(description="The stages, in order.")
+    async def stages(self, info: Info) -> list[StageType]:
+        stages = await info.context.loaders.stages_by_pipeline.load(self.pk)
+        return [StageType.from_model(stage) for stage in stages]
+
+    @strawberry.field(description="Jobs of every stage, oldest first.")
+    async def jobs(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        include_archived: bool = False,
+    ) -> Connection[JobType]:
+        return await child_connection(
+            info, Job, "pipeline_id", self.pk, "id", JobType.from_model, first, after,
+            status=_statuses(include_archived),
+        )
+
+
+@strawberry.type(name="Stage")
+class StageType(Node):
+    name: str
+    position: int
+    wip_limit: int | None
+    time_limit_days: int | None
+    pk: strawberry.Private[int]
+    pipeline_pk: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, stage: Stage) -> StageType:
+        return cls(
+            id=encode_id("Stage", stage.id), name=stage.name, position=stage.position,
+            wip_limit=stage.wip_limit, time_limit_days=stage.time_limit_days, pk=stage.id,
+            pipeline_pk=stage.pipeline_id,
+        )
+
+    @strawberry.field
+    async def pipeline(self, info: Info) -> PipelineType:
+        pipeline = await info.context.loaders.pipeline.load(self.pipeline_pk)
+        return PipelineType.from_model(pipeline)  # type: ignore[arg-type]
+
+    @strawberry.field(description="The stage's jobs in board order (by rank).")
+    async def jobs(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        include_archived: bool = False,
+    ) -> Connection[JobType]:
+        return await child_connection(
+            info, Job, "stage_id", self.pk, "rank", JobType.from_model, first, after,
+            status=_statuses(include_archived),
+        )
+
+
+@strawberry.type(name="Job")
+class JobType(Node):
+    title: str
+    rank: str = strawberry.field(description="Orders the job within its stage (ascending).")
+    version: int = strawberry.field(description="Grows by one on every change to the job.")
+    status: JobStatusEnum
+    priority: PriorityEnum
+    start_date: date | None
+    due_date: date | None
+    tags: list[str]
+    stage_entered_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    pk: strawberry.Private[int]
+    client_pk: strawberry.Private[int]
+    pipeline_pk: strawberry.Private[int]
+    stage_pk: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, job: Job) -> JobType:
+        return cls(
+            id=encode_id("Job", job.id), title=job.title, rank=job.rank, version=job.version,
+            status=job.status, priority=job.priority, start_date=job.start_date,
+            due_date=job.due_date, tags=job.tags, stage_entered_at=job.stage_entered_at,
+            created_at=job.created_at, updated_at=job.updated_at, pk=job.id,
+            client_pk=job.client_id, pipeline_pk=job.pipeline_id, stage_pk=job.stage_id,
+        )
+
+    @strawberry.field
+    async def client(self, info: Info) -> ClientType:
+        client = await info.context.loaders.client.load(self.client_pk)
+        return ClientType.from_model(client)  # type: ignore[arg-type]
+
+    @strawberry.field
+    async def pipeline(self, info: Info) -> PipelineType:
+        pipeline = await info.context.loaders.pipeline.load(self.pipeline_pk)
+        return PipelineType.from_model(pipeline)  # type: ignore[arg-type]
+
+    @strawberry.field
+    async def stage(self, info: Info) -> StageType:
+        stage = await info.context.loaders.stage.load(self.stage_pk)
+        return StageType.from_model(stage)  # type: ignore[arg-type]
+
+    @strawberry.field
+    async def assignees(self, info: Info) -> list[UserType]:
+        users = await info.context.loaders.assignees_by_job.load(self.pk)
+        return [UserType.from_model(user) for user in users]
+
+    @strawberry.field(description="The job's tasks, oldest first.")
+    async def tasks(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[TaskType]:
+        return await child_connection(
+            info, Task, "job_id", self.pk, "id", TaskType.from_model, first, after
+        )
+
+    @strawberry.field(description="Every change to the job, oldest first.")
+    async def history(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[JobEventType]:
+        return await child_connection(
+            info, JobEvent, "job_id", self.pk, "id", JobEventType.from_model, first, after
+        )
+
+
+@strawberry.type(name="Task")
+class TaskType(Node):
+    title: str
+    description: str
+    due_date: date | None
+    done: bool
+    done_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    job_pk: strawberry.Private[int]
+    assignee_pk: strawberry.Private[int | None]
+
+    @classmethod
+    def from_model(cls, task: Task) -> TaskType:
+        return cls(
+            id=encode_id("Task", task.id), title=task.title, description=task.description,
+            due_date=task.due_date, done=task.done, done_at=task.done_at,
+            created_at=task.created_at, updated_at=task.updated_at, job_pk=task.job_id,
+            assignee_pk=task.assignee_id,
+        )
+
+    @strawberry.field
+    async def job(self, info: Info) -> JobType:
+        job = await info.context.loaders.job.load(self.job_pk)
+        return JobType.from_model(job)  # type: ignore[arg-type]
+
+    @strawberry.field
+    async def assignee(self, info: Info) -> UserType | None:
+        if self.assignee_pk is None:
+            return None
+        user = await info.context.loaders.user.load(self.assignee_pk)
+        return UserType.from_model(user) if user else None
+
+
+@strawberry.type(name="JobEvent")
+class JobEventType(Node):
+    type: JobEventTypeEnum
+    seq: int = strawberry.field(description="Position in its pipeline's event log.")
+    occurred_at: datetime
+    job_version: int | None
+    changes: JSON
+    from_stage_id: strawberry.ID | None
+    to_stage_id: strawberry.ID | None
+    from_pipeline_id: strawberry.ID | None
+    to_pipeline_id: strawberry.ID | None
+    actor_pk: strawberry.Private[int | None]
+    job_pk: strawberry.Private[int | None]
+
+    @classmethod
+    def from_model(cls, event: JobEvent) -> JobEventType:
+        def ref(type_name: str, pk: int | None) -> strawberry.ID | None:
+            return None if pk is None else encode_id(type_name, pk)
+
+        return cls(
+            id=encode_id("JobEvent", event.id), type=event.type, seq=event.seq,
+            occurred_at=event.created_at, job_version=event.job_version, changes=event.changes,
+            from_stage_id=ref("Stage", event.from_stage_id),
+            to_stage_id=ref("Stage", event.to_stage_id),
+            from_pipeline_id=ref("Pipeline", event.from_pipeline_id),
+            to_pipeline_id=ref("Pipeline", event.to_pipeline_id),
+            actor_pk=event.actor_id, job_pk=event.job_id,
+        )
+
+    @strawberry.field(description="Who made the change; null for the system.")
+    async def actor(self, info: Info) -> UserType | None:
+        if self.actor_pk is None:
+            return None
+        user = await info.context.loaders.user.load(self.actor_pk)
+        return UserType.from_model(user) if user else None
+
+    @strawberry.field
+    async def job(self, info: Info) -> JobType | None:
+        if self.job_pk is None:
+            return None
+        job = await info.context.loaders.job.load(self.job_pk)
+        return JobType.from_model(job) if job else None

@@ -1,0 +1,106 @@
+"""Workflow backend: serve the GraphQL API, migrate, create firms, seed a demo.
+
+    python server.py                      serve (SQLite by default) on http://127.0.0.1:8000/graphql
+    python server.py --workers 4          several serving processes
+    python server.py migrate              apply pending migrations and exit
+    python server.py create-firm NAME --owner-email EMAIL
+    python server.py demo                 seed a demo firm; prints its owner's token
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import uvicorn
+
+import settings as settings_module
+from models.db import close_database, open_database
+from schema.node import encode_id
+from workflow.errors import DomainError
+from workflow.firms import NewFirm, create_firm
+
+
+def _firm_json(new: NewFirm) -> str:
+    return json.dumps({
+        "firm_id": encode_id("Firm", new.firm.id),
+        "user_id": encode_id("User", new.owner.id),
+        "token": new.token,
+    })
+
+
+async def _with_database(
+    config: settings_module.Settings, work: Callable[[], Awaitable[Any]]
+) -> Any:
+    await open_database(config.database_url)
+    try:
+        return await work()
+    finally:
+        await close_database()
+
+
+def serve(config: settings_module.Settings, workers: int) -> None:
+    # Migrate once here, so several workers never race to apply the same migration.
+    asyncio.run(_migrate(config))
+    uvicorn.run(
+        "web.app:asgi_app", factory=True, host=config.host, port=config.port,
+        workers=workers if workers > 1 else None, log_level="info", access_log=False,
+    )
+
+
+async def _migrate(config: settings_module.Settings) -> None:
+    await open_database(config.database_url)
+    await close_database()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="server.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=1, help="serving processes (default 1)")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="serve the API (the default)")
+    commands.add_parser("migrate", help="apply pending migrations and exit")
+    firm = commands.add_parser("create-firm", help="create a firm and print its owner's token")
+    firm.add_argument("name")
+    firm.add_argument("--owner-email", required=True)
+    firm.add_argument("--owner-name")
+    commands.add_parser("demo", help="seed a demo firm and print its owner's token")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    try:
+        config = settings_module.load()
+    except settings_module.ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+
+    try:
+        if args.command in (None, "serve"):
+            serve(config, args.workers)
+        elif args.command == "migrate":
+            asyncio.run(_migrate(config))
+        elif args.command == "create-firm":
+            new = asyncio.run(_with_database(
+                config, lambda: create_firm(args.name, args.owner_email, args.owner_name)
+            ))
+            print(_firm_json(new))
+        elif args.command == "demo":
+            from workflow.demo import seed_demo
+
+            print(_firm_json(asyncio.run(_with_database(config, seed_demo))))
+    except DomainError as error:
+        print(f"error: {error.field}: {error.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Configuration from the environment, validated once at start.
+
+A bad value stops the process with one line naming the variable (see `ConfigError`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+DEFAULT_DATABASE_URL = "sqlite://workflow.sqlite3"
+DATABASE_SCHEMES = {"sqlite", "postgres", "postgresql", "asyncpg"}
+REDIS_SCHEMES = {"redis", "rediss", "unix"}
+
+
+class ConfigError(Exception):
+    """A configuration value is unusable; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str | None
+    host: str
+    port: int
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    database_url = env.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    scheme = urlsplit(database_url).scheme
+    if scheme not in DATABASE_SCHEMES:
+        raise ConfigError(
+            f"DATABASE_URL: scheme {scheme!r} is not supported; "
+            "use sqlite://PATH or postgres://USER@HOST:PORT/DB"
+        )
+    if scheme != "sqlite" and not urlsplit(database_url).path.strip("/"):
+        raise ConfigError("DATABASE_URL: no database name in the URL")
+
+    redis_url = env.get("REDIS_URL") or None
+    if redis_url and urlsplit(redis_url).scheme not in REDIS_SCHEMES:
+        raise ConfigError("REDIS_URL: expected redis://HOST:PORT[/DB]")
+
+    port_text = env.get("PORT") or "8000"
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ConfigError(f"PORT: {port_text!r} is not a TCP port (1-65535)")
+
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        host=env.get("HOST") or "127.0.0.1",
+        port=int(port_text),
+    )

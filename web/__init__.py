@@ -1,0 +1,1 @@
+"""The HTTP layer: the Starlette app, authentication, request logging, health endpoints."""

@@ -1,0 +1,102 @@
+"""ASGI middleware: a request id and one log line per request; bearer-token authentication."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+
+from starlette.datastructures import QueryParams
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from workflow.firms import authenticate
+
+log = logging.getLogger("workflow.requests")
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class RequestLog:
+    """Gives each request an id (X-Request-ID if the client sent a sane one) and logs it once:
+    id, method, path, status, GraphQL operation, firm and duration."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = _header(scope, b"x-request-id")
+        request_id = sent if sent and REQUEST_ID_RE.match(sent) else uuid.uuid4().hex[:16]
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            caller = state.get("scope")
+            log.info(
+                "request id=%s %s %s status=%s op=%s firm=%s ms=%.1f",
+                request_id, scope["method"], scope["path"], status,
+                state.get("operation", "-"), caller.firm_id if caller else "-",
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+class BearerAuth:
+    """Every GraphQL request needs `Authorization: Bearer <token>`; the GraphiQL page itself
+    (a GET without a query) is served to anyone. The caller's Scope goes on the request state."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (
+            scope["method"] == "GET" and "query" not in QueryParams(scope["query_string"])
+        ):
+            await self.app(scope, receive, send)
+            return
+        header = _header(scope, b"authorization") or ""
+        kind, _, token = header.partition(" ")
+        caller = await authenticate(token.strip()) if kind.lower() == "bearer" else None
+        if caller is None:
+            await _unauthenticated(send)
+            return
+        scope.setdefault("state", {})["scope"] = caller
+        await self.app(scope, receive, send)
+
+
+async def _unauthenticated(send: Send) -> None:
+    body = json.dumps({
+        "errors": [{
+            "message": "a valid bearer token is required (Authorization: Bearer <token>)",
+            "extensions": {"code": "UNAUTHENTICATED"},
+        }]
+    }).encode()
+    await send({
+        "type": "http.response.start",
+        "status": 401,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"www-authenticate", b'Bearer realm="workflow"'),
+        ],
+    })
+    await send({"type": "http.response.body", "body": body})

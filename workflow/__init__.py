@@ -1,0 +1,1 @@
+"""The domain: the only code that writes. Plain async functions, one transaction each."""

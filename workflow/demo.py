@@ -1,0 +1,53 @@
+"""Demo data: a firm with the pipelines of the domain document, clients, jobs and tasks."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+from models import Priority, Role, User
+from workflow import clients, jobs, pipelines, tasks
+from workflow.firms import NewFirm, create_firm
+from workflow.scope import Scope
+
+PIPELINES = {
+    "1040 Return": ["Review Docs", "Prepare Engagement Letter", "Prepare Return", "Review"],
+    "W-2": ["Collect W-2s", "Verify", "File", "Done"],
+    "Payroll": ["Collect Timesheets", "Run Payroll", "Approve", "Pay"],
+    "Bookkeeping Lead": ["New Lead", "Discovery Call", "Proposal Sent", "Won"],
+}
+CLIENTS = [
+    ("Avery Johnson", ["individual"]), ("Blue Harbor LLC", ["business", "vip"]),
+    ("Carmen Diaz", ["individual"]), ("Delta Dental Group", ["business"]),
+    ("Eli Thompson", ["individual", "new"]), ("Fernwood Bakery", ["business"]),
+    ("Grace Kim", ["individual", "vip"]), ("Hilltop Contractors", ["business"]),
+]
+TEAM = [("Pat Preparer", "pat", Role.STAFF), ("Riley Reviewer", "riley", Role.ADMIN)]
+TASKS = ["Request documents", "Check prior-year return", "Call the client"]
+
+
+async def seed_demo() -> NewFirm:
+    new = await create_firm("Demo CPA", "owner@demo.test", "Olivia Owner")
+    scope = Scope(firm_id=new.firm.id, user_id=new.owner.id)
+    team = [new.owner] + [
+        await User.create(firm_id=new.firm.id, name=name, email=f"{login}@demo.test", role=role)
+        for name, login, role in TEAM
+    ]
+    people = [await clients.create_client(scope, name, None, tags) for name, tags in CLIENTS]
+    rng = random.Random(1040)
+    for pipeline_name, stage_names in PIPELINES.items():
+        pipeline = await pipelines.create_pipeline(scope, pipeline_name, stage_names)
+        stages = await pipeline.stages.all().order_by("position")
+        for client in rng.sample(people, 5):
+            job = await jobs.create_job(
+                scope, pipeline.id, client.id, f"{pipeline_name} – {client.name}",
+                priority=rng.choice(list(Priority)),
+                due_date=date.today() + timedelta(days=rng.randint(5, 60)),
+                tags=["2026"], assignee_ids=[rng.choice(team).id],
+            )
+            for title in rng.sample(TASKS, 2):
+                await tasks.create_task(scope, job.id, title, assignee_id=rng.choice(team).id)
+            target = rng.choice(stages)
+            if target.id != job.stage_id:
+                await jobs.move_job(scope, job.id, target.id)
+    return new

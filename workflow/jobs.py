@@ -1,0 +1,326 @@
+"""Jobs: create, update, archive, move within a pipeline, transfer to another pipeline."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from automations.hook import on_stage_entry
+from models import Client, EventType, Job, JobEvent, JobStatus, Priority, Stage, User
+from workflow import ranking, validation
+from workflow.errors import DomainError, ErrorCode, invalid
+from workflow.scope import Scope
+from workflow.unit import Change, change
+
+
+async def first_stage(pipeline_id: int) -> Stage:
+    stage = await Stage.filter(pipeline_id=pipeline_id).order_by("position", "id").first()
+    assert stage is not None, "a pipeline always keeps at least one stage"
+    return stage
+
+
+def _check_version(job: Job, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != job.version:
+        raise DomainError(
+            ErrorCode.VERSION_CONFLICT,
+            f"the job is at version {job.version}, not {expected_version}: reload it",
+            "expectedVersion",
+        )
+
+
+def _check_active(job: Job) -> None:
+    if job.status == JobStatus.ARCHIVED:
+        raise DomainError(ErrorCode.JOB_ARCHIVED, "the job is archived", "jobId")
+
+
+async def _check_wip(stage: Stage, job_id: int | None = None) -> None:
+    if stage.wip_limit is None:
+        return
+    active = Job.filter(stage_id=stage.id, status=JobStatus.ACTIVE)
+    if job_id is not None:
+        active = active.exclude(id=job_id)
+    if await active.count() >= stage.wip_limit:
+        raise DomainError(
+            ErrorCode.WIP_LIMIT_REACHED,
+            f"stage {stage.name!r} already holds its limit of {stage.wip_limit} active jobs",
+            "stageId",
+        )
+
+
+async def _rank_in(
+    stage_id: int, job_id: int | None, before_id: int | None, after_id: int | None
+) -> str:
+    """A rank placing the job right after `after_id`, or right before `before_id`, or last."""
+    others = Job.filter(stage_id=stage_id)
+    if job_id is not None:
+        others = others.exclude(id=job_id)
+
+    async def anchor(anchor_id: int, field: str) -> str:
+        if anchor_id == job_id:
+            raise invalid(field, "a job cannot be placed next to itself")
+        row = await others.filter(id=anchor_id).values_list("rank", flat=True)
+        if not row:
+            raise DomainError(ErrorCode.NOT_FOUND, "no such job in the target stage", field)
+        return str(row[0])
+
+    low: str | None
+    high: str | None
+    if after_id is not None:
+        low = await anchor(after_id, "afterJobId")
+        if before_id is not None and not low < await anchor(before_id, "beforeJobId"):
+            raise invalid("beforeJobId", "beforeJobId must come after afterJobId")
+        high = await others.filter(rank__gt=low).order_by("rank").first().values_list(
+            "rank", flat=True
+        )
+    elif before_id is not None:
+        high = await anchor(before_id, "beforeJobId")
+        low = await others.filter(rank__lt=high).order_by("-rank").first().values_list(
+            "rank", flat=True
+        )
+    else:
+        low = await others.order_by("-rank").first().values_list("rank", flat=True)
+        high = None
+    rank = ranking.between(low, high)
+    if len(rank) > ranking.REBALANCE_LENGTH:
+        await _respread(stage_id, job_id)
+        return await _rank_in(stage_id, job_id, before_id, after_id)
+    return rank
+
+
+async def _respread(stage_id: int, job_id: int | None) -> None:
+    """Give a stage's jobs evenly spaced ranks again: the one write of many rows, and rare."""
+    jobs = await Job.filter(stage_id=stage_id).order_by("rank").only("id", "rank")
+    keys = ranking.spread(len(jobs))
+    for job in jobs:  # clear the way first: (stage, rank) is unique at every statement
+        await Job.filter(id=job.id).update(rank=f"~{job.id}")
+    for job, key in zip(jobs, keys, strict=True):
+        await Job.filter(id=job.id).update(rank=key)
+
+
+async def enter_stage(
+    unit: Change, job: Job, stage: Stage, *, before_id: int | None = None,
+    after_id: int | None = None,
+) -> JobEvent:
+    """Move a locked job to another stage of its pipeline, log it and run the hook."""
+    from_stage_id = job.stage_id
+    job.rank = await _rank_in(stage.id, job.id, before_id, after_id)
+    job.stage_id = stage.id
+    job.stage_entered_at = datetime.now(UTC)
+    job.version += 1
+    await job.save(update_fields=["rank", "stage_id", "stage_entered_at", "version", "updated_at"])
+    event = await unit.record(
+        job.pipeline_id, EventType.JOB_MOVED, job, from_stage_id=from_stage_id,
+        to_stage_id=stage.id, changes={"rank": job.rank},
+    )
+    await on_stage_entry(unit, job, stage, event)
+    return event
+
+
+async def create_job(
+    scope: Scope,
+    pipeline_id: int,
+    client_id: int,
+    title: str,
+    *,
+    stage_id: int | None = None,
+    priority: Priority = Priority.NORMAL,
+    start_date: date | None = None,
+    due_date: date | None = None,
+    tags: list[str] | None = None,
+    assignee_ids: list[int] | None = None,
+) -> Job:
+    """Create a job in its pipeline's first stage (or `stage_id`), last in that stage."""
+    clean_title = validation.name(title, "title")
+    clean_tags = validation.tags(tags or [])
+    _check_dates(start_date, due_date)
+    async with change(scope) as unit:
+        await unit.lock_pipelines([pipeline_id], field="pipelineId")
+        stage = await _stage_of(scope, pipeline_id, stage_id)
+        await _check_wip(stage)
+        await scope.get(Client, client_id, field="clientId")
+        assignees = await _users(scope, assignee_ids or [])
+        job = await Job.create(
+            firm_id=scope.firm_id, client_id=client_id, pipeline_id=pipeline_id,
+            stage_id=stage.id, title=clean_title, rank=await _rank_in(stage.id, None, None, None),
+            priority=priority, start_date=start_date, due_date=due_date, tags=clean_tags,
+            stage_entered_at=datetime.now(UTC),
+        )
+        if assignees:
+            await job.assignees.add(*assignees)
+        event = await unit.record(pipeline_id, EventType.JOB_CREATED, job, to_stage_id=stage.id)
+        await on_stage_entry(unit, job, stage, event)
+    return job
+
+
+async def _stage_of(scope: Scope, pipeline_id: int, stage_id: int | None) -> Stage:
+    if stage_id is None:
+        return await first_stage(pipeline_id)
+    stage = await scope.get(Stage, stage_id, field="stageId")
+    if stage.pipeline_id != pipeline_id:
+        raise DomainError(
+            ErrorCode.WRONG_PIPELINE, "the stage belongs to another pipeline", "stageId"
+        )
+    return stage
+
+
+async def _users(scope: Scope, user_ids: list[int]) -> list[User]:
+    wanted = set(user_ids)
+    users = await scope.query(User).filter(id__in=wanted, is_active=True) if wanted else []
+    if len(users) != len(wanted):
+        raise DomainError(ErrorCode.NOT_FOUND, "assignee not found", "assigneeIds")
+    return users
+
+
+def _check_dates(start: date | None, due: date | None) -> None:
+    if start and due and due < start:
+        raise invalid("dueDate", "dueDate must not be before startDate")
+
+
+UPDATABLE = {"title", "priority", "start_date", "due_date", "tags", "status", "client_id"}
+
+
+async def update_job(
+    scope: Scope, job_id: int, expected_version: int | None = None, **changes: Any
+) -> Job:
+    """Change any of title, priority, dates, tags, status (ACTIVE or COMPLETED), client,
+    assignee_ids. Restoring an archived job is setting its status back to ACTIVE."""
+    assignee_ids: list[int] | None = changes.pop("assignee_ids", None)
+    if unknown := set(changes) - UPDATABLE:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    if "title" in changes:
+        changes["title"] = validation.name(changes["title"], "title")
+    if "tags" in changes:
+        changes["tags"] = validation.tags(changes["tags"] or [])
+    if changes.get("status") == JobStatus.ARCHIVED:
+        raise invalid("status", "use archiveJob to archive a job")
+    async with change(scope) as unit:
+        job = await unit.lock_job(job_id, field="id")
+        _check_version(job, expected_version)
+        if job.status == JobStatus.ARCHIVED and set(changes) - {"status"}:
+            raise DomainError(ErrorCode.JOB_ARCHIVED, "the job is archived: restore it first", "id")
+        _check_dates(
+            changes.get("start_date", job.start_date), changes.get("due_date", job.due_date)
+        )
+        if "client_id" in changes:
+            await scope.get(Client, changes["client_id"], field="clientId")
+        diff = {
+            key: {"from": _jsonable(getattr(job, key)), "to": _jsonable(value)}
+            for key, value in changes.items()
+            if getattr(job, key) != value
+        }
+        if assignee_ids is not None:
+            users = await _users(scope, assignee_ids)
+            before = sorted(u.id for u in await job.assignees.all())
+            if before != sorted(u.id for u in users):
+                await job.assignees.clear()
+                await job.assignees.add(*users)
+                diff["assignee_ids"] = {"from": before, "to": sorted(u.id for u in users)}
+        if not diff:
+            return job
+        for key in diff.keys() - {"assignee_ids"}:
+            setattr(job, key, changes[key])
+        job.version += 1
+        await job.save(update_fields=[*(diff.keys() - {"assignee_ids"}), "version", "updated_at"])
+        await unit.record(job.pipeline_id, EventType.JOB_UPDATED, job, changes=diff)
+    return job
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+async def archive_job(scope: Scope, job_id: int, expected_version: int | None = None) -> Job:
+    async with change(scope) as unit:
+        job = await unit.lock_job(job_id, field="id")
+        _check_version(job, expected_version)
+        _check_active(job)
+        previous = job.status
+        job.status = JobStatus.ARCHIVED
+        job.version += 1
+        await job.save(update_fields=["status", "version", "updated_at"])
+        await unit.record(
+            job.pipeline_id, EventType.JOB_ARCHIVED, job,
+            changes={"status": {"from": previous, "to": job.status}},
+        )
+    return job
+
+
+async def move_job(
+    scope: Scope,
+    job_id: int,
+    stage_id: int,
+    *,
+    before_job_id: int | None = None,
+    after_job_id: int | None = None,
+    expected_version: int | None = None,
+) -> Job:
+    """Move a job to a stage of its pipeline, or to another place in its stage.
+
+    `after_job_id` puts it right after that job, `before_job_id` right before it; with neither
+    it goes last. Entering another stage runs that stage's automations.
+    """
+    async with change(scope) as unit:
+        job = await unit.lock_job(job_id)
+        _check_version(job, expected_version)
+        _check_active(job)
+        stage = await scope.get(Stage, stage_id, field="stageId")
+        if stage.pipeline_id != job.pipeline_id:
+            raise DomainError(
+                ErrorCode.WRONG_PIPELINE,
+                "the stage belongs to another pipeline: use transferJob",
+                "stageId",
+            )
+        if stage.id != job.stage_id:
+            await _check_wip(stage, job.id)
+            await enter_stage(unit, job, stage, before_id=before_job_id, after_id=after_job_id)
+            return job
+        if before_job_id is None and after_job_id is None:
+            return job  # already in that stage, and no place asked for: nothing changes
+        job.rank = await _rank_in(stage.id, job.id, before_job_id, after_job_id)
+        job.version += 1
+        await job.save(update_fields=["rank", "version", "updated_at"])
+        await unit.record(
+            job.pipeline_id, EventType.JOB_MOVED, job, from_stage_id=stage.id,
+            to_stage_id=stage.id, changes={"rank": job.rank},
+        )
+    return job
+
+
+async def transfer_job(
+    scope: Scope,
+    job_id: int,
+    pipeline_id: int,
+    *,
+    stage_id: int | None = None,
+    expected_version: int | None = None,
+) -> Job:
+    """Move a job into another pipeline: its first stage, or `stage_id`; last in that stage.
+
+    The source pipeline logs JOB_TRANSFERRED_OUT and the target JOB_TRANSFERRED_IN.
+    """
+    async with change(scope) as unit:
+        job = await unit.lock_job(job_id, with_pipelines=[pipeline_id], field="jobId")
+        _check_version(job, expected_version)
+        _check_active(job)
+        if pipeline_id == job.pipeline_id:
+            raise invalid("pipelineId", "the job is already in this pipeline: use moveJob")
+        stage = await _stage_of(scope, pipeline_id, stage_id)
+        await _check_wip(stage, job.id)
+        source = {"from_stage_id": job.stage_id, "from_pipeline_id": job.pipeline_id}
+        job.rank = await _rank_in(stage.id, job.id, None, None)
+        job.pipeline_id, job.stage_id = pipeline_id, stage.id
+        job.stage_entered_at = datetime.now(UTC)
+        job.version += 1
+        await job.save(
+            update_fields=["rank", "pipeline_id", "stage_id", "stage_entered_at", "version",
+                           "updated_at"]
+        )
+        target = {"to_stage_id": stage.id, "to_pipeline_id": pipeline_id}
+        await unit.record(
+            source["from_pipeline_id"], EventType.JOB_TRANSFERRED_OUT, job, **source, **target
+        )
+        event = await unit.record(
+            pipeline_id, EventType.JOB_TRANSFERRED_IN, job, **source, **target
+        )
+        await on_stage_entry(unit, job, stage, event)
+    return job

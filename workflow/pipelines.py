@@ -1,0 +1,155 @@
+"""Pipelines and stages: create, rename, reorder, delete."""
+
+from __future__ import annotations
+
+from models import EventType, Job, Pipeline, Stage
+from workflow import validation
+from workflow.errors import DomainError, ErrorCode, invalid
+from workflow.jobs import enter_stage
+from workflow.scope import Scope
+from workflow.unit import Change, change
+
+STAGES_MAX = 50
+
+
+async def create_pipeline(scope: Scope, name: str, stage_names: list[str]) -> Pipeline:
+    pipeline_name = validation.name(name, "name")
+    names = [validation.name(n, "stageNames") for n in stage_names]
+    if not names:
+        raise invalid("stageNames", "a pipeline needs at least one stage")
+    if len(names) > STAGES_MAX:
+        raise invalid("stageNames", f"a pipeline has at most {STAGES_MAX} stages")
+    async with change(scope):
+        pipeline = await Pipeline.create(firm_id=scope.firm_id, name=pipeline_name)
+        for position, stage_name in enumerate(names):
+            await Stage.create(
+                firm_id=scope.firm_id, pipeline_id=pipeline.id, name=stage_name, position=position
+            )
+    return pipeline
+
+
+async def update_pipeline(scope: Scope, pipeline_id: int, name: str) -> Pipeline:
+    new_name = validation.name(name, "name")
+    async with change(scope) as unit:
+        await unit.lock_pipelines([pipeline_id], field="id")
+        pipeline = unit.pipeline(pipeline_id)
+        pipeline.name = new_name
+        await pipeline.save(update_fields=["name", "updated_at"])
+    return pipeline
+
+
+async def delete_pipeline(scope: Scope, pipeline_id: int) -> None:
+    """Delete an empty pipeline with its stages; one holding jobs (even archived) is refused."""
+    async with change(scope) as unit:
+        await unit.lock_pipelines([pipeline_id], field="id")
+        if await Job.filter(pipeline_id=pipeline_id).exists():
+            raise DomainError(
+                ErrorCode.PIPELINE_NOT_EMPTY,
+                "the pipeline still holds jobs: transfer them first",
+                "id",
+            )
+        await unit.pipeline(pipeline_id).delete()
+
+
+async def _stages(pipeline_id: int) -> list[Stage]:
+    return await Stage.filter(pipeline_id=pipeline_id).order_by("position", "id")
+
+
+async def _renumber(unit: Change, pipeline_id: int, stages: list[Stage]) -> None:
+    for position, stage in enumerate(stages):
+        if stage.position != position:
+            stage.position = position
+            await stage.save(update_fields=["position", "updated_at"])
+    await unit.record(pipeline_id, EventType.STAGE_CHANGED, changes={"stages": "reordered"})
+
+
+async def create_stage(
+    scope: Scope,
+    pipeline_id: int,
+    name: str,
+    position: int | None = None,
+    wip_limit: int | None = None,
+    time_limit_days: int | None = None,
+) -> Stage:
+    stage_name = validation.name(name, "name")
+    validation.optional_positive(wip_limit, "wipLimit")
+    validation.optional_positive(time_limit_days, "timeLimitDays", 3650)
+    async with change(scope) as unit:
+        await unit.lock_pipelines([pipeline_id], field="pipelineId")
+        stages = await _stages(pipeline_id)
+        if len(stages) >= STAGES_MAX:
+            raise invalid("pipelineId", f"a pipeline has at most {STAGES_MAX} stages")
+        if position is None:
+            position = len(stages)
+        if not 0 <= position <= len(stages):
+            raise invalid("position", f"position must be between 0 and {len(stages)}")
+        stage = await Stage.create(
+            firm_id=scope.firm_id, pipeline_id=pipeline_id, name=stage_name, position=position,
+            wip_limit=wip_limit, time_limit_days=time_limit_days,
+        )
+        stages.insert(position, stage)
+        await _renumber(unit, pipeline_id, stages)
+    return stage
+
+
+async def update_stage(scope: Scope, stage_id: int, **changes: object) -> Stage:
+    """Change any of name, wip_limit, time_limit_days (None clears a limit)."""
+    if "name" in changes:
+        changes["name"] = validation.name(str(changes["name"]), "name")
+    if "wip_limit" in changes:
+        validation.optional_positive(changes["wip_limit"], "wipLimit")  # type: ignore[arg-type]
+    if "time_limit_days" in changes:
+        validation.optional_positive(changes["time_limit_days"], "timeLimitDays", 3650)  # type: ignore[arg-type]
+    stage = await scope.get(Stage, stage_id, field="id")
+    async with change(scope) as unit:
+        await unit.lock_pipelines([stage.pipeline_id])
+        stage = await scope.get(Stage, stage_id, field="id")
+        for key, value in changes.items():
+            setattr(stage, key, value)
+        await stage.save(update_fields=[*changes, "updated_at"])
+        await unit.record(
+            stage.pipeline_id, EventType.STAGE_CHANGED,
+            changes={"stage": stage.id, "fields": sorted(changes)},
+        )
+    return stage
+
+
+async def delete_stage(scope: Scope, stage_id: int, move_jobs_to: int | None = None) -> Pipeline:
+    """Delete a stage; its jobs go to `move_jobs_to` (same pipeline), or the delete is refused."""
+    stage = await scope.get(Stage, stage_id, field="id")
+    async with change(scope) as unit:
+        await unit.lock_pipelines([stage.pipeline_id])
+        stages = await _stages(stage.pipeline_id)
+        if len(stages) == 1:
+            raise DomainError(ErrorCode.LAST_STAGE, "a pipeline keeps at least one stage", "id")
+        jobs = await Job.filter(stage_id=stage_id).order_by("rank")
+        if jobs and move_jobs_to is None:
+            raise DomainError(
+                ErrorCode.STAGE_NOT_EMPTY,
+                "the stage still holds jobs: say where they go (moveJobsToStageId)",
+                "moveJobsToStageId",
+            )
+        if jobs:
+            target = await scope.get(Stage, move_jobs_to or 0, field="moveJobsToStageId")
+            if target.pipeline_id != stage.pipeline_id or target.id == stage.id:
+                raise DomainError(
+                    ErrorCode.WRONG_PIPELINE,
+                    "jobs can only go to another stage of the same pipeline",
+                    "moveJobsToStageId",
+                )
+            for job in jobs:
+                await enter_stage(unit, job, target)
+        await Stage.filter(id=stage_id).delete()
+        await _renumber(unit, stage.pipeline_id, [s for s in stages if s.id != stage_id])
+    return unit.pipeline(stage.pipeline_id)
+
+
+async def reorder_stages(scope: Scope, pipeline_id: int, stage_ids: list[int]) -> Pipeline:
+    """Put the pipeline's stages in the given order; every stage must be named exactly once."""
+    async with change(scope) as unit:
+        await unit.lock_pipelines([pipeline_id], field="pipelineId")
+        stages = {stage.id: stage for stage in await _stages(pipeline_id)}
+        if sorted(stage_ids) != sorted(stages):
+            raise invalid("stageIds", "stageIds must list every stage of the pipeline once")
+        await _renumber(unit, pipeline_id, [stages[i] for i in stage_ids])
+    return unit.pipeline(pipeline_id)

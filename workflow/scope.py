@@ -1,0 +1,38 @@
+"""The caller's scope: the one place tenant isolation is applied.
+
+Every read and write of tenant data goes through `Scope.query`/`Scope.get`, which filter by the
+caller's firm, so an id of another firm behaves exactly like an id that does not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeVar
+
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from workflow.errors import not_found
+
+M = TypeVar("M", bound=Model)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    firm_id: int
+    user_id: int | None  # None for system actors (demo seeding, automations)
+
+    def query(self, model: type[M]) -> QuerySet[M]:
+        return model.filter(firm_id=self.firm_id)
+
+    async def get(
+        self, model: type[M], id: int, *, field: str | None = None, lock: bool = False
+    ) -> M:
+        """The firm's row with this id, or NOT_FOUND; `lock` takes a row lock (PostgreSQL)."""
+        queryset = self.query(model).filter(id=id)
+        if lock:
+            queryset = queryset.select_for_update()
+        row = await queryset.first()
+        if row is None:
+            raise not_found(model.__name__, field)
+        return row

@@ -1,0 +1,96 @@
+"""Tasks of a job. Each change is logged on the job's pipeline as TASK_CHANGED."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from models import EventType, JobStatus, Task, User
+from workflow import validation
+from workflow.errors import DomainError, ErrorCode
+from workflow.scope import Scope
+from workflow.unit import Change, change
+
+
+async def _assignee(scope: Scope, user_id: int | None) -> int | None:
+    if user_id is not None:
+        await scope.get(User, user_id, field="assigneeId")
+    return user_id
+
+
+async def _record(unit: Change, task: Task, action: str, **details: Any) -> None:
+    job = await task.job  # locked by lock_job in this transaction
+    await unit.record(
+        job.pipeline_id, EventType.TASK_CHANGED, job,
+        changes={"task": task.id, "action": action, **details},
+    )
+
+
+async def create_task(
+    scope: Scope,
+    job_id: int,
+    title: str,
+    description: str = "",
+    assignee_id: int | None = None,
+    due_date: date | None = None,
+) -> Task:
+    clean_title = validation.name(title, "title")
+    clean_description = validation.text(description, "description")
+    async with change(scope) as unit:
+        job = await unit.lock_job(job_id)
+        if job.status == JobStatus.ARCHIVED:
+            raise DomainError(ErrorCode.JOB_ARCHIVED, "the job is archived", "jobId")
+        task = await Task.create(
+            firm_id=scope.firm_id, job_id=job.id, title=clean_title,
+            description=clean_description, assignee_id=await _assignee(scope, assignee_id),
+            due_date=due_date,
+        )
+        await _record(unit, task, "created", title=task.title)
+    return task
+
+
+async def _locked_task(unit: Change, task_id: int) -> Task:
+    task = await unit.scope.get(Task, task_id, field="id")
+    await unit.lock_job(task.job_id, field="id")
+    return await unit.scope.get(Task, task_id, field="id", lock=True)
+
+
+async def update_task(scope: Scope, task_id: int, **changes: Any) -> Task:
+    """Change any of title, description, assignee_id, due_date."""
+    if "title" in changes:
+        changes["title"] = validation.name(changes["title"], "title")
+    if "description" in changes:
+        changes["description"] = validation.text(changes["description"] or "", "description")
+    async with change(scope) as unit:
+        task = await _locked_task(unit, task_id)
+        if "assignee_id" in changes:
+            await _assignee(scope, changes["assignee_id"])
+        changed = sorted(k for k, v in changes.items() if getattr(task, k) != v)
+        if not changed:
+            return task
+        task.update_from_dict({k: changes[k] for k in changed})
+        await task.save(update_fields=[*changed, "updated_at"])
+        await _record(unit, task, "updated", fields=changed)
+    return task
+
+
+async def set_task_done(scope: Scope, task_id: int, done: bool) -> Task:
+    """Complete (done=True) or reopen a task; doing what is already so changes nothing."""
+    async with change(scope) as unit:
+        task = await _locked_task(unit, task_id)
+        if task.done == done:
+            return task
+        task.done = done
+        task.done_at = datetime.now(UTC) if done else None
+        await task.save(update_fields=["done", "done_at", "updated_at"])
+        await _record(unit, task, "completed" if done else "reopened")
+    return task
+
+
+async def delete_task(scope: Scope, task_id: int) -> int:
+    """Delete a task; returns the id of its job."""
+    async with change(scope) as unit:
+        task = await _locked_task(unit, task_id)
+        await _record(unit, task, "deleted", title=task.title)
+        await task.delete()
+    return task.job_id

@@ -1,0 +1,111 @@
+"""One change, one transaction: the unit every domain operation runs in.
+
+A `Change` locks the pipelines it touches (in id order, so concurrent changes cannot deadlock),
+appends JobEvents with each pipeline's next sequence number, and runs after-commit callbacks
+(broker publication, runner wake-up) only once the transaction has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from models import EventType, Job, JobEvent, Pipeline
+from workflow.errors import not_found
+from workflow.scope import Scope
+
+log = logging.getLogger(__name__)
+
+AfterCommit = Callable[[list[JobEvent]], Awaitable[None]]
+_after_commit: list[AfterCommit] = []
+
+
+def on_commit(callback: AfterCommit) -> None:
+    """Register a callback that receives the events of every committed change."""
+    _after_commit.append(callback)
+
+
+def clear_commit_callbacks() -> None:
+    _after_commit.clear()
+
+
+class Change:
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.events: list[JobEvent] = []
+        self._pipelines: dict[int, Pipeline] = {}
+
+    async def lock_pipelines(self, ids: Iterable[int], field: str | None = None) -> None:
+        """Lock pipeline rows of the caller's firm; NOT_FOUND if one is missing."""
+        for pipeline_id in sorted(set(ids) - self._pipelines.keys()):
+            self._pipelines[pipeline_id] = await self.scope.get(
+                Pipeline, pipeline_id, field=field, lock=True
+            )
+
+    def pipeline(self, pipeline_id: int) -> Pipeline:
+        return self._pipelines[pipeline_id]
+
+    async def lock_job(
+        self, job_id: int, field: str = "jobId", with_pipelines: Iterable[int] = ()
+    ) -> Job:
+        """Lock a job, its pipeline and `with_pipelines`: pipelines first, like every change."""
+        for pipeline_id in with_pipelines:  # NOT_FOUND names the right field
+            await self.scope.get(Pipeline, pipeline_id, field="pipelineId")
+        for _ in range(3):
+            job = await self.scope.get(Job, job_id, field=field)
+            await self.lock_pipelines([job.pipeline_id, *with_pipelines])
+            job = await self.scope.get(Job, job_id, field=field, lock=True)
+            if job.pipeline_id in self._pipelines:
+                return job
+        raise not_found("Job", field)  # transferred back and forth under us: give up cleanly
+
+    async def record(
+        self,
+        pipeline_id: int,
+        type: EventType,
+        job: Job | None = None,
+        *,
+        from_stage_id: int | None = None,
+        to_stage_id: int | None = None,
+        from_pipeline_id: int | None = None,
+        to_pipeline_id: int | None = None,
+        changes: dict[str, Any] | None = None,
+    ) -> JobEvent:
+        """Append an event to a locked pipeline's log."""
+        pipeline = self._pipelines[pipeline_id]
+        pipeline.event_seq += 1
+        await Pipeline.filter(id=pipeline_id).update(event_seq=pipeline.event_seq)
+        event = await JobEvent.create(
+            firm_id=self.scope.firm_id,
+            pipeline_id=pipeline_id,
+            seq=pipeline.event_seq,
+            job_id=job.id if job else None,
+            type=type,
+            actor_id=self.scope.user_id,
+            from_stage_id=from_stage_id,
+            to_stage_id=to_stage_id,
+            from_pipeline_id=from_pipeline_id,
+            to_pipeline_id=to_pipeline_id,
+            job_version=job.version if job else None,
+            changes=changes or {},
+        )
+        self.events.append(event)
+        return event
+
+
+@asynccontextmanager
+async def change(scope: Scope) -> AsyncIterator[Change]:
+    """Run a domain operation in one transaction; publish its events after commit."""
+    unit = Change(scope)
+    async with in_transaction():
+        yield unit
+    if unit.events:
+        for callback in _after_commit:
+            try:
+                await callback(unit.events)
+            except Exception:  # the log is committed; subscribers recover by replay
+                log.exception("after-commit callback failed")

@@ -1,0 +1,67 @@
+"""Input checks shared by the domain operations; each raises an INVALID_INPUT DomainError."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+from workflow.errors import invalid
+
+NAME_MAX = 200
+DESCRIPTION_MAX = 10_000
+TAG_MAX = 50
+TAGS_MAX = 50
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _has_control_chars(value: str, allow_newlines: bool = False) -> bool:
+    allowed = {"\n", "\r", "\t"} if allow_newlines else set()
+    return any(unicodedata.category(c) == "Cc" and c not in allowed for c in value)
+
+
+def name(value: str, field: str, max_length: int = NAME_MAX) -> str:
+    """A trimmed, non-empty single-line name of at most `max_length` characters."""
+    cleaned = value.strip()
+    if not cleaned:
+        raise invalid(field, f"{field} must not be empty")
+    if len(cleaned) > max_length:
+        raise invalid(field, f"{field} must be at most {max_length} characters")
+    if _has_control_chars(cleaned):
+        raise invalid(field, f"{field} must not contain control characters")
+    return cleaned
+
+
+def text(value: str, field: str, max_length: int = DESCRIPTION_MAX) -> str:
+    if len(value) > max_length:
+        raise invalid(field, f"{field} must be at most {max_length} characters")
+    if _has_control_chars(value, allow_newlines=True):
+        raise invalid(field, f"{field} must not contain control characters")
+    return value
+
+
+def email(value: str | None, field: str = "email") -> str | None:
+    if value is None or not value.strip():
+        return None
+    cleaned = value.strip()
+    if len(cleaned) > 254 or not EMAIL_RE.match(cleaned):
+        raise invalid(field, f"{field} is not a valid email address")
+    return cleaned.lower()
+
+
+def tags(values: Iterable[str], field: str = "tags") -> list[str]:
+    """Trimmed, de-duplicated tags in the order given."""
+    result: list[str] = []
+    for value in values:
+        tag = name(value, field, TAG_MAX)
+        if tag not in result:
+            result.append(tag)
+    if len(result) > TAGS_MAX:
+        raise invalid(field, f"at most {TAGS_MAX} tags")
+    return result
+
+
+def optional_positive(value: int | None, field: str, maximum: int = 100_000) -> int | None:
+    if value is not None and not 1 <= value <= maximum:
+        raise invalid(field, f"{field} must be between 1 and {maximum}")
+    return value
