@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.migrations.api import migrate as apply_migrations
 
 from models import tortoise_config
@@ -11,6 +12,9 @@ from models import tortoise_config
 async def open_database(database_url: str, *, migrate: bool = True) -> None:
     """Connect, applying pending migrations first unless told not to."""
     config = tortoise_config(database_url)
+    # Tortoise caches insert statements by connection name, not dialect: forget them, so one
+    # process can open SQLite and then PostgreSQL (the test suite does).
+    EXECUTOR_CACHE.clear()
     if migrate:
         # The migration API initialises Tortoise without connections, so start afresh after it.
         await apply_migrations(config=config)

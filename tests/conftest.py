@@ -1,0 +1,167 @@
+"""Fixtures: a real database per backend (SQLite and PostgreSQL), an in-process HTTP client,
+firms with tokens, and a counter of SQL statements.
+
+Every test that takes `db` runs once on SQLite and once on PostgreSQL. PostgreSQL comes from
+TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test); a fresh database is made
+for the session. Without PostgreSQL its tests skip locally and fail under CI=true.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from tortoise import connections
+
+from models.db import close_database, is_postgres, open_database
+from web.app import create_app
+from web.middleware import RequestLog
+from workflow.firms import NewFirm, create_firm
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+TABLES = [  # children first, so deletes never trip a foreign key
+    "job_event", "task", "job_assignee", "job", "stage", "pipeline", "client", "api_token",
+    "app_user", "firm",
+]
+
+
+def _server_url(database: str) -> str:
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+async def _postgres_database() -> str:
+    name = f"wf_test_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return name
+
+
+async def _drop_postgres_database(name: str) -> None:
+    admin = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A migrated, empty database of each backend, for the whole session."""
+    if request.param == "sqlite":
+        url = f"sqlite://{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        await open_database(url)
+        await close_database()
+        yield url
+        return
+    try:
+        name = await _postgres_database()
+    except (OSError, asyncpg.PostgresError) as error:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required under CI=true and unreachable: {error}")
+        pytest.skip(f"PostgreSQL unreachable at {POSTGRES_URL}: {error}")
+    url = _server_url(name)
+    await open_database(url)
+    await close_database()
+    yield url
+    await _drop_postgres_database(name)
+
+
+@pytest.fixture
+async def db(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """The database, emptied, opened for this test."""
+    if request.node.get_closest_marker("postgres_only") and database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL only: SQLite has a single writer")
+    await open_database(database_url, migrate=False)
+    connection = connections.get("default")
+    if is_postgres():
+        await connection.execute_script(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    else:
+        for table in TABLES:
+            await connection.execute_script(f'DELETE FROM "{table}"')
+    yield database_url
+    await close_database()
+
+
+@pytest.fixture
+async def http(db: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client speaking to the app in this process (the database is already open)."""
+    transport = httpx.ASGITransport(app=RequestLog(create_app()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+GraphQL = Callable[..., Awaitable[dict[str, Any]]]
+
+
+def graphql_client(http: httpx.AsyncClient, token: str) -> GraphQL:
+    async def run(query: str, expect_errors: bool = False, **variables: Any) -> dict[str, Any]:
+        response = await http.post(
+            "/graphql", json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        if expect_errors:
+            assert body.get("errors"), body
+            return body
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    return run
+
+
+@pytest.fixture
+async def firm_a(db: str) -> NewFirm:
+    return await create_firm("Firm A", "owner@a.test", "Alice Owner")
+
+
+@pytest.fixture
+async def firm_b(db: str) -> NewFirm:
+    return await create_firm("Firm B", "owner@b.test", "Bob Owner")
+
+
+@pytest.fixture
+def gql(http: httpx.AsyncClient, firm_a: NewFirm) -> GraphQL:
+    """GraphQL as firm A's owner."""
+    return graphql_client(http, firm_a.token)
+
+
+@pytest.fixture
+def gql_b(http: httpx.AsyncClient, firm_b: NewFirm) -> GraphQL:
+    """GraphQL as firm B's owner."""
+    return graphql_client(http, firm_b.token)
+
+
+class StatementCounter(logging.Handler):
+    """Counts the SQL statements tortoise sends (its db_client logger, at DEBUG)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.statements: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.statements.append(str(record.args[0]) if record.args else record.getMessage())
+
+
+@pytest.fixture
+def sql_statements() -> Iterator[StatementCounter]:
+    logger = logging.getLogger("tortoise.db_client")
+    counter, level = StatementCounter(), logger.level
+    logger.addHandler(counter)
+    logger.setLevel(logging.DEBUG)
+    yield counter
+    logger.removeHandler(counter)
+    logger.setLevel(level)
