@@ -83,7 +83,8 @@ async def test_stage_jobs_paginate_in_rank_order(gql: GraphQL, firm_a: NewFirm) 
     for title in titles:
         await job(firm_a, pipeline, avery, title)
     query = """query($id: ID!, $after: String) { node(id: $id) { ... on Stage {
-        jobs(first: 2, after: $after) { totalCount pageInfo { hasNextPage hasPreviousPage endCursor }
+        jobs(first: 2, after: $after) {
+        totalCount pageInfo { hasNextPage hasPreviousPage endCursor }
         edges { node { title } } } } } }"""
     seen, after, pages = [], None, 0
     while True:

@@ -1,0 +1,138 @@
+"""Full stack: `python server.py` as a process, driven over real HTTP, on each database."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
+    """A running server process: its base URL, its environment and its log file."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port), "HOST": "127.0.0.1"}
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "server.py"], cwd=ROOT, env=env, stdout=out, stderr=out
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not start:\n" + log.read_text()
+            time.sleep(0.1)
+        yield base, env, log
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _cli(env: dict[str, str], *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "server.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=60, check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def test_server_process_serves_the_workflow_over_http(
+    server: tuple[str, dict[str, str], Path],
+) -> None:
+    base, env, log = server
+    owner = _cli(env, "create-firm", "Acme CPA", "--owner-email", "owner@acme.test")
+    assert set(owner) == {"firm_id", "user_id", "token"}
+    headers = {"Authorization": f"Bearer {owner['token']}"}
+
+    def gql(query: str, **variables: Any) -> dict[str, Any]:
+        response = httpx.post(
+            f"{base}/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert "errors" not in body, body
+        return body["data"]
+
+    assert httpx.post(f"{base}/graphql", json={"query": "{ viewer { id } }"}).status_code == 401
+    assert httpx.get(f"{base}/readyz").json() == {"database": "ok", "broker": "ok"}
+    assert "graphiql" in httpx.get(f"{base}/graphql").text.lower()
+
+    assert gql("{ viewer { id email role } }")["viewer"] == {
+        "id": owner["user_id"], "email": "owner@acme.test", "role": "OWNER"}
+    pipeline = gql("""mutation { createPipeline(input: {name: "1040 Return",
+        stageNames: ["Review Docs", "Prepare Return", "Review"]}) {
+        pipeline { id stages { id name } } errors { code } } }""")["createPipeline"]["pipeline"]
+    client = gql("""mutation { createClient(input: {name: "Avery Johnson", tags: ["vip"]}) {
+        client { id } } }""")["createClient"]["client"]
+    created = gql("""mutation($p: ID!, $c: ID!) { createJob(input: {pipelineId: $p, clientId: $c,
+        title: "Avery 2025"}) { job { id version stage { name } } errors { code } } }""",
+                  p=pipeline["id"], c=client["id"])["createJob"]
+    assert created["errors"] == [] and created["job"]["stage"] == {"name": "Review Docs"}
+    moved = gql("""mutation($j: ID!, $s: ID!) { moveJob(input: {jobId: $j, stageId: $s,
+        expectedVersion: 1}) { job { version stage { name } } errors { code } } }""",
+                j=created["job"]["id"], s=pipeline["stages"][2]["id"])["moveJob"]
+    assert moved == {"job": {"version": 2, "stage": {"name": "Review"}}, "errors": []}
+    board = gql("""query BoardQuery($p: ID!) { pipeline(id: $p) { stages { name
+        jobs { edges { node { title client { name } history { edges { node { type } } } } } }
+        } } }""", p=pipeline["id"])["pipeline"]["stages"]
+    assert [len(s["jobs"]["edges"]) for s in board] == [0, 0, 1]
+    assert board[2]["jobs"]["edges"][0]["node"] == {
+        "title": "Avery 2025", "client": {"name": "Avery Johnson"},
+        "history": {"edges": [{"node": {"type": "JOB_CREATED"}}, {"node": {"type": "JOB_MOVED"}}]},
+    }
+    lines = [line for line in log.read_text().splitlines() if "op=BoardQuery" in line]
+    assert len(lines) == 1 and "status=200" in lines[0] and "firm=" in lines[0]
+    assert "firm=-" not in lines[0] and " id=" in lines[0] and "ms=" in lines[0]
+
+
+def test_demo_seeds_a_board(server: tuple[str, dict[str, str], Path]) -> None:
+    base, env, _ = server
+    demo = _cli(env, "demo")
+    response = httpx.post(
+        f"{base}/graphql", headers={"Authorization": f"Bearer {demo['token']}"},
+        json={"query": "{ pipelines { edges { node { name stages { name "
+                       "jobs { totalCount } } } } } }"},
+    )
+    edges = response.json()["data"]["pipelines"]["edges"]
+    pipelines = {e["node"]["name"]: e["node"] for e in edges}
+    assert set(pipelines) == {"1040 Return", "W-2", "Payroll", "Bookkeeping Lead"}
+    assert [s["name"] for s in pipelines["1040 Return"]["stages"]] == [
+        "Review Docs", "Prepare Engagement Letter", "Prepare Return", "Review"]
+    assert all(sum(s["jobs"]["totalCount"] for s in p["stages"]) == 5 for p in pipelines.values())
+
+
+def test_bad_configuration_fails_with_one_line() -> None:
+    env = {**os.environ, "DATABASE_URL": "mysql://nowhere/db"}
+    done = subprocess.run(
+        [sys.executable, "server.py"], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "configuration error: DATABASE_URL: scheme 'mysql' is not supported; "
+        "use sqlite://PATH or postgres://USER@HOST:PORT/DB"
+    ]

@@ -1,0 +1,29 @@
+"""Configuration: defaults, and one clear line naming the variable when a value is wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from settings import DEFAULT_DATABASE_URL, ConfigError, load
+
+
+def test_defaults_are_the_embedded_server() -> None:
+    settings = load({})
+    assert settings.database_url == DEFAULT_DATABASE_URL and settings.is_sqlite
+    assert (settings.redis_url, settings.host, settings.port) == (None, "127.0.0.1", 8000)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"DATABASE_URL": "mysql://localhost/x"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgres://localhost"}, "DATABASE_URL"),
+        ({"REDIS_URL": "http://localhost"}, "REDIS_URL"),
+        ({"PORT": "eighty"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+    ],
+)
+def test_bad_values_name_their_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load(env)
+    assert str(error.value).startswith(f"{variable}:") and "\n" not in str(error.value)
