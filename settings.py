@@ -6,6 +6,7 @@ A bad value stops the process with one line naming the variable (see `ConfigErro
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -48,7 +49,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("REDIS_URL: expected redis://HOST:PORT[/DB]")
 
     port_text = env.get("PORT") or "8000"
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not re.fullmatch(r"[0-9]{1,5}", port_text) or not 0 < int(port_text) < 65536:
         raise ConfigError(f"PORT: {port_text!r} is not a TCP port (1-65535)")
 
     return Settings(

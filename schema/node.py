@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 import strawberry
 
 from workflow.errors import DomainError, ErrorCode
+
+ROW_ID_RE = re.compile(r"^[0-9]{1,18}$")
 
 
 @strawberry.interface(name="Node", description="An object with a global id.")
@@ -30,7 +33,7 @@ def parse_id(global_id: str, field: str) -> tuple[str, int]:
         type_name, _, pk = base64.urlsafe_b64decode(padded).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise error from None
-    if not type_name or not pk.isdigit() or len(pk) > 18:
+    if not type_name or not ROW_ID_RE.match(pk):
         raise error
     return type_name, int(pk)
 

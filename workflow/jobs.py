@@ -28,9 +28,9 @@ def _check_version(job: Job, expected_version: int | None) -> None:
         )
 
 
-def _check_active(job: Job) -> None:
+def _check_active(job: Job, field: str = "jobId") -> None:
     if job.status == JobStatus.ARCHIVED:
-        raise DomainError(ErrorCode.JOB_ARCHIVED, "the job is archived", "jobId")
+        raise DomainError(ErrorCode.JOB_ARCHIVED, "the job is archived", field)
 
 
 async def _check_wip(stage: Stage, job_id: int | None = None) -> None:
@@ -233,7 +233,7 @@ async def archive_job(scope: Scope, job_id: int, expected_version: int | None = 
     async with change(scope) as unit:
         job = await unit.lock_job(job_id, field="id")
         _check_version(job, expected_version)
-        _check_active(job)
+        _check_active(job, "id")
         previous = job.status
         job.status = JobStatus.ARCHIVED
         job.version += 1
