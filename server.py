@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import uvicorn
+from tortoise.exceptions import BaseORMException
 
 import settings as settings_module
 from models.db import close_database, open_database
@@ -34,10 +35,19 @@ def _firm_json(new: NewFirm) -> str:
     })
 
 
+async def _open(config: settings_module.Settings) -> None:
+    try:
+        await open_database(config.database_url)
+    except (OSError, BaseORMException) as error:
+        raise settings_module.ConfigError(
+            f"DATABASE_URL: cannot open the database: {error}"
+        ) from error
+
+
 async def _with_database(
     config: settings_module.Settings, work: Callable[[], Awaitable[Any]]
 ) -> Any:
-    await open_database(config.database_url)
+    await _open(config)
     try:
         return await work()
     finally:
@@ -54,7 +64,7 @@ def serve(config: settings_module.Settings, workers: int) -> None:
 
 
 async def _migrate(config: settings_module.Settings) -> None:
-    await open_database(config.database_url)
+    await _open(config)
     await close_database()
 
 
@@ -74,15 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    try:
-        config = settings_module.load()
-    except settings_module.ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
     if args.workers < 1:
         parser.error("--workers must be at least 1")
-
     try:
+        config = settings_module.load()
         if args.command in (None, "serve"):
             serve(config, args.workers)
         elif args.command == "migrate":
@@ -96,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             from workflow.demo import seed_demo
 
             print(_firm_json(asyncio.run(_with_database(config, seed_demo))))
+    except settings_module.ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
     except DomainError as error:
         print(f"error: {error.field}: {error.message}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite://workflow.sqlite3"
@@ -43,6 +44,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         )
     if scheme != "sqlite" and not urlsplit(database_url).path.strip("/"):
         raise ConfigError("DATABASE_URL: no database name in the URL")
+    if scheme == "sqlite":
+        folder = Path(database_url.split("://", 1)[1]).parent
+        if database_url != "sqlite://:memory:" and not folder.is_dir():
+            raise ConfigError(f"DATABASE_URL: folder {str(folder)!r} does not exist")
 
     redis_url = env.get("REDIS_URL") or None
     if redis_url and urlsplit(redis_url).scheme not in REDIS_SCHEMES:

@@ -18,6 +18,7 @@ def test_defaults_are_the_embedded_server() -> None:
     [
         ({"DATABASE_URL": "mysql://localhost/x"}, "DATABASE_URL"),
         ({"DATABASE_URL": "postgres://localhost"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "sqlite:///no/such/folder/db.sqlite3"}, "DATABASE_URL"),
         ({"REDIS_URL": "http://localhost"}, "REDIS_URL"),
         ({"PORT": "eighty"}, "PORT"),
         ({"PORT": "70000"}, "PORT"),
