@@ -9,10 +9,11 @@ from strawberry.types import ExecutionContext
 
 from resolvers.clients import ClientMutations, ClientQueries
 from resolvers.jobs import JobMutations, JobQueries
+from resolvers.live import LiveSubscriptions
 from resolvers.nodes import NodeQueries
 from resolvers.pipelines import PipelineMutations, PipelineQueries
 from resolvers.tasks import TaskMutations
-from schema.extensions import ErrorPolicy, RecordOperationName
+from schema.extensions import ErrorPolicy, OperationSetup
 from schema.types import (
     ClientType,
     JobEventType,
@@ -27,6 +28,7 @@ Query = merge_types("Query", (NodeQueries, PipelineQueries, JobQueries, ClientQu
 Mutation = merge_types(
     "Mutation", (PipelineMutations, ClientMutations, JobMutations, TaskMutations)
 )
+Subscription = merge_types("Subscription", (LiveSubscriptions,))
 
 
 class Schema(strawberry.Schema):
@@ -40,7 +42,8 @@ schema = Schema(
     query=Query,
     mutation=Mutation,
     types=[PipelineType, StageType, JobType, TaskType, ClientType, UserType, JobEventType],
-    extensions=[ErrorPolicy, RecordOperationName],
+    subscription=Subscription,
+    extensions=[ErrorPolicy, OperationSetup],
 )
 
 __all__ = ["schema"]

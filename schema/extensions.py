@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from resolvers.loaders import Loaders
 from workflow.errors import DomainError
 
 log = logging.getLogger("workflow.errors")
@@ -47,11 +48,12 @@ class ErrorPolicy(SchemaExtension):
         )
 
 
-class RecordOperationName(SchemaExtension):
-    """Leaves the operation's name on the request, for the request log line."""
+class OperationSetup(SchemaExtension):
+    """Per operation: fresh DataLoaders (a websocket's context outlives its operations), and
+    the operation's name on the request, for the request log line."""
 
     def on_execute(self) -> Iterator[None]:
-        request = getattr(self.execution_context.context, "request", None)
-        if request is not None:
-            request.state.operation = self.execution_context.operation_name or "-"
+        context = self.execution_context.context
+        context.loaders = Loaders(context.scope)
+        context.request.state.operation = self.execution_context.operation_name or "-"
         yield

@@ -1,71 +1,122 @@
-"""The Starlette application: GraphQL at /graphql, health at /healthz and /readyz."""
+"""The Starlette application: GraphQL (HTTP and websockets) at /graphql, health at /healthz
+and /readyz, and the lifespan that owns the database, the broker and the event feeds."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 import settings as settings_module
 from models.db import close_database, open_database, ping
+from realtime.broker import create_broker
+from realtime.hub import Hub
 from schema import schema
 from schema.context import Context
 from web.middleware import BearerAuth, RequestLog
+from workflow import unit
+from workflow.firms import authenticate
 from workflow.scope import Scope
 
-NOBODY = Scope(firm_id=-1, user_id=None)
-
 log = logging.getLogger("workflow")
+NOBODY = Scope(firm_id=-1, user_id=None)  # sees nothing: the GraphiQL page, a socket before init
+UNAUTHORIZED = 4401
+
+
+def bearer(params: Mapping[str, Any] | None) -> str:
+    """The token of a connection_init payload; the key is matched case-insensitively."""
+    for key, value in (params or {}).items():
+        if key.lower() == "authorization" and isinstance(value, str):
+            kind, _, token = value.partition(" ")
+            return token.strip() if kind.lower() == "bearer" else ""
+    return ""
+
+
+class WebSocketAdapter(ASGIWebSocketAdapter):
+    async def close(self, code: int, reason: str) -> None:
+        # A refused connection_init closes with the code our on_ws_connect chose (4401).
+        code = getattr(self.ws.state, "refusal_code", code)
+        await super().close(code, reason if code != UNAUTHORIZED else "Unauthorized")
 
 
 class GraphQLApp(GraphQL[Context, None]):
+    websocket_adapter_class = WebSocketAdapter  # type: ignore[assignment]
+
     async def get_context(self, request: Request | WebSocket, response: object) -> Context:
+        state = request.state
         return Context(
-            request=request,  # type: ignore[arg-type]
-            # Only the GraphiQL page comes without a caller (see BearerAuth): it sees nothing.
-            scope=getattr(request.state, "scope", NOBODY),
-            request_id=request.state.request_id,
+            request=request,
+            scope=getattr(state, "scope", NOBODY),
+            request_id=getattr(state, "request_id", None) or uuid.uuid4().hex[:16],
         )
+
+    async def on_ws_connect(self, context: Context) -> None:
+        caller = await authenticate(bearer(context.connection_params))
+        if caller is None:
+            context.request.state.refusal_code = UNAUTHORIZED
+            raise ConnectionRejectionError({"message": "a valid bearer token is required"})
+        context.scope = caller
+        context.request.state.scope = caller
 
 
 async def healthz(_: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-async def readyz(_: Request) -> JSONResponse:
+async def readyz(request: Request) -> JSONResponse:
     try:
         await ping()
+        database = "ok"
     except Exception as error:  # any failure means "not ready"; say which part
         log.warning("readyz: database unreachable: %s", error)
-        return JSONResponse({"database": "down", "broker": "ok"}, status_code=503)
-    return JSONResponse({"database": "ok", "broker": "ok"})
+        database = "down"
+    broker = "ok" if await request.app.state.hub.broker.ping() else "down"
+    status = 200 if database == broker == "ok" else 503
+    return JSONResponse({"database": database, "broker": broker}, status_code=status)
 
 
-def create_app(settings: settings_module.Settings | None = None) -> Starlette:
+def create_app(
+    settings: settings_module.Settings | None = None, *, own_database: bool = True
+) -> Starlette:
+    """The app; `own_database=False` when the caller (a test) has opened the database."""
     config = settings or settings_module.load()
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        await open_database(config.database_url)
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if own_database:
+            await open_database(config.database_url)
+        hub = Hub(create_broker(config.redis_url, on_reconnect=lambda: hub.wake_all()))
+        app.state.hub = hub
+        await hub.start()
+        unit.on_commit(hub.publish)
         try:
             yield
         finally:
-            await close_database()
+            unit.remove_commit_callback(hub.publish)
+            await hub.close()
+            if own_database:
+                await close_database()
 
-    # Subscriptions arrive with the live-boards work; until then no websocket is accepted.
-    graphql = BearerAuth(GraphQLApp(schema, subscription_protocols=()))
+    graphql = GraphQLApp(
+        schema, subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL)
+    )
     return Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", BearerAuth(graphql), methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
         ],
         lifespan=lifespan,
     )

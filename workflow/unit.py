@@ -29,8 +29,9 @@ def on_commit(callback: AfterCommit) -> None:
     _after_commit.append(callback)
 
 
-def clear_commit_callbacks() -> None:
-    _after_commit.clear()
+def remove_commit_callback(callback: AfterCommit) -> None:
+    if callback in _after_commit:
+        _after_commit.remove(callback)
 
 
 class Change:

@@ -1,0 +1,219 @@
+"""Feeds: per process, one per watched channel (a pipeline's board, or one job), fanning the
+event log out to local subscribers in order, without gaps or duplicates.
+
+A feed knows the last position it delivered (a pipeline's seq, or a job's event id). When the
+broker says there is news, or every POLL_INTERVAL anyway, it reads the log after that position
+(one query per process, not per subscriber) and hands the events to every subscriber's bounded
+queue. Within a pipeline the seq is taken under a lock on the pipeline row, and a job's events
+are written under the lock of its pipeline, so "after my position" is exact for both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from tortoise.functions import Max
+
+from models import Job, JobEvent, Pipeline
+from realtime.broker import Broker
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 1.0
+QUEUE_SIZE = 500
+BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class FeedKey:
+    kind: str  # "pipeline" or "job"
+    id: int
+
+    @property
+    def channel(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An event and the job as it was when the feed read the event."""
+
+    event: JobEvent
+    job: Job | None
+
+    def position(self, kind: str) -> int:
+        return self.event.seq if kind == "pipeline" else self.event.id
+
+
+class Overflow(Exception):
+    """The subscriber stopped reading and its queue filled up."""
+
+
+class Subscriber:
+    def __init__(self, on_overflow: Callable[[], None]) -> None:
+        self.queue: asyncio.Queue[Delivery] = asyncio.Queue(QUEUE_SIZE)
+        self.on_overflow = on_overflow
+        self.overflowed = False
+
+    def offer(self, delivery: Delivery) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(delivery)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.on_overflow()
+
+    async def next(self) -> Delivery:
+        if self.overflowed:
+            raise Overflow
+        return await self.queue.get()
+
+
+async def read_log(key: FeedKey, after: int, limit: int = BATCH) -> list[Delivery]:
+    """Events of a pipeline (by seq) or of a job (by id) after a position, with their jobs."""
+    if key.kind == "pipeline":
+        query = JobEvent.filter(pipeline_id=key.id, seq__gt=after).order_by("seq")
+    else:
+        query = JobEvent.filter(job_id=key.id, id__gt=after).order_by("id")
+    events = await query.limit(limit)
+    job_ids = {e.job_id for e in events if e.job_id is not None}
+    jobs = {job.id: job for job in await Job.filter(id__in=job_ids)} if job_ids else {}
+    return [Delivery(e, jobs.get(e.job_id) if e.job_id else None) for e in events]
+
+
+async def log_position(key: FeedKey) -> int:
+    if key.kind == "pipeline":
+        seq = await Pipeline.filter(id=key.id).values_list("event_seq", flat=True)
+        return int(seq[0]) if seq else 0
+    found = await JobEvent.filter(job_id=key.id).annotate(last=Max("id")).values_list(
+        "last", flat=True
+    )
+    return int(found[0] or 0) if found else 0
+
+
+class Feed:
+    def __init__(self, key: FeedKey, position: int) -> None:
+        self.key = key
+        self.position = position
+        self.subscribers: set[Subscriber] = set()
+        self._wanted = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name=f"feed-{key.channel}")
+
+    def notify(self, _: str = "") -> None:
+        self._wanted.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            try:
+                while batch := await read_log(self.key, self.position):
+                    for delivery in batch:  # no await in here: a joiner sees all or nothing
+                        for subscriber in list(self.subscribers):
+                            subscriber.offer(delivery)
+                    self.position = batch[-1].position(self.key.kind)
+            except Exception:  # the database hiccuped: the next poll tries again
+                log.exception("feed %s could not read the log", self.key.channel)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+class Hub:
+    """The process's feeds, created on first subscriber and dropped with the last."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.feeds: dict[FeedKey, Feed] = {}
+        self._lock = asyncio.Lock()
+        self._poller: asyncio.Task[None] | None = None
+        self._publishing: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self.broker.start()
+        self._poller = asyncio.create_task(self._poll(), name="feed-poller")
+
+    async def close(self) -> None:
+        if self._poller:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        for feed in list(self.feeds.values()):
+            await feed.stop()
+        self.feeds.clear()
+        await self.broker.close()
+
+    def wake_all(self) -> None:
+        for feed in self.feeds.values():
+            feed.notify()
+
+    async def publish(self, events: list[JobEvent]) -> None:
+        """After commit: tell every process which channels have news. In the background, so
+        a slow or absent Redis never delays the mutation (feeds poll the log anyway)."""
+        task = asyncio.create_task(self._notify(events))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
+
+    async def _notify(self, events: list[JobEvent]) -> None:
+        for event in events:
+            pipeline = FeedKey("pipeline", event.pipeline_id)
+            await self.broker.publish(pipeline.channel, str(event.seq))
+            if event.job_id is not None:
+                await self.broker.publish(FeedKey("job", event.job_id).channel, str(event.id))
+
+    @contextlib.asynccontextmanager
+    async def subscribe(
+        self, key: FeedKey, on_overflow: Callable[[], None]
+    ) -> AsyncIterator[tuple[Subscriber, int]]:
+        """A subscriber to a feed, and the position after which its queue starts."""
+        subscriber = Subscriber(on_overflow)
+        async with self._lock:
+            feed = self.feeds.get(key)
+            if feed is None:
+                feed = Feed(key, await log_position(key))
+                self.feeds[key] = feed
+                await self.broker.listen(key.channel, feed.notify)
+                feed.notify()  # whatever committed between reading the position and listening
+            feed.subscribers.add(subscriber)
+            position = feed.position
+        try:
+            yield subscriber, position
+        finally:
+            async with self._lock:
+                feed.subscribers.discard(subscriber)
+                if not feed.subscribers and self.feeds.get(key) is feed:
+                    del self.feeds[key]
+                    await self.broker.unlisten(key.channel, feed.notify)
+                    await feed.stop()
+
+    async def _poll(self) -> None:
+        """Catch up every feed whose log moved without a notification reaching us."""
+        while True:
+            await asyncio.sleep(POLL_INTERVAL)
+            try:
+                await self._poll_once()
+            except Exception:
+                log.exception("feed poll failed")
+
+    async def _poll_once(self) -> None:
+        pipelines = {k.id: f for k, f in self.feeds.items() if k.kind == "pipeline"}
+        jobs = {k.id: f for k, f in self.feeds.items() if k.kind == "job"}
+        if pipelines:
+            for pk, seq in await Pipeline.filter(id__in=list(pipelines)).values_list(
+                "id", "event_seq"
+            ):
+                if seq > pipelines[pk].position:
+                    pipelines[pk].notify()
+        if jobs:
+            latest = JobEvent.filter(job_id__in=list(jobs)).annotate(last=Max("id"))
+            rows = await latest.group_by("job_id").values_list("job_id", "last")
+            for pk, last in rows:
+                if last > jobs[pk].position:
+                    jobs[pk].notify()

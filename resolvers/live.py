@@ -1,0 +1,73 @@
+"""Subscriptions: a board's or a job's events, replayed from a cursor, then live."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from models import Job, JobEvent, Pipeline
+from realtime.hub import FeedKey, read_log
+from resolvers.loaders import Loaders
+from schema.context import Info
+from schema.events import BoardEventType, decode_feed_cursor
+from schema.node import decode_id
+from workflow.errors import DomainError, ErrorCode, invalid
+
+REPLAY_LIMIT = 1000
+
+
+async def _backlog(key: FeedKey, start: int, position: int) -> int:
+    if key.kind == "pipeline":
+        return position - start
+    return await JobEvent.filter(job_id=key.id, id__gt=start, id__lte=position).count()
+
+
+async def stream(info: Info, key: FeedKey, after: str | None) -> AsyncGenerator[BoardEventType]:
+    """Every event after the cursor (or from now on) in order, once each, then live ones."""
+    start = decode_feed_cursor(after, key)
+    context = info.context
+    async with context.hub.subscribe(key, context.close_slow_consumer) as (subscriber, position):
+        if start is not None and start > position:
+            raise invalid("after", "after is ahead of this feed: it is not one of its cursors")
+        if start is not None and await _backlog(key, start, position) > REPLAY_LIMIT:
+            raise DomainError(
+                ErrorCode.CURSOR_EXPIRED,
+                f"more than {REPLAY_LIMIT} events were missed: refetch the board, then "
+                "subscribe without after",
+                "after",
+            )
+        last = position if start is None else start
+        while last < position:  # replay what the client missed, from the log
+            for delivery in await read_log(key, last):
+                context.loaders = Loaders(context.scope)  # each event sees fresh data
+                yield BoardEventType.from_delivery(delivery, key)
+                last = delivery.position(key.kind)
+        while True:  # then live: the feed hands over everything after `position`, in order
+            delivery = await subscriber.next()
+            if delivery.position(key.kind) <= last:
+                continue  # already replayed
+            context.loaders = Loaders(context.scope)
+            yield BoardEventType.from_delivery(delivery, key)
+            last = delivery.position(key.kind)
+
+
+@strawberry.type
+class LiveSubscriptions:
+    @strawberry.subscription(description="Every change to a pipeline's board.")
+    async def board_updated(
+        self, info: Info, pipeline_id: strawberry.ID, after: str | None = None
+    ) -> AsyncGenerator[BoardEventType]:
+        pk = decode_id(pipeline_id, "Pipeline", "pipelineId")
+        await info.context.scope.get(Pipeline, pk, field="pipelineId")
+        async for event in stream(info, FeedKey("pipeline", pk), after):
+            yield event
+
+    @strawberry.subscription(description="Every change to one job, whichever its pipeline.")
+    async def job_updated(
+        self, info: Info, job_id: strawberry.ID, after: str | None = None
+    ) -> AsyncGenerator[BoardEventType]:
+        pk = decode_id(job_id, "Job", "jobId")
+        await info.context.scope.get(Job, pk, field="jobId")
+        async for event in stream(info, FeedKey("job", pk), after):
+            yield event

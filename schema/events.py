@@ -1,0 +1,62 @@
+"""BoardEvent: what subscribers of a board or a job receive, with a cursor to resume from."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+
+import strawberry
+
+from models import EventType
+from realtime.hub import Delivery, FeedKey
+from schema.node import encode_id
+from schema.types import JobType
+from workflow.errors import invalid
+
+BoardEventTypeEnum = strawberry.enum(EventType, name="BoardEventType")
+
+
+@strawberry.type(name="BoardEvent")
+class BoardEventType:
+    cursor: str = strawberry.field(description="Pass as `after` to resume right after this.")
+    type: BoardEventTypeEnum
+    job: JobType | None = strawberry.field(description="The job as it was after this change.")
+    stage_id: strawberry.ID | None = strawberry.field(description="The stage entered, if any.")
+    from_stage_id: strawberry.ID | None
+    pipeline_id: strawberry.ID
+    occurred_at: datetime
+
+    @classmethod
+    def from_delivery(cls, delivery: Delivery, key: FeedKey) -> BoardEventType:
+        event = delivery.event
+        return cls(
+            cursor=encode_feed_cursor(key, delivery.position(key.kind)),
+            type=event.type,
+            job=JobType.from_model(delivery.job) if delivery.job else None,
+            stage_id=encode_id("Stage", event.to_stage_id) if event.to_stage_id else None,
+            from_stage_id=(
+                encode_id("Stage", event.from_stage_id) if event.from_stage_id else None
+            ),
+            pipeline_id=encode_id("Pipeline", event.pipeline_id),
+            occurred_at=event.created_at,
+        )
+
+
+def encode_feed_cursor(key: FeedKey, position: int) -> str:
+    raw = f"{key.kind}:{key.id}:{position}".encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_feed_cursor(cursor: str | None, key: FeedKey) -> int | None:
+    """The position in this feed that a cursor names; a cursor of another feed is refused."""
+    if cursor is None:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        kind, feed_id, position = base64.urlsafe_b64decode(padded).decode().split(":")
+        if (kind, feed_id) == (key.kind, str(key.id)) and position.isascii():
+            return int(position)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise invalid("after", "after is not a cursor of this subscription")
