@@ -27,6 +27,7 @@ class Settings:
     redis_url: str | None
     host: str
     port: int
+    subscription_queue_size: int = 500
 
     @property
     def is_sqlite(self) -> bool:
@@ -57,9 +58,14 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     if not re.fullmatch(r"[0-9]{1,5}", port_text) or not 0 < int(port_text) < 65536:
         raise ConfigError(f"PORT: {port_text!r} is not a TCP port (1-65535)")
 
+    queue_text = env.get("SUBSCRIPTION_QUEUE_SIZE") or "500"
+    if not re.fullmatch(r"[0-9]{1,6}", queue_text) or int(queue_text) < 1:
+        raise ConfigError(f"SUBSCRIPTION_QUEUE_SIZE: {queue_text!r} is not a positive number")
+
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
         host=env.get("HOST") or "127.0.0.1",
         port=int(port_text),
+        subscription_queue_size=int(queue_text),
     )

@@ -24,7 +24,6 @@ from realtime.broker import Broker
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 1.0
-QUEUE_SIZE = 500
 BATCH = 500
 
 
@@ -54,8 +53,8 @@ class Overflow(Exception):
 
 
 class Subscriber:
-    def __init__(self, on_overflow: Callable[[], None]) -> None:
-        self.queue: asyncio.Queue[Delivery] = asyncio.Queue(QUEUE_SIZE)
+    def __init__(self, on_overflow: Callable[[], None], queue_size: int) -> None:
+        self.queue: asyncio.Queue[Delivery] = asyncio.Queue(queue_size)
         self.on_overflow = on_overflow
         self.overflowed = False
 
@@ -129,8 +128,9 @@ class Feed:
 class Hub:
     """The process's feeds, created on first subscriber and dropped with the last."""
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, queue_size: int = 500) -> None:
         self.broker = broker
+        self.queue_size = queue_size
         self.feeds: dict[FeedKey, Feed] = {}
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
@@ -173,7 +173,7 @@ class Hub:
         self, key: FeedKey, on_overflow: Callable[[], None]
     ) -> AsyncIterator[tuple[Subscriber, int]]:
         """A subscriber to a feed, and the position after which its queue starts."""
-        subscriber = Subscriber(on_overflow)
+        subscriber = Subscriber(on_overflow, self.queue_size)
         async with self._lock:
             feed = self.feeds.get(key)
             if feed is None:

@@ -13,7 +13,7 @@ from resolvers.live import LiveSubscriptions
 from resolvers.nodes import NodeQueries
 from resolvers.pipelines import PipelineMutations, PipelineQueries
 from resolvers.tasks import TaskMutations
-from schema.extensions import ErrorPolicy, OperationSetup
+from schema.extensions import OperationSetup, present_error
 from schema.types import (
     ClientType,
     JobEventType,
@@ -35,7 +35,9 @@ class Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        """Logging happens in ErrorPolicy, with the request id; nothing to add here."""
+        """Log unexpected errors and mask them, in place: the result holds this very list."""
+        request_id = getattr(getattr(execution_context, "context", None), "request_id", "-")
+        errors[:] = [present_error(error, request_id) for error in errors]
 
 
 schema = Schema(
@@ -43,7 +45,7 @@ schema = Schema(
     mutation=Mutation,
     types=[PipelineType, StageType, JobType, TaskType, ClientType, UserType, JobEventType],
     subscription=Subscription,
-    extensions=[ErrorPolicy, OperationSetup],
+    extensions=[OperationSetup],
 )
 
 __all__ = ["schema"]

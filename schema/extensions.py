@@ -1,7 +1,8 @@
 """Error handling for every operation.
 
 Expected failures (DomainError) reach the client with their code; anything else is logged with
-the request id and replaced by a masked error that carries only that id.
+the request id and replaced by a masked error that carries only that id. Applied by
+Schema.process_errors, which every result passes through, queries and subscription events alike.
 """
 
 from __future__ import annotations
@@ -18,34 +19,25 @@ from workflow.errors import DomainError
 log = logging.getLogger("workflow.errors")
 
 
-class ErrorPolicy(SchemaExtension):
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is None or not getattr(result, "errors", None):
-            return
-        context = self.execution_context.context
-        request_id = getattr(context, "request_id", "-")
-        result.errors = [self._shown(error, request_id) for error in result.errors]
-
-    def _shown(self, error: GraphQLError, request_id: str) -> GraphQLError:
-        original = error.original_error
-        if isinstance(original, DomainError):
-            return GraphQLError(
-                original.message, nodes=error.nodes, path=error.path,
-                extensions={"code": str(original.code), "field": original.field},
-            )
-        if original is None or isinstance(original, GraphQLError):
-            return error  # a validation or syntax error: safe and useful as it is
-        log.error(
-            "unexpected error request_id=%s path=%s", request_id, error.path,
-            exc_info=(type(original), original, original.__traceback__),
-        )
+def present_error(error: GraphQLError, request_id: str) -> GraphQLError:
+    """The error as the client may see it (see the module's docstring)."""
+    original = error.original_error
+    if isinstance(original, DomainError):
         return GraphQLError(
-            f"Internal server error (request id {request_id})",
-            nodes=error.nodes, path=error.path,
-            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+            original.message, nodes=error.nodes, path=error.path,
+            extensions={"code": str(original.code), "field": original.field},
         )
+    if original is None or isinstance(original, GraphQLError):
+        return error  # a validation or syntax error: safe and useful as it is
+    log.error(
+        "unexpected error request_id=%s path=%s", request_id, error.path,
+        exc_info=(type(original), original, original.__traceback__),
+    )
+    return GraphQLError(
+        f"Internal server error (request id {request_id})",
+        nodes=error.nodes, path=error.path,
+        extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+    )
 
 
 class OperationSetup(SchemaExtension):

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,56 +13,19 @@ from typing import Any
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.servers import ROOT, ServerProcess
 
 
 @pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
-    """A running server process: its base URL, its environment and its log file."""
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port), "HOST": "127.0.0.1"}
-    log = tmp_path / "server.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "server.py"], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not start:\n" + log.read_text()
-            time.sleep(0.1)
-        yield base, env, log
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    process = ServerProcess(tmp_path, DATABASE_URL=database_url).start()
+    yield process
+    process.stop()
 
 
-def _cli(env: dict[str, str], *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "server.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=60, check=True,
-    )
-    return json.loads(done.stdout)
-
-
-def test_server_process_serves_the_workflow_over_http(
-    server: tuple[str, dict[str, str], Path],
-) -> None:
-    base, env, log = server
-    owner = _cli(env, "create-firm", "Acme CPA", "--owner-email", "owner@acme.test")
+def test_server_process_serves_the_workflow_over_http(server: ServerProcess) -> None:
+    base, log = server.url, server.log
+    owner = json.loads(server.cli("create-firm", "Acme CPA", "--owner-email", "owner@acme.test"))
     assert set(owner) == {"firm_id", "user_id", "token"}
     headers = {"Authorization": f"Bearer {owner['token']}"}
 
@@ -109,9 +70,9 @@ def test_server_process_serves_the_workflow_over_http(
     assert "firm=-" not in lines[0] and " id=" in lines[0] and "ms=" in lines[0]
 
 
-def test_demo_seeds_a_board(server: tuple[str, dict[str, str], Path]) -> None:
-    base, env, _ = server
-    demo = _cli(env, "demo")
+def test_demo_seeds_a_board(server: ServerProcess) -> None:
+    base = server.url
+    demo = json.loads(server.cli("demo"))
     response = httpx.post(
         f"{base}/graphql", headers={"Authorization": f"Bearer {demo['token']}"},
         json={"query": "{ pipelines { edges { node { name stages { name "

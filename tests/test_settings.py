@@ -22,6 +22,7 @@ def test_defaults_are_the_embedded_server() -> None:
         ({"REDIS_URL": "http://localhost"}, "REDIS_URL"),
         ({"PORT": "eighty"}, "PORT"),
         ({"PORT": "70000"}, "PORT"),
+        ({"SUBSCRIPTION_QUEUE_SIZE": "0"}, "SUBSCRIPTION_QUEUE_SIZE"),
     ],
 )
 def test_bad_values_name_their_variable(env: dict[str, str], variable: str) -> None:

@@ -96,7 +96,8 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if own_database:
             await open_database(config.database_url)
-        hub = Hub(create_broker(config.redis_url, on_reconnect=lambda: hub.wake_all()))
+        broker = create_broker(config.redis_url, on_reconnect=lambda: hub.wake_all())
+        hub = Hub(broker, config.subscription_queue_size)
         app.state.hub = hub
         await hub.start()
         unit.on_commit(hub.publish)

@@ -1,0 +1,98 @@
+"""A websocket GraphQL client for both sub-protocols, and a small board to watch."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from tests.servers import ServerProcess, graphql
+
+TRANSPORT_WS = "graphql-transport-ws"
+LEGACY_WS = "graphql-ws"
+BOARD_SUBSCRIPTION = """subscription($p: ID!, $after: String) {
+  boardUpdated(pipelineId: $p, after: $after) {
+    cursor type stageId fromStageId pipelineId occurredAt job { id title version }
+  } }"""
+MOVE = """mutation($j: ID!, $s: ID!) { moveJob(input: {jobId: $j, stageId: $s}) {
+  job { version } errors { code } } }"""
+
+
+class Subscription:
+    """One subscription over its own websocket."""
+
+    def __init__(self, ws: ClientConnection, protocol: str) -> None:
+        self.ws, self.protocol = ws, protocol
+
+    @classmethod
+    async def open(
+        cls, server: ServerProcess, token: str | None, query: str, protocol: str = TRANSPORT_WS,
+        **variables: Any,
+    ) -> Subscription:
+        ws = await websockets.connect(server.ws_url, subprotocols=[protocol])  # type: ignore[list-item]
+        payload = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+        ack = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert ack["type"] == "connection_ack", ack
+        start = "subscribe" if protocol == TRANSPORT_WS else "start"
+        await ws.send(json.dumps({"id": "1", "type": start,
+                                  "payload": {"query": query, "variables": variables}}))
+        return cls(ws, protocol)
+
+    async def message(self, wait: float = 10) -> dict[str, Any]:
+        return dict(json.loads(await asyncio.wait_for(self.ws.recv(), wait)))
+
+    async def event(self, wait: float = 10) -> dict[str, Any]:
+        """The next event's data; fails on anything else."""
+        message = await self.message(wait)
+        assert message["type"] in ("next", "data"), message
+        assert "errors" not in message["payload"], message
+        data: dict[str, Any] = message["payload"]["data"]
+        return next(iter(data.values()))
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+async def close_code(ws: ClientConnection) -> int | None:
+    """Read until the server closes the connection; the code it closed with."""
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), 10)
+    except websockets.ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else None
+
+
+def seq_of(cursor: str) -> int:
+    """The position a board cursor names (opaque to clients; the tests know its shape)."""
+    return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split(":")[2])
+
+
+@dataclass
+class Board:
+    token: str
+    pipeline: str
+    stages: list[str]
+    jobs: list[str]
+
+
+def make_board(server: ServerProcess, jobs: int = 3, firm: str = "Acme CPA") -> Board:
+    owner = json.loads(server.cli("create-firm", firm, "--owner-email", "owner@acme.test"))
+    token = owner["token"]
+    pipeline = graphql(server, token, """mutation { createPipeline(input: {name: "1040 Return",
+        stageNames: ["Review Docs", "Prepare Return", "Review"]}) {
+        pipeline { id stages { id } } } }""")["createPipeline"]["pipeline"]
+    client = graphql(server, token, """mutation { createClient(input: {name: "Avery"}) {
+        client { id } } }""")["createClient"]["client"]["id"]
+    ids = [
+        graphql(server, token, """mutation($p: ID!, $c: ID!, $t: String!) {
+            createJob(input: {pipelineId: $p, clientId: $c, title: $t}) { job { id } } }""",
+                p=pipeline["id"], c=client, t=f"job {n}")["createJob"]["job"]["id"]
+        for n in range(jobs)
+    ]
+    return Board(token, pipeline["id"], [s["id"] for s in pipeline["stages"]], ids)

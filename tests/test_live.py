@@ -1,0 +1,209 @@
+"""Live boards against real server processes: SQLite with the in-process broker (one process),
+and PostgreSQL with Redis (two processes sharing them)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+from tests.live import (
+    BOARD_SUBSCRIPTION,
+    LEGACY_WS,
+    MOVE,
+    TRANSPORT_WS,
+    Subscription,
+    close_code,
+    make_board,
+    seq_of,
+)
+from tests.servers import RedisProcess, ServerProcess, graphql
+
+
+@dataclass
+class Stack:
+    servers: list[ServerProcess]
+    redis: RedisProcess | None
+
+    @property
+    def first(self) -> ServerProcess:
+        return self.servers[0]
+
+    @property
+    def last(self) -> ServerProcess:
+        return self.servers[-1]
+
+
+@pytest.fixture
+def stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
+    redis = None
+    if database_url.startswith("sqlite"):
+        servers = [ServerProcess(tmp_path, DATABASE_URL=database_url).start()]
+    else:
+        redis = RedisProcess().start()
+        servers = [
+            ServerProcess(tmp_path, DATABASE_URL=database_url, REDIS_URL=redis.url).start()
+            for _ in range(2)
+        ]
+    yield Stack(servers, redis)
+    for server in servers:
+        server.stop()
+    if redis:
+        redis.stop()
+
+
+def _move(server: ServerProcess, token: str, job: str, stage: str) -> None:
+    result = graphql(server, token, MOVE, j=job, s=stage)["moveJob"]
+    assert result["errors"] == [], result
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_a_move_on_one_process_reaches_subscribers_on_another(
+    stack: Stack, protocol: str
+) -> None:
+    board = make_board(stack.first)
+    sub = await Subscription.open(
+        stack.first, board.token, BOARD_SUBSCRIPTION, protocol, p=board.pipeline
+    )
+    await asyncio.sleep(0.2)
+    await asyncio.to_thread(_move, stack.last, board.token, board.jobs[0], board.stages[2])
+    event = await sub.event()
+    assert event["type"] == "JOB_MOVED"
+    assert (event["stageId"], event["fromStageId"]) == (board.stages[2], board.stages[0])
+    assert event["pipelineId"] == board.pipeline
+    assert event["job"] == {"id": board.jobs[0], "title": "job 0", "version": 2}
+    await sub.close()
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+@pytest.mark.parametrize("payload", [{}, {"Authorization": "Bearer wf_nope"},
+                                     {"authorization": "Basic abc"}])
+async def test_connection_init_without_a_valid_token_is_closed_4401(
+    stack: Stack, protocol: str, payload: dict[str, str]
+) -> None:
+    async with websockets.connect(stack.first.ws_url, subprotocols=[protocol]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+        assert await close_code(ws) == 4401
+
+
+async def test_the_token_key_is_matched_case_insensitively(stack: Stack) -> None:
+    board = make_board(stack.first)
+    async with websockets.connect(stack.first.ws_url, subprotocols=[TRANSPORT_WS]) as ws:  # type: ignore[list-item]
+        init = {"type": "connection_init", "payload": {"AUTHORIZATION": f"bearer {board.token}"}}
+        await ws.send(json.dumps(init))
+        assert '"connection_ack"' in await asyncio.wait_for(ws.recv(), 5)
+
+
+async def test_another_firms_pipeline_is_answered_like_a_missing_one(stack: Stack) -> None:
+    board_a = make_board(stack.first, firm="Firm A")
+    board_b = make_board(stack.first, firm="Firm B")
+    missing = "UGlwZWxpbmU6OTk5OTk5"  # Pipeline:999999
+
+    async def answer(pipeline: str) -> dict[str, object]:
+        sub = await Subscription.open(stack.first, board_b.token, BOARD_SUBSCRIPTION, p=pipeline)
+        message = await sub.message()
+        await sub.close()
+        return message
+
+    foreign, absent = await answer(board_a.pipeline), await answer(missing)
+    assert foreign == absent
+    assert foreign["type"] == "next" and foreign["payload"]["errors"][0]["extensions"] == {  # type: ignore[index]
+        "code": "NOT_FOUND", "field": "pipelineId"}
+
+
+async def test_resume_from_a_cursor_has_no_gap_and_no_duplicate(stack: Stack) -> None:
+    """A client drops while another process keeps committing, then resumes from its cursor."""
+    board = make_board(stack.first)
+    moves = 40
+
+    def commit_moves() -> None:  # job j's k-th move goes to stage k+1: always a new stage
+        for n in range(moves):
+            _move(stack.last, board.token, board.jobs[n % 3], board.stages[(n // 3 + 1) % 3])
+
+    sub = await Subscription.open(stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline)
+    await asyncio.sleep(0.2)
+    committer = asyncio.create_task(asyncio.to_thread(commit_moves))
+    seen = [await sub.event() for _ in range(8)]
+    await sub.close()
+    await asyncio.sleep(0.3)  # the committer goes on while we are away
+    sub = await Subscription.open(
+        stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline, after=seen[-1]["cursor"]
+    )
+    await committer
+    while len(seen) < moves:
+        seen.append(await sub.event())
+    await sub.close()
+    seqs = [seq_of(e["cursor"]) for e in seen]
+    first = seqs[0]
+    assert seqs == list(range(first, first + moves)), seqs
+    assert all(e["type"] == "JOB_MOVED" for e in seen)
+
+
+async def test_a_bad_cursor_is_refused(stack: Stack) -> None:
+    board = make_board(stack.first)
+    sub = await Subscription.open(
+        stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline, after="garbage"
+    )
+    message = await sub.message()
+    assert message["payload"]["errors"][0]["extensions"] == {"code": "INVALID_INPUT",
+                                                            "field": "after"}
+
+
+async def test_job_updated_follows_a_job_across_pipelines(stack: Stack) -> None:
+    board = make_board(stack.first, jobs=1)
+    other = graphql(stack.first, board.token, """mutation { createPipeline(input: {
+        name: "Bookkeeping", stageNames: ["Onboard"]}) { pipeline { id } } }""")
+    query = """subscription($j: ID!) { jobUpdated(jobId: $j) { type pipelineId job { title } } }"""
+    sub = await Subscription.open(stack.first, board.token, query, j=board.jobs[0])
+    await asyncio.sleep(0.2)
+    target = other["createPipeline"]["pipeline"]["id"]
+    graphql(stack.last, board.token, """mutation($j: ID!, $p: ID!) {
+        transferJob(input: {jobId: $j, pipelineId: $p}) { errors { code } } }""",
+            j=board.jobs[0], p=target)
+    graphql(stack.last, board.token, """mutation($j: ID!) {
+        updateJob(input: {id: $j, title: "renamed"}) { errors { code } } }""", j=board.jobs[0])
+    events = [await sub.event() for _ in range(3)]
+    assert [(e["type"], e["pipelineId"]) for e in events] == [
+        ("JOB_TRANSFERRED_OUT", board.pipeline), ("JOB_TRANSFERRED_IN", target),
+        ("JOB_UPDATED", target)]
+    assert events[-1]["job"] == {"title": "renamed"}
+
+
+async def test_redis_outage_loses_nothing(stack: Stack) -> None:
+    if stack.redis is None:
+        pytest.skip("the embedded server has no Redis")
+    board = make_board(stack.first)
+    sub = await Subscription.open(stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline)
+    await asyncio.sleep(0.2)
+    _move(stack.last, board.token, board.jobs[0], board.stages[1])
+    received = [await sub.event()]
+
+    stack.redis.stop()
+    await asyncio.sleep(0.5)
+    async with httpx.AsyncClient() as http:
+        ready = [await http.get(f"{s.url}/readyz") for s in stack.servers]
+    assert [(r.status_code, r.json()) for r in ready] == [
+        (503, {"database": "ok", "broker": "down"})] * 2
+    for n in range(5):  # mutations keep working while Redis is down
+        _move(stack.last, board.token, board.jobs[n % 3], board.stages[2 - n % 2])
+    received += [await sub.event() for _ in range(5)]  # from the log, by polling
+
+    stack.redis.start()  # same port: the servers reconnect by themselves
+    for _ in range(100):
+        async with httpx.AsyncClient() as http:
+            statuses = [(await http.get(f"{s.url}/readyz")).status_code for s in stack.servers]
+        if statuses == [200, 200]:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail("the servers did not reconnect to Redis")
+    _move(stack.last, board.token, board.jobs[1], board.stages[0])
+    received.append(await sub.event())
+    seqs = [seq_of(e["cursor"]) for e in received]
+    assert seqs == list(range(seqs[0], seqs[0] + 7))
