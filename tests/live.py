@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import socket
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,3 +99,58 @@ def make_board(server: ServerProcess, jobs: int = 3, firm: str = "Acme CPA") -> 
         for n in range(jobs)
     ]
     return Board(token, pipeline["id"], [s["id"] for s in pipeline["stages"]], ids)
+
+
+class RawWebSocket:
+    """A bare-bones websocket client over a plain socket that reads only when told to, so a
+    test can play a client that stops reading (libraries keep reading into their buffers)."""
+
+    def __init__(self, port: int, protocol: str = TRANSPORT_WS) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            f"GET /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Protocol: {protocol}\r\n\r\n".encode()
+        )
+        self.buffer = b""
+        while b"\r\n\r\n" not in self.buffer:
+            self.buffer += self.sock.recv(4096)
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def send(self, message: dict[str, Any]) -> None:
+        payload, mask = json.dumps(message).encode(), os.urandom(4)
+        size = len(payload)
+        header = bytes([0x81]) + (
+            bytes([0x80 | size]) if size < 126 else bytes([0x80 | 126]) + struct.pack("!H", size)
+        )
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(header + mask + masked)
+
+    def _read(self, count: int) -> bytes:
+        while len(self.buffer) < count:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed without a close frame")
+            self.buffer += chunk
+        data, self.buffer = self.buffer[:count], self.buffer[count:]
+        return data
+
+    def frame(self) -> tuple[int, bytes]:
+        first, second = self._read(2)
+        size = second & 0x7F
+        if size == 126:
+            size = struct.unpack("!H", self._read(2))[0]
+        elif size == 127:
+            size = struct.unpack("!Q", self._read(8))[0]
+        return first & 0x0F, self._read(size)
+
+    def close_code(self, wait: float = 30) -> int:
+        """Read everything the server sent until its close frame; the code in it."""
+        self.sock.settimeout(wait)
+        while True:
+            opcode, payload = self.frame()
+            if opcode == 0x8:
+                return int(struct.unpack("!H", payload[:2])[0])

@@ -18,6 +18,7 @@ from tests.live import (
     LEGACY_WS,
     MOVE,
     TRANSPORT_WS,
+    RawWebSocket,
     Subscription,
     close_code,
     make_board,
@@ -207,3 +208,26 @@ async def test_redis_outage_loses_nothing(stack: Stack) -> None:
     received.append(await sub.event())
     seqs = [seq_of(e["cursor"]) for e in received]
     assert seqs == list(range(seqs[0], seqs[0] + 7))
+
+
+def test_a_subscriber_that_stops_reading_is_closed_4413(database_url: str, tmp_path: Path) -> None:
+    """Its queue is bounded: on overflow the server closes it with 4413 (resume from the
+    cursor) instead of holding ever more events in memory."""
+    server = ServerProcess(tmp_path, DATABASE_URL=database_url, SUBSCRIPTION_QUEUE_SIZE="5")
+    server.start()
+    try:
+        board = make_board(server, jobs=1)
+        ws = RawWebSocket(server.port)
+        ws.send({"type": "connection_init", "payload": {"Authorization": f"Bearer {board.token}"}})
+        assert b"connection_ack" in ws.frame()[1]
+        history = "history(first: 500) { edges { node { type seq occurredAt changes } } }"
+        copies = " ".join(f"h{n}: job {{ {history} }}" for n in range(20))  # large messages
+        query = f"subscription($p: ID!) {{ boardUpdated(pipelineId: $p) {{ cursor {copies} }} }}"
+        ws.send({"id": "1", "type": "subscribe",
+                 "payload": {"query": query, "variables": {"p": board.pipeline}}})
+        for n in range(120):  # the board keeps changing; the client reads nothing
+            _move(server, board.token, board.jobs[0], board.stages[1 + n % 2])
+        assert ws.close_code() == 4413
+        assert server.process is not None and server.process.poll() is None
+    finally:
+        server.stop()
