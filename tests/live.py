@@ -106,8 +106,10 @@ class RawWebSocket:
     test can play a client that stops reading (libraries keep reading into their buffers)."""
 
     def __init__(self, port: int, protocol: str = TRANSPORT_WS) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock = socket.socket()
+        # A fixed receive buffer (no autotuning), so that not reading soon stops the sender.
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        self.sock.connect(("127.0.0.1", port))
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall(
             f"GET /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"

@@ -220,12 +220,14 @@ def test_a_subscriber_that_stops_reading_is_closed_4413(database_url: str, tmp_p
         ws = RawWebSocket(server.port)
         ws.send({"type": "connection_init", "payload": {"Authorization": f"Bearer {board.token}"}})
         assert b"connection_ack" in ws.frame()[1]
-        history = "history(first: 500) { edges { node { type seq occurredAt changes } } }"
-        copies = " ".join(f"h{n}: job {{ {history} }}" for n in range(20))  # large messages
-        query = f"subscription($p: ID!) {{ boardUpdated(pipelineId: $p) {{ cursor {copies} }} }}"
+        graphql(server, board.token, """mutation($j: ID!, $t: String!) {
+            updateJob(input: {id: $j, title: $t}) { errors { code } } }""",
+                j=board.jobs[0], t="x" * 200)
+        copies = " ".join(f"t{n}: title" for n in range(400))  # about 90 KB a message
+        query = f"subscription($p: ID!) {{ boardUpdated(pipelineId: $p) {{ job {{ {copies} }} }} }}"
         ws.send({"id": "1", "type": "subscribe",
                  "payload": {"query": query, "variables": {"p": board.pipeline}}})
-        for n in range(120):  # the board keeps changing; the client reads nothing
+        for n in range(80):  # the board keeps changing; the client reads nothing
             _move(server, board.token, board.jobs[0], board.stages[1 + n % 2])
         assert ws.close_code() == 4413
         assert server.process is not None and server.process.poll() is None
