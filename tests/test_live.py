@@ -13,11 +13,15 @@ import httpx
 import pytest
 import websockets
 
+from models.db import close_database, open_database
+from resolvers.live import REPLAY_LIMIT
+from schema.node import parse_id
 from tests.live import (
     BOARD_SUBSCRIPTION,
     LEGACY_WS,
     MOVE,
     TRANSPORT_WS,
+    Board,
     RawWebSocket,
     Subscription,
     close_code,
@@ -25,6 +29,8 @@ from tests.live import (
     seq_of,
 )
 from tests.servers import RedisProcess, ServerProcess, graphql
+from workflow import jobs
+from workflow.firms import authenticate
 
 
 @dataclass
@@ -233,3 +239,48 @@ def test_a_subscriber_that_stops_reading_is_closed_4413(database_url: str, tmp_p
         assert server.process is not None and server.process.poll() is None
     finally:
         server.stop()
+
+
+async def _write_without_a_server(database_url: str, board: Board, moves: int) -> None:
+    """Commit moves from this process, which has no broker: nobody is notified of them."""
+    await open_database(database_url, migrate=False)
+    try:
+        scope = await authenticate(board.token)
+        assert scope is not None
+        job = parse_id(board.jobs[0], "job")[1]
+        stages = [parse_id(stage, "stage")[1] for stage in board.stages]
+        for n in range(moves):
+            await jobs.move_job(scope, job, stages[1 + n % 2])
+    finally:
+        await close_database()
+
+
+async def test_an_event_committed_but_never_published_still_arrives(
+    stack: Stack, database_url: str
+) -> None:
+    """As if the writing process died between commit and publish: the feeds poll the log."""
+    board = make_board(stack.first)
+    sub = await Subscription.open(stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline)
+    await asyncio.sleep(0.2)
+    await _write_without_a_server(database_url, board, 1)
+    event = await sub.event(wait=5)
+    assert (event["type"], event["stageId"]) == ("JOB_MOVED", board.stages[1])
+
+
+async def test_a_cursor_too_old_to_replay_asks_for_a_refetch(
+    stack: Stack, database_url: str
+) -> None:
+    board = make_board(stack.first, jobs=1)
+    sub = await Subscription.open(stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline)
+    await asyncio.sleep(0.2)
+    _move(stack.first, board.token, board.jobs[0], board.stages[1])
+    cursor = (await sub.event())["cursor"]
+    await sub.close()
+    # the first of these finds the job already in stage 1 and changes nothing
+    await _write_without_a_server(database_url, board, REPLAY_LIMIT + 2)
+    sub = await Subscription.open(
+        stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline, after=cursor
+    )
+    error = (await sub.message())["payload"]["errors"][0]
+    assert error["extensions"] == {"code": "CURSOR_EXPIRED", "field": "after"}
+    assert "refetch the board" in error["message"]
