@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -49,13 +50,28 @@ class CountKey:
 
 
 class Loaders:
+    """Each loader is made on first use: a websocket renews its Loaders for every event, and
+    most events need none of them."""
+
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
         self._by_id: dict[type[Model], DataLoader[int, Any]] = {}
-        self.stages_by_pipeline = DataLoader(self._stages_by_pipeline)
-        self.assignees_by_job = DataLoader(self._assignees_by_job)
-        self.pages: DataLoader[PageKey, list[Any]] = DataLoader(self._pages)
-        self.counts: DataLoader[CountKey, int] = DataLoader(self._counts)
+
+    @cached_property
+    def stages_by_pipeline(self) -> DataLoader[int, list[Stage]]:
+        return DataLoader(self._stages_by_pipeline)
+
+    @cached_property
+    def assignees_by_job(self) -> DataLoader[int, list[User]]:
+        return DataLoader(self._assignees_by_job)
+
+    @cached_property
+    def pages(self) -> DataLoader[PageKey, list[Any]]:
+        return DataLoader(self._pages)
+
+    @cached_property
+    def counts(self) -> DataLoader[CountKey, int]:
+        return DataLoader(self._counts)
 
     def by_id(self, model: type[M]) -> DataLoader[int, M | None]:
         if model not in self._by_id:
