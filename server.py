@@ -60,6 +60,9 @@ def serve(config: settings_module.Settings, workers: int) -> None:
     uvicorn.run(
         "web.app:asgi_app", factory=True, host=config.host, port=config.port,
         workers=workers if workers > 1 else None, log_level="info", access_log=False,
+        # Board events are small; per-connection zlib contexts would cost ~100 KB of memory per
+        # open subscription and CPU on every event.
+        ws_per_message_deflate=False,
     )
 
 
