@@ -91,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--workers must be at least 1")
     try:
         config = settings_module.load()
+        if args.workers > 1 and config.is_sqlite:
+            raise settings_module.ConfigError(
+                "DATABASE_URL: SQLite has a single writer; several --workers need "
+                "postgres://… (and REDIS_URL for live boards across them)"
+            )
         if args.command in (None, "serve"):
             serve(config, args.workers)
         elif args.command == "migrate":

@@ -12,7 +12,7 @@ from schema.inputs import CreateClientInput, UpdateClientInput
 from schema.node import decode_id
 from schema.payloads import ClientPayload
 from schema.types import ClientType
-from workflow import clients
+from workflow import clients, validation
 
 
 def _payload(client: Client | None, errors: list) -> ClientPayload:
@@ -27,8 +27,8 @@ class ClientQueries:
         search: str | None = None,
     ) -> Connection[ClientType]:
         queryset = info.context.scope.query(Client)
-        if search:
-            queryset = queryset.filter(name__icontains=search[:200])
+        for word in validation.search(search or "", "search"):
+            queryset = queryset.filter(name__icontains=word)
         return await root_connection(queryset, first, after, ClientType.from_model)
 
     @strawberry.field

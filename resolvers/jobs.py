@@ -22,9 +22,8 @@ from schema.inputs import (
 from schema.node import decode_id, decode_optional
 from schema.payloads import JobPayload, MoveJobPayload, TransferJobPayload
 from schema.types import JobType
-from workflow import jobs
+from workflow import jobs, validation
 from workflow.errors import invalid
-from workflow.validation import name as clean_name
 
 
 @strawberry.input
@@ -73,11 +72,10 @@ class JobQueries:
             queryset = queryset.filter(due_date__lte=f.due_before)
         if f.due_after:
             queryset = queryset.filter(due_date__gte=f.due_after)
-        if f.search and f.search.strip():
-            for word in f.search.split()[:10]:
-                queryset = queryset.filter(title__icontains=word[:200])
+        for word in validation.search(f.search or "", "filter.search"):
+            queryset = queryset.filter(title__icontains=word)
         if f.tag is not None:
-            queryset = with_tag(queryset, clean_name(f.tag, "filter.tag"))
+            queryset = with_tag(queryset, validation.name(f.tag, "filter.tag"))
         return await root_connection(queryset, first, after, JobType.from_model)
 
 

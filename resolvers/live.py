@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from models import Job, JobEvent, Pipeline
-from realtime.hub import FeedKey, read_log
+from realtime.hub import FeedKey, log_position, read_log
 from resolvers.loaders import Loaders
 from schema.context import Info
 from schema.events import BoardEventType, decode_feed_cursor
@@ -28,7 +28,9 @@ async def stream(info: Info, key: FeedKey, after: str | None) -> AsyncGenerator[
     start = decode_feed_cursor(after, key)
     context = info.context
     async with context.hub.subscribe(key, context.close_slow_consumer) as (subscriber, position):
-        if start is not None and start > position:
+        if start is not None and start > position and start > await log_position(key):
+            # ahead of this process's feed is fine (another process may have handed it out
+            # first); ahead of the log itself, it was never a cursor of this feed
             raise invalid("after", "after is ahead of this feed: it is not one of its cursors")
         if start is not None and await _backlog(key, start, position) > REPLAY_LIMIT:
             raise DomainError(
@@ -39,7 +41,10 @@ async def stream(info: Info, key: FeedKey, after: str | None) -> AsyncGenerator[
             )
         last = position if start is None else start
         while last < position:  # replay what the client missed, from the log
-            for delivery in await read_log(key, last):
+            batch = await read_log(key, last)
+            if not batch:
+                break
+            for delivery in batch:
                 context.loaders = Loaders(context.scope)  # each event sees fresh data
                 yield BoardEventType.from_delivery(delivery, key)
                 last = delivery.position(key.kind)

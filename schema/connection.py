@@ -15,7 +15,7 @@ from workflow.errors import invalid
 DEFAULT_PAGE = 100
 MAX_PAGE = 500
 RANK_RE = re.compile(r"^[0-9a-z]{1,255}$")
-ID_RE = re.compile(r"^[0-9]{1,18}$")
+ID_RE = re.compile(r"^[0-9]{1,10}$")
 
 T = TypeVar("T")
 
@@ -66,7 +66,7 @@ def decode_cursor(cursor: str | None, order_column: str) -> Any:
         prefix, key = "", ""
     if prefix == "k" and order_column == "rank" and RANK_RE.match(key):
         return key
-    if prefix == "k" and order_column == "id" and ID_RE.match(key):
+    if prefix == "k" and order_column == "id" and ID_RE.match(key) and int(key) < 2**31:
         return int(key)
     raise invalid("after", "after is not a cursor of this connection")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import datetime
 
 import strawberry
@@ -15,6 +16,7 @@ from schema.types import JobType
 from workflow.errors import invalid
 
 BoardEventTypeEnum = strawberry.enum(EventType, name="BoardEventType")
+POSITION_RE = re.compile(r"^[0-9]{1,18}$")
 
 
 @strawberry.type(name="BoardEvent")
@@ -55,7 +57,7 @@ def decode_feed_cursor(cursor: str | None, key: FeedKey) -> int | None:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         kind, feed_id, position = base64.urlsafe_b64decode(padded).decode().split(":")
-        if (kind, feed_id) == (key.kind, str(key.id)) and position.isascii():
+        if (kind, feed_id) == (key.kind, str(key.id)) and POSITION_RE.match(position):
             return int(position)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass

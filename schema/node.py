@@ -10,7 +10,8 @@ import strawberry
 
 from workflow.errors import DomainError, ErrorCode
 
-ROW_ID_RE = re.compile(r"^[0-9]{1,18}$")
+ROW_ID_RE = re.compile(r"^[0-9]{1,10}$")
+MAX_ROW_ID = 2**31 - 1  # the id columns are 32-bit integers
 
 
 @strawberry.interface(name="Node", description="An object with a global id.")
@@ -33,7 +34,7 @@ def parse_id(global_id: str, field: str) -> tuple[str, int]:
         type_name, _, pk = base64.urlsafe_b64decode(padded).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise error from None
-    if not type_name or not ROW_ID_RE.match(pk):
+    if not type_name or not ROW_ID_RE.match(pk) or int(pk) > MAX_ROW_ID:
         raise error
     return type_name, int(pk)
 

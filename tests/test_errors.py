@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import time
+
 import httpx
 import pytest
 
@@ -50,3 +54,50 @@ async def test_domain_errors_in_queries_carry_their_code(gql: GraphQL) -> None:
 async def test_syntax_errors_are_shown_as_they_are(gql: GraphQL) -> None:
     body = await gql("{ pipelines { ", expect_errors=True)
     assert body["errors"][0]["message"].startswith("Syntax Error")
+
+
+async def test_ids_beyond_the_id_columns_are_invalid_not_a_crash(gql: GraphQL) -> None:
+    huge = base64.urlsafe_b64encode(b"Job:99999999999").decode().rstrip("=")
+    body = await gql("query($id: ID!) { node(id: $id) { id } }", expect_errors=True, id=huge)
+    assert body["errors"][0]["extensions"] == {"code": "INVALID_ID", "field": "id"}
+    cursor = base64.urlsafe_b64encode(b"k:99999999999").decode()
+    body = await gql("query($c: String) { jobs(after: $c) { totalCount } }", expect_errors=True,
+                     c=cursor)
+    assert body["errors"][0]["extensions"] == {"code": "INVALID_INPUT", "field": "after"}
+
+
+@pytest.mark.parametrize(
+    ("document", "variables", "field"),
+    [
+        ("mutation($n: String!) { createClient(input: {name: $n}) { errors { code field } } }",
+         {"n": "\ud800"}, "name"),
+        ("""mutation($e: String!) { createClient(input: {name: "ok", email: $e}) {
+            errors { code field } } }""", {"e": "a\u0000b@c.de"}, "email"),
+    ],
+)
+async def test_unstorable_characters_are_refused(
+    http: httpx.AsyncClient, firm_a: NewFirm, document: str, variables: dict[str, str],
+    field: str,
+) -> None:
+    response = await http.post(
+        "/graphql",
+        headers={"Authorization": f"Bearer {firm_a.token}", "Content-Type": "application/json"},
+        content=json.dumps({"query": document, "variables": variables}),  # as a JSON escape
+    )
+    payload = next(iter(response.json()["data"].values()))
+    assert payload["errors"] == [{"code": "INVALID_INPUT", "field": field}]
+
+
+async def test_a_search_with_control_characters_is_refused(gql: GraphQL) -> None:
+    body = await gql('query { jobs(filter: {search: "a\\u0000"}) { totalCount } }',
+                     expect_errors=True)
+    assert body["errors"][0]["extensions"] == {"code": "INVALID_INPUT", "field": "filter.search"}
+
+
+async def test_a_flood_of_tags_is_refused_at_once(gql: GraphQL) -> None:
+    started = time.perf_counter()
+    data = await gql("""mutation($t: [String!]) { createClient(input: {name: "x", tags: $t}) {
+        client { id } errors { code field } } }""", t=[f"tag{n}" for n in range(40_000)])
+    assert data["createClient"] == {"client": None,
+                                    "errors": [{"code": "INVALID_INPUT", "field": "tags"}]}
+    assert time.perf_counter() - started < 2

@@ -4,6 +4,7 @@ and PostgreSQL with Redis (two processes sharing them)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -152,14 +153,44 @@ async def test_resume_from_a_cursor_has_no_gap_and_no_duplicate(stack: Stack) ->
     assert all(e["type"] == "JOB_MOVED" for e in seen)
 
 
-async def test_a_bad_cursor_is_refused(stack: Stack) -> None:
+@pytest.mark.parametrize("position", ["-1", "+1", "99", "x"])
+async def test_a_cursor_that_was_never_handed_out_is_refused(stack: Stack, position: str) -> None:
     board = make_board(stack.first)
-    sub = await Subscription.open(
-        stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline, after="garbage"
+    pk = parse_id(board.pipeline, "p")[1]
+    for after in ("garbage", feed_cursor(f"pipeline:{pk}:{position}")):
+        sub = await Subscription.open(
+            stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline, after=after
+        )
+        message = await sub.message()
+        await sub.close()
+        assert message["payload"]["errors"][0]["extensions"] == {"code": "INVALID_INPUT",
+                                                                "field": "after"}
+
+
+async def test_a_cursor_ahead_of_this_process_but_in_the_log_is_resumed(
+    stack: Stack, database_url: str
+) -> None:
+    """Another process may hand out a cursor before this one's feed has caught up."""
+    board = make_board(stack.first)
+    watcher = await Subscription.open(
+        stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline
     )
-    message = await sub.message()
-    assert message["payload"]["errors"][0]["extensions"] == {"code": "INVALID_INPUT",
-                                                            "field": "after"}
+    await asyncio.sleep(0.2)
+    await _write_without_a_server(database_url, board, 1)  # this process's feed is now behind
+    pk = parse_id(board.pipeline, "p")[1]
+    latest = feed_cursor(f"pipeline:{pk}:{3 + 1}")  # 3 jobs created, then that move
+    sub = await Subscription.open(
+        stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline, after=latest
+    )
+    _move(stack.first, board.token, board.jobs[1], board.stages[2])
+    event = await sub.event()
+    assert (seq_of(event["cursor"]), event["job"]["id"]) == (5, board.jobs[1])
+    await sub.close()
+    await watcher.close()
+
+
+def feed_cursor(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 async def test_job_updated_follows_a_job_across_pipelines(stack: Stack) -> None:

@@ -116,6 +116,12 @@ async def test_many_placements_between_the_same_neighbours(
     ranks = await Job.filter(stage_id=stages[0].id).values_list("rank", flat=True)
     assert len(set(ranks)) == len(ranks)
     assert max(map(len, ranks)) <= 8
+    # renumbering changed other jobs too: each change bumped a version and was logged
+    renumbered = await JobEvent.filter(pipeline_id=pipeline.id, type="JOB_MOVED").all()
+    assert any(e.changes.get("renumbered") for e in renumbered)
+    for card in await Job.filter(stage_id=stages[0].id):
+        assert card.version == await JobEvent.filter(job_id=card.id).exclude(
+            type="TASK_CHANGED").count()
 
 
 async def test_transfer_enters_the_first_stage_and_logs_both_pipelines(
@@ -185,6 +191,28 @@ async def test_archive_and_restore(gql: GraphQL, firm_a: NewFirm) -> None:
     assert (await gql(restore, id=gid("Job", card.id)))["updateJob"]["job"] == {
         "status": "ACTIVE", "version": 3}
     assert await column(gql, stages[0]) == [card.title]
+
+
+async def test_restoring_a_job_respects_the_wip_limit(gql: GraphQL, firm_a: NewFirm) -> None:
+    pipeline, stages = await board(firm_a)
+    await Stage.filter(id=stages[0].id).update(wip_limit=1)
+    avery = await client(firm_a)
+    first = await job(firm_a, pipeline, avery, "first")
+    await jobs.archive_job(scope_of(firm_a), first.id)
+    await job(firm_a, pipeline, avery, "second")
+    data = await gql("""mutation($id: ID!) { updateJob(input: {id: $id, status: ACTIVE}) {
+        job { id } errors { code } } }""", id=gid("Job", first.id))
+    assert data["updateJob"] == {"job": None, "errors": [{"code": "WIP_LIMIT_REACHED"}]}
+
+
+async def test_an_archived_jobs_assignees_stay_put(gql: GraphQL, firm_a: NewFirm) -> None:
+    pipeline, _ = await board(firm_a)
+    card = await job(firm_a, pipeline, await client(firm_a))
+    await jobs.archive_job(scope_of(firm_a), card.id)
+    data = await gql("""mutation($id: ID!, $u: [ID!]) { updateJob(input: {id: $id,
+        assigneeIds: $u}) { errors { code } } }""", id=gid("Job", card.id),
+                     u=[gid("User", firm_a.owner.id)])
+    assert data["updateJob"]["errors"] == [{"code": "JOB_ARCHIVED"}]
 
 
 async def test_tasks_complete_reopen_delete(gql: GraphQL, firm_a: NewFirm) -> None:

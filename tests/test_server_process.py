@@ -86,6 +86,16 @@ def test_demo_seeds_a_board(server: ServerProcess) -> None:
     assert all(sum(s["jobs"]["totalCount"] for s in p["stages"]) == 5 for p in pipelines.values())
 
 
+def test_several_workers_on_sqlite_are_refused(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite://{tmp_path}/db.sqlite3"}
+    done = subprocess.run(
+        [sys.executable, "server.py", "--workers", "2"], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("configuration error: DATABASE_URL: SQLite has a single")
+
+
 def test_bad_configuration_fails_with_one_line() -> None:
     env = {**os.environ, "DATABASE_URL": "mysql://nowhere/db"}
     done = subprocess.run(

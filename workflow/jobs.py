@@ -48,7 +48,7 @@ async def _check_wip(stage: Stage, job_id: int | None = None) -> None:
 
 
 async def _rank_in(
-    stage_id: int, job_id: int | None, before_id: int | None, after_id: int | None
+    unit: Change, stage_id: int, job_id: int | None, before_id: int | None, after_id: int | None
 ) -> str:
     """A rank placing the job right after `after_id`, or right before `before_id`, or last."""
     others = Job.filter(stage_id=stage_id)
@@ -82,19 +82,28 @@ async def _rank_in(
         high = None
     rank = ranking.between(low, high)
     if len(rank) > ranking.REBALANCE_LENGTH:
-        await _respread(stage_id, job_id)
-        return await _rank_in(stage_id, job_id, before_id, after_id)
+        await _respread(unit, stage_id, job_id)
+        return await _rank_in(unit, stage_id, job_id, before_id, after_id)
     return rank
 
 
-async def _respread(stage_id: int, job_id: int | None) -> None:
-    """Give a stage's jobs evenly spaced ranks again: the one write of many rows, and rare."""
-    jobs = await Job.filter(stage_id=stage_id).order_by("rank").only("id", "rank")
-    keys = ranking.spread(len(jobs))
+async def _respread(unit: Change, stage_id: int, moving_id: int | None) -> None:
+    """Give a stage's jobs evenly spaced ranks again: the one write of many rows, and rare.
+    Each renumbered job is changed like any other: version + 1 and a JOB_MOVED event."""
+    jobs = await Job.filter(stage_id=stage_id).order_by("rank")
     for job in jobs:  # clear the way first: (stage, rank) is unique at every statement
         await Job.filter(id=job.id).update(rank=f"~{job.id}")
-    for job, key in zip(jobs, keys, strict=True):
-        await Job.filter(id=job.id).update(rank=key)
+    for job, key in zip(jobs, ranking.spread(len(jobs)), strict=True):
+        job.rank = key
+        if job.id == moving_id:  # its own move follows, as one change
+            await job.save(update_fields=["rank"])
+            continue
+        job.version += 1
+        await job.save(update_fields=["rank", "version", "updated_at"])
+        await unit.record(
+            job.pipeline_id, EventType.JOB_MOVED, job, from_stage_id=stage_id,
+            to_stage_id=stage_id, changes={"rank": key, "renumbered": True},
+        )
 
 
 async def enter_stage(
@@ -103,7 +112,7 @@ async def enter_stage(
 ) -> JobEvent:
     """Move a locked job to another stage of its pipeline, log it and run the hook."""
     from_stage_id = job.stage_id
-    job.rank = await _rank_in(stage.id, job.id, before_id, after_id)
+    job.rank = await _rank_in(unit, stage.id, job.id, before_id, after_id)
     job.stage_id = stage.id
     job.stage_entered_at = datetime.now(UTC)
     job.version += 1
@@ -139,9 +148,10 @@ async def create_job(
         await _check_wip(stage)
         await scope.get(Client, client_id, field="clientId")
         assignees = await _users(scope, assignee_ids or [])
+        rank = await _rank_in(unit, stage.id, None, None, None)
         job = await Job.create(
             firm_id=scope.firm_id, client_id=client_id, pipeline_id=pipeline_id,
-            stage_id=stage.id, title=clean_title, rank=await _rank_in(stage.id, None, None, None),
+            stage_id=stage.id, title=clean_title, rank=rank,
             priority=priority, start_date=start_date, due_date=due_date, tags=clean_tags,
             stage_entered_at=datetime.now(UTC),
         )
@@ -196,8 +206,12 @@ async def update_job(
     async with change(scope) as unit:
         job = await unit.lock_job(job_id, field="id")
         _check_version(job, expected_version)
-        if job.status == JobStatus.ARCHIVED and set(changes) - {"status"}:
+        if job.status == JobStatus.ARCHIVED and (
+            set(changes) - {"status"} or assignee_ids is not None
+        ):
             raise DomainError(ErrorCode.JOB_ARCHIVED, "the job is archived: restore it first", "id")
+        if changes.get("status") == JobStatus.ACTIVE and job.status != JobStatus.ACTIVE:
+            await _check_wip(await Stage.get(id=job.stage_id), job.id)
         _check_dates(
             changes.get("start_date", job.start_date), changes.get("due_date", job.due_date)
         )
@@ -276,7 +290,7 @@ async def move_job(
             return job
         if before_job_id is None and after_job_id is None:
             return job  # already in that stage, and no place asked for: nothing changes
-        job.rank = await _rank_in(stage.id, job.id, before_job_id, after_job_id)
+        job.rank = await _rank_in(unit, stage.id, job.id, before_job_id, after_job_id)
         job.version += 1
         await job.save(update_fields=["rank", "version", "updated_at"])
         await unit.record(
@@ -307,7 +321,7 @@ async def transfer_job(
         stage = await _stage_of(scope, pipeline_id, stage_id)
         await _check_wip(stage, job.id)
         source = {"from_stage_id": job.stage_id, "from_pipeline_id": job.pipeline_id}
-        job.rank = await _rank_in(stage.id, job.id, None, None)
+        job.rank = await _rank_in(unit, stage.id, job.id, None, None)
         job.pipeline_id, job.stage_id = pipeline_id, stage.id
         job.stage_entered_at = datetime.now(UTC)
         job.version += 1

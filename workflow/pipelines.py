@@ -14,11 +14,11 @@ STAGES_MAX = 50
 
 async def create_pipeline(scope: Scope, name: str, stage_names: list[str]) -> Pipeline:
     pipeline_name = validation.name(name, "name")
-    names = [validation.name(n, "stageNames") for n in stage_names]
-    if not names:
+    if not stage_names:
         raise invalid("stageNames", "a pipeline needs at least one stage")
-    if len(names) > STAGES_MAX:
+    if len(stage_names) > STAGES_MAX:
         raise invalid("stageNames", f"a pipeline has at most {STAGES_MAX} stages")
+    names = [validation.name(n, "stageNames") for n in stage_names]
     async with change(scope):
         pipeline = await Pipeline.create(firm_id=scope.firm_id, name=pipeline_name)
         for position, stage_name in enumerate(names):

@@ -16,8 +16,9 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def _has_control_chars(value: str, allow_newlines: bool = False) -> bool:
+    """Control characters, and lone surrogates (which no database can store)."""
     allowed = {"\n", "\r", "\t"} if allow_newlines else set()
-    return any(unicodedata.category(c) == "Cc" and c not in allowed for c in value)
+    return any(unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in value)
 
 
 def name(value: str, field: str, max_length: int = NAME_MAX) -> str:
@@ -44,21 +45,26 @@ def email(value: str | None, field: str = "email") -> str | None:
     if value is None or not value.strip():
         return None
     cleaned = value.strip()
-    if len(cleaned) > 254 or not EMAIL_RE.match(cleaned):
+    if len(cleaned) > 254 or not EMAIL_RE.match(cleaned) or _has_control_chars(cleaned):
         raise invalid(field, f"{field} is not a valid email address")
     return cleaned.lower()
 
 
 def tags(values: Iterable[str], field: str = "tags") -> list[str]:
     """Trimmed, de-duplicated tags in the order given."""
-    result: list[str] = []
+    result: dict[str, None] = {}
     for value in values:
-        tag = name(value, field, TAG_MAX)
-        if tag not in result:
-            result.append(tag)
-    if len(result) > TAGS_MAX:
-        raise invalid(field, f"at most {TAGS_MAX} tags")
-    return result
+        result[name(value, field, TAG_MAX)] = None
+        if len(result) > TAGS_MAX:
+            raise invalid(field, f"at most {TAGS_MAX} tags")
+    return list(result)
+
+
+def search(value: str, field: str) -> list[str]:
+    """The words of a search, each at most NAME_MAX characters."""
+    if len(value) > 1000 or _has_control_chars(value):
+        raise invalid(field, f"{field} must be at most 1000 characters, without control characters")
+    return [word[:NAME_MAX] for word in value.split()[:10]]
 
 
 def optional_positive(value: int | None, field: str, maximum: int = 100_000) -> int | None:
