@@ -34,6 +34,10 @@ def remove_commit_callback(callback: AfterCommit) -> None:
         _after_commit.remove(callback)
 
 
+class _JobMoved(Exception):
+    """The job changed pipeline between reading it and locking it."""
+
+
 class Change:
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
@@ -58,10 +62,19 @@ class Change:
             await self.scope.get(Pipeline, pipeline_id, field="pipelineId")
         for _ in range(3):
             job = await self.scope.get(Job, job_id, field=field)
-            await self.lock_pipelines([job.pipeline_id, *with_pipelines])
-            job = await self.scope.get(Job, job_id, field=field, lock=True)
-            if job.pipeline_id in self._pipelines:
+            held = set(self._pipelines)
+            try:
+                # A savepoint: if the job was transferred meanwhile, rolling back to it releases
+                # the locks just taken, so the next attempt again locks in id order.
+                async with in_transaction():
+                    await self.lock_pipelines([job.pipeline_id, *with_pipelines])
+                    job = await self.scope.get(Job, job_id, field=field, lock=True)
+                    if job.pipeline_id not in self._pipelines:
+                        raise _JobMoved
                 return job
+            except _JobMoved:
+                for pipeline_id in set(self._pipelines) - held:
+                    del self._pipelines[pipeline_id]
         raise not_found("Job", field)  # transferred back and forth under us: give up cleanly
 
     async def record(
