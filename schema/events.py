@@ -23,7 +23,10 @@ POSITION_RE = re.compile(r"^[0-9]{1,18}$")
 class BoardEventType:
     cursor: str = strawberry.field(description="Pass as `after` to resume right after this.")
     type: BoardEventTypeEnum
-    job: JobType | None = strawberry.field(description="The job as it was after this change.")
+    job: JobType | None = strawberry.field(
+        description="The job as it was when the event was read from the log for delivery "
+        "(for a replayed event, its state now); null for STAGE_CHANGED."
+    )
     stage_id: strawberry.ID | None = strawberry.field(description="The stage entered, if any.")
     from_stage_id: strawberry.ID | None
     pipeline_id: strawberry.ID
