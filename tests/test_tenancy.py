@@ -12,57 +12,15 @@ from typing import Any
 
 import httpx
 import pytest
-from tortoise import connections
 
 from models import Client, Job, JobEvent, Pipeline, Stage, Task, User
 from tests.conftest import GraphQL
 from tests.factories import board, client, gid, job, scope_of
+from tests.mutations import document, snapshot
 from workflow import jobs, tasks
 from workflow.firms import NewFirm
 
 MISSING = 999_999
-SNAPSHOT_TABLES = (
-    "firm", "app_user", "client", "pipeline", "stage", "job", "job_assignee", "task", "job_event",
-)
-PAYLOADS: dict[str, tuple[str, str]] = {
-    "updatePipeline": ("UpdatePipelineInput", "pipeline { id }"),
-    "deletePipeline": ("DeletePipelineInput", "deletedId"),
-    "createStage": ("CreateStageInput", "stage { id }"),
-    "updateStage": ("UpdateStageInput", "stage { id }"),
-    "deleteStage": ("DeleteStageInput", "deletedId pipeline { id }"),
-    "reorderStages": ("ReorderStagesInput", "pipeline { id }"),
-    "updateClient": ("UpdateClientInput", "client { id }"),
-    "createJob": ("CreateJobInput", "job { id }"),
-    "updateJob": ("UpdateJobInput", "job { id }"),
-    "archiveJob": ("ArchiveJobInput", "job { id }"),
-    "moveJob": ("MoveJobInput", "job { id }"),
-    "transferJob": ("TransferJobInput", "job { id }"),
-    "createTask": ("CreateTaskInput", "task { id }"),
-    "updateTask": ("UpdateTaskInput", "task { id }"),
-    "completeTask": ("TaskIdInput", "task { id }"),
-    "reopenTask": ("TaskIdInput", "task { id }"),
-    "deleteTask": ("TaskIdInput", "deletedId job { id }"),
-}
-
-
-def document(op: str) -> str:
-    input_type, fields = PAYLOADS[op]
-    return (
-        f"mutation($input: {input_type}!) {{ {op}(input: $input) "
-        f"{{ errors {{ code message field }} {fields} }} }}"
-    )
-
-
-async def snapshot() -> dict[str, list[str]]:
-    """Every row of every tenant table (api_token aside: authentication touches it)."""
-    connection = connections.get("default")
-    tables: dict[str, list[str]] = {}
-    for table in SNAPSHOT_TABLES:
-        rows = await connection.execute_query_dict(f'SELECT * FROM "{table}"')
-        tables[table] = sorted(repr(sorted(row.items())) for row in rows)
-    return tables
-
-
 @dataclass
 class Firms:
     """Firm A's data (the target) and firm B's own (the caller's)."""

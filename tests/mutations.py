@@ -1,0 +1,51 @@
+"""Every mutation's GraphQL document, and a snapshot of every tenant table: for tests that
+assert a refused mutation wrote nothing."""
+
+from __future__ import annotations
+
+from tortoise import connections
+
+SNAPSHOT_TABLES = (
+    "firm", "app_user", "client", "pipeline", "stage", "job", "job_assignee", "task", "job_event",
+)
+
+# Each mutation: its input type and the payload fields that must be null when it is refused.
+PAYLOADS: dict[str, tuple[str, str]] = {
+    "createPipeline": ("CreatePipelineInput", "pipeline { id }"),
+    "updatePipeline": ("UpdatePipelineInput", "pipeline { id }"),
+    "deletePipeline": ("DeletePipelineInput", "deletedId"),
+    "createStage": ("CreateStageInput", "stage { id }"),
+    "updateStage": ("UpdateStageInput", "stage { id }"),
+    "deleteStage": ("DeleteStageInput", "deletedId pipeline { id }"),
+    "reorderStages": ("ReorderStagesInput", "pipeline { id }"),
+    "createClient": ("CreateClientInput", "client { id }"),
+    "updateClient": ("UpdateClientInput", "client { id }"),
+    "createJob": ("CreateJobInput", "job { id }"),
+    "updateJob": ("UpdateJobInput", "job { id }"),
+    "archiveJob": ("ArchiveJobInput", "job { id }"),
+    "moveJob": ("MoveJobInput", "job { id }"),
+    "transferJob": ("TransferJobInput", "job { id }"),
+    "createTask": ("CreateTaskInput", "task { id }"),
+    "updateTask": ("UpdateTaskInput", "task { id }"),
+    "completeTask": ("TaskIdInput", "task { id }"),
+    "reopenTask": ("TaskIdInput", "task { id }"),
+    "deleteTask": ("TaskIdInput", "deletedId job { id }"),
+}
+
+
+def document(op: str) -> str:
+    input_type, fields = PAYLOADS[op]
+    return (
+        f"mutation($input: {input_type}!) {{ {op}(input: $input) "
+        f"{{ errors {{ code message field }} {fields} }} }}"
+    )
+
+
+async def snapshot() -> dict[str, list[str]]:
+    """Every row of every tenant table (api_token aside: authentication touches it)."""
+    connection = connections.get("default")
+    tables: dict[str, list[str]] = {}
+    for table in SNAPSHOT_TABLES:
+        rows = await connection.execute_query_dict(f'SELECT * FROM "{table}"')
+        tables[table] = sorted(repr(sorted(row.items())) for row in rows)
+    return tables
