@@ -272,3 +272,19 @@ async def test_stage_create_reorder_delete(gql: GraphQL, firm_a: NewFirm) -> Non
     moved = await Job.get(id=card.id)
     assert (moved.stage_id, moved.version) == (stages[2].id, 2)
     assert await JobEvent.filter(pipeline_id=pipeline.id, type="STAGE_CHANGED").count() == 3
+
+
+async def test_deleting_a_stage_respects_the_target_wip_limit(
+    gql: GraphQL, firm_a: NewFirm
+) -> None:
+    pipeline, stages = await board(firm_a)
+    avery = await client(firm_a)
+    await job(firm_a, pipeline, avery, "a")
+    await job(firm_a, pipeline, avery, "b")
+    await Stage.filter(id=stages[1].id).update(wip_limit=1)
+    data = await gql("""mutation($input: DeleteStageInput!) { deleteStage(input: $input) {
+        deletedId errors { code field } } }""", input={
+        "id": gid("Stage", stages[0].id), "moveJobsToStageId": gid("Stage", stages[1].id)})
+    assert data["deleteStage"] == {"deletedId": None, "errors": [
+        {"code": "WIP_LIMIT_REACHED", "field": "moveJobsToStageId"}]}
+    assert await Job.filter(stage_id=stages[0].id).count() == 2

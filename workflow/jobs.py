@@ -110,7 +110,8 @@ async def enter_stage(
     unit: Change, job: Job, stage: Stage, *, before_id: int | None = None,
     after_id: int | None = None,
 ) -> JobEvent:
-    """Move a locked job to another stage of its pipeline, log it and run the hook."""
+    """Move a locked job to another stage of its pipeline, log it and, unless the job is
+    archived, run the stage's entry hook."""
     from_stage_id = job.stage_id
     job.rank = await _rank_in(unit, stage.id, job.id, before_id, after_id)
     job.stage_id = stage.id
@@ -121,7 +122,8 @@ async def enter_stage(
         job.pipeline_id, EventType.JOB_MOVED, job, from_stage_id=from_stage_id,
         to_stage_id=stage.id, changes={"rank": job.rank},
     )
-    await on_stage_entry(unit, job, stage, event)
+    if job.status != JobStatus.ARCHIVED:
+        await on_stage_entry(unit, job, stage, event)
     return event
 
 

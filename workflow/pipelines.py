@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models import EventType, Job, Pipeline, Stage
+from models import EventType, Job, JobStatus, Pipeline, Stage
 from workflow import validation
 from workflow.errors import DomainError, ErrorCode, invalid
 from workflow.jobs import enter_stage
@@ -135,6 +135,16 @@ async def delete_stage(scope: Scope, stage_id: int, move_jobs_to: int | None = N
                 raise DomainError(
                     ErrorCode.WRONG_PIPELINE,
                     "jobs can only go to another stage of the same pipeline",
+                    "moveJobsToStageId",
+                )
+            arriving = sum(job.status == JobStatus.ACTIVE for job in jobs)
+            if target.wip_limit is not None and arriving + await Job.filter(
+                stage_id=target.id, status=JobStatus.ACTIVE
+            ).count() > target.wip_limit:
+                raise DomainError(
+                    ErrorCode.WIP_LIMIT_REACHED,
+                    f"stage {target.name!r} cannot take these jobs within its limit of "
+                    f"{target.wip_limit} active jobs",
                     "moveJobsToStageId",
                 )
             for job in jobs:
