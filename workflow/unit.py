@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -111,12 +112,27 @@ class Change:
         return event
 
 
+_current: ContextVar[Change | None] = ContextVar("workflow_change", default=None)
+
+
 @asynccontextmanager
 async def change(scope: Scope) -> AsyncIterator[Change]:
-    """Run a domain operation in one transaction; publish its events after commit."""
+    """Run a domain operation in one transaction; publish its events after commit.
+
+    Inside another change (an automation's action run by the runner), the operation joins
+    that change: same transaction, same pipeline locks, published with it after its commit.
+    """
+    outer = _current.get()
+    if outer is not None:
+        yield outer
+        return
     unit = Change(scope)
-    async with in_transaction():
-        yield unit
+    token = _current.set(unit)
+    try:
+        async with in_transaction():
+            yield unit
+    finally:
+        _current.reset(token)
     if unit.events:
         for callback in _after_commit:
             try:
