@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +22,7 @@ import uvicorn
 from tortoise.exceptions import BaseORMException
 
 import settings as settings_module
+from automations.runner import Runner
 from models.db import close_database, open_database
 from schema.node import encode_id
 from workflow.errors import DomainError
@@ -54,9 +56,11 @@ async def _with_database(
         await close_database()
 
 
-def serve(config: settings_module.Settings, workers: int) -> None:
+def serve(config: settings_module.Settings, workers: int, runner: bool) -> None:
     # Migrate once here, so several workers never race to apply the same migration.
     asyncio.run(_migrate(config))
+    if not runner:
+        os.environ["WORKFLOW_NO_RUNNER"] = "1"  # read by each serving process
     uvicorn.run(
         "web.app:asgi_app", factory=True, host=config.host, port=config.port,
         workers=workers if workers > 1 else None, log_level="info", access_log=False,
@@ -71,11 +75,25 @@ async def _migrate(config: settings_module.Settings) -> None:
     await close_database()
 
 
+async def work_forever() -> None:
+    runner = Runner()
+    runner.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="server.py", description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=1, help="serving processes (default 1)")
+    parser.add_argument(
+        "--no-runner", action="store_true",
+        help="do not run automations here (separate `server.py worker` processes do)",
+    )
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="serve the API (the default)")
+    commands.add_parser("worker", help="run automations only, for as long as it is left running")
     commands.add_parser("migrate", help="apply pending migrations and exit")
     firm = commands.add_parser("create-firm", help="create a firm and print its owner's token")
     firm.add_argument("name")
@@ -97,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
                 "postgres://… (and REDIS_URL for live boards across them)"
             )
         if args.command in (None, "serve"):
-            serve(config, args.workers)
+            serve(config, args.workers, runner=not args.no_runner)
+        elif args.command == "worker":
+            asyncio.run(_with_database(config, work_forever))
         elif args.command == "migrate":
             asyncio.run(_migrate(config))
         elif args.command == "create-firm":

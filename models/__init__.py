@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from models.automation import ActionType, Automation, AutomationRun, RunStatus
 from models.client import Client
 from models.event import EventType, JobEvent
 from models.firm import ApiToken, Firm, Role, User
@@ -18,6 +19,7 @@ MODEL_MODULES = [
     "models.job",
     "models.task",
     "models.event",
+    "models.automation",
 ]
 
 
@@ -49,6 +51,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 __all__ = [
+    "ActionType", "Automation", "AutomationRun", "RunStatus",
     "ApiToken", "Client", "EventType", "Firm", "Job", "JobEvent", "JobStatus", "MODEL_MODULES",
     "Pipeline", "Priority", "Role", "Stage", "Task", "User", "tortoise_config",
 ]

@@ -17,7 +17,7 @@ from tortoise import connections
 from tortoise.functions import Count
 from tortoise.models import Model
 
-from models import Client, Job, JobEvent, Pipeline, Stage, Task, User
+from models import Automation, Client, Job, JobEvent, Pipeline, Stage, Task, User
 from models.sql import fetch_pages, placeholder
 from workflow.scope import Scope
 
@@ -64,6 +64,17 @@ class Loaders:
     @cached_property
     def assignees_by_job(self) -> DataLoader[int, list[User]]:
         return DataLoader(self._assignees_by_job)
+
+    @cached_property
+    def automations_by_stage(self) -> DataLoader[int, list[Automation]]:
+        return DataLoader(self._automations_by_stage)
+
+    async def _automations_by_stage(self, ids: list[int]) -> list[list[Automation]]:
+        grouped: dict[int, list[Automation]] = defaultdict(list)
+        query = self.scope.query(Automation).filter(stage_id__in=ids).order_by("position", "id")
+        for automation in await query:
+            grouped[automation.stage_id].append(automation)
+        return [grouped[i] for i in ids]
 
     @cached_property
     def pages(self) -> DataLoader[PageKey, list[Any]]:

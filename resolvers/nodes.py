@@ -5,10 +5,12 @@ from __future__ import annotations
 import strawberry
 from tortoise.models import Model
 
-from models import Client, Job, JobEvent, Pipeline, Stage, Task, User
+from models import Automation, AutomationRun, Client, Job, JobEvent, Pipeline, Stage, Task, User
 from schema.context import Info
 from schema.node import Node, parse_id
 from schema.types import (
+    AutomationRunType,
+    AutomationType,
     ClientType,
     JobEventType,
     JobType,
@@ -27,6 +29,8 @@ NODE_TYPES: dict[str, tuple[type[Model], type]] = {
     "Client": (Client, ClientType),
     "User": (User, UserType),
     "JobEvent": (JobEvent, JobEventType),
+    "Automation": (Automation, AutomationType),
+    "AutomationRun": (AutomationRun, AutomationRunType),
 }
 NODES_MAX = 100
 

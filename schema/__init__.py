@@ -7,6 +7,7 @@ from graphql import GraphQLError
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from resolvers.automations import AutomationMutations
 from resolvers.clients import ClientMutations, ClientQueries
 from resolvers.jobs import JobMutations, JobQueries
 from resolvers.live import LiveSubscriptions
@@ -15,6 +16,8 @@ from resolvers.pipelines import PipelineMutations, PipelineQueries
 from resolvers.tasks import TaskMutations
 from schema.extensions import OperationSetup, present_error
 from schema.types import (
+    AutomationRunType,
+    AutomationType,
     ClientType,
     JobEventType,
     JobType,
@@ -26,7 +29,8 @@ from schema.types import (
 
 Query = merge_types("Query", (NodeQueries, PipelineQueries, JobQueries, ClientQueries))
 Mutation = merge_types(
-    "Mutation", (PipelineMutations, ClientMutations, JobMutations, TaskMutations)
+    "Mutation",
+    (PipelineMutations, ClientMutations, JobMutations, TaskMutations, AutomationMutations),
 )
 Subscription = merge_types("Subscription", (LiveSubscriptions,))
 
@@ -43,7 +47,8 @@ class Schema(strawberry.Schema):
 schema = Schema(
     query=Query,
     mutation=Mutation,
-    types=[PipelineType, StageType, JobType, TaskType, ClientType, UserType, JobEventType],
+    types=[PipelineType, StageType, JobType, TaskType, ClientType, UserType, JobEventType,
+           AutomationType, AutomationRunType],
     subscription=Subscription,
     extensions=[OperationSetup],
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from models import EventType, JobStatus, Priority, Role
+from models import ActionType, EventType, JobStatus, Priority, Role, RunStatus
 from workflow.errors import ErrorCode
 
 JobStatusEnum = strawberry.enum(JobStatus, name="JobStatus")
@@ -12,3 +12,5 @@ PriorityEnum = strawberry.enum(Priority, name="Priority")
 RoleEnum = strawberry.enum(Role, name="Role")
 JobEventTypeEnum = strawberry.enum(EventType, name="JobEventType")
 ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode")
+ActionTypeEnum = strawberry.enum(ActionType, name="AutomationAction")
+RunStatusEnum = strawberry.enum(RunStatus, name="AutomationRunStatus")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 import strawberry
+from strawberry.scalars import JSON
 
-from schema.enums import JobStatusEnum, PriorityEnum
+from schema.enums import ActionTypeEnum, JobStatusEnum, PriorityEnum
 
 ID = strawberry.ID
 UNSET = strawberry.UNSET
@@ -151,4 +152,28 @@ class UpdateTaskInput:
 
 @strawberry.input
 class TaskIdInput:
+    id: ID
+
+
+@strawberry.input
+class CreateAutomationInput:
+    stage_id: ID
+    action: ActionTypeEnum
+    settings: JSON = strawberry.field(
+        default_factory=dict,
+        description="CREATE_TASK: {title, description?, assigneeId? | assignToJobAssignees?, "
+        "dueInDays?}; MOVE_JOB: {stageId}; ARCHIVE_JOB: {}.",
+    )
+    enabled: bool = True
+
+
+@strawberry.input
+class UpdateAutomationInput:
+    id: ID
+    settings: JSON | None = None
+    enabled: bool | None = None
+
+
+@strawberry.input
+class DeleteAutomationInput:
     id: ID

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from schema.errors import UserError
-from schema.types import ClientType, JobType, PipelineType, StageType, TaskType
+from schema.types import AutomationType, ClientType, JobType, PipelineType, StageType, TaskType
 
 
 @strawberry.type
@@ -67,4 +67,10 @@ class TaskPayload:
 class DeleteTaskPayload:
     deleted_id: strawberry.ID | None
     job: JobType | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class AutomationPayload:
+    automation: AutomationType | None
     errors: list[UserError]

@@ -11,11 +11,29 @@ import strawberry
 from strawberry.scalars import JSON
 from tortoise.models import Model
 
-from models import Client, Job, JobEvent, JobStatus, Pipeline, Stage, Task, User
+from models import (
+    Automation,
+    AutomationRun,
+    Client,
+    Job,
+    JobEvent,
+    JobStatus,
+    Pipeline,
+    Stage,
+    Task,
+    User,
+)
 from resolvers.loaders import CountKey, PageKey, where_in
 from schema.connection import Connection, build, decode_cursor, page_size
 from schema.context import Info
-from schema.enums import JobEventTypeEnum, JobStatusEnum, PriorityEnum, RoleEnum
+from schema.enums import (
+    ActionTypeEnum,
+    JobEventTypeEnum,
+    JobStatusEnum,
+    PriorityEnum,
+    RoleEnum,
+    RunStatusEnum,
+)
 from schema.node import Node, encode_id
 
 T = TypeVar("T")
@@ -147,6 +165,11 @@ class StageType(Node):
         pipeline = await info.context.loaders.pipeline.load(self.pipeline_pk)
         return PipelineType.from_model(pipeline)  # type: ignore[arg-type]
 
+    @strawberry.field(description="What runs when a job enters this stage, in order.")
+    async def automations(self, info: Info) -> list[AutomationType]:
+        automations = await info.context.loaders.automations_by_stage.load(self.pk)
+        return [AutomationType.from_model(automation) for automation in automations]
+
     @strawberry.field(description="The stage's jobs in board order (by rank).")
     async def jobs(
         self, info: Info, first: int | None = None, after: str | None = None,
@@ -212,6 +235,15 @@ class JobType(Node):
     ) -> Connection[TaskType]:
         return await child_connection(
             info, Task, "job_id", self.pk, "id", TaskType.from_model, first, after
+        )
+
+    @strawberry.field(description="The automations run (or to run) for this job, oldest first.")
+    async def automation_runs(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[AutomationRunType]:
+        return await child_connection(
+            info, AutomationRun, "job_id", self.pk, "id", AutomationRunType.from_model, first,
+            after,
         )
 
     @strawberry.field(description="Every change to the job, oldest first.")
@@ -299,3 +331,65 @@ class JobEventType(Node):
             return None
         job = await info.context.loaders.job.load(self.job_pk)
         return JobType.from_model(job) if job else None
+
+
+# settings and results that name other objects
+ID_SETTINGS = {"assigneeId": "User", "stageId": "Stage", "taskId": "Task"}
+
+
+def settings_out(settings: dict[str, object]) -> JSON:
+    """Settings as clients write them: references as global ids."""
+    return {
+        key: encode_id(ID_SETTINGS[key], value)
+        if key in ID_SETTINGS and isinstance(value, int) else value
+        for key, value in settings.items()
+    }
+
+
+@strawberry.type(name="Automation")
+class AutomationType(Node):
+    action: ActionTypeEnum
+    settings: JSON
+    enabled: bool
+    position: int
+    stage_pk: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, automation: Automation) -> AutomationType:
+        return cls(
+            id=encode_id("Automation", automation.id), action=automation.action,
+            settings=settings_out(automation.settings), enabled=automation.enabled,
+            position=automation.position, stage_pk=automation.stage_id,
+        )
+
+    @strawberry.field
+    async def stage(self, info: Info) -> StageType:
+        stage = await info.context.loaders.stage.load(self.stage_pk)
+        return StageType.from_model(stage)  # type: ignore[arg-type]
+
+
+@strawberry.type(name="AutomationRun")
+class AutomationRunType(Node):
+    action: ActionTypeEnum
+    status: RunStatusEnum
+    attempts: int
+    depth: int = strawberry.field(description="How many automations in a row led to this run.")
+    error: str | None
+    result: JSON = strawberry.field(description="What the run created or changed.")
+    created_at: datetime
+    finished_at: datetime | None
+    job_pk: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, run: AutomationRun) -> AutomationRunType:
+        return cls(
+            id=encode_id("AutomationRun", run.id), action=run.action, status=run.status,
+            attempts=run.attempts, depth=run.depth, error=run.error,
+            result=settings_out(run.result),
+            created_at=run.created_at, finished_at=run.finished_at, job_pk=run.job_id,
+        )
+
+    @strawberry.field
+    async def job(self, info: Info) -> JobType:
+        job = await info.context.loaders.job.load(self.job_pk)
+        return JobType.from_model(job)  # type: ignore[arg-type]

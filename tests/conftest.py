@@ -27,8 +27,8 @@ from workflow.firms import NewFirm, create_firm
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TABLES = [  # children first, so deletes never trip a foreign key
-    "job_event", "task", "job_assignee", "job", "stage", "pipeline", "client", "api_token",
-    "app_user", "firm",
+    "automation_run", "automation", "job_event", "task", "job_assignee", "job", "stage",
+    "pipeline", "client", "api_token", "app_user", "firm",
 ]
 
 

@@ -4,6 +4,7 @@ and /readyz, and the lifespan that owns the database, the broker and the event f
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 import settings as settings_module
+from automations.runner import Runner
 from models.db import close_database, open_database, ping
 from realtime.broker import create_broker
 from realtime.hub import Hub
@@ -87,9 +89,11 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 def create_app(
-    settings: settings_module.Settings | None = None, *, own_database: bool = True
+    settings: settings_module.Settings | None = None, *, own_database: bool = True,
+    runner: bool = True,
 ) -> Starlette:
-    """The app; `own_database=False` when the caller (a test) has opened the database."""
+    """The app; `own_database=False` when the caller (a test) has opened the database, and
+    `runner=False` when separate `python server.py worker` processes run the automations."""
     config = settings or settings_module.load()
 
     @asynccontextmanager
@@ -101,9 +105,16 @@ def create_app(
         app.state.hub = hub
         await hub.start()
         unit.on_commit(hub.publish)
+        automation_runner = Runner() if runner else None
+        if automation_runner:
+            automation_runner.start()
+            unit.on_commit(automation_runner.wake)
         try:
             yield
         finally:
+            if automation_runner:
+                unit.remove_commit_callback(automation_runner.wake)
+                await automation_runner.stop()
             unit.remove_commit_callback(hub.publish)
             await hub.close()
             if own_database:
@@ -125,4 +136,4 @@ def create_app(
 
 def asgi_app() -> RequestLog:
     """The served application: the app wrapped in the request log (uvicorn factory)."""
-    return RequestLog(create_app())
+    return RequestLog(create_app(runner=os.environ.get("WORKFLOW_NO_RUNNER") != "1"))

@@ -40,8 +40,9 @@ class _JobMoved(Exception):
 
 
 class Change:
-    def __init__(self, scope: Scope) -> None:
+    def __init__(self, scope: Scope, depth: int = 0) -> None:
         self.scope = scope
+        self.depth = depth  # how many automations in a row led to this change
         self.events: list[JobEvent] = []
         self._pipelines: dict[int, Pipeline] = {}
 
@@ -116,7 +117,7 @@ _current: ContextVar[Change | None] = ContextVar("workflow_change", default=None
 
 
 @asynccontextmanager
-async def change(scope: Scope) -> AsyncIterator[Change]:
+async def change(scope: Scope, depth: int = 0) -> AsyncIterator[Change]:
     """Run a domain operation in one transaction; publish its events after commit.
 
     Inside another change (an automation's action run by the runner), the operation joins
@@ -126,7 +127,7 @@ async def change(scope: Scope) -> AsyncIterator[Change]:
     if outer is not None:
         yield outer
         return
-    unit = Change(scope)
+    unit = Change(scope, depth)
     token = _current.set(unit)
     try:
         async with in_transaction():

@@ -1,0 +1,27 @@
+"""One module per action: `check` validates an automation's settings when it is saved, `run`
+performs it for one job inside the run's transaction and says what it did."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from automations.actions import archive_job, create_task, move_job
+from models import ActionType, Job, Stage
+from workflow.scope import Scope
+
+Settings = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Action:
+    check: Callable[[Scope, Stage, Settings], Awaitable[Settings]]
+    run: Callable[[Scope, Job, Settings], Awaitable[dict[str, Any]]]
+
+
+ACTIONS: dict[ActionType, Action] = {
+    ActionType.CREATE_TASK: Action(create_task.check, create_task.run),
+    ActionType.MOVE_JOB: Action(move_job.check, move_job.run),
+    ActionType.ARCHIVE_JOB: Action(archive_job.check, archive_job.run),
+}

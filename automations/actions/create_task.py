@@ -1,0 +1,43 @@
+"""CREATE_TASK: a task for the job, assigned to a team member or to the job's assignees."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from models import Job, Stage, User
+from workflow import tasks, validation
+from workflow.errors import invalid
+from workflow.scope import Scope
+
+
+async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(settings) - {"title", "description", "assigneeId", "assignToJobAssignees",
+                               "dueInDays"}
+    if unknown:
+        raise invalid("settings", f"unknown settings: {', '.join(sorted(unknown))}")
+    title = validation.name(str(settings.get("title") or ""), "settings.title")
+    description = validation.text(str(settings.get("description") or ""), "settings.description")
+    due = settings.get("dueInDays")
+    if due is not None and (not isinstance(due, int) or not 0 <= due <= 3650):
+        raise invalid("settings.dueInDays", "settings.dueInDays must be between 0 and 3650")
+    assignee = settings.get("assigneeId")
+    if assignee is not None:
+        if not isinstance(assignee, int):
+            raise invalid("settings.assigneeId", "settings.assigneeId is not a user")
+        await scope.get(User, assignee, field="settings.assigneeId")
+    return {"title": title, "description": description, "assigneeId": assignee,
+            "assignToJobAssignees": bool(settings.get("assignToJobAssignees")), "dueInDays": due}
+
+
+async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any]:
+    assignee = settings.get("assigneeId")
+    if assignee is None and settings.get("assignToJobAssignees"):
+        first = await job.assignees.all().order_by("id").first()
+        assignee = first.id if first else None
+    due = settings.get("dueInDays")
+    task = await tasks.create_task(
+        scope, job.id, settings["title"], settings.get("description") or "", assignee,
+        (datetime.now(UTC) + timedelta(days=due)).date() if due is not None else None,
+    )
+    return {"taskId": task.id}

@@ -1,0 +1,121 @@
+"""The runner: executes recorded automation runs after commit, each exactly once.
+
+A run is claimed (FOR UPDATE SKIP LOCKED on PostgreSQL, so any number of runners share the
+work; SQLite has one writer) and executed in one change that also marks it done: its effects and
+its completion commit together or not at all. A failure rolls all of it back, then is recorded
+with exponential backoff, up to MAX_ATTEMPTS. A job that has left the stage (or was archived)
+before its run executes skips the run: that stage's work no longer applies to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+from automations.actions import ACTIONS
+from models import AutomationRun, JobStatus, RunStatus
+from models.db import is_postgres
+from workflow.scope import Scope
+from workflow.unit import change
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+POLL_INTERVAL = 1.0
+NOBODY = Scope(firm_id=-1, user_id=None)
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(2**attempts, 3600))
+
+
+async def _claim() -> AutomationRun | None:
+    due = AutomationRun.filter(
+        status=RunStatus.PENDING, run_after__lte=datetime.now(UTC)
+    ).order_by("id").limit(1)
+    if is_postgres():
+        due = due.select_for_update(skip_locked=True)
+    runs = await due
+    return runs[0] if runs else None
+
+
+async def run_one() -> bool:
+    """Execute the oldest due run; False when there is none."""
+    run_id: int | None = None
+    try:
+        async with change(NOBODY) as unit:
+            run = await _claim()
+            if run is None:
+                return False
+            run_id = run.id
+            unit.scope, unit.depth = Scope(run.firm_id, None), run.depth + 1
+            job = await unit.lock_job(run.job_id)
+            run.attempts += 1
+            run.finished_at = datetime.now(UTC)
+            if job.stage_id != run.stage_id or job.status == JobStatus.ARCHIVED:
+                run.status, run.error = RunStatus.SKIPPED, "the job left the stage before this ran"
+            else:
+                run.result = await ACTIONS[run.action].run(unit.scope, job, run.settings)
+                run.status = RunStatus.SUCCEEDED
+            await run.save()
+        return True
+    except Exception as error:
+        if run_id is None:
+            raise
+        await _failed(run_id, error)
+        return True
+
+
+async def _failed(run_id: int, error: Exception) -> None:
+    """Record a failed attempt; retry later, or give up after MAX_ATTEMPTS."""
+    message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+    if not hasattr(error, "code"):
+        log.exception("automation run %s failed", run_id, exc_info=error)
+    run = await AutomationRun.get(id=run_id)
+    run.attempts += 1
+    run.error = message
+    if run.attempts >= MAX_ATTEMPTS:
+        run.status, run.finished_at = RunStatus.FAILED, datetime.now(UTC)
+    else:
+        run.run_after = datetime.now(UTC) + backoff(run.attempts)
+    await run.save()
+
+
+async def run_due(limit: int = 1000) -> int:
+    """Execute due runs until there are none (or `limit`); how many ran."""
+    count = 0
+    while count < limit and await run_one():
+        count += 1
+    return count
+
+
+class Runner:
+    """Runs due automation runs in the background: woken after commits, and polling."""
+
+    def __init__(self) -> None:
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="automation-runner")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def wake(self, _: object = None) -> None:
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_INTERVAL)
+            self._wake.clear()
+            try:
+                await run_due()
+            except Exception:
+                log.exception("automation runner failed; retrying")

@@ -1,0 +1,93 @@
+"""Stage automations and their runs."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+from models.event import JobEvent
+from models.firm import Firm
+from models.job import Job
+from models.pipeline import Stage
+
+
+class ActionType(StrEnum):
+    CREATE_TASK = "CREATE_TASK"
+    MOVE_JOB = "MOVE_JOB"
+    ARCHIVE_JOB = "ARCHIVE_JOB"
+
+
+class RunStatus(StrEnum):
+    PENDING = "PENDING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+
+class Automation(Model):
+    """An action a stage runs for every job that enters it, in position order."""
+
+    id = fields.IntField(primary_key=True)
+    firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField(
+        "models.Firm", related_name="automations", on_delete=fields.CASCADE
+    )
+    stage: fields.ForeignKeyRelation[Stage] = fields.ForeignKeyField(
+        "models.Stage", related_name="automations", on_delete=fields.CASCADE
+    )
+    position = fields.IntField()
+    action = fields.CharEnumField(ActionType, max_length=30)
+    settings: dict[str, object] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    enabled = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    firm_id: int
+    stage_id: int
+
+    class Meta:
+        table = "automation"
+        indexes = (("stage_id", "position"),)
+
+
+class AutomationRun(Model):
+    """One automation for one stage entry, recorded in the transaction of the entry.
+
+    The runner executes it after commit, in a transaction that also marks it done, so its
+    effects happen once. It keeps a copy of the action and settings as they were at entry.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField(
+        "models.Firm", related_name="automation_runs", on_delete=fields.CASCADE
+    )
+    automation: fields.ForeignKeyNullableRelation[Automation] = fields.ForeignKeyField(
+        "models.Automation", related_name="runs", null=True, on_delete=fields.SET_NULL
+    )
+    job: fields.ForeignKeyRelation[Job] = fields.ForeignKeyField(
+        "models.Job", related_name="automation_runs", on_delete=fields.CASCADE
+    )
+    entry: fields.ForeignKeyRelation[JobEvent] = fields.ForeignKeyField(
+        "models.JobEvent", related_name="automation_runs", on_delete=fields.CASCADE
+    )
+    stage_id = fields.IntField()
+    action = fields.CharEnumField(ActionType, max_length=30)
+    settings: dict[str, object] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    status = fields.CharEnumField(RunStatus, max_length=10, default=RunStatus.PENDING)
+    depth = fields.IntField(default=0)
+    attempts = fields.IntField(default=0)
+    run_after = fields.DatetimeField()
+    error = fields.TextField(null=True)
+    result: dict[str, object] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    created_at = fields.DatetimeField(auto_now_add=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    firm_id: int
+    automation_id: int | None
+    job_id: int
+    entry_id: int
+
+    class Meta:
+        table = "automation_run"
+        indexes = (("status", "run_after"), ("job_id", "id"))

@@ -1,0 +1,69 @@
+"""Automations: mutations (they are read through Stage.automations and Job.automationRuns)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from models import Automation
+from resolvers.common import attempt
+from schema.context import Info
+from schema.inputs import CreateAutomationInput, DeleteAutomationInput, UpdateAutomationInput
+from schema.node import decode_id, encode_id
+from schema.payloads import AutomationPayload, DeletePayload
+from schema.types import ID_SETTINGS, AutomationType
+from workflow import automations
+from workflow.errors import invalid
+
+
+def settings_in(settings: Any) -> dict[str, Any]:
+    """Settings as the domain keeps them: references as row ids."""
+    if not isinstance(settings, dict):
+        raise invalid("settings", "settings must be an object")
+    return {
+        key: decode_id(value, ID_SETTINGS[key], f"settings.{key}")
+        if key in ID_SETTINGS and isinstance(value, str) else value
+        for key, value in settings.items()
+    }
+
+
+def _payload(automation: Automation | None, errors: list) -> AutomationPayload:
+    return AutomationPayload(
+        automation=AutomationType.from_model(automation) if automation else None, errors=errors
+    )
+
+
+@strawberry.type
+class AutomationMutations:
+    @strawberry.mutation(description="Add an automation, last among its stage's automations.")
+    async def create_automation(
+        self, info: Info, input: CreateAutomationInput
+    ) -> AutomationPayload:
+        scope = info.context.scope
+        return _payload(*await attempt(lambda: automations.create_automation(
+            scope, decode_id(input.stage_id, "Stage", "stageId"), input.action,
+            settings_in(input.settings), input.enabled,
+        )))
+
+    @strawberry.mutation
+    async def update_automation(
+        self, info: Info, input: UpdateAutomationInput
+    ) -> AutomationPayload:
+        scope = info.context.scope
+        return _payload(*await attempt(lambda: automations.update_automation(
+            scope, decode_id(input.id, "Automation", "id"),
+            None if input.settings is None else settings_in(input.settings), input.enabled,
+        )))
+
+    @strawberry.mutation
+    async def delete_automation(self, info: Info, input: DeleteAutomationInput) -> DeletePayload:
+        scope = info.context.scope
+
+        async def delete() -> strawberry.ID:
+            automation_id = decode_id(input.id, "Automation", "id")
+            await automations.delete_automation(scope, automation_id)
+            return encode_id("Automation", automation_id)
+
+        deleted_id, errors = await attempt(delete)
+        return DeletePayload(deleted_id=deleted_id, errors=errors)
