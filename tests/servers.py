@@ -25,7 +25,8 @@ def free_port() -> int:
 class ServerProcess:
     """`python server.py` on a free port; `log` holds what it printed."""
 
-    def __init__(self, log_dir: Path, **env: str) -> None:
+    def __init__(self, log_dir: Path, *args: str, **env: str) -> None:
+        self.args = args  # e.g. "--no-runner", or "worker" (which serves nothing)
         self.port = free_port()
         self.env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), **env}
         self.log = log_dir / f"server-{self.port}.log"
@@ -42,8 +43,11 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         with self.log.open("a") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "server.py"], cwd=ROOT, env=self.env, stdout=out, stderr=out
+                [sys.executable, "server.py", *self.args], cwd=ROOT, env=self.env, stdout=out,
+                stderr=out,
             )
+        if "worker" in self.args:
+            return self
         deadline = time.monotonic() + 30
         while True:
             assert self.process.poll() is None, self.log.read_text()
