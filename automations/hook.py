@@ -8,10 +8,12 @@ or roll back, with the entry that caused them; the runner executes them after co
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from models import Automation, AutomationRun, RunStatus
+from automations.conditions import unmet
+from models import Automation, AutomationRun, Client, RunStatus
 
 if TYPE_CHECKING:
     from models import Job, JobEvent, Stage
@@ -21,20 +23,33 @@ if TYPE_CHECKING:
 MAX_DEPTH = 10
 
 
-async def on_stage_entry(unit: Change, job: Job, stage: Stage, event: JobEvent) -> None:
-    """Record a run of each enabled automation of `stage` for `job`, in position order."""
+async def on_stage_entry(
+    unit: Change, job: Job, stage: Stage, event: JobEvent, skip: Collection[int] = ()
+) -> None:
+    """Record a run of each enabled automation of `stage` for `job`, in position order.
+
+    One that will not run says why, as a SKIPPED run (its conditions do not hold, or the person
+    who moved the job chose to skip it) or a FAILED one (the loop guard).
+    """
     automations = await Automation.filter(stage_id=stage.id, enabled=True).order_by(
         "position", "id"
     )
+    if not automations:
+        return
+    client_tags = (await Client.filter(id=job.client_id).values_list("tags", flat=True))[0]
     now = datetime.now(UTC)
-    looping = unit.depth >= MAX_DEPTH
     for automation in automations:
+        status, reason = RunStatus.PENDING, None
+        if unit.depth >= MAX_DEPTH:
+            status = RunStatus.FAILED
+            reason = f"stopped: {MAX_DEPTH} automations in a row moved this job (a loop?)"
+        elif automation.id in skip:
+            status, reason = RunStatus.SKIPPED, "skipped for this move by the person who made it"
+        elif why := unmet(automation.conditions, job, client_tags):
+            status, reason = RunStatus.SKIPPED, f"conditions not met: {why}"
         await AutomationRun.create(
             firm_id=job.firm_id, automation_id=automation.id, job_id=job.id, entry_id=event.id,
             stage_id=stage.id, action=automation.action, settings=automation.settings,
-            depth=unit.depth, run_after=now,
-            status=RunStatus.FAILED if looping else RunStatus.PENDING,
-            error=(f"stopped: {MAX_DEPTH} automations in a row moved this job (a loop?)"
-                   if looping else None),
-            finished_at=now if looping else None,
+            depth=unit.depth, run_after=now, status=status, error=reason,
+            finished_at=None if status == RunStatus.PENDING else now,
         )

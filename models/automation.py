@@ -39,6 +39,7 @@ class Automation(Model):
     position = fields.IntField()
     action = fields.CharEnumField(ActionType, max_length=30)
     settings: dict[str, object] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    conditions: dict[str, list[str]] = fields.JSONField(default=dict)  # type: ignore[assignment]
     enabled = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)

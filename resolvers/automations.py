@@ -9,10 +9,15 @@ import strawberry
 from models import Automation
 from resolvers.common import attempt
 from schema.context import Info
-from schema.inputs import CreateAutomationInput, DeleteAutomationInput, UpdateAutomationInput
+from schema.inputs import (
+    CreateAutomationInput,
+    DeleteAutomationInput,
+    RetryAutomationRunInput,
+    UpdateAutomationInput,
+)
 from schema.node import decode_id, encode_id
-from schema.payloads import AutomationPayload, DeletePayload
-from schema.types import ID_SETTINGS, AutomationType
+from schema.payloads import AutomationPayload, AutomationRunPayload, DeletePayload
+from schema.types import ID_SETTINGS, AutomationRunType, AutomationType
 from workflow import automations
 from workflow.errors import invalid
 
@@ -26,6 +31,12 @@ def settings_in(settings: Any) -> dict[str, Any]:
         if key in ID_SETTINGS and isinstance(value, str) else value
         for key, value in settings.items()
     }
+
+
+def conditions_in(conditions: Any) -> dict[str, Any] | None:
+    if conditions is not None and not isinstance(conditions, dict):
+        raise invalid("conditions", "conditions must be an object")
+    return conditions
 
 
 def _payload(automation: Automation | None, errors: list) -> AutomationPayload:
@@ -43,7 +54,7 @@ class AutomationMutations:
         scope = info.context.scope
         return _payload(*await attempt(lambda: automations.create_automation(
             scope, decode_id(input.stage_id, "Stage", "stageId"), input.action,
-            settings_in(input.settings), input.enabled,
+            settings_in(input.settings), input.enabled, conditions_in(input.conditions),
         )))
 
     @strawberry.mutation
@@ -54,6 +65,7 @@ class AutomationMutations:
         return _payload(*await attempt(lambda: automations.update_automation(
             scope, decode_id(input.id, "Automation", "id"),
             None if input.settings is None else settings_in(input.settings), input.enabled,
+            conditions_in(input.conditions),
         )))
 
     @strawberry.mutation
@@ -67,3 +79,14 @@ class AutomationMutations:
 
         deleted_id, errors = await attempt(delete)
         return DeletePayload(deleted_id=deleted_id, errors=errors)
+
+    @strawberry.mutation(description="Run a FAILED automation run again.")
+    async def retry_automation_run(self, info: Info, input: RetryAutomationRunInput
+                                   ) -> AutomationRunPayload:
+        scope = info.context.scope
+        run, errors = await attempt(
+            lambda: automations.retry_run(scope, decode_id(input.id, "AutomationRun", "id"))
+        )
+        return AutomationRunPayload(
+            automation_run=AutomationRunType.from_model(run) if run else None, errors=errors
+        )

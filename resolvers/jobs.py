@@ -150,6 +150,10 @@ class JobMutations:
                 before_job_id=decode_optional(input.before_job_id, "Job", "beforeJobId"),
                 after_job_id=decode_optional(input.after_job_id, "Job", "afterJobId"),
                 expected_version=input.expected_version,
+                skip_automations={
+                    decode_id(i, "Automation", "skipAutomationIds")
+                    for i in input.skip_automation_ids or []
+                },
             )
         )
         return MoveJobPayload(job=_wrap(job), errors=errors)

@@ -122,6 +122,9 @@ class MoveJobInput:
         default=None, description="Place the job right after this job of the target stage."
     )
     expected_version: int | None = None
+    skip_automation_ids: list[ID] | None = strawberry.field(
+        default=None, description="Automations of the target stage not to run for this move."
+    )
 
 
 @strawberry.input
@@ -165,6 +168,11 @@ class CreateAutomationInput:
         "dueInDays?}; MOVE_JOB: {stageId}; ARCHIVE_JOB: {}.",
     )
     enabled: bool = True
+    conditions: JSON | None = strawberry.field(
+        default=None,
+        description="All given must hold: {clientTagsAll, clientTagsNone, jobTagsAll: [tag], "
+        "priorities: [Priority]}.",
+    )
 
 
 @strawberry.input
@@ -172,8 +180,14 @@ class UpdateAutomationInput:
     id: ID
     settings: JSON | None = None
     enabled: bool | None = None
+    conditions: JSON | None = None
 
 
 @strawberry.input
 class DeleteAutomationInput:
+    id: ID
+
+
+@strawberry.input
+class RetryAutomationRunInput:
     id: ID

@@ -5,7 +5,15 @@ from __future__ import annotations
 import strawberry
 
 from schema.errors import UserError
-from schema.types import AutomationType, ClientType, JobType, PipelineType, StageType, TaskType
+from schema.types import (
+    AutomationRunType,
+    AutomationType,
+    ClientType,
+    JobType,
+    PipelineType,
+    StageType,
+    TaskType,
+)
 
 
 @strawberry.type
@@ -73,4 +81,10 @@ class DeleteTaskPayload:
 @strawberry.type
 class AutomationPayload:
     automation: AutomationType | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class AutomationRunPayload:
+    automation_run: AutomationRunType | None
     errors: list[UserError]

@@ -350,6 +350,7 @@ def settings_out(settings: dict[str, object]) -> JSON:
 class AutomationType(Node):
     action: ActionTypeEnum
     settings: JSON
+    conditions: JSON
     enabled: bool
     position: int
     stage_pk: strawberry.Private[int]
@@ -358,7 +359,8 @@ class AutomationType(Node):
     def from_model(cls, automation: Automation) -> AutomationType:
         return cls(
             id=encode_id("Automation", automation.id), action=automation.action,
-            settings=settings_out(automation.settings), enabled=automation.enabled,
+            settings=settings_out(automation.settings), conditions=automation.conditions,
+            enabled=automation.enabled,
             position=automation.position, stage_pk=automation.stage_id,
         )
 

@@ -11,7 +11,7 @@ from automations.hook import MAX_DEPTH
 from models import ActionType, AutomationRun, Job, RunStatus, Stage, Task, User
 from tests.conftest import GraphQL
 from tests.factories import board, client, gid, job, scope_of
-from workflow import automations, jobs
+from workflow import automations, clients, jobs
 from workflow.errors import DomainError
 from workflow.firms import NewFirm
 
@@ -173,3 +173,94 @@ async def test_another_firms_stage_takes_no_automation(gql_b: GraphQL, firm_a: N
                                       "action": "ARCHIVE_JOB", "settings": {}})
     assert data["createAutomation"]["errors"] == [{"code": "NOT_FOUND", "field": "stageId"}]
 
+
+
+@pytest.mark.parametrize(
+    ("conditions", "runs"),
+    [
+        ({}, True),
+        ({"clientTagsAll": ["vip"]}, True),
+        ({"clientTagsAll": ["vip", "business"]}, False),
+        ({"clientTagsNone": ["individual"]}, False),
+        ({"clientTagsNone": ["business"]}, True),
+        ({"jobTagsAll": ["2025"]}, True),
+        ({"jobTagsAll": ["2024"]}, False),
+        ({"priorities": ["HIGH", "URGENT"]}, True),
+        ({"priorities": ["LOW"]}, False),
+    ],
+)
+async def test_conditions_decide_which_jobs_an_automation_runs_for(
+    firm_a: NewFirm, conditions: dict[str, list[str]], runs: bool
+) -> None:
+    pipeline, stages = await board(firm_a)
+    scope = scope_of(firm_a)
+    await automations.create_automation(
+        scope, stages[1].id, ActionType.CREATE_TASK, {"title": "Review"}, conditions=conditions
+    )
+    avery = await clients.create_client(scope, "Avery", None, ["vip", "individual"])
+    card = await jobs.create_job(scope, pipeline.id, avery.id, "2025 return", tags=["2025"],
+                                 priority=jobs.Priority.HIGH)
+    await jobs.move_job(scope, card.id, stages[1].id)
+    await runner.run_due()
+    run = await AutomationRun.get(job_id=card.id)
+    assert run.status == (RunStatus.SUCCEEDED if runs else RunStatus.SKIPPED)
+    assert await Task.filter(job_id=card.id).count() == int(runs)
+    if not runs:
+        assert (run.error or "").startswith("conditions not met")
+
+
+async def test_bad_conditions_are_refused(gql: GraphQL, firm_a: NewFirm) -> None:
+    _, stages = await board(firm_a)
+    for conditions, field in (({"priorities": ["SOON"]}, "conditions.priorities"),
+                              ({"colour": ["red"]}, "conditions"),
+                              ({"clientTagsAll": "vip"}, "conditions.clientTagsAll")):
+        data = await gql("""mutation($input: CreateAutomationInput!) {
+            createAutomation(input: $input) { errors { code field } } }""", input={
+            "stageId": gid("Stage", stages[1].id), "action": "ARCHIVE_JOB",
+            "conditions": conditions})
+        assert data["createAutomation"]["errors"] == [{"code": "INVALID_INPUT", "field": field}]
+
+
+async def test_a_manual_move_may_skip_automations(gql: GraphQL, firm_a: NewFirm) -> None:
+    pipeline, stages = await board(firm_a)
+    scope = scope_of(firm_a)
+    skipped = await automations.create_automation(
+        scope, stages[1].id, ActionType.CREATE_TASK, {"title": "Engagement letter"})
+    await automations.create_automation(
+        scope, stages[1].id, ActionType.CREATE_TASK, {"title": "Review"})
+    card = await job(firm_a, pipeline, await client(firm_a))
+    data = await gql("""mutation($input: MoveJobInput!) { moveJob(input: $input) {
+        errors { code } } }""", input={"jobId": gid("Job", card.id),
+                                       "stageId": gid("Stage", stages[1].id),
+                                       "skipAutomationIds": [gid("Automation", skipped.id)]})
+    assert data["moveJob"]["errors"] == []
+    await runner.run_due()
+    assert [t.title for t in await Task.filter(job_id=card.id)] == ["Review"]
+    statuses = await AutomationRun.filter(job_id=card.id).order_by("id").values_list(
+        "status", flat=True)
+    assert statuses == [RunStatus.SKIPPED, RunStatus.SUCCEEDED]
+
+
+async def test_retry_a_failed_run(gql: GraphQL, firm_a: NewFirm) -> None:
+    pipeline, stages = await board(firm_a)
+    scope = scope_of(firm_a)
+    await automations.create_automation(
+        scope, stages[1].id, ActionType.MOVE_JOB, {"stageId": stages[2].id})
+    await Stage.filter(id=stages[2].id).update(wip_limit=1)
+    avery = await client(firm_a)
+    blocker = await job(firm_a, pipeline, avery, "blocker")
+    await jobs.move_job(scope, blocker.id, stages[2].id)
+    card = await job(firm_a, pipeline, avery)
+    await jobs.move_job(scope, card.id, stages[1].id)
+    run = await AutomationRun.get(job_id=card.id)
+    await AutomationRun.filter(id=run.id).update(status=RunStatus.FAILED, attempts=5)
+    retry = """mutation($id: ID!) { retryAutomationRun(input: {id: $id}) {
+        automationRun { status attempts } errors { code field } } }"""
+    await jobs.archive_job(scope, blocker.id)  # the cause is gone
+    data = await gql(retry, id=gid("AutomationRun", run.id))
+    assert data["retryAutomationRun"] == {
+        "automationRun": {"status": "PENDING", "attempts": 0}, "errors": []}
+    assert await runner.run_due() == 1
+    assert (await Job.get(id=card.id)).stage_id == stages[2].id
+    again = await gql(retry, id=gid("AutomationRun", run.id))
+    assert again["retryAutomationRun"]["errors"] == [{"code": "INVALID_INPUT", "field": "id"}]

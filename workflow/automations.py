@@ -2,42 +2,48 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from automations import conditions as automation_conditions
 from automations.actions import ACTIONS
-from models import ActionType, Automation, Stage
+from models import ActionType, Automation, AutomationRun, RunStatus, Stage
+from workflow.errors import invalid
 from workflow.scope import Scope
 
 
 async def create_automation(
     scope: Scope, stage_id: int, action: ActionType, settings: dict[str, Any],
-    enabled: bool = True,
+    enabled: bool = True, conditions: dict[str, Any] | None = None,
 ) -> Automation:
     """Add an automation last among its stage's automations."""
     stage = await scope.get(Stage, stage_id, field="stageId")
     checked = await ACTIONS[action].check(scope, stage, settings)
+    checked_conditions = automation_conditions.check(conditions or {})
     async with in_transaction():
         await scope.get(Stage, stage_id, field="stageId", lock=True)  # positions, one at a time
         position = await Automation.filter(stage_id=stage_id).count()
         return await Automation.create(
             firm_id=scope.firm_id, stage_id=stage_id, position=position, action=action,
-            settings=checked, enabled=enabled,
+            settings=checked, enabled=enabled, conditions=checked_conditions,
         )
 
 
 async def update_automation(
     scope: Scope, automation_id: int, settings: dict[str, Any] | None = None,
-    enabled: bool | None = None,
+    enabled: bool | None = None, conditions: dict[str, Any] | None = None,
 ) -> Automation:
     automation = await scope.get(Automation, automation_id, field="id")
+    if conditions is not None:
+        automation.conditions = automation_conditions.check(conditions)
     if settings is not None:
         stage = await scope.get(Stage, automation.stage_id)
         automation.settings = await ACTIONS[automation.action].check(scope, stage, settings)
     if enabled is not None:
         automation.enabled = enabled
-    await automation.save(update_fields=["settings", "enabled", "updated_at"])
+    await automation.save(update_fields=["settings", "enabled", "conditions", "updated_at"])
     return automation
 
 
@@ -45,3 +51,17 @@ async def delete_automation(scope: Scope, automation_id: int) -> None:
     """Delete an automation; runs already recorded keep their copy of it."""
     automation = await scope.get(Automation, automation_id, field="id")
     await automation.delete()
+
+
+async def retry_run(scope: Scope, run_id: int) -> AutomationRun:
+    """Run a FAILED run again, as soon as a runner is free."""
+    run = await scope.get(AutomationRun, run_id, field="id")
+    if run.status != RunStatus.FAILED:
+        raise invalid("id", f"only a FAILED run can be retried; this one is {run.status}")
+    updated = await AutomationRun.filter(id=run.id, status=RunStatus.FAILED).update(
+        status=RunStatus.PENDING, run_after=datetime.now(UTC), attempts=0, finished_at=None
+    )
+    if not updated:
+        raise invalid("id", "the run changed meanwhile: reload it")
+    await run.refresh_from_db()
+    return run

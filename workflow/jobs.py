@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -108,7 +109,7 @@ async def _respread(unit: Change, stage_id: int, moving_id: int | None) -> None:
 
 async def enter_stage(
     unit: Change, job: Job, stage: Stage, *, before_id: int | None = None,
-    after_id: int | None = None,
+    after_id: int | None = None, skip_automations: Collection[int] = (),
 ) -> JobEvent:
     """Move a locked job to another stage of its pipeline, log it and, unless the job is
     archived, run the stage's entry hook."""
@@ -123,7 +124,7 @@ async def enter_stage(
         to_stage_id=stage.id, changes={"rank": job.rank},
     )
     if job.status != JobStatus.ARCHIVED:
-        await on_stage_entry(unit, job, stage, event)
+        await on_stage_entry(unit, job, stage, event, skip_automations)
     return event
 
 
@@ -269,11 +270,13 @@ async def move_job(
     before_job_id: int | None = None,
     after_job_id: int | None = None,
     expected_version: int | None = None,
+    skip_automations: Collection[int] = (),
 ) -> Job:
     """Move a job to a stage of its pipeline, or to another place in its stage.
 
     `after_job_id` puts it right after that job, `before_job_id` right before it; with neither
-    it goes last. Entering another stage runs that stage's automations.
+    it goes last. Entering another stage runs that stage's automations, except the ones the
+    mover chose to skip for this move.
     """
     async with change(scope) as unit:
         job = await unit.lock_job(job_id)
@@ -288,7 +291,10 @@ async def move_job(
             )
         if stage.id != job.stage_id:
             await _check_wip(stage, job.id)
-            await enter_stage(unit, job, stage, before_id=before_job_id, after_id=after_job_id)
+            await enter_stage(
+                unit, job, stage, before_id=before_job_id, after_id=after_job_id,
+                skip_automations=skip_automations,
+            )
             return job
         if before_job_id is None and after_job_id is None:
             return job  # already in that stage, and no place asked for: nothing changes
