@@ -17,6 +17,8 @@ class ActionType(StrEnum):
     CREATE_TASK = "CREATE_TASK"
     MOVE_JOB = "MOVE_JOB"
     ARCHIVE_JOB = "ARCHIVE_JOB"
+    TRANSFER_JOB = "TRANSFER_JOB"
+    UPDATE_TAGS = "UPDATE_TAGS"
 
 
 class RunStatus(StrEnum):

@@ -334,7 +334,7 @@ class JobEventType(Node):
 
 
 # settings and results that name other objects
-ID_SETTINGS = {"assigneeId": "User", "stageId": "Stage", "taskId": "Task"}
+ID_SETTINGS = {"assigneeId": "User", "stageId": "Stage", "taskId": "Task", "pipelineId": "Pipeline"}
 
 
 def settings_out(settings: dict[str, object]) -> JSON:

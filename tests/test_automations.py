@@ -8,7 +8,7 @@ import pytest
 
 from automations import runner
 from automations.hook import MAX_DEPTH
-from models import ActionType, AutomationRun, Job, RunStatus, Stage, Task, User
+from models import ActionType, AutomationRun, Client, Job, RunStatus, Stage, Task, User
 from tests.conftest import GraphQL
 from tests.factories import board, client, gid, job, scope_of
 from workflow import automations, clients, jobs
@@ -264,3 +264,30 @@ async def test_retry_a_failed_run(gql: GraphQL, firm_a: NewFirm) -> None:
     assert (await Job.get(id=card.id)).stage_id == stages[2].id
     again = await gql(retry, id=gid("AutomationRun", run.id))
     assert again["retryAutomationRun"]["errors"] == [{"code": "INVALID_INPUT", "field": "id"}]
+
+
+async def test_transfer_and_update_tags_actions(firm_a: NewFirm) -> None:
+    lead, lead_stages = await board(firm_a, ("New Lead", "Won"), name="Lead")
+    books, books_stages = await board(firm_a, ("Onboard", "Monthly"), name="Books")
+    scope = scope_of(firm_a)
+    await automations.create_automation(
+        scope, lead_stages[1].id, ActionType.UPDATE_TAGS,
+        {"target": "CLIENT", "add": ["client"], "remove": ["lead"]})
+    await automations.create_automation(
+        scope, lead_stages[1].id, ActionType.TRANSFER_JOB,
+        {"pipelineId": books.id, "stageId": books_stages[1].id})
+    await automations.create_automation(
+        scope, books_stages[1].id, ActionType.UPDATE_TAGS, {"add": ["bookkeeping"]})
+    avery = await clients.create_client(scope, "Avery", None, ["lead", "vip"])
+    card = await jobs.create_job(scope, lead.id, avery.id, "Books for Avery")
+    await jobs.move_job(scope, card.id, lead_stages[1].id)
+    assert await runner.run_due() == 3
+    moved = await Job.get(id=card.id)
+    assert (moved.pipeline_id, moved.stage_id, moved.tags) == (
+        books.id, books_stages[1].id, ["bookkeeping"])
+    assert (await Client.get(id=avery.id)).tags == ["vip", "client"]
+    runs = await AutomationRun.filter(job_id=card.id).order_by("id")
+    assert [(r.action, r.status, r.depth) for r in runs] == [
+        (ActionType.UPDATE_TAGS, RunStatus.SUCCEEDED, 0),
+        (ActionType.TRANSFER_JOB, RunStatus.SUCCEEDED, 0),
+        (ActionType.UPDATE_TAGS, RunStatus.SUCCEEDED, 1)]

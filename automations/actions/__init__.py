@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from automations.actions import archive_job, create_task, move_job
+from automations.actions import archive_job, create_task, move_job, transfer_job, update_tags
 from models import ActionType, Job, Stage
 from workflow.scope import Scope
 
@@ -24,4 +24,6 @@ ACTIONS: dict[ActionType, Action] = {
     ActionType.CREATE_TASK: Action(create_task.check, create_task.run),
     ActionType.MOVE_JOB: Action(move_job.check, move_job.run),
     ActionType.ARCHIVE_JOB: Action(archive_job.check, archive_job.run),
+    ActionType.TRANSFER_JOB: Action(transfer_job.check, transfer_job.run),
+    ActionType.UPDATE_TAGS: Action(update_tags.check, update_tags.run),
 }

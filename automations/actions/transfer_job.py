@@ -1,0 +1,31 @@
+"""TRANSFER_JOB: move the job into another pipeline (its first stage, or a named one)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models import Job, Pipeline, Stage
+from workflow import jobs
+from workflow.errors import invalid
+from workflow.scope import Scope
+
+
+async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
+    if set(settings) - {"pipelineId", "stageId"} or not isinstance(settings.get("pipelineId"), int):
+        raise invalid("settings.pipelineId", "TRANSFER_JOB needs settings.pipelineId")
+    pipeline = await scope.get(Pipeline, settings["pipelineId"], field="settings.pipelineId")
+    if pipeline.id == stage.pipeline_id:
+        raise invalid("settings.pipelineId", "the target must be another pipeline: use MOVE_JOB")
+    target_stage = settings.get("stageId")
+    if target_stage is not None:
+        found = await scope.get(Stage, target_stage, field="settings.stageId")
+        if found.pipeline_id != pipeline.id:
+            raise invalid("settings.stageId", "the stage belongs to another pipeline")
+    return {"pipelineId": pipeline.id, "stageId": target_stage}
+
+
+async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any]:
+    moved = await jobs.transfer_job(
+        scope, job.id, settings["pipelineId"], stage_id=settings.get("stageId")
+    )
+    return {"pipelineId": moved.pipeline_id, "stageId": moved.stage_id}
