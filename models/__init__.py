@@ -6,6 +6,7 @@ from typing import Any
 
 from models.automation import ActionType, Automation, AutomationRun, RunStatus
 from models.client import Client
+from models.documents import Invoice, InvoiceStatus, Message, Organizer, OrganizerStatus
 from models.event import EventType, JobEvent
 from models.firm import ApiToken, Firm, Role, User
 from models.job import Job, JobStatus, Priority
@@ -20,6 +21,7 @@ MODEL_MODULES = [
     "models.task",
     "models.event",
     "models.automation",
+    "models.documents",
 ]
 
 
@@ -52,6 +54,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ActionType", "Automation", "AutomationRun", "RunStatus",
+    "Invoice", "InvoiceStatus", "Message", "Organizer", "OrganizerStatus",
     "ApiToken", "Client", "EventType", "Firm", "Job", "JobEvent", "JobStatus", "MODEL_MODULES",
     "Pipeline", "Priority", "Role", "Stage", "Task", "User", "tortoise_config",
 ]

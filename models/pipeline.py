@@ -40,6 +40,7 @@ class Stage(Model):
     position = fields.IntField()
     wip_limit = fields.IntField(null=True)
     time_limit_days = fields.IntField(null=True)
+    auto_move = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

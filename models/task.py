@@ -25,6 +25,7 @@ class Task(Model):
         "models.User", related_name="tasks", null=True, on_delete=fields.SET_NULL
     )
     due_date = fields.DateField(null=True)
+    stage_id = fields.IntField(null=True)  # the job's stage when the task was made (auto-move)
     done = fields.BooleanField(default=False)
     done_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -70,6 +70,7 @@ async def create_stage(
     position: int | None = None,
     wip_limit: int | None = None,
     time_limit_days: int | None = None,
+    auto_move: bool = False,
 ) -> Stage:
     stage_name = validation.name(name, "name")
     validation.optional_positive(wip_limit, "wipLimit")
@@ -85,15 +86,17 @@ async def create_stage(
             raise invalid("position", f"position must be between 0 and {len(stages)}")
         stage = await Stage.create(
             firm_id=scope.firm_id, pipeline_id=pipeline_id, name=stage_name, position=position,
-            wip_limit=wip_limit, time_limit_days=time_limit_days,
+            wip_limit=wip_limit, time_limit_days=time_limit_days, auto_move=auto_move,
         )
         stages.insert(position, stage)
+        if auto_move and stage is stages[-1]:
+            raise invalid("autoMove", "the last stage has no next stage to move jobs on to")
         await _renumber(unit, pipeline_id, stages)
     return stage
 
 
 async def update_stage(scope: Scope, stage_id: int, **changes: object) -> Stage:
-    """Change any of name, wip_limit, time_limit_days (None clears a limit)."""
+    """Change any of name, wip_limit, time_limit_days (None clears a limit), auto_move."""
     if "name" in changes:
         changes["name"] = validation.name(str(changes["name"]), "name")
     if "wip_limit" in changes:
@@ -104,6 +107,9 @@ async def update_stage(scope: Scope, stage_id: int, **changes: object) -> Stage:
     async with change(scope) as unit:
         await unit.lock_pipelines([stage.pipeline_id])
         stage = await scope.get(Stage, stage_id, field="id")
+        last = await Stage.filter(pipeline_id=stage.pipeline_id).order_by("-position").first()
+        if changes.get("auto_move") and last is not None and last.id == stage.id:
+            raise invalid("autoMove", "the last stage has no next stage to move jobs on to")
         for key, value in changes.items():
             setattr(stage, key, value)
         await stage.save(update_fields=[*changes, "updated_at"])

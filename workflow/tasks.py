@@ -7,6 +7,7 @@ from typing import Any
 
 from models import EventType, JobStatus, Task, User
 from workflow import validation
+from workflow.automove import auto_move_if_done
 from workflow.errors import DomainError, ErrorCode
 from workflow.scope import Scope
 from workflow.unit import Change, change
@@ -43,7 +44,7 @@ async def create_task(
         task = await Task.create(
             firm_id=scope.firm_id, job_id=job.id, title=clean_title,
             description=clean_description, assignee_id=await _assignee(scope, assignee_id),
-            due_date=due_date,
+            due_date=due_date, stage_id=job.stage_id,
         )
         await _record(unit, task, "created", title=task.title)
     return task
@@ -84,6 +85,8 @@ async def set_task_done(scope: Scope, task_id: int, done: bool) -> Task:
         task.done_at = datetime.now(UTC) if done else None
         await task.save(update_fields=["done", "done_at", "updated_at"])
         await _record(unit, task, "completed" if done else "reopened")
+        if done:
+            await auto_move_if_done(unit, await task.job)
     return task
 
 

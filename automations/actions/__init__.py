@@ -7,7 +7,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from automations.actions import archive_job, create_task, move_job, transfer_job, update_tags
+from automations.actions import (
+    archive_job,
+    create_invoice,
+    create_task,
+    move_job,
+    send_message,
+    send_organizer,
+    transfer_job,
+    update_tags,
+)
 from models import ActionType, Job, Stage
 from workflow.scope import Scope
 
@@ -26,4 +35,7 @@ ACTIONS: dict[ActionType, Action] = {
     ActionType.ARCHIVE_JOB: Action(archive_job.check, archive_job.run),
     ActionType.TRANSFER_JOB: Action(transfer_job.check, transfer_job.run),
     ActionType.UPDATE_TAGS: Action(update_tags.check, update_tags.run),
+    ActionType.SEND_ORGANIZER: Action(send_organizer.check, send_organizer.run),
+    ActionType.SEND_MESSAGE: Action(send_message.check, send_message.run),
+    ActionType.CREATE_INVOICE: Action(create_invoice.check, create_invoice.run),
 }

@@ -1,0 +1,143 @@
+"""Organizers, messages and invoices of a job: sent by automations, answered or paid later.
+
+Each change is one transaction with its JobEvent; submitting an organizer or paying an invoice
+may complete the stage's work and move the job on (see workflow.automove).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from models import (
+    Client,
+    EventType,
+    Invoice,
+    InvoiceStatus,
+    Job,
+    Message,
+    Organizer,
+    OrganizerStatus,
+)
+from workflow import validation
+from workflow.automove import auto_move_if_done
+from workflow.errors import invalid
+from workflow.scope import Scope
+from workflow.unit import change
+
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+FIELDS = {"client.name", "job.title", "job.dueDate"}
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def check_template(template: str, field: str) -> str:
+    """A subject or body whose placeholders are all known: refused when saved, not when run."""
+    if unknown := {name for name in PLACEHOLDER.findall(template) if name not in FIELDS}:
+        raise invalid(field, f"unknown placeholders {sorted(unknown)}; use {sorted(FIELDS)}")
+    return template
+
+
+def render(template: str, job: Job, client: Client) -> str:
+    values = {"client.name": client.name, "job.title": job.title,
+              "job.dueDate": job.due_date.isoformat() if job.due_date else ""}
+    return PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
+
+
+def check_line_items(items: Any) -> list[dict[str, Any]]:
+    if not isinstance(items, list) or not 1 <= len(items) <= 100:
+        raise invalid("settings.lineItems", "between 1 and 100 line items")
+    checked = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise invalid("settings.lineItems", "each line item is an object")
+        quantity, price = item.get("quantity", 1), item.get("unitPriceCents")
+        if not isinstance(quantity, int) or not 1 <= quantity <= 10_000:
+            raise invalid("settings.lineItems", "quantity must be between 1 and 10000")
+        if not isinstance(price, int) or not 0 <= price <= 10**10:
+            raise invalid("settings.lineItems", "unitPriceCents must be a whole number of cents")
+        description = validation.name(str(item.get("description") or ""), "settings.lineItems")
+        checked.append({"description": description, "quantity": quantity, "unitPriceCents": price})
+    return checked
+
+
+def check_currency(currency: Any) -> str:
+    if not isinstance(currency, str) or not CURRENCY.match(currency):
+        raise invalid("settings.currency", "settings.currency is a three-letter code, e.g. USD")
+    return currency
+
+
+async def send_organizer(scope: Scope, job_id: int, title: str, questions: list[str]) -> Organizer:
+    async with change(scope) as unit:
+        job = await unit.lock_job(job_id)
+        organizer = await Organizer.create(
+            firm_id=scope.firm_id, job_id=job.id, client_id=job.client_id, stage_id=job.stage_id,
+            title=title, questions=questions,
+        )
+        await unit.record(job.pipeline_id, EventType.ORGANIZER_CHANGED, job,
+                          changes={"organizer": organizer.id, "action": "sent"})
+    return organizer
+
+
+async def submit_organizer(scope: Scope, organizer_id: int, answers: list[str]) -> Organizer:
+    """The client's answers; may complete the stage's work (auto-move)."""
+    answers = [validation.text(a, "answers") for a in answers]
+    async with change(scope) as unit:
+        organizer = await scope.get(Organizer, organizer_id, field="id")
+        job = await unit.lock_job(organizer.job_id, field="id")
+        organizer = await scope.get(Organizer, organizer_id, field="id", lock=True)
+        if organizer.status == OrganizerStatus.SUBMITTED:
+            raise invalid("id", "the organizer is already submitted")
+        if len(answers) != len(organizer.questions):
+            raise invalid("answers", f"{len(organizer.questions)} answers are expected")
+        organizer.status, organizer.answers = OrganizerStatus.SUBMITTED, answers
+        organizer.submitted_at = datetime.now(UTC)
+        await organizer.save()
+        await unit.record(job.pipeline_id, EventType.ORGANIZER_CHANGED, job,
+                          changes={"organizer": organizer.id, "action": "submitted"})
+        await auto_move_if_done(unit, job)
+    return organizer
+
+
+async def send_message(scope: Scope, job_id: int, subject: str, body: str) -> Message:
+    async with change(scope) as unit:
+        job = await unit.lock_job(job_id)
+        client = await scope.get(Client, job.client_id)
+        message = await Message.create(
+            firm_id=scope.firm_id, job_id=job.id, client_id=client.id,
+            subject=render(subject, job, client)[:500], body=render(body, job, client),
+        )
+        await unit.record(job.pipeline_id, EventType.MESSAGE_SENT, job,
+                          changes={"message": message.id})
+    return message
+
+
+async def create_invoice(
+    scope: Scope, job_id: int, currency: str, line_items: list[dict[str, Any]]
+) -> Invoice:
+    async with change(scope) as unit:
+        job = await unit.lock_job(job_id)
+        invoice = await Invoice.create(
+            firm_id=scope.firm_id, job_id=job.id, client_id=job.client_id, stage_id=job.stage_id,
+            currency=currency, line_items=line_items,
+            total_cents=sum(i["quantity"] * i["unitPriceCents"] for i in line_items),
+        )
+        await unit.record(job.pipeline_id, EventType.INVOICE_CHANGED, job,
+                          changes={"invoice": invoice.id, "action": "created"})
+    return invoice
+
+
+async def pay_invoice(scope: Scope, invoice_id: int) -> Invoice:
+    """Mark an invoice paid; may complete the stage's work (auto-move)."""
+    async with change(scope) as unit:
+        invoice = await scope.get(Invoice, invoice_id, field="id")
+        job = await unit.lock_job(invoice.job_id, field="id")
+        invoice = await scope.get(Invoice, invoice_id, field="id", lock=True)
+        if invoice.status == InvoiceStatus.PAID:
+            raise invalid("id", "the invoice is already paid")
+        invoice.status, invoice.paid_at = InvoiceStatus.PAID, datetime.now(UTC)
+        await invoice.save()
+        await unit.record(job.pipeline_id, EventType.INVOICE_CHANGED, job,
+                          changes={"invoice": invoice.id, "action": "paid"})
+        await auto_move_if_done(unit, job)
+    return invoice
