@@ -5,15 +5,31 @@ from __future__ import annotations
 import strawberry
 from tortoise.models import Model
 
-from models import Automation, AutomationRun, Client, Job, JobEvent, Pipeline, Stage, Task, User
+from models import (
+    Automation,
+    AutomationRun,
+    Client,
+    Invoice,
+    Job,
+    JobEvent,
+    Message,
+    Organizer,
+    Pipeline,
+    Stage,
+    Task,
+    User,
+)
 from schema.context import Info
 from schema.node import Node, parse_id
 from schema.types import (
     AutomationRunType,
     AutomationType,
     ClientType,
+    InvoiceType,
     JobEventType,
     JobType,
+    MessageType,
+    OrganizerType,
     PipelineType,
     StageType,
     TaskType,
@@ -31,6 +47,9 @@ NODE_TYPES: dict[str, tuple[type[Model], type]] = {
     "JobEvent": (JobEvent, JobEventType),
     "Automation": (Automation, AutomationType),
     "AutomationRun": (AutomationRun, AutomationRunType),
+    "Organizer": (Organizer, OrganizerType),
+    "Message": (Message, MessageType),
+    "Invoice": (Invoice, InvoiceType),
 }
 NODES_MAX = 100
 

@@ -82,7 +82,7 @@ class PipelineMutations:
         stage, errors = await attempt(
             lambda: pipelines.create_stage(
                 scope, decode_id(input.pipeline_id, "Pipeline", "pipelineId"), input.name,
-                input.position, input.wip_limit, input.time_limit_days,
+                input.position, input.wip_limit, input.time_limit_days, input.auto_move,
             )
         )
         return StagePayload(stage=StageType.from_model(stage) if stage else None, errors=errors)
@@ -91,8 +91,11 @@ class PipelineMutations:
     async def update_stage(self, info: Info, input: UpdateStageInput) -> StagePayload:
         scope = info.context.scope
         changes = provided(
-            name=input.name, wip_limit=input.wip_limit, time_limit_days=input.time_limit_days
+            name=input.name, wip_limit=input.wip_limit, time_limit_days=input.time_limit_days,
+            auto_move=input.auto_move,
         )
+        if changes.get("auto_move", False) is None:
+            changes["auto_move"] = False
         if changes.get("name", "") is None:
             changes["name"] = ""  # a name cannot be cleared: validation says so
         stage, errors = await attempt(

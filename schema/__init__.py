@@ -9,6 +9,7 @@ from strawberry.types import ExecutionContext
 
 from resolvers.automations import AutomationMutations
 from resolvers.clients import ClientMutations, ClientQueries
+from resolvers.documents import DocumentMutations
 from resolvers.jobs import JobMutations, JobQueries
 from resolvers.live import LiveSubscriptions
 from resolvers.nodes import NodeQueries
@@ -19,8 +20,11 @@ from schema.types import (
     AutomationRunType,
     AutomationType,
     ClientType,
+    InvoiceType,
     JobEventType,
     JobType,
+    MessageType,
+    OrganizerType,
     PipelineType,
     StageType,
     TaskType,
@@ -30,7 +34,8 @@ from schema.types import (
 Query = merge_types("Query", (NodeQueries, PipelineQueries, JobQueries, ClientQueries))
 Mutation = merge_types(
     "Mutation",
-    (PipelineMutations, ClientMutations, JobMutations, TaskMutations, AutomationMutations),
+    (PipelineMutations, ClientMutations, JobMutations, TaskMutations, AutomationMutations,
+     DocumentMutations),
 )
 Subscription = merge_types("Subscription", (LiveSubscriptions,))
 
@@ -48,7 +53,7 @@ schema = Schema(
     query=Query,
     mutation=Mutation,
     types=[PipelineType, StageType, JobType, TaskType, ClientType, UserType, JobEventType,
-           AutomationType, AutomationRunType],
+           AutomationType, AutomationRunType, OrganizerType, MessageType, InvoiceType],
     subscription=Subscription,
     extensions=[OperationSetup],
 )

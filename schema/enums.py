@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import strawberry
 
-from models import ActionType, EventType, JobStatus, Priority, Role, RunStatus
+from models import (
+    ActionType,
+    EventType,
+    InvoiceStatus,
+    JobStatus,
+    OrganizerStatus,
+    Priority,
+    Role,
+    RunStatus,
+)
 from workflow.errors import ErrorCode
 
 JobStatusEnum = strawberry.enum(JobStatus, name="JobStatus")
@@ -14,3 +23,5 @@ JobEventTypeEnum = strawberry.enum(EventType, name="JobEventType")
 ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode")
 ActionTypeEnum = strawberry.enum(ActionType, name="AutomationAction")
 RunStatusEnum = strawberry.enum(RunStatus, name="AutomationRunStatus")
+OrganizerStatusEnum = strawberry.enum(OrganizerStatus, name="OrganizerStatus")
+InvoiceStatusEnum = strawberry.enum(InvoiceStatus, name="InvoiceStatus")

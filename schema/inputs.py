@@ -37,6 +37,7 @@ class CreateStageInput:
     position: int | None = strawberry.field(default=None, description="Default: last.")
     wip_limit: int | None = None
     time_limit_days: int | None = None
+    auto_move: bool = False
 
 
 @strawberry.input
@@ -45,6 +46,7 @@ class UpdateStageInput:
     name: str | None = UNSET
     wip_limit: int | None = UNSET
     time_limit_days: int | None = UNSET
+    auto_move: bool | None = UNSET
 
 
 @strawberry.input
@@ -190,4 +192,15 @@ class DeleteAutomationInput:
 
 @strawberry.input
 class RetryAutomationRunInput:
+    id: ID
+
+
+@strawberry.input
+class SubmitOrganizerInput:
+    id: ID
+    answers: list[str]
+
+
+@strawberry.input
+class PayInvoiceInput:
     id: ID

@@ -9,7 +9,9 @@ from schema.types import (
     AutomationRunType,
     AutomationType,
     ClientType,
+    InvoiceType,
     JobType,
+    OrganizerType,
     PipelineType,
     StageType,
     TaskType,
@@ -87,4 +89,16 @@ class AutomationPayload:
 @strawberry.type
 class AutomationRunPayload:
     automation_run: AutomationRunType | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class OrganizerPayload:
+    organizer: OrganizerType | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class InvoicePayload:
+    invoice: InvoiceType | None
     errors: list[UserError]

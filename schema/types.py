@@ -15,9 +15,12 @@ from models import (
     Automation,
     AutomationRun,
     Client,
+    Invoice,
     Job,
     JobEvent,
     JobStatus,
+    Message,
+    Organizer,
     Pipeline,
     Stage,
     Task,
@@ -28,13 +31,16 @@ from schema.connection import Connection, build, decode_cursor, page_size
 from schema.context import Info
 from schema.enums import (
     ActionTypeEnum,
+    InvoiceStatusEnum,
     JobEventTypeEnum,
     JobStatusEnum,
+    OrganizerStatusEnum,
     PriorityEnum,
     RoleEnum,
     RunStatusEnum,
 )
 from schema.node import Node, encode_id
+from workflow.automove import blockers
 
 T = TypeVar("T")
 VISIBLE = (JobStatus.ACTIVE, JobStatus.COMPLETED)
@@ -149,6 +155,9 @@ class StageType(Node):
     position: int
     wip_limit: int | None
     time_limit_days: int | None
+    auto_move: bool = strawberry.field(
+        description="Jobs move on to the next stage once their items here are all done."
+    )
     pk: strawberry.Private[int]
     pipeline_pk: strawberry.Private[int]
 
@@ -156,7 +165,8 @@ class StageType(Node):
     def from_model(cls, stage: Stage) -> StageType:
         return cls(
             id=encode_id("Stage", stage.id), name=stage.name, position=stage.position,
-            wip_limit=stage.wip_limit, time_limit_days=stage.time_limit_days, pk=stage.id,
+            wip_limit=stage.wip_limit, time_limit_days=stage.time_limit_days,
+            auto_move=stage.auto_move, pk=stage.id,
             pipeline_pk=stage.pipeline_id,
         )
 
@@ -246,6 +256,38 @@ class JobType(Node):
             after,
         )
 
+    @strawberry.field(description="Questionnaires sent to the client for this job.")
+    async def organizers(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[OrganizerType]:
+        return await child_connection(
+            info, Organizer, "job_id", self.pk, "id", OrganizerType.from_model, first, after
+        )
+
+    @strawberry.field(description="Messages sent to the client about this job.")
+    async def messages(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[MessageType]:
+        return await child_connection(
+            info, Message, "job_id", self.pk, "id", MessageType.from_model, first, after
+        )
+
+    @strawberry.field(description="Invoices for this job.")
+    async def invoices(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[InvoiceType]:
+        return await child_connection(
+            info, Invoice, "job_id", self.pk, "id", InvoiceType.from_model, first, after
+        )
+
+    @strawberry.field(
+        description="What is still open in the job's stage: tasks, organizers, invoices. "
+        "In a stage with autoMove, the job moves on when this is empty. One job at a time."
+    )
+    async def auto_move_blockers(self, info: Info) -> list[str]:
+        job = await info.context.loaders.job.load(self.pk)
+        return await blockers(job) if job else []
+
     @strawberry.field(description="Every change to the job, oldest first.")
     async def history(
         self, info: Info, first: int | None = None, after: str | None = None
@@ -334,7 +376,10 @@ class JobEventType(Node):
 
 
 # settings and results that name other objects
-ID_SETTINGS = {"assigneeId": "User", "stageId": "Stage", "taskId": "Task", "pipelineId": "Pipeline"}
+ID_SETTINGS = {
+    "assigneeId": "User", "stageId": "Stage", "taskId": "Task", "pipelineId": "Pipeline",
+    "organizerId": "Organizer", "messageId": "Message", "invoiceId": "Invoice",
+}
 
 
 def settings_out(settings: dict[str, object]) -> JSON:
@@ -395,3 +440,53 @@ class AutomationRunType(Node):
     async def job(self, info: Info) -> JobType:
         job = await info.context.loaders.job.load(self.job_pk)
         return JobType.from_model(job)  # type: ignore[arg-type]
+
+
+@strawberry.type(name="Organizer")
+class OrganizerType(Node):
+    title: str
+    questions: list[str]
+    answers: list[str]
+    status: OrganizerStatusEnum
+    created_at: datetime
+    submitted_at: datetime | None
+
+    @classmethod
+    def from_model(cls, organizer: Organizer) -> OrganizerType:
+        return cls(
+            id=encode_id("Organizer", organizer.id), title=organizer.title,
+            questions=organizer.questions, answers=organizer.answers, status=organizer.status,
+            created_at=organizer.created_at, submitted_at=organizer.submitted_at,
+        )
+
+
+@strawberry.type(name="Message")
+class MessageType(Node):
+    subject: str
+    body: str
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, message: Message) -> MessageType:
+        return cls(
+            id=encode_id("Message", message.id), subject=message.subject, body=message.body,
+            created_at=message.created_at,
+        )
+
+
+@strawberry.type(name="Invoice")
+class InvoiceType(Node):
+    currency: str
+    line_items: JSON
+    total_cents: int
+    status: InvoiceStatusEnum
+    created_at: datetime
+    paid_at: datetime | None
+
+    @classmethod
+    def from_model(cls, invoice: Invoice) -> InvoiceType:
+        return cls(
+            id=encode_id("Invoice", invoice.id), currency=invoice.currency,
+            line_items=invoice.line_items, total_cents=invoice.total_cents,
+            status=invoice.status, created_at=invoice.created_at, paid_at=invoice.paid_at,
+        )
