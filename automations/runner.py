@@ -15,7 +15,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from automations.actions import ACTIONS
-from models import AutomationRun, JobStatus, RunStatus
+from models import AutomationRun, EventType, JobStatus, RunStatus
 from models.db import is_postgres
 from workflow.scope import Scope
 from workflow.unit import change
@@ -60,6 +60,11 @@ async def run_one() -> bool:
                 run.result = await ACTIONS[run.action].run(unit.scope, job, run.settings)
                 run.status = RunStatus.SUCCEEDED
             await run.save()
+            job = await unit.lock_job(run.job_id)  # it may have moved, even to another pipeline
+            await unit.record(
+                job.pipeline_id, EventType.AUTOMATION_RAN, job,
+                changes={"run": run.id, "action": run.action, "status": run.status},
+            )
         return True
     except Exception as error:
         if run_id is None:
