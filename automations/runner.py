@@ -79,13 +79,22 @@ async def _failed(run_id: int, error: Exception) -> None:
     if not hasattr(error, "code"):
         log.exception("automation run %s failed", run_id, exc_info=error)
     run = await AutomationRun.get(id=run_id)
-    run.attempts += 1
-    run.error = message
-    if run.attempts >= MAX_ATTEMPTS:
+    async with change(Scope(run.firm_id, None)) as unit:
+        job = await unit.lock_job(run.job_id)
+        run = await AutomationRun.filter(id=run_id).select_for_update().get()
+        run.attempts += 1
+        run.error = message
+        if run.attempts < MAX_ATTEMPTS:
+            run.run_after = datetime.now(UTC) + backoff(run.attempts)
+            await run.save()
+            return
         run.status, run.finished_at = RunStatus.FAILED, datetime.now(UTC)
-    else:
-        run.run_after = datetime.now(UTC) + backoff(run.attempts)
-    await run.save()
+        await run.save()
+        await unit.record(
+            job.pipeline_id, EventType.AUTOMATION_RAN, job,
+            changes={"run": run.id, "action": run.action, "status": run.status,
+                     "error": message},
+        )
 
 
 async def run_due(limit: int = 1000) -> int:

@@ -8,7 +8,18 @@ import pytest
 
 from automations import runner
 from automations.hook import MAX_DEPTH
-from models import ActionType, AutomationRun, Client, Job, RunStatus, Stage, Task, User
+from models import (
+    ActionType,
+    AutomationRun,
+    Client,
+    Job,
+    JobEvent,
+    JobStatus,
+    RunStatus,
+    Stage,
+    Task,
+    User,
+)
 from tests.conftest import GraphQL
 from tests.factories import board, client, gid, job, scope_of
 from workflow import automations, clients, jobs
@@ -118,6 +129,9 @@ async def test_a_failing_run_retries_with_backoff_then_fails(firm_a: NewFirm) ->
             assert run.status == RunStatus.PENDING and run.run_after > datetime.now(UTC)
     assert run.status == RunStatus.FAILED and run.finished_at is not None
     assert (await Job.get(id=card.id)).stage_id == stages[1].id  # nothing half-done
+    event = await JobEvent.filter(job_id=card.id).order_by("-seq").first()
+    assert event is not None and event.type == "AUTOMATION_RAN"
+    assert event.changes["status"] == "FAILED" and "limit" in event.changes["error"]
 
 
 async def test_bad_settings_are_refused_when_saved(gql: GraphQL, firm_a: NewFirm) -> None:
@@ -291,3 +305,13 @@ async def test_transfer_and_update_tags_actions(firm_a: NewFirm) -> None:
         (ActionType.UPDATE_TAGS, RunStatus.SUCCEEDED, 0),
         (ActionType.TRANSFER_JOB, RunStatus.SUCCEEDED, 0),
         (ActionType.UPDATE_TAGS, RunStatus.SUCCEEDED, 1)]
+
+
+async def test_archive_job_action(firm_a: NewFirm) -> None:
+    pipeline, stages = await board(firm_a)
+    await automations.create_automation(scope_of(firm_a), stages[2].id, ActionType.ARCHIVE_JOB, {})
+    card = await job(firm_a, pipeline, await client(firm_a))
+    await jobs.move_job(scope_of(firm_a), card.id, stages[2].id)
+    assert await runner.run_due() == 1
+    archived = await Job.get(id=card.id)
+    assert (archived.status, archived.version) == (JobStatus.ARCHIVED, 3)
