@@ -384,11 +384,14 @@ ID_SETTINGS = {
 
 def settings_out(settings: dict[str, object]) -> JSON:
     """Settings as clients write them: references as global ids."""
-    return {
-        key: encode_id(ID_SETTINGS[key], value)
-        if key in ID_SETTINGS and isinstance(value, int) else value
-        for key, value in settings.items()
-    }
+    def out(key: str, value: object) -> object:
+        if isinstance(value, int) and key in ID_SETTINGS:
+            return encode_id(ID_SETTINGS[key], value)
+        if isinstance(value, list) and key == "taskIds":
+            return [encode_id("Task", item) for item in value]
+        return value
+
+    return {key: out(key, value) for key, value in settings.items()}
 
 
 @strawberry.type(name="Automation")

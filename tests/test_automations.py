@@ -61,7 +61,7 @@ async def test_create_task_runs_once_when_a_job_enters_the_stage(
         "dueDate": (datetime.now(UTC) + timedelta(days=3)).date().isoformat()}}]
     assert data["automationRuns"]["edges"] == [{"node": {
         "action": "CREATE_TASK", "status": "SUCCEEDED", "attempts": 1, "error": None,
-        "result": {"taskId": gid("Task", task.id)}, "depth": 0}}]
+        "result": {"taskIds": [gid("Task", task.id)]}, "depth": 0}}]
 
 
 async def test_a_refused_move_records_no_run(firm_a: NewFirm) -> None:
@@ -315,3 +315,19 @@ async def test_archive_job_action(firm_a: NewFirm) -> None:
     assert await runner.run_due() == 1
     archived = await Job.get(id=card.id)
     assert (archived.status, archived.version) == (JobStatus.ARCHIVED, 3)
+
+
+async def test_create_task_for_each_of_the_jobs_assignees(firm_a: NewFirm) -> None:
+    pipeline, stages = await board(firm_a)
+    scope = scope_of(firm_a)
+    pat = await User.create(firm_id=firm_a.firm.id, name="Pat", email="pat@a.test")
+    await automations.create_automation(
+        scope, stages[1].id, ActionType.CREATE_TASK,
+        {"title": "Review", "assignToJobAssignees": True})
+    card = await jobs.create_job(scope, pipeline.id, (await client(firm_a)).id, "2025",
+                                 assignee_ids=[firm_a.owner.id, pat.id])
+    await jobs.move_job(scope, card.id, stages[1].id)
+    await runner.run_due()
+    assignees = await Task.filter(job_id=card.id).order_by("id").values_list(
+        "assignee_id", flat=True)
+    assert assignees == sorted([firm_a.owner.id, pat.id])

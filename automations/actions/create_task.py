@@ -1,4 +1,4 @@
-"""CREATE_TASK: a task for the job, assigned to a team member or to the job's assignees."""
+"""CREATE_TASK: a task for the job, for a team member, or one for each of the job's assignees."""
 
 from __future__ import annotations
 
@@ -31,13 +31,16 @@ async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[st
 
 
 async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any]:
-    assignee = settings.get("assigneeId")
-    if assignee is None and settings.get("assignToJobAssignees"):
-        first = await job.assignees.all().order_by("id").first()
-        assignee = first.id if first else None
+    assignees: list[int | None] = [settings.get("assigneeId")]
+    if assignees == [None] and settings.get("assignToJobAssignees"):
+        assignees = [u.id for u in await job.assignees.all().order_by("id")] or [None]
     due = settings.get("dueInDays")
-    task = await tasks.create_task(
-        scope, job.id, settings["title"], settings.get("description") or "", assignee,
-        (datetime.now(UTC) + timedelta(days=due)).date() if due is not None else None,
-    )
-    return {"taskId": task.id}
+    due_date = (datetime.now(UTC) + timedelta(days=due)).date() if due is not None else None
+    created = [
+        await tasks.create_task(
+            scope, job.id, settings["title"], settings.get("description") or "", assignee,
+            due_date,
+        )
+        for assignee in assignees
+    ]
+    return {"taskIds": [task.id for task in created]}
