@@ -17,14 +17,13 @@ from datetime import UTC, datetime, timedelta
 from automations.actions import ACTIONS
 from models import AutomationRun, EventType, JobStatus, RunStatus
 from models.db import is_postgres
-from workflow.scope import Scope
+from workflow.scope import NOBODY, Scope
 from workflow.unit import change
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 POLL_INTERVAL = 1.0
-NOBODY = Scope(firm_id=-1, user_id=None)
 
 
 def backoff(attempts: int) -> timedelta:

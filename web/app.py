@@ -29,10 +29,9 @@ from schema.context import Context
 from web.middleware import BearerAuth, RequestLog
 from workflow import unit
 from workflow.firms import authenticate
-from workflow.scope import Scope
+from workflow.scope import NOBODY
 
 log = logging.getLogger("workflow")
-NOBODY = Scope(firm_id=-1, user_id=None)  # sees nothing: the GraphiQL page, a socket before init
 UNAUTHORIZED = 4401
 
 

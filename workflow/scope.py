@@ -36,3 +36,8 @@ class Scope:
         if row is None:
             raise not_found(model.__name__, field)
         return row
+
+
+# No firm has this id: a scope that sees nothing (the GraphiQL page, a socket before its
+# connection_init, the runner before it has claimed a run).
+NOBODY = Scope(firm_id=-1, user_id=None)
