@@ -83,9 +83,7 @@ async def submit_organizer(scope: Scope, organizer_id: int, answers: list[str]) 
     """The client's answers; may complete the stage's work (auto-move)."""
     answers = [validation.text(a, "answers") for a in answers]
     async with change(scope) as unit:
-        organizer = await scope.get(Organizer, organizer_id, field="id")
-        job = await unit.lock_job(organizer.job_id, field="id")
-        organizer = await scope.get(Organizer, organizer_id, field="id", lock=True)
+        organizer, job = await unit.lock_item(Organizer, organizer_id)
         if organizer.status == OrganizerStatus.SUBMITTED:
             raise invalid("id", "the organizer is already submitted")
         if len(answers) != len(organizer.questions):
@@ -130,9 +128,7 @@ async def create_invoice(
 async def pay_invoice(scope: Scope, invoice_id: int) -> Invoice:
     """Mark an invoice paid; may complete the stage's work (auto-move)."""
     async with change(scope) as unit:
-        invoice = await scope.get(Invoice, invoice_id, field="id")
-        job = await unit.lock_job(invoice.job_id, field="id")
-        invoice = await scope.get(Invoice, invoice_id, field="id", lock=True)
+        invoice, job = await unit.lock_item(Invoice, invoice_id)
         if invoice.status == InvoiceStatus.PAID:
             raise invalid("id", "the invoice is already paid")
         invoice.status, invoice.paid_at = InvoiceStatus.PAID, datetime.now(UTC)

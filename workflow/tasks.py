@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from models import EventType, JobStatus, Task, User
+from models import EventType, Job, JobStatus, Task, User
 from workflow import validation
 from workflow.automove import auto_move_if_done
 from workflow.errors import DomainError, ErrorCode
@@ -19,8 +19,7 @@ async def _assignee(scope: Scope, user_id: int | None) -> int | None:
     return user_id
 
 
-async def _record(unit: Change, task: Task, action: str, **details: Any) -> None:
-    job = await task.job  # locked by lock_job in this transaction
+async def _record(unit: Change, job: Job, task: Task, action: str, **details: Any) -> None:
     await unit.record(
         job.pipeline_id, EventType.TASK_CHANGED, job,
         changes={"task": task.id, "action": action, **details},
@@ -46,14 +45,8 @@ async def create_task(
             description=clean_description, assignee_id=await _assignee(scope, assignee_id),
             due_date=due_date, stage_id=job.stage_id,
         )
-        await _record(unit, task, "created", title=task.title)
+        await _record(unit, job, task, "created", title=task.title)
     return task
-
-
-async def _locked_task(unit: Change, task_id: int) -> Task:
-    task = await unit.scope.get(Task, task_id, field="id")
-    await unit.lock_job(task.job_id, field="id")
-    return await unit.scope.get(Task, task_id, field="id", lock=True)
 
 
 async def update_task(scope: Scope, task_id: int, **changes: Any) -> Task:
@@ -63,7 +56,7 @@ async def update_task(scope: Scope, task_id: int, **changes: Any) -> Task:
     if "description" in changes:
         changes["description"] = validation.text(changes["description"] or "", "description")
     async with change(scope) as unit:
-        task = await _locked_task(unit, task_id)
+        task, job = await unit.lock_item(Task, task_id)
         if "assignee_id" in changes:
             await _assignee(scope, changes["assignee_id"])
         changed = sorted(k for k, v in changes.items() if getattr(task, k) != v)
@@ -71,29 +64,29 @@ async def update_task(scope: Scope, task_id: int, **changes: Any) -> Task:
             return task
         task.update_from_dict({k: changes[k] for k in changed})
         await task.save(update_fields=[*changed, "updated_at"])
-        await _record(unit, task, "updated", fields=changed)
+        await _record(unit, job, task, "updated", fields=changed)
     return task
 
 
 async def set_task_done(scope: Scope, task_id: int, done: bool) -> Task:
     """Complete (done=True) or reopen a task; doing what is already so changes nothing."""
     async with change(scope) as unit:
-        task = await _locked_task(unit, task_id)
+        task, job = await unit.lock_item(Task, task_id)
         if task.done == done:
             return task
         task.done = done
         task.done_at = datetime.now(UTC) if done else None
         await task.save(update_fields=["done", "done_at", "updated_at"])
-        await _record(unit, task, "completed" if done else "reopened")
+        await _record(unit, job, task, "completed" if done else "reopened")
         if done:
-            await auto_move_if_done(unit, await task.job)
+            await auto_move_if_done(unit, job)
     return task
 
 
 async def delete_task(scope: Scope, task_id: int) -> int:
     """Delete a task; returns the id of its job."""
     async with change(scope) as unit:
-        task = await _locked_task(unit, task_id)
-        await _record(unit, task, "deleted", title=task.title)
+        task, job = await unit.lock_item(Task, task_id)
+        await _record(unit, job, task, "deleted", title=task.title)
         await task.delete()
     return task.job_id

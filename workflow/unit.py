@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 
 from models import EventType, Job, JobEvent, Pipeline
 from workflow.errors import not_found
-from workflow.scope import Scope
+from workflow.scope import M, Scope
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,12 @@ class Change:
                 for pipeline_id in set(self._pipelines) - held:
                     del self._pipelines[pipeline_id]
         raise not_found("Job", field)  # transferred back and forth under us: give up cleanly
+
+    async def lock_item(self, model: type[M], item_id: int, field: str = "id") -> tuple[M, Job]:
+        """Lock an item that belongs to a job (task, organizer, invoice), after its job."""
+        item = await self.scope.get(model, item_id, field=field)
+        job = await self.lock_job(item.job_id, field=field)  # type: ignore[attr-defined]
+        return await self.scope.get(model, item_id, field=field, lock=True), job
 
     async def record(
         self,
