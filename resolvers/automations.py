@@ -7,7 +7,7 @@ from typing import Any
 import strawberry
 
 from models import Automation
-from resolvers.common import attempt
+from resolvers.common import attempt, delete
 from schema.context import Info
 from schema.inputs import (
     CreateAutomationInput,
@@ -15,7 +15,7 @@ from schema.inputs import (
     RetryAutomationRunInput,
     UpdateAutomationInput,
 )
-from schema.node import decode_id, encode_id
+from schema.node import decode_id
 from schema.payloads import AutomationPayload, AutomationRunPayload, DeletePayload
 from schema.types import ID_SETTINGS, AutomationRunType, AutomationType
 from workflow import automations
@@ -71,14 +71,9 @@ class AutomationMutations:
     @strawberry.mutation
     async def delete_automation(self, info: Info, input: DeleteAutomationInput) -> DeletePayload:
         scope = info.context.scope
-
-        async def delete() -> strawberry.ID:
-            automation_id = decode_id(input.id, "Automation", "id")
-            await automations.delete_automation(scope, automation_id)
-            return encode_id("Automation", automation_id)
-
-        deleted_id, errors = await attempt(delete)
-        return DeletePayload(deleted_id=deleted_id, errors=errors)
+        return await delete(
+            input.id, "Automation", lambda pk: automations.delete_automation(scope, pk)
+        )
 
     @strawberry.mutation(description="Run a FAILED automation run again.")
     async def retry_automation_run(self, info: Info, input: RetryAutomationRunInput

@@ -10,6 +10,8 @@ from tortoise.queryset import QuerySet
 
 from schema.connection import Connection, build, decode_cursor, page_size
 from schema.errors import UserError
+from schema.node import decode_id
+from schema.payloads import DeletePayload
 from workflow.errors import DomainError
 
 R = TypeVar("R")
@@ -40,3 +42,11 @@ async def root_connection(
         page = page.filter(id__gt=cursor)
     return build(await page, size, "id", wrap, queryset.count, has_previous=cursor is not None)
 
+
+
+async def delete(
+    global_id: str, type_name: str, operation: Callable[[int], Awaitable[None]]
+) -> DeletePayload:
+    """Decode the id of the object to delete, delete it, and say so in a DeletePayload."""
+    _, errors = await attempt(lambda: operation(decode_id(global_id, type_name, "id")))
+    return DeletePayload(deleted_id=None if errors else strawberry.ID(global_id), errors=errors)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from models import Pipeline
-from resolvers.common import attempt, provided, root_connection
+from resolvers.common import attempt, delete, provided, root_connection
 from schema.connection import Connection
 from schema.context import Info
 from schema.inputs import (
@@ -17,7 +17,7 @@ from schema.inputs import (
     UpdatePipelineInput,
     UpdateStageInput,
 )
-from schema.node import decode_id, decode_optional, encode_id
+from schema.node import decode_id, decode_optional
 from schema.payloads import DeletePayload, DeleteStagePayload, PipelinePayload, StagePayload
 from schema.types import PipelineType, StageType
 from workflow import pipelines
@@ -67,14 +67,9 @@ class PipelineMutations:
     @strawberry.mutation
     async def delete_pipeline(self, info: Info, input: DeletePipelineInput) -> DeletePayload:
         scope = info.context.scope
-
-        async def delete() -> strawberry.ID:
-            pipeline_id = decode_id(input.id, "Pipeline", "id")
-            await pipelines.delete_pipeline(scope, pipeline_id)
-            return encode_id("Pipeline", pipeline_id)
-
-        deleted_id, errors = await attempt(delete)
-        return DeletePayload(deleted_id=deleted_id, errors=errors)
+        return await delete(
+            input.id, "Pipeline", lambda pk: pipelines.delete_pipeline(scope, pk)
+        )
 
     @strawberry.mutation
     async def create_stage(self, info: Info, input: CreateStageInput) -> StagePayload:
