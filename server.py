@@ -25,6 +25,8 @@ import settings as settings_module
 from automations.runner import Runner
 from models.db import close_database, open_database
 from schema.node import encode_id
+from webhooks.sender import Sender
+from workflow import unit
 from workflow.errors import DomainError
 from workflow.firms import NewFirm, create_firm
 
@@ -75,13 +77,17 @@ async def _migrate(config: settings_module.Settings) -> None:
     await close_database()
 
 
-async def work_forever() -> None:
-    runner = Runner()
-    runner.start()
+async def work_forever(config: settings_module.Settings) -> None:
+    """Run automations and send webhooks, woken by this process's own commits and polling."""
+    workers = [Runner(), Sender(config.webhook_retry_schedule)]
+    for worker in workers:
+        worker.start()
+        unit.on_commit(worker.wake)
     try:
         await asyncio.Event().wait()
     finally:
-        await runner.stop()
+        for worker in workers:
+            await worker.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in (None, "serve"):
             serve(config, args.workers, runner=not args.no_runner)
         elif args.command == "worker":
-            asyncio.run(_with_database(config, work_forever))
+            asyncio.run(_with_database(config, lambda: work_forever(config)))
         elif args.command == "migrate":
             asyncio.run(_migrate(config))
         elif args.command == "create-firm":

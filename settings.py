@@ -28,6 +28,13 @@ class Settings:
     host: str
     port: int
     subscription_queue_size: int = 500
+    # Query cost a token / a whole firm may spend per minute; 0 turns the limit off.
+    token_cost_per_minute: int = 200_000
+    firm_cost_per_minute: int = 1_000_000
+    request_timeout: float = 30.0  # seconds before an HTTP request is cancelled (and rolled back)
+    max_body_bytes: int = 1_000_000
+    # Seconds between webhook delivery attempts, one entry per retry.
+    webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
 
     @property
     def is_sqlite(self) -> bool:
@@ -62,10 +69,36 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     if not re.fullmatch(r"[0-9]{1,6}", queue_text) or int(queue_text) < 1:
         raise ConfigError(f"SUBSCRIPTION_QUEUE_SIZE: {queue_text!r} is not a positive number")
 
+    def count(name: str, default: int) -> int:
+        text = env.get(name) or str(default)
+        if not re.fullmatch(r"[0-9]{1,12}", text):
+            raise ConfigError(f"{name}: {text!r} is not a whole number (0 turns the limit off)")
+        return int(text)
+
+    schedule_text = env.get("WEBHOOK_RETRY_SCHEDULE")
+    schedule = Settings.webhook_retry_schedule
+    if schedule_text:
+        try:
+            schedule = tuple(float(part) for part in schedule_text.split(","))
+        except ValueError:
+            schedule = ()
+        if not schedule or any(not 0 <= s <= 86400 for s in schedule):
+            raise ConfigError(
+                f"WEBHOOK_RETRY_SCHEDULE: {schedule_text!r} is not a comma-separated list of "
+                "seconds (0-86400)"
+            )
+
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
         host=env.get("HOST") or "127.0.0.1",
         port=int(port_text),
         subscription_queue_size=int(queue_text),
+        token_cost_per_minute=count("RATE_LIMIT_COST_PER_MINUTE", Settings.token_cost_per_minute),
+        firm_cost_per_minute=count(
+            "FIRM_RATE_LIMIT_COST_PER_MINUTE", Settings.firm_cost_per_minute
+        ),
+        webhook_retry_schedule=schedule,
+        request_timeout=count("REQUEST_TIMEOUT_SECONDS", int(Settings.request_timeout)) or 30.0,
+        max_body_bytes=count("MAX_BODY_BYTES", Settings.max_body_bytes) or Settings.max_body_bytes,
     )

@@ -8,10 +8,12 @@ from models.automation import ActionType, Automation, AutomationRun, RunStatus
 from models.client import Client
 from models.documents import Invoice, InvoiceStatus, Message, Organizer, OrganizerStatus
 from models.event import EventType, JobEvent
-from models.firm import ApiToken, Firm, Role, User
+from models.firm import ROLE_PERMISSIONS, ApiToken, Firm, Permission, Role, User
+from models.idempotency import IdempotentRequest
 from models.job import Job, JobStatus, Priority
 from models.pipeline import Pipeline, Stage
 from models.task import Task
+from models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 MODEL_MODULES = [
     "models.firm",
@@ -22,6 +24,8 @@ MODEL_MODULES = [
     "models.event",
     "models.automation",
     "models.documents",
+    "models.webhook",
+    "models.idempotency",
 ]
 
 
@@ -57,4 +61,6 @@ __all__ = [
     "Invoice", "InvoiceStatus", "Message", "Organizer", "OrganizerStatus",
     "ApiToken", "Client", "EventType", "Firm", "Job", "JobEvent", "JobStatus", "MODEL_MODULES",
     "Pipeline", "Priority", "Role", "Stage", "Task", "User", "tortoise_config",
+    "Permission", "ROLE_PERMISSIONS", "IdempotentRequest",
+    "DeliveryStatus", "WebhookDelivery", "WebhookEndpoint",
 ]

@@ -22,6 +22,7 @@ class ActionType(StrEnum):
     CREATE_INVOICE = "CREATE_INVOICE"
     TRANSFER_JOB = "TRANSFER_JOB"
     UPDATE_TAGS = "UPDATE_TAGS"
+    CALL_WEBHOOK = "CALL_WEBHOOK"
 
 
 class RunStatus(StrEnum):

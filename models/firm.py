@@ -14,6 +14,21 @@ class Role(StrEnum):
     STAFF = "STAFF"
 
 
+class Permission(StrEnum):
+    """What a caller may do. A token carries scopes (a subset), a user's role caps them."""
+
+    READ = "READ"  # read the firm's boards, jobs, clients and people
+    WRITE = "WRITE"  # work jobs, tasks, clients and documents
+    ADMIN = "ADMIN"  # shape pipelines, stages, automations; manage people, tokens, webhooks
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.OWNER: frozenset(Permission),
+    Role.ADMIN: frozenset(Permission),
+    Role.STAFF: frozenset({Permission.READ, Permission.WRITE}),
+}
+
+
 class Firm(Model):
     """A tenant: everything else belongs to exactly one firm and is invisible to the others."""
 
@@ -57,6 +72,7 @@ class ApiToken(Model):
     )
     name = fields.CharField(max_length=200)
     token_hash = fields.CharField(max_length=64, unique=True)
+    scopes: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
     created_at = fields.DatetimeField(auto_now_add=True)
     last_used_at = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)

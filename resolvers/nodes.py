@@ -6,6 +6,7 @@ import strawberry
 from tortoise.models import Model
 
 from models import (
+    ApiToken,
     Automation,
     AutomationRun,
     Client,
@@ -18,8 +19,11 @@ from models import (
     Stage,
     Task,
     User,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from schema.context import Info
+from schema.integrations import ApiTokenType, WebhookDeliveryType, WebhookEndpointType
 from schema.node import Node, parse_id
 from schema.types import (
     AutomationRunType,
@@ -35,6 +39,7 @@ from schema.types import (
     TaskType,
     UserType,
 )
+from workflow.access import type_needs
 from workflow.errors import invalid
 
 NODE_TYPES: dict[str, tuple[type[Model], type]] = {
@@ -50,6 +55,9 @@ NODE_TYPES: dict[str, tuple[type[Model], type]] = {
     "Organizer": (Organizer, OrganizerType),
     "Message": (Message, MessageType),
     "Invoice": (Invoice, InvoiceType),
+    "ApiToken": (ApiToken, ApiTokenType),
+    "WebhookEndpoint": (WebhookEndpoint, WebhookEndpointType),
+    "WebhookDelivery": (WebhookDelivery, WebhookDeliveryType),
 }
 NODES_MAX = 100
 
@@ -58,6 +66,9 @@ async def _node(info: Info, global_id: str, field: str) -> Node | None:
     type_name, pk = parse_id(global_id, field)
     if type_name not in NODE_TYPES:
         return None
+    needs = type_needs(type_name)
+    if needs and not info.context.scope.can(needs):
+        return None  # as if it did not exist, like another firm's
     model, graphql_type = NODE_TYPES[type_name]
     row = await info.context.loaders.by_id(model).load(pk)
     return graphql_type.from_model(row) if row else None

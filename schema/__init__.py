@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -13,9 +14,13 @@ from resolvers.documents import DocumentMutations
 from resolvers.jobs import JobMutations, JobQueries
 from resolvers.live import LiveSubscriptions
 from resolvers.nodes import NodeQueries
+from resolvers.people import PeopleMutations, PeopleQueries
 from resolvers.pipelines import PipelineMutations, PipelineQueries
 from resolvers.tasks import TaskMutations
+from resolvers.webhooks import WebhookMutations, WebhookQueries
 from schema.extensions import OperationSetup, present_error
+from schema.guard import Guard
+from schema.integrations import ApiTokenType, WebhookDeliveryType, WebhookEndpointType
 from schema.types import (
     AutomationRunType,
     AutomationType,
@@ -31,13 +36,20 @@ from schema.types import (
     UserType,
 )
 
-Query = merge_types("Query", (NodeQueries, PipelineQueries, JobQueries, ClientQueries))
+Query = merge_types(
+    "Query",
+    (NodeQueries, PipelineQueries, JobQueries, ClientQueries, PeopleQueries, WebhookQueries),
+)
 Mutation = merge_types(
     "Mutation",
     (PipelineMutations, ClientMutations, JobMutations, TaskMutations, AutomationMutations,
-     DocumentMutations),
+     DocumentMutations, PeopleMutations, WebhookMutations),
 )
 Subscription = merge_types("Subscription", (LiveSubscriptions,))
+
+MAX_TOKENS = 3_000
+MAX_DEPTH = 15
+MAX_ALIASES = 30
 
 
 class Schema(strawberry.Schema):
@@ -53,9 +65,18 @@ schema = Schema(
     query=Query,
     mutation=Mutation,
     types=[PipelineType, StageType, JobType, TaskType, ClientType, UserType, JobEventType,
-           AutomationType, AutomationRunType, OrganizerType, MessageType, InvoiceType],
+           AutomationType, AutomationRunType, OrganizerType, MessageType, InvoiceType,
+           ApiTokenType, WebhookEndpointType, WebhookDeliveryType],
     subscription=Subscription,
-    extensions=[OperationSetup],
+    # Limits checked before anything runs: the document's size and shape, then (Guard) the
+    # caller's permissions, root fields, cost and rate limits.
+    extensions=[
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        Guard,
+        OperationSetup,
+    ],
 )
 
 __all__ = ["schema"]

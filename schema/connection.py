@@ -13,7 +13,7 @@ import strawberry
 from workflow.errors import invalid
 
 DEFAULT_PAGE = 100
-MAX_PAGE = 500
+MAX_PAGE = 100  # the cost limit multiplies through nested pages; keep them small
 RANK_RE = re.compile(r"^[0-9a-z]{1,255}$")
 ID_RE = re.compile(r"^[0-9]{1,10}$")
 

@@ -9,6 +9,7 @@ import re
 import strawberry
 
 from workflow.errors import DomainError, ErrorCode
+from workflow.global_ids import global_id
 
 ROW_ID_RE = re.compile(r"^[0-9]{1,10}$")
 MAX_ROW_ID = 2**31 - 1  # the id columns are 32-bit integers
@@ -20,8 +21,7 @@ class Node:
 
 
 def encode_id(type_name: str, pk: int) -> strawberry.ID:
-    raw = f"{type_name}:{pk}".encode()
-    return strawberry.ID(base64.urlsafe_b64encode(raw).rstrip(b"=").decode())
+    return strawberry.ID(global_id(type_name, pk))
 
 
 def parse_id(global_id: str, field: str) -> tuple[str, int]:

@@ -379,6 +379,7 @@ class JobEventType(Node):
 ID_SETTINGS = {
     "assigneeId": "User", "stageId": "Stage", "taskId": "Task", "pipelineId": "Pipeline",
     "organizerId": "Organizer", "messageId": "Message", "invoiceId": "Invoice",
+    "endpointId": "WebhookEndpoint", "deliveryId": "WebhookDelivery",
 }
 
 

@@ -27,6 +27,7 @@ from workflow.firms import NewFirm, create_firm
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TABLES = [  # children first, so deletes never trip a foreign key
+    "webhook_delivery", "webhook_endpoint", "idempotent_request",
     "automation_run", "automation", "job_event", "task", "job_assignee", "job", "stage",
     "pipeline", "client", "api_token", "app_user", "firm",
 ]

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from models import Client, Job, JobEvent, JobStatus, Pipeline, Stage, Task, User
+from schema.connection import MAX_PAGE
 from tests.conftest import GraphQL
 from tests.factories import board, client, gid, job, scope_of
 from tests.mutations import document, snapshot
@@ -588,7 +589,7 @@ def _top_level_code(body: dict[str, Any]) -> tuple[str | None, str | None]:
     return extensions.get("code"), extensions.get("field")
 
 
-@pytest.mark.parametrize("first", [-1, 501])
+@pytest.mark.parametrize("first", [-1, MAX_PAGE + 1])
 @pytest.mark.parametrize("connection", ["Query.jobs", "Stage.jobs"])
 async def test_first_out_of_range_is_a_top_level_invalid_input(
     gql: GraphQL, w: World, connection: str, first: int
@@ -600,7 +601,7 @@ async def test_first_out_of_range_is_a_top_level_invalid_input(
     assert _top_level_code(body) == ("INVALID_INPUT", "first")
 
 
-@pytest.mark.parametrize("first", [0, 500])
+@pytest.mark.parametrize("first", [0, MAX_PAGE])
 async def test_first_at_the_bounds_is_accepted(gql: GraphQL, w: World, first: int) -> None:
     jobs_page = (await gql(JOBS_PAGE, first=first))["jobs"]
     assert len(jobs_page["edges"]) == min(first, 3) and jobs_page["totalCount"] == 3

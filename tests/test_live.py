@@ -257,10 +257,11 @@ def test_a_subscriber_that_stops_reading_is_closed_4413(database_url: str, tmp_p
         ws = RawWebSocket(server.port)
         ws.send({"type": "connection_init", "payload": {"Authorization": f"Bearer {board.token}"}})
         assert b"connection_ack" in ws.frame()[1]
-        graphql(server, board.token, """mutation($j: ID!, $t: String!) {
-            updateJob(input: {id: $j, title: $t}) { errors { code } } }""",
-                j=board.jobs[0], t="x" * 200)
-        copies = " ".join(f"t{n}: title" for n in range(400))  # about 90 KB a message
+        tags = [f"{n:02d}" + "x" * 48 for n in range(50)]  # the most a job may carry: 2.6 KB
+        graphql(server, board.token, """mutation($j: ID!, $t: [String!]!) {
+            updateJob(input: {id: $j, tags: $t}) { errors { code } } }""",
+                j=board.jobs[0], t=tags)
+        copies = " ".join(f"t{n}: tags" for n in range(25))  # about 65 KB a message
         query = f"subscription($p: ID!) {{ boardUpdated(pipelineId: $p) {{ job {{ {copies} }} }} }}"
         ws.send({"id": "1", "type": "subscribe",
                  "payload": {"query": query, "variables": {"p": board.pipeline}}})

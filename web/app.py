@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
@@ -22,17 +22,23 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 import settings as settings_module
 from automations.runner import Runner
 from models.db import close_database, open_database, ping
+from models.firm import Permission
 from realtime.broker import create_broker
 from realtime.hub import Hub
 from schema import schema
 from schema.context import Context
-from web.middleware import BearerAuth, RequestLog
-from workflow import unit
+from web.idempotency import Idempotency
+from web.middleware import BearerAuth, BodyLimit, RequestLog, Timeout
+from web.ratelimit import create_rate_limiter
+from web.sockets import OpenSockets
+from webhooks.sender import Sender
+from workflow import firms, unit
 from workflow.firms import authenticate
 from workflow.scope import NOBODY
 
 log = logging.getLogger("workflow")
 UNAUTHORIZED = 4401
+FORBIDDEN = 4403
 
 
 def bearer(params: Mapping[str, Any] | None) -> str:
@@ -48,7 +54,8 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
     async def close(self, code: int, reason: str) -> None:
         # A refused connection_init closes with the code our on_ws_connect chose (4401).
         code = getattr(self.ws.state, "refusal_code", code)
-        await super().close(code, reason if code != UNAUTHORIZED else "Unauthorized")
+        reasons = {UNAUTHORIZED: "Unauthorized", FORBIDDEN: "Forbidden"}
+        await super().close(code, reasons.get(code, reason))
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -60,15 +67,18 @@ class GraphQLApp(GraphQL[Context, None]):
             request=request,
             scope=getattr(state, "scope", NOBODY),
             request_id=getattr(state, "request_id", None) or uuid.uuid4().hex[:16],
+            response=response if isinstance(response, Response) else None,
         )
 
     async def on_ws_connect(self, context: Context) -> None:
         caller = await authenticate(bearer(context.connection_params))
-        if caller is None:
-            context.request.state.refusal_code = UNAUTHORIZED
-            raise ConnectionRejectionError({"message": "a valid bearer token is required"})
+        if caller is None or not caller.can(Permission.READ):  # every subscription reads
+            context.request.state.refusal_code = UNAUTHORIZED if caller is None else FORBIDDEN
+            raise ConnectionRejectionError({"message": "a valid bearer token is required"
+                                            if caller is None else "the READ scope is required"})
         context.scope = caller
         context.request.state.scope = caller
+        context.request.app.state.sockets.add(context.request, caller)
 
 
 async def healthz(_: Request) -> JSONResponse:
@@ -103,18 +113,24 @@ def create_app(
         hub = Hub(broker, config.subscription_queue_size)
         app.state.hub = hub
         await hub.start()
+        sockets = app.state.sockets = OpenSockets(broker)
+        await sockets.start()
+        firms.on_revoked(sockets.announce)
         unit.on_commit(hub.publish)
-        automation_runner = Runner() if runner else None
-        if automation_runner:
-            automation_runner.start()
-            unit.on_commit(automation_runner.wake)
+        background = [Runner(), Sender(config.webhook_retry_schedule)] if runner else []
+        for worker in background:
+            worker.start()
+            unit.on_commit(worker.wake)
         try:
             yield
         finally:
-            if automation_runner:
-                unit.remove_commit_callback(automation_runner.wake)
-                await automation_runner.stop()
+            for worker in background:
+                unit.remove_commit_callback(worker.wake)
+                await worker.stop()
             unit.remove_commit_callback(hub.publish)
+            firms.remove_revoked_listener(sockets.announce)
+            await sockets.close()
+            await app.state.rate_limiter.close()
             await hub.close()
             if own_database:
                 await close_database()
@@ -122,15 +138,25 @@ def create_app(
     graphql = GraphQLApp(
         schema, subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL)
     )
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/graphql", BearerAuth(graphql), methods=["GET", "POST"]),
+            Route(
+                "/graphql",
+                BodyLimit(
+                    Timeout(BearerAuth(Idempotency(graphql)), config.request_timeout),
+                    config.max_body_bytes,
+                ),
+                methods=["GET", "POST"],
+            ),
             WebSocketRoute("/graphql", graphql),
         ],
         lifespan=lifespan,
     )
+    app.state.settings = config
+    app.state.rate_limiter = create_rate_limiter(config.redis_url)
+    return app
 
 
 def asgi_app() -> RequestLog:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -100,3 +101,93 @@ async def _unauthenticated(send: Send) -> None:
         ],
     })
     await send({"type": "http.response.body", "body": body})
+
+
+def _json_error(status: int, code: str, message: str) -> tuple[Message, Message]:
+    body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
+    start: Message = {
+        "type": "http.response.start", "status": status,
+        "headers": [(b"content-type", b"application/json")],
+    }
+    return start, {"type": "http.response.body", "body": body}
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Refuses request bodies over `max_bytes` with 413, by header or while reading."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(send)
+            return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        for message in _json_error(
+            413, "REQUEST_TOO_LARGE", f"the request body is over {self.max_bytes} bytes"
+        ):
+            await send(message)
+
+
+class Timeout:
+    """Cancels a request still running after `seconds`: 503 with Retry-After if nothing was
+    sent yet. A cancelled change rolls back, so a timed-out mutation changed nothing."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            async with asyncio.timeout(self.seconds):
+                await self.app(scope, receive, tracked)
+        except TimeoutError:
+            log.warning("request timed out after %.0f s", self.seconds)
+            if not started:
+                start, body = _json_error(
+                    503, "TIMEOUT", f"the request took over {self.seconds:.0f} s; retry later"
+                )
+                start["headers"].append((b"retry-after", b"1"))
+                await send(start)
+                await send(body)

@@ -18,6 +18,9 @@ class ErrorCode(StrEnum):
     LAST_STAGE = "LAST_STAGE"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     CURSOR_EXPIRED = "CURSOR_EXPIRED"
+    FORBIDDEN = "FORBIDDEN"
+    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 class DomainError(Exception):
@@ -36,3 +39,7 @@ def not_found(what: str, field: str | None = None) -> DomainError:
 
 def invalid(field: str, message: str) -> DomainError:
     return DomainError(ErrorCode.INVALID_INPUT, message, field)
+
+
+def forbidden(message: str, field: str | None = None) -> DomainError:
+    return DomainError(ErrorCode.FORBIDDEN, message, field)

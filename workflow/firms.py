@@ -1,18 +1,27 @@
-"""Firms, their people and their API tokens; authentication of bearer tokens."""
+"""Firms, their API tokens and the authentication of bearer tokens.
+
+A token's permissions are its scopes capped by its user's role, decided afresh on every request
+and websocket check, so a revoked token, a deactivated user or a lowered role takes effect at
+once. Revocations are announced after commit (`on_revoked`) so open websockets close too.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
-from models import ApiToken, Firm, Role, User
+from models import ROLE_PERMISSIONS, ApiToken, Firm, Permission, Role, User
 from workflow import validation
-from workflow.errors import invalid
+from workflow.errors import forbidden, invalid
 from workflow.scope import Scope
+
+log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "wf_"
 # last_used_at is refreshed at most this often, so authentication stays a read.
@@ -30,14 +39,60 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-async def issue_token(user: User, name: str) -> str:
-    """Create a token for a user and return its secret; only its hash is stored."""
+async def issue_token(
+    user: User, name: str, scopes: Iterable[Permission] = tuple(Permission)
+) -> tuple[ApiToken, str]:
+    """Create a token for a user; returns it with its secret, of which only the hash is kept."""
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    await ApiToken.create(
+    token = await ApiToken.create(
         firm_id=user.firm_id, user_id=user.id, name=validation.name(name, "name"),
-        token_hash=hash_token(secret),
+        token_hash=hash_token(secret), scopes=sorted(set(scopes)),
     )
-    return secret
+    return token, secret
+
+
+async def create_api_token(
+    scope: Scope, name: str, scopes: Iterable[Permission]
+) -> tuple[ApiToken, str]:
+    """A token for the caller, with no more rights than the caller has."""
+    wanted = set(scopes)
+    if not wanted:
+        raise invalid("scopes", "give at least one scope")
+    if not wanted <= scope.permissions:
+        raise forbidden("a token cannot have a scope its creator lacks", "scopes")
+    user = await scope.get(User, scope.user_id or 0, field="userId")
+    return await issue_token(user, name, wanted)
+
+
+async def revoke_api_token(scope: Scope, token_id: int) -> ApiToken:
+    token = await scope.get(ApiToken, token_id, field="id")
+    if token.revoked_at is None:
+        token.revoked_at = datetime.now(UTC)
+        await token.save(update_fields=["revoked_at"])
+        await announce_revoked(token_ids=[token.id])
+    return token
+
+
+Revoked = Callable[[list[int], list[int]], Awaitable[None]]
+_revoked_listeners: list[Revoked] = []
+
+
+def on_revoked(listener: Revoked) -> None:
+    """Call `listener(token_ids, user_ids)` after tokens are revoked or users deactivated."""
+    _revoked_listeners.append(listener)
+
+
+def remove_revoked_listener(listener: Revoked) -> None:
+    if listener in _revoked_listeners:
+        _revoked_listeners.remove(listener)
+
+
+async def announce_revoked(token_ids: Iterable[int] = (), user_ids: Iterable[int] = ()) -> None:
+    for listener in _revoked_listeners:
+        try:
+            await listener(list(token_ids), list(user_ids))
+        except Exception:  # open sockets are also re-checked periodically
+            log.exception("revocation listener failed")
 
 
 async def create_firm(name: str, owner_email: str, owner_name: str | None = None) -> NewFirm:
@@ -50,7 +105,7 @@ async def create_firm(name: str, owner_email: str, owner_name: str | None = None
         owner = await User.create(
             firm_id=firm.id, email=email, name=owner_name or email.split("@")[0], role=Role.OWNER
         )
-        token = await issue_token(owner, "owner")
+        _, token = await issue_token(owner, "owner")
     return NewFirm(firm, owner, token)
 
 
@@ -60,10 +115,25 @@ async def authenticate(secret: str) -> Scope | None:
         return None
     token = await ApiToken.filter(
         token_hash=hash_token(secret), revoked_at__isnull=True, user__is_active=True
-    ).first()
+    ).select_related("user").first()
     if token is None:
         return None
     now = datetime.now(UTC)
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
         await ApiToken.filter(id=token.id).update(last_used_at=now)
-    return Scope(firm_id=token.firm_id, user_id=token.user_id)
+    return Scope(
+        firm_id=token.firm_id, user_id=token.user_id, token_id=token.id,
+        permissions=frozenset(Permission(s) for s in token.scopes if s in Permission.__members__)
+        & ROLE_PERMISSIONS[token.user.role],
+    )
+
+
+async def live_token_ids(token_ids: Iterable[int]) -> set[int]:
+    """Which of these tokens still work (not revoked, their user active)."""
+    ids = list(token_ids)
+    if not ids:
+        return set()
+    rows = await ApiToken.filter(
+        id__in=ids, revoked_at__isnull=True, user__is_active=True
+    ).values_list("id", flat=True)
+    return set(rows)

@@ -12,15 +12,25 @@ from typing import TypeVar
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
+from models.firm import Permission
 from workflow.errors import not_found
 
 M = TypeVar("M", bound=Model)
+
+
+EVERYTHING = frozenset(Permission)
 
 
 @dataclass(frozen=True, slots=True)
 class Scope:
     firm_id: int
     user_id: int | None  # None for system actors (demo seeding, automations)
+    # The token's scopes capped by its user's role; see workflow.access for what needs which.
+    permissions: frozenset[Permission] = EVERYTHING
+    token_id: int | None = None
+
+    def can(self, permission: Permission) -> bool:
+        return permission in self.permissions
 
     def query(self, model: type[M]) -> QuerySet[M]:
         return model.filter(firm_id=self.firm_id)
@@ -40,4 +50,4 @@ class Scope:
 
 # No firm has this id: a scope that sees nothing (the GraphiQL page, a socket before its
 # connection_init, the runner before it has claimed a run).
-NOBODY = Scope(firm_id=-1, user_id=None)
+NOBODY = Scope(firm_id=-1, user_id=None, permissions=frozenset())

@@ -1,7 +1,8 @@
 """One change, one transaction: the unit every domain operation runs in.
 
 A `Change` locks the pipelines it touches (in id order, so concurrent changes cannot deadlock),
-appends JobEvents with each pipeline's next sequence number, and runs after-commit callbacks
+appends JobEvents with each pipeline's next sequence number, writes the webhook deliveries
+those events owe (before commit, with them), and runs after-commit callbacks
 (broker publication, runner wake-up) only once the transaction has committed.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from models import EventType, Job, JobEvent, Pipeline
+from workflow import webhooks
 from workflow.errors import not_found
 from workflow.scope import M, Scope
 
@@ -44,6 +46,7 @@ class Change:
         self.scope = scope
         self.depth = depth  # how many automations in a row led to this change
         self.events: list[JobEvent] = []
+        self.webhook_payloads: list[tuple[JobEvent, dict[str, Any]]] = []
         self._pipelines: dict[int, Pipeline] = {}
 
     async def lock_pipelines(self, ids: Iterable[int], field: str | None = None) -> None:
@@ -116,6 +119,7 @@ class Change:
             changes=changes or {},
         )
         self.events.append(event)
+        self.webhook_payloads.append((event, webhooks.event_payload(event, job)))
         return event
 
 
@@ -138,6 +142,8 @@ async def change(scope: Scope, depth: int = 0) -> AsyncIterator[Change]:
     try:
         async with in_transaction():
             yield unit
+            if unit.events:  # the deliveries owed commit with the events they report
+                await webhooks.enqueue(unit.events[0].firm_id, unit.webhook_payloads)
     finally:
         _current.reset(token)
     if unit.events:

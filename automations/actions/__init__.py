@@ -9,6 +9,7 @@ from typing import Any
 
 from automations.actions import (
     archive_job,
+    call_webhook,
     create_invoice,
     create_task,
     move_job,
@@ -38,4 +39,5 @@ ACTIONS: dict[ActionType, Action] = {
     ActionType.SEND_ORGANIZER: Action(send_organizer.check, send_organizer.run),
     ActionType.SEND_MESSAGE: Action(send_message.check, send_message.run),
     ActionType.CREATE_INVOICE: Action(create_invoice.check, create_invoice.run),
+    ActionType.CALL_WEBHOOK: Action(call_webhook.check, call_webhook.run),
 }

@@ -1,0 +1,26 @@
+"""CALL_WEBHOOK: post the job, signed, to one of the firm's webhook endpoints.
+
+The message is a delivery written in the run's transaction, so it exists exactly once per run;
+the sender posts it after commit and retries it like any other (see webhooks.sender).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models import Job, Stage, WebhookEndpoint
+from workflow import webhooks
+from workflow.errors import invalid
+from workflow.scope import Scope
+
+
+async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
+    if set(settings) != {"endpointId"} or not isinstance(settings["endpointId"], int):
+        raise invalid("settings.endpointId", "CALL_WEBHOOK needs settings.endpointId")
+    endpoint = await scope.get(WebhookEndpoint, settings["endpointId"], field="settings.endpointId")
+    return {"endpointId": endpoint.id}
+
+
+async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any]:
+    delivery = await webhooks.call(scope, settings["endpointId"], job)
+    return {"deliveryId": delivery.id}

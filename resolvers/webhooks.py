@@ -1,0 +1,94 @@
+"""Webhook endpoints and their delivery log: queries and mutations (admins)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from models import WebhookEndpoint
+from resolvers.common import attempt, delete, provided
+from schema.context import Info
+from schema.integrations import (
+    CreateWebhookEndpointInput,
+    DeleteWebhookEndpointInput,
+    RedeliverWebhookInput,
+    UpdateWebhookEndpointInput,
+    WebhookDeliveryPayload,
+    WebhookDeliveryType,
+    WebhookEndpointPayload,
+    WebhookEndpointType,
+)
+from schema.node import decode_id, decode_optional
+from schema.payloads import DeletePayload
+from workflow import webhooks
+
+
+def _payload(endpoint: WebhookEndpoint | None, errors: list) -> WebhookEndpointPayload:
+    return WebhookEndpointPayload(
+        webhook_endpoint=WebhookEndpointType.from_model(endpoint) if endpoint else None,
+        errors=errors,
+    )
+
+
+@strawberry.type
+class WebhookQueries:
+    @strawberry.field
+    async def webhook_endpoints(self, info: Info) -> list[WebhookEndpointType]:
+        endpoints = await info.context.scope.query(WebhookEndpoint).order_by("id")
+        return [WebhookEndpointType.from_model(endpoint) for endpoint in endpoints]
+
+
+@strawberry.type
+class WebhookMutations:
+    @strawberry.mutation
+    async def create_webhook_endpoint(
+        self, info: Info, input: CreateWebhookEndpointInput
+    ) -> WebhookEndpointPayload:
+        scope = info.context.scope
+        return _payload(*await attempt(lambda: webhooks.create_endpoint(
+            scope, input.url, [str(t) for t in input.event_types],
+            decode_optional(input.pipeline_id, "Pipeline", "pipelineId"), input.description,
+        )))
+
+    @strawberry.mutation
+    async def update_webhook_endpoint(
+        self, info: Info, input: UpdateWebhookEndpointInput
+    ) -> WebhookEndpointPayload:
+        scope = info.context.scope
+
+        async def update() -> WebhookEndpoint:
+            changes = provided(
+                url=input.url, event_types=input.event_types, description=input.description,
+                enabled=input.enabled, rotate_secret=input.rotate_secret,
+            )
+            if input.pipeline_id is not strawberry.UNSET:
+                changes["pipeline_id"] = decode_optional(
+                    input.pipeline_id, "Pipeline", "pipelineId"
+                )
+            if changes.get("event_types") is not None:
+                changes["event_types"] = [str(t) for t in changes["event_types"]]
+            endpoint_id = decode_id(input.id, "WebhookEndpoint", "id")
+            return await webhooks.update_endpoint(scope, endpoint_id, **changes)
+
+        return _payload(*await attempt(update))
+
+    @strawberry.mutation
+    async def delete_webhook_endpoint(
+        self, info: Info, input: DeleteWebhookEndpointInput
+    ) -> DeletePayload:
+        scope = info.context.scope
+        return await delete(
+            input.id, "WebhookEndpoint", lambda pk: webhooks.delete_endpoint(scope, pk)
+        )
+
+    @strawberry.mutation(description="Send a delivery again now, under the same message id.")
+    async def redeliver_webhook(
+        self, info: Info, input: RedeliverWebhookInput
+    ) -> WebhookDeliveryPayload:
+        scope = info.context.scope
+        delivery, errors = await attempt(lambda: webhooks.redeliver(
+            scope, decode_id(input.delivery_id, "WebhookDelivery", "deliveryId")
+        ))
+        return WebhookDeliveryPayload(
+            webhook_delivery=WebhookDeliveryType.from_model(delivery) if delivery else None,
+            errors=errors,
+        )

@@ -1,0 +1,208 @@
+"""Types, inputs and payloads of the firm's administration: people, API tokens, webhooks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from models import ApiToken, DeliveryStatus, Permission, WebhookDelivery, WebhookEndpoint
+from resolvers.common import root_connection
+from schema.connection import Connection
+from schema.context import Info
+from schema.enums import JobEventTypeEnum, RoleEnum
+from schema.errors import UserError
+from schema.node import Node, encode_id
+from schema.types import UserType
+
+PermissionEnum = strawberry.enum(Permission, name="TokenScope")
+DeliveryStatusEnum = strawberry.enum(DeliveryStatus, name="WebhookDeliveryStatus")
+ID = strawberry.ID
+
+
+@strawberry.type(name="ApiToken")
+class ApiTokenType(Node):
+    name: str
+    scopes: list[PermissionEnum]  # type: ignore[valid-type]
+    created_at: datetime
+    last_used_at: datetime | None = strawberry.field(
+        description="Updated at most once a minute."
+    )
+    revoked_at: datetime | None
+    user_id: ID
+
+    @classmethod
+    def from_model(cls, token: ApiToken) -> ApiTokenType:
+        return cls(
+            id=encode_id("ApiToken", token.id), name=token.name,
+            scopes=[Permission(s) for s in token.scopes], created_at=token.created_at,
+            last_used_at=token.last_used_at, revoked_at=token.revoked_at,
+            user_id=encode_id("User", token.user_id),
+        )
+
+
+@strawberry.type(name="WebhookDelivery")
+class WebhookDeliveryType(Node):
+    message_id: str = strawberry.field(description="The webhook-id header: same on every retry.")
+    event_type: str
+    payload: JSON
+    status: DeliveryStatusEnum  # type: ignore[valid-type]
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, delivery: WebhookDelivery) -> WebhookDeliveryType:
+        pending = delivery.status == DeliveryStatus.PENDING
+        return cls(
+            id=encode_id("WebhookDelivery", delivery.id), message_id=f"msg_{delivery.id}",
+            event_type=delivery.event_type, payload=delivery.payload, status=delivery.status,
+            attempts=delivery.attempts,
+            next_attempt_at=delivery.next_attempt_at if pending else None,
+            last_status_code=delivery.last_status_code, last_error=delivery.last_error,
+            delivered_at=delivery.delivered_at, created_at=delivery.created_at,
+        )
+
+
+@strawberry.type(name="WebhookEndpoint")
+class WebhookEndpointType(Node):
+    url: str
+    description: str
+    event_types: list[JobEventTypeEnum] = strawberry.field(  # type: ignore[valid-type]
+        description="The event types delivered; empty: all of them."
+    )
+    pipeline_id: ID | None = strawberry.field(description="Only this pipeline's events, if set.")
+    secret: str = strawberry.field(description="Signs every delivery (Standard Webhooks).")
+    enabled: bool
+    disabled_reason: str | None
+    consecutive_failures: int
+    created_at: datetime
+    pk: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, endpoint: WebhookEndpoint) -> WebhookEndpointType:
+        return cls(
+            id=encode_id("WebhookEndpoint", endpoint.id), url=endpoint.url,
+            description=endpoint.description, event_types=endpoint.event_types,
+            pipeline_id=encode_id("Pipeline", endpoint.pipeline_id)
+            if endpoint.pipeline_id else None,
+            secret=endpoint.secret, enabled=endpoint.enabled,
+            disabled_reason=endpoint.disabled_reason,
+            consecutive_failures=endpoint.consecutive_failures, created_at=endpoint.created_at,
+            pk=endpoint.id,
+        )
+
+    @strawberry.field(description="The delivery log, oldest first.")
+    async def deliveries(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        status: DeliveryStatusEnum | None = None,  # type: ignore[valid-type]
+    ) -> Connection[WebhookDeliveryType]:
+        queryset = info.context.scope.query(WebhookDelivery).filter(endpoint_id=self.pk)
+        if status is not None:
+            queryset = queryset.filter(status=status)
+        return await root_connection(queryset, first, after, WebhookDeliveryType.from_model)
+
+
+@strawberry.input
+class InviteUserInput:
+    email: str
+    name: str | None = None
+    role: RoleEnum = strawberry.field(default=RoleEnum.STAFF)  # type: ignore[attr-defined]
+
+
+@strawberry.input
+class UpdateUserInput:
+    id: ID
+    name: str | None = strawberry.UNSET
+    role: RoleEnum | None = strawberry.UNSET
+
+
+@strawberry.input
+class DeactivateUserInput:
+    id: ID
+
+
+@strawberry.input
+class CreateApiTokenInput:
+    name: str
+    scopes: list[PermissionEnum]  # type: ignore[valid-type]
+
+
+@strawberry.input
+class RevokeApiTokenInput:
+    id: ID
+
+
+@strawberry.input
+class CreateWebhookEndpointInput:
+    url: str
+    event_types: list[JobEventTypeEnum] = strawberry.field(  # type: ignore[valid-type]
+        default_factory=list, description="Empty: every event type."
+    )
+    pipeline_id: ID | None = None
+    description: str = ""
+
+
+@strawberry.input
+class UpdateWebhookEndpointInput:
+    id: ID
+    url: str | None = strawberry.UNSET
+    event_types: list[JobEventTypeEnum] | None = strawberry.UNSET  # type: ignore[valid-type]
+    pipeline_id: ID | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    enabled: bool | None = strawberry.UNSET
+    rotate_secret: bool = False
+
+
+@strawberry.input
+class DeleteWebhookEndpointInput:
+    id: ID
+
+
+@strawberry.input
+class RedeliverWebhookInput:
+    delivery_id: ID
+
+
+@strawberry.type
+class UserPayload:
+    user: UserType | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class InviteUserPayload:
+    user: UserType | None
+    token: str | None = strawberry.field(
+        description="A first API token for the new user: shown once, hand it over safely."
+    )
+    errors: list[UserError]
+
+
+@strawberry.type
+class ApiTokenPayload:
+    api_token: ApiTokenType | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class CreateApiTokenPayload:
+    api_token: ApiTokenType | None
+    secret: str | None = strawberry.field(description="The token itself: shown only here.")
+    errors: list[UserError]
+
+
+@strawberry.type
+class WebhookEndpointPayload:
+    webhook_endpoint: WebhookEndpointType | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class WebhookDeliveryPayload:
+    webhook_delivery: WebhookDeliveryType | None
+    errors: list[UserError]

@@ -1,0 +1,213 @@
+"""Outbound webhooks against a real HTTP receiver: signed (verified with the documented
+example), retried after failures, given up and disabled when they keep failing, delivered
+exactly once by webhook-id across a server killed mid-delivery, and redeliverable."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from automations import runner
+from docs.examples.verify_webhook import verify
+from models import ActionType, DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from tests.factories import board, client, job, scope_of
+from tests.live import MOVE, make_board
+from tests.receiver import Receiver
+from tests.servers import ServerProcess, graphql
+from webhooks import sender
+from workflow import automations, jobs, webhooks
+from workflow.firms import NewFirm
+
+ENDPOINT = """mutation($url: String!) { createWebhookEndpoint(input: {url: $url}) {
+  webhookEndpoint { id secret } errors { code message } } }"""
+LOG = """{ webhookEndpoints { enabled deliveries { edges { node { id messageId eventType status
+  attempts lastStatusCode } } } } }"""
+RENAME = """mutation($j: ID!) { updateJob(input: {id: $j, title: "renamed"}) {
+  errors { code } } }"""
+REDELIVER = """mutation($d: ID!) { redeliverWebhook(input: {deliveryId: $d}) {
+  webhookDelivery { status } errors { code } } }"""
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as running:
+        yield running
+
+
+def _log(server: ServerProcess, token: str) -> list[dict]:
+    endpoints = graphql(server, token, LOG)["webhookEndpoints"]
+    return [e["node"] for e in endpoints[0]["deliveries"]["edges"]]
+
+
+def _wait_delivered(server: ServerProcess, token: str, count: int, timeout: float = 40) -> list:
+    deadline = time.monotonic() + timeout
+    while True:
+        log = _log(server, token)
+        if len(log) == count and all(d["status"] == "DELIVERED" for d in log):
+            return log
+        assert time.monotonic() < deadline, log
+        time.sleep(0.2)
+
+
+def test_deliveries_are_signed_and_retried_after_500(
+    database_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    server = ServerProcess(tmp_path, DATABASE_URL=database_url,
+                           WEBHOOK_RETRY_SCHEDULE="0.2,0.2,0.2").start()
+    try:
+        board_ = make_board(server, jobs=1)
+        created = graphql(server, board_.token, ENDPOINT, url=receiver.url)
+        secret = created["createWebhookEndpoint"]["webhookEndpoint"]["secret"]
+        receiver.answer = lambda number, _: (500, 0.0) if number <= 2 else (204, 0.0)
+        graphql(server, board_.token, MOVE, j=board_.jobs[0], s=board_.stages[1])
+        graphql(server, board_.token, RENAME, j=board_.jobs[0])
+        log = _wait_delivered(server, board_.token, 2)
+    finally:
+        server.stop()
+
+    messages = receiver.messages()
+    assert len(messages) == 4  # two refused with 500, then every message accepted
+    assert sum(d["attempts"] for d in log) == 4
+    assert {d["lastStatusCode"] for d in log} == {204}
+    now = time.time()
+    assert all(verify(secret, m.headers, m.body, now) for m in messages)
+    assert not verify(secret, messages[0].headers, messages[0].body + b" ", now)
+    assert {m.message_id for m in messages} == {d["messageId"] for d in log}
+    retried = [m.message_id for m in messages[:2]]
+    assert all(m in [later.message_id for later in messages[2:]] for m in retried)
+    by_type = {m.event["type"]: m.event for m in messages}
+    assert set(by_type) == {"JOB_MOVED", "JOB_UPDATED"}
+    assert by_type["JOB_UPDATED"]["data"]["changes"]["title"] == {"from": "job 0", "to": "renamed"}
+    assert by_type["JOB_MOVED"]["data"]["job"]["stageId"] == board_.stages[1]
+
+
+def test_every_event_arrives_exactly_once_by_id_across_a_killed_server(
+    database_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    server = ServerProcess(tmp_path, DATABASE_URL=database_url).start()
+    try:
+        board_ = make_board(server, jobs=5)
+        graphql(server, board_.token, ENDPOINT, url=receiver.url)
+        # The first message is answered slowly: the server dies while it is in flight.
+        receiver.answer = lambda number, _: (204, 3.0 if number == 1 else 0.0)
+        for job_id in board_.jobs[:3]:
+            graphql(server, board_.token, MOVE, j=job_id, s=board_.stages[1])
+        receiver.wait_for(lambda received: len(received) >= 1)
+        assert server.process is not None
+        server.process.kill()
+        server.process.wait(timeout=10)
+        server.start()
+        for job_id in board_.jobs[3:]:
+            graphql(server, board_.token, MOVE, j=job_id, s=board_.stages[1])
+        log = _wait_delivered(server, board_.token, 5, timeout=60)
+    finally:
+        server.stop()
+
+    messages = receiver.messages()
+    unique = {m.message_id: m.event for m in messages}
+    assert set(unique) == {d["messageId"] for d in log}  # each event, by id, exactly once
+    assert len(unique) == 5
+    assert sorted(e["data"]["job"]["id"] for e in unique.values()) == sorted(board_.jobs)
+    assert len(messages) >= 6  # the one in flight when the server died was sent again
+    assert [m.message_id for m in messages].count(messages[0].message_id) >= 2
+
+
+def test_redeliver_sends_the_same_message_again(
+    database_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    server = ServerProcess(tmp_path, DATABASE_URL=database_url).start()
+    try:
+        board_ = make_board(server, jobs=1)
+        graphql(server, board_.token, ENDPOINT, url=receiver.url)
+        graphql(server, board_.token, MOVE, j=board_.jobs[0], s=board_.stages[1])
+        [delivery] = _wait_delivered(server, board_.token, 1)
+        redelivered = graphql(server, board_.token, REDELIVER, d=delivery["id"])
+        assert redelivered["redeliverWebhook"]["errors"] == []
+        receiver.wait_for(lambda received: len(received) == 2)
+        [again] = _wait_delivered(server, board_.token, 1)
+    finally:
+        server.stop()
+    first, second = receiver.messages()
+    assert first.message_id == second.message_id == delivery["messageId"]
+    assert first.body == second.body
+    assert again["attempts"] == 2
+
+
+async def _send_all(schedule: tuple[float, ...]) -> None:
+    async with httpx.AsyncClient(timeout=sender.TIMEOUT) as http_client:
+        while await sender.send_due(http_client, schedule):
+            pass
+
+
+async def test_a_failing_delivery_gives_up_after_its_last_retry(
+    firm_a: NewFirm, receiver: Receiver
+) -> None:
+    receiver.answer = lambda number, _: (500, 0.0)
+    pipeline, stages = await board(firm_a)
+    await webhooks.create_endpoint(scope_of(firm_a), receiver.url, ["JOB_CREATED"])
+    await job(firm_a, pipeline, await client(firm_a))
+    await _send_all((0, 0))
+    [delivery] = await WebhookDelivery.all()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == (
+        DeliveryStatus.FAILED, 3, 500)
+    assert len(receiver.messages()) == 3
+
+
+async def test_an_endpoint_failing_many_times_in_a_row_is_disabled(
+    firm_a: NewFirm, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sender, "DISABLE_AFTER", 4)
+    receiver.answer = lambda number, _: (503, 0.0)
+    pipeline, _ = await board(firm_a)
+    endpoint = await webhooks.create_endpoint(scope_of(firm_a), receiver.url)
+    await job(firm_a, pipeline, await client(firm_a))
+    await _send_all((0, 0, 0, 0, 0, 0))
+    await endpoint.refresh_from_db()
+    assert not endpoint.enabled
+    assert endpoint.disabled_reason and "HTTP 503" in endpoint.disabled_reason
+    assert len(receiver.messages()) == 4  # nothing more is sent to a disabled endpoint
+    await job(firm_a, pipeline, await client(firm_a, "Blake"), "another")
+    assert await WebhookDelivery.filter(endpoint_id=endpoint.id).count() == 1
+
+
+async def test_endpoints_get_only_the_event_types_and_pipeline_they_asked_for(
+    firm_a: NewFirm, receiver: Receiver
+) -> None:
+    pipeline, stages = await board(firm_a)
+    other, _ = await board(firm_a, name="Payroll")
+    scope = scope_of(firm_a)
+    moves = await webhooks.create_endpoint(scope, receiver.url, ["JOB_MOVED"])
+    payroll = await webhooks.create_endpoint(scope, receiver.url, [], other.id)
+    card = await job(firm_a, pipeline, await client(firm_a))
+    await jobs.move_job(scope, card.id, stages[1].id)
+    await job(firm_a, other, await client(firm_a, "Blake"))
+    types = {
+        endpoint.id: sorted(await WebhookDelivery.filter(endpoint_id=endpoint.id)
+                            .values_list("event_type", flat=True))
+        for endpoint in (moves, payroll)
+    }
+    assert types == {moves.id: ["JOB_MOVED"], payroll.id: ["JOB_CREATED"]}
+
+
+async def test_call_webhook_action_posts_the_job_signed(
+    firm_a: NewFirm, receiver: Receiver
+) -> None:
+    pipeline, stages = await board(firm_a)
+    scope = scope_of(firm_a)
+    endpoint = await webhooks.create_endpoint(scope, receiver.url, ["STAGE_CHANGED"])
+    await automations.create_automation(
+        scope, stages[1].id, ActionType.CALL_WEBHOOK, {"endpointId": endpoint.id}
+    )
+    card = await job(firm_a, pipeline, await client(firm_a), "2025 return for Avery")
+    await jobs.move_job(scope, card.id, stages[1].id)
+    assert await runner.run_due() == 1
+    await _send_all((0,))
+    [message] = receiver.messages()
+    assert verify(endpoint.secret, message.headers, message.body, time.time())
+    assert message.event["type"] == "AUTOMATION_CALL"
+    assert message.event["data"]["job"]["title"] == "2025 return for Avery"
+    assert await WebhookEndpoint.filter(id=endpoint.id, enabled=True).exists()

@@ -1,0 +1,137 @@
+"""Idempotency-Key: a retried request returns the first one's response instead of running again.
+
+The key is claimed (a row unique per firm and key) before the request runs, so of two
+concurrent requests with one key only one runs; the other is told the key is in use (409).
+The response is stored when the request ends and replayed for 24 hours to a request with the
+same key and the same body; another body with that key is refused (422). A request refused
+before doing anything (rate limited, timed out) releases its key so it can be retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from datetime import UTC, datetime, timedelta
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from tortoise.exceptions import IntegrityError
+
+from models import IdempotentRequest
+
+KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+KEEP = timedelta(hours=24)
+PURGE_EVERY = 3600.0
+RELEASE_ON = {429, 503}  # nothing ran: the key may be used again
+
+
+def _error(status: int, code: str, message: str) -> tuple[int, bytes]:
+    body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+    return status, body.encode()
+
+
+async def _send(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+    headers = [(b"content-type", b"application/json"), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Idempotency:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.last_purge = 0.0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = next((v.decode("latin-1") for k, v in scope.get("headers", [])
+                    if k == b"idempotency-key"), None)
+        caller = scope.get("state", {}).get("scope")
+        if key is None or scope["type"] != "http" or scope["method"] != "POST" or not caller:
+            await self.app(scope, receive, send)
+            return
+        if not KEY_RE.match(key):
+            await _send(send, *_error(
+                400, "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key: 1 to 255 visible ASCII characters"
+            ), [])
+            return
+        body = await _read(receive)
+        digest = hashlib.sha256(body).hexdigest()
+        await self._purge()
+        claim = await _claim(caller.firm_id, key, digest)
+        if claim is not None:
+            if claim.request_hash != digest:
+                await _send(send, *_error(
+                    422, "IDEMPOTENCY_KEY_REUSED",
+                    "this Idempotency-Key was used with another request body; use a new key",
+                ), [])
+            elif claim.response is None:
+                await _send(send, *_error(
+                    409, "IDEMPOTENCY_KEY_IN_USE",
+                    "a request with this Idempotency-Key is running (or was interrupted)",
+                ), [(b"retry-after", b"1")])
+            else:
+                await _send(send, claim.status_code or 200, claim.response.encode(),
+                            [(b"idempotent-replayed", b"true")])
+            return
+        await self._run_and_store(scope, body, send, caller.firm_id, key)
+
+    async def _run_and_store(
+        self, scope: Scope, body: bytes, send: Send, firm_id: int, key: str
+    ) -> None:
+        status, chunks = 500, []
+        replayed = False
+
+        async def receive_body() -> Message:
+            nonlocal replayed
+            if replayed:
+                return {"type": "http.disconnect"}
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive_body, capture)
+        finally:
+            stored = IdempotentRequest.filter(firm_id=firm_id, key=key)
+            if status in RELEASE_ON:
+                await stored.delete()
+            else:
+                await stored.update(status_code=status, response=b"".join(chunks).decode())
+
+    async def _purge(self) -> None:
+        if time.monotonic() - self.last_purge > PURGE_EVERY:
+            self.last_purge = time.monotonic()
+            await IdempotentRequest.filter(created_at__lt=datetime.now(UTC) - KEEP).delete()
+
+
+async def _read(receive: Receive) -> bytes:
+    parts = []
+    while True:
+        message = await receive()
+        parts.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(parts)
+
+
+async def _claim(firm_id: int, key: str, digest: str) -> IdempotentRequest | None:
+    """None if this request now holds the key; else the earlier request's row."""
+    for _ in range(2):
+        try:
+            await IdempotentRequest.create(firm_id=firm_id, key=key, request_hash=digest)
+            return None
+        except IntegrityError:
+            existing = await IdempotentRequest.filter(firm_id=firm_id, key=key).first()
+            if existing is None:
+                continue  # released meanwhile: claim it
+            if existing.created_at < datetime.now(UTC) - KEEP:
+                await IdempotentRequest.filter(id=existing.id).delete()
+                continue
+            return existing
+    return await IdempotentRequest.filter(firm_id=firm_id, key=key).first()

@@ -1,0 +1,1 @@
+"""Outbound webhooks: signing (Standard Webhooks) and the sender that delivers them."""

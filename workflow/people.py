@@ -1,0 +1,81 @@
+"""A firm's people: invitations, roles and deactivation.
+
+Admins manage staff and admins; only an owner may make, change or deactivate an owner, and a
+firm always keeps one active owner. Changing a role or deactivating someone closes their open
+websockets (see workflow.firms.on_revoked): their next connection gets the new rights.
+"""
+
+from __future__ import annotations
+
+from tortoise.transactions import in_transaction
+
+from models import Role, User
+from workflow import validation
+from workflow.errors import DomainError, ErrorCode, forbidden, invalid
+from workflow.firms import announce_revoked, issue_token
+from workflow.scope import Scope
+
+
+async def _caller(scope: Scope) -> User:
+    return await scope.get(User, scope.user_id or 0, field="userId")
+
+
+def _may_manage(caller: User, role: Role, field: str) -> None:
+    if role == Role.OWNER and caller.role != Role.OWNER:
+        raise forbidden("only an owner may manage owners", field)
+
+
+async def invite_user(scope: Scope, email: str, name: str | None, role: Role) -> tuple[User, str]:
+    """A new active user and the secret of a first token for them, shown once."""
+    _may_manage(await _caller(scope), role, "role")
+    address = validation.email(email, "email")
+    if address is None:
+        raise invalid("email", "email is required")
+    display = validation.name(name if name is not None else address.split("@")[0], "name")
+    async with in_transaction():
+        if await scope.query(User).filter(email=address).exists():
+            raise DomainError(ErrorCode.INVALID_INPUT, "a user with this email exists", "email")
+        user = await User.create(firm_id=scope.firm_id, email=address, name=display, role=role)
+        _, secret = await issue_token(user, "invitation")
+    return user, secret
+
+
+async def _keep_an_owner(scope: Scope, user: User) -> None:
+    if user.role == Role.OWNER and user.is_active:
+        owners = await scope.query(User).filter(role=Role.OWNER, is_active=True).count()
+        if owners <= 1:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "the firm's last active owner must stay one", "id"
+            )
+
+
+async def update_user(
+    scope: Scope, user_id: int, name: str | None = None, role: Role | None = None
+) -> User:
+    caller = await _caller(scope)
+    async with in_transaction():
+        user = await scope.get(User, user_id, field="id", lock=True)
+        if name is not None:
+            user.name = validation.name(name, "name")
+        role_changed = role is not None and role != user.role
+        if role_changed:
+            _may_manage(caller, user.role, "id")
+            _may_manage(caller, role, "role")  # type: ignore[arg-type]
+            await _keep_an_owner(scope, user)
+            user.role = role  # type: ignore[assignment]
+        await user.save()
+    if role_changed:
+        await announce_revoked(user_ids=[user.id])
+    return user
+
+
+async def deactivate_user(scope: Scope, user_id: int) -> User:
+    caller = await _caller(scope)
+    async with in_transaction():
+        user = await scope.get(User, user_id, field="id", lock=True)
+        _may_manage(caller, user.role, "id")
+        await _keep_an_owner(scope, user)
+        user.is_active = False
+        await user.save(update_fields=["is_active"])
+    await announce_revoked(user_ids=[user.id])
+    return user

@@ -1,0 +1,178 @@
+"""Webhook endpoints and deliveries: what the firm registers, and what each change owes them.
+
+`enqueue` runs inside every change's transaction (workflow.unit) and writes one delivery per
+event per matching endpoint, so a delivery exists exactly when its change committed. The
+sender (webhooks.sender) posts them after commit and retries; a delivery's id is the message
+id a receiver deduplicates by. A payload carries the job as it was at that event, and for
+updates the previous values beside the new ones.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from models import (
+    DeliveryStatus,
+    EventType,
+    Job,
+    JobEvent,
+    Pipeline,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from workflow import validation
+from workflow.errors import invalid
+from workflow.global_ids import global_id, optional_global_id
+from workflow.scope import Scope
+
+URL_MAX = 2000
+AUTOMATION_CALL = "AUTOMATION_CALL"  # the type of a CALL_WEBHOOK action's message
+EVENT_TYPES = frozenset(EventType)
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _url(value: str) -> str:
+    url = value.strip()
+    parts = urlsplit(url)
+    if len(url) > URL_MAX or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise invalid("url", "url must be an http(s) URL with a host")
+    return url
+
+
+def _event_types(values: Iterable[str]) -> list[str]:
+    chosen = sorted(set(values))
+    if unknown := [v for v in chosen if v not in EVENT_TYPES]:
+        raise invalid("eventTypes", f"unknown event types: {', '.join(unknown[:5])}")
+    return chosen
+
+
+async def create_endpoint(
+    scope: Scope, url: str, event_types: Iterable[str] = (), pipeline_id: int | None = None,
+    description: str = "",
+) -> WebhookEndpoint:
+    """An endpoint for the given event types (none: all) of one pipeline (none: all)."""
+    if pipeline_id is not None:
+        await scope.get(Pipeline, pipeline_id, field="pipelineId")
+    return await WebhookEndpoint.create(
+        firm_id=scope.firm_id, url=_url(url), event_types=_event_types(event_types),
+        pipeline_id=pipeline_id, description=validation.text(description, "description", 200),
+        secret=new_secret(),
+    )
+
+
+async def update_endpoint(scope: Scope, endpoint_id: int, **changes: Any) -> WebhookEndpoint:
+    endpoint = await scope.get(WebhookEndpoint, endpoint_id, field="id")
+    if "url" in changes:
+        endpoint.url = _url(changes["url"])
+    if "event_types" in changes:
+        endpoint.event_types = _event_types(changes["event_types"] or ())
+    if "pipeline_id" in changes:
+        if changes["pipeline_id"] is not None:
+            await scope.get(Pipeline, changes["pipeline_id"], field="pipelineId")
+        endpoint.pipeline_id = changes["pipeline_id"]
+    if "description" in changes:
+        endpoint.description = validation.text(changes["description"] or "", "description", 200)
+    if changes.get("enabled") is True:  # re-enabled by hand: start counting failures afresh
+        endpoint.enabled, endpoint.disabled_reason, endpoint.consecutive_failures = True, None, 0
+    elif changes.get("enabled") is False:
+        endpoint.enabled, endpoint.disabled_reason = False, "disabled by the firm"
+    if changes.get("rotate_secret"):
+        endpoint.secret = new_secret()
+    await endpoint.save()
+    return endpoint
+
+
+async def delete_endpoint(scope: Scope, endpoint_id: int) -> None:
+    endpoint = await scope.get(WebhookEndpoint, endpoint_id, field="id")
+    await endpoint.delete()
+
+
+async def redeliver(scope: Scope, delivery_id: int) -> WebhookDelivery:
+    """Send a delivery again, now, with the same message id."""
+    delivery = await scope.get(WebhookDelivery, delivery_id, field="deliveryId")
+    delivery.status, delivery.next_attempt_at = DeliveryStatus.PENDING, datetime.now(UTC)
+    await delivery.save(update_fields=["status", "next_attempt_at"])
+    return delivery
+
+
+def job_snapshot(job: Job) -> dict[str, Any]:
+    return {
+        "id": global_id("Job", job.id),
+        "title": job.title,
+        "pipelineId": global_id("Pipeline", job.pipeline_id),  # type: ignore[attr-defined]
+        "stageId": global_id("Stage", job.stage_id),  # type: ignore[attr-defined]
+        "clientId": global_id("Client", job.client_id),  # type: ignore[attr-defined]
+        "status": str(job.status),
+        "priority": str(job.priority),
+        "version": job.version,
+        "rank": job.rank,
+        "startDate": job.start_date.isoformat() if job.start_date else None,
+        "dueDate": job.due_date.isoformat() if job.due_date else None,
+        "tags": list(job.tags),
+    }
+
+
+def event_payload(event: JobEvent, job: Job | None) -> dict[str, Any]:
+    """The body of an event's message (Standard Webhooks shape: type, timestamp, data)."""
+    return {
+        "type": str(event.type),
+        "timestamp": event.created_at.isoformat(),
+        "data": {
+            "eventId": global_id("JobEvent", event.id),
+            "pipelineId": global_id("Pipeline", event.pipeline_id),
+            "seq": event.seq,
+            "job": job_snapshot(job) if job else None,
+            "stageId": optional_global_id("Stage", event.to_stage_id),
+            "fromStageId": optional_global_id("Stage", event.from_stage_id),
+            "fromPipelineId": optional_global_id("Pipeline", event.from_pipeline_id),
+            "actorId": optional_global_id("User", event.actor_id),
+            "changes": event.changes,
+        },
+    }
+
+
+def _wants(endpoint: WebhookEndpoint, event_type: str, pipeline_id: int) -> bool:
+    return (not endpoint.event_types or event_type in endpoint.event_types) and (
+        endpoint.pipeline_id is None or endpoint.pipeline_id == pipeline_id
+    )
+
+
+async def enqueue(firm_id: int, payloads: list[tuple[JobEvent, dict[str, Any]]]) -> None:
+    """Write the deliveries owed for these events (inside the change's transaction)."""
+    if not payloads:
+        return
+    endpoints = await WebhookEndpoint.filter(firm_id=firm_id, enabled=True)
+    now = datetime.now(UTC)
+    deliveries = [
+        WebhookDelivery(
+            firm_id=firm_id, endpoint_id=endpoint.id, event_type=str(event.type),
+            payload=payload, next_attempt_at=now,
+        )
+        for event, payload in payloads
+        for endpoint in endpoints
+        if _wants(endpoint, str(event.type), event.pipeline_id)
+    ]
+    if deliveries:
+        await WebhookDelivery.bulk_create(deliveries)
+
+
+async def call(scope: Scope, endpoint_id: int, job: Job) -> WebhookDelivery:
+    """A CALL_WEBHOOK action's message: the job, posted to one endpoint of the firm."""
+    endpoint = await scope.get(WebhookEndpoint, endpoint_id, field="endpointId")
+    return await WebhookDelivery.create(
+        firm_id=scope.firm_id, endpoint_id=endpoint.id, event_type=AUTOMATION_CALL,
+        next_attempt_at=datetime.now(UTC),
+        payload={
+            "type": AUTOMATION_CALL,
+            "timestamp": datetime.now(UTC).isoformat(),
+            "data": {"job": job_snapshot(job)},
+        },
+    )
