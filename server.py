@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -58,6 +59,9 @@ async def _with_database(
         await close_database()
 
 
+WS_MAX_FRAME = 1_000_000
+
+
 def serve(config: settings_module.Settings, workers: int, runner: bool) -> None:
     # Migrate once here, so several workers never race to apply the same migration.
     asyncio.run(_migrate(config))
@@ -69,6 +73,10 @@ def serve(config: settings_module.Settings, workers: int, runner: bool) -> None:
         # Board events are small; per-connection zlib contexts would cost ~100 KB of memory per
         # open subscription and CPU on every event.
         ws_per_message_deflate=False,
+        ws_max_size=WS_MAX_FRAME,  # a bigger frame closes the socket with 1009
+        # SIGTERM: stop accepting, let requests in flight finish (up to their own timeout),
+        # close websockets (clients resume from their cursors elsewhere), then stop.
+        timeout_graceful_shutdown=int(config.request_timeout),
     )
 
 
@@ -78,13 +86,19 @@ async def _migrate(config: settings_module.Settings) -> None:
 
 
 async def work_forever(config: settings_module.Settings) -> None:
-    """Run automations and send webhooks, woken by this process's own commits and polling."""
+    """Run automations and send webhooks, woken by this process's own commits and polling,
+    until SIGTERM or SIGINT. Stopping cancels what is in flight: a run's transaction rolls back
+    (another worker runs it), a webhook attempt's lease expires (it is sent again)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     workers = [Runner(), Sender(config.webhook_retry_schedule)]
     for worker in workers:
         worker.start()
         unit.on_commit(worker.wake)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         for worker in workers:
             await worker.stop()

@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from tortoise.functions import Max
 
@@ -39,10 +40,12 @@ class FeedKey:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """An event and the job as it was when the feed read the event."""
+    """An event and the job as it was when the feed read the event. `shared` holds what the
+    feed's local subscribers build from it once for all (see resolvers.live)."""
 
     event: JobEvent
     job: Job | None
+    shared: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def position(self, kind: str) -> int:
         return self.event.seq if kind == "pipeline" else self.event.id

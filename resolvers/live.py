@@ -7,9 +7,9 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from models import Job, JobEvent, Pipeline
-from realtime.hub import FeedKey, log_position, read_log
+from realtime.hub import Delivery, FeedKey, log_position, read_log
 from resolvers.loaders import Loaders
-from schema.context import Info
+from schema.context import Context, Info
 from schema.events import BoardEventType, decode_feed_cursor
 from schema.node import decode_id
 from workflow.errors import DomainError, ErrorCode, invalid
@@ -52,9 +52,20 @@ async def stream(info: Info, key: FeedKey, after: str | None) -> AsyncGenerator[
             delivery = await subscriber.next()
             if delivery.position(key.kind) <= last:
                 continue  # already replayed
-            context.loaders = Loaders(context.scope)
-            yield BoardEventType.from_delivery(delivery, key)
+            yield _shared_event(delivery, key, context)
             last = delivery.position(key.kind)
+
+
+def _shared_event(delivery: Delivery, key: FeedKey, context: Context) -> BoardEventType:
+    """One BoardEvent per live delivery for all of this process's subscribers of the feed,
+    with one set of loaders: they are of one firm (the feed's), and schema.shared_events runs
+    each distinct subscription document once on it."""
+    if "event" not in delivery.shared:
+        delivery.shared["event"] = BoardEventType.from_delivery(delivery, key)
+        delivery.shared["loaders"] = Loaders(context.scope)
+    context.loaders = delivery.shared["loaders"]
+    event: BoardEventType = delivery.shared["event"]
+    return event
 
 
 @strawberry.type

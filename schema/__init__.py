@@ -18,9 +18,10 @@ from resolvers.people import PeopleMutations, PeopleQueries
 from resolvers.pipelines import PipelineMutations, PipelineQueries
 from resolvers.tasks import TaskMutations
 from resolvers.webhooks import WebhookMutations, WebhookQueries
-from schema.extensions import OperationSetup, present_error
+from schema.extensions import UNAVAILABLE, OperationSetup, present_error
 from schema.guard import Guard
 from schema.integrations import ApiTokenType, WebhookDeliveryType, WebhookEndpointType
+from schema.shared_events import SharedEventExecutor
 from schema.types import (
     AutomationRunType,
     AutomationType,
@@ -57,8 +58,12 @@ class Schema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         """Log unexpected errors and mask them, in place: the result holds this very list."""
-        request_id = getattr(getattr(execution_context, "context", None), "request_id", "-")
-        errors[:] = [present_error(error, request_id) for error in errors]
+        context = getattr(execution_context, "context", None)
+        errors[:] = [present_error(error, getattr(context, "request_id", "-")) for error in errors]
+        if any((e.extensions or {}).get("code") == UNAVAILABLE for e in errors):
+            if getattr(context, "response", None) is not None:  # HTTP: say it plainly
+                context.response.status_code = 503
+                context.response.headers["Retry-After"] = "1"
 
 
 schema = Schema(
@@ -77,6 +82,7 @@ schema = Schema(
         Guard,
         OperationSetup,
     ],
+    execution_context_class=SharedEventExecutor,
 )
 
 __all__ = ["schema"]

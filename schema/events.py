@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import re
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
@@ -31,6 +33,8 @@ class BoardEventType:
     from_stage_id: strawberry.ID | None
     pipeline_id: strawberry.ID
     occurred_at: datetime
+    # results of the subscription documents run on this event (schema.shared_events)
+    shared_results: strawberry.Private[dict[Any, Any]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_delivery(cls, delivery: Delivery, key: FeedKey) -> BoardEventType:

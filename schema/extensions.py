@@ -12,11 +12,14 @@ from collections.abc import Iterator
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import InvalidOperationTypeError
 
+from models.outage import database_unavailable
 from resolvers.loaders import Loaders
 from workflow.errors import DomainError
 
 log = logging.getLogger("workflow.errors")
+UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 
 def present_error(error: GraphQLError, request_id: str) -> GraphQLError:
@@ -29,6 +32,18 @@ def present_error(error: GraphQLError, request_id: str) -> GraphQLError:
         )
     if original is None or isinstance(original, GraphQLError):
         return error  # a validation or syntax error: safe and useful as it is
+    if isinstance(original, InvalidOperationTypeError):  # e.g. a mutation over graphql-ws
+        return GraphQLError(
+            f"{original.operation_type.value} operations are not allowed here",
+            nodes=error.nodes, path=error.path, extensions={"code": "BAD_REQUEST"},
+        )
+    if database_unavailable(original):
+        log.warning("database unavailable request_id=%s: %s", request_id, original)
+        return GraphQLError(
+            "the database is unavailable: retry shortly (with the same Idempotency-Key)",
+            nodes=error.nodes, path=error.path,
+            extensions={"code": UNAVAILABLE, "requestId": request_id, "retryable": True},
+        )
     log.error(
         "unexpected error request_id=%s path=%s", request_id, error.path,
         exc_info=(type(original), original, original.__traceback__),

@@ -33,7 +33,10 @@ from graphql import (
     is_leaf_type,
 )
 from graphql.type.definition import GraphQLInterfaceType, GraphQLOutputType
+from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
+from strawberry.types.graphql import OperationType
 
 from models.firm import Permission
 from schema.connection import DEFAULT_PAGE
@@ -71,6 +74,8 @@ class _Walk:
         self.analysis = Analysis()
 
     def refuse(self, node: FieldNode, needs: Permission) -> None:
+        if any(node in (error.nodes or ()) for error in self.analysis.refused):
+            return  # one refusal per field is enough
         self.analysis.refused.append(_error(
             f"{node.name.value} needs the {needs} permission, which this token lacks",
             ErrorCode.FORBIDDEN, node,
@@ -183,16 +188,32 @@ class Guard(SchemaExtension):
     """Refuses, before execution, what the caller may not do or may not afford."""
 
     async def on_validate(self) -> AsyncIterator[None]:  # type: ignore[override]
-        yield
+        # Validate first (strawberry then skips its own run), so that the walk meets only
+        # valid documents and its refusals are seen by the check that follows validation.
         execution = self.execution_context
-        if execution.pre_execution_errors or execution.graphql_document is None:
-            return
+        if execution.graphql_document is not None and execution.pre_execution_errors is None:
+            execution.pre_execution_errors = validate_document(
+                execution.schema._schema, execution.graphql_document,
+                execution.validation_rules,
+            )
+            if not execution.pre_execution_errors:
+                execution.pre_execution_errors = await self.refusals()
+        yield
+
+    async def refusals(self) -> list[GraphQLError]:
+        execution = self.execution_context
+        assert execution.graphql_document is not None
         context = execution.context
         analysis = analyze(
             execution.schema._schema, execution.graphql_document, execution.operation_name,
             execution.variables, context.scope.permissions,
         )
         errors = analysis.refused
+        if not errors and execution.operation_type == OperationType.SUBSCRIPTION and (
+            not isinstance(context.request, WebSocket)
+        ):
+            errors.append(_error("subscriptions are served over a websocket at /graphql "
+                                 "(graphql-transport-ws)", ErrorCode.INVALID_INPUT))
         if analysis.root_fields > MAX_ROOT_FIELDS:
             errors.append(_error(
                 f"{analysis.root_fields} root fields; at most {MAX_ROOT_FIELDS} per operation",
@@ -211,5 +232,4 @@ class Guard(SchemaExtension):
                     f"rate limit reached: retry in {math.ceil(wait)} s", ErrorCode.RATE_LIMITED,
                     retryAfter=math.ceil(wait),
                 ))
-        if errors:
-            execution.pre_execution_errors = errors
+        return errors

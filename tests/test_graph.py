@@ -23,8 +23,10 @@ query Board($id: ID!) {
           assignees { name email }
           stage { id name }
           pipeline { name }
-          tasks { totalCount edges { node { title done assignee { name } job { title } } } }
-          history { edges { node { type seq actor { name } toStageId } } }
+          tasks(first: 10) {
+            totalCount edges { node { title done assignee { name } job { title } } }
+          }
+          history(first: 20) { edges { node { type seq actor { name } toStageId } } }
         } }
       }
     }

@@ -8,9 +8,9 @@ from tests.factories import board, client, scope_of
 from workflow import jobs, tasks
 from workflow.firms import NewFirm
 
-BOARD = """{ pipelines { edges { node { name stages { name jobs(first: 100) { edges { node {
-  title version rank client { name } assignees { name }
-  tasks { edges { node { title done assignee { name } } } }
+BOARD = """{ pipelines(first: 1) { edges { node { name stages { name jobs(first: 100) {
+  edges { node { title version rank client { name } assignees { name }
+  tasks(first: 10) { edges { node { title done assignee { name } } } }
 } } } } } } } }"""
 # token lookup, pipelines, stages, jobs, clients, assignees, tasks, task assignees
 BOARD_STATEMENTS = 8

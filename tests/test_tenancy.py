@@ -174,7 +174,9 @@ async def test_aliases_in_one_query_reveal_nothing(gql_b: GraphQL, f: Firms) -> 
         f'c: client(id: "{ids["client"]}") {{ id name }}',
         f'mine: job(id: "{gid("Job", f.b_job.id)}") {{ title }}',
     ]
-    data = await gql_b("{ " + "\n".join(fields) + " }")
+    data: dict[str, Any] = {}
+    for start in range(0, len(fields), 20):  # at most 20 root fields per operation
+        data |= await gql_b("{ " + "\n".join(fields[start:start + 20]) + " }")
     mine = data.pop("mine")
     assert mine == {"title": "Blue payroll"}
     assert data == {key: None for key in data}

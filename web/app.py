@@ -8,6 +8,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -39,6 +40,8 @@ from workflow.scope import NOBODY
 log = logging.getLogger("workflow")
 UNAUTHORIZED = 4401
 FORBIDDEN = 4403
+CONNECTION_INIT_TIMEOUT = timedelta(seconds=5)
+MAX_SUBSCRIPTIONS_PER_SOCKET = 100
 
 
 def bearer(params: Mapping[str, Any] | None) -> str:
@@ -136,7 +139,9 @@ def create_app(
                 await close_database()
 
     graphql = GraphQLApp(
-        schema, subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL)
+        schema, subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+        connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,  # then 4408
+        max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_SOCKET,  # more: an error each
     )
     app = Starlette(
         routes=[

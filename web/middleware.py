@@ -12,6 +12,7 @@ import uuid
 from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from models.outage import database_unavailable
 from workflow.firms import authenticate
 
 log = logging.getLogger("workflow.requests")
@@ -77,7 +78,19 @@ class BearerAuth:
             return
         header = _header(scope, b"authorization") or ""
         kind, _, token = header.partition(" ")
-        caller = await authenticate(token.strip()) if kind.lower() == "bearer" else None
+        try:
+            caller = await authenticate(token.strip()) if kind.lower() == "bearer" else None
+        except Exception as error:
+            if not database_unavailable(error):
+                raise
+            log.warning("database unavailable: %s", error)
+            start, body = _json_error(
+                503, "SERVICE_UNAVAILABLE", "the database is unavailable: retry shortly"
+            )
+            start["headers"].append((b"retry-after", b"1"))
+            await send(start)
+            await send(body)
+            return
         if caller is None:
             await _unauthenticated(send)
             return

@@ -53,10 +53,11 @@ async def claim(limit: int = BATCH) -> list[WebhookDelivery]:
         if is_postgres():
             due = due.select_for_update(skip_locked=True)
         deliveries = await due
-        if deliveries:
-            await WebhookDelivery.filter(id__in=[d.id for d in deliveries]).update(
-                next_attempt_at=now + LEASE, attempts=F("attempts") + 1
-            )
+        if not deliveries:
+            return []
+        await WebhookDelivery.filter(id__in=[d.id for d in deliveries]).update(
+            next_attempt_at=now + LEASE, attempts=F("attempts") + 1
+        )
     endpoints = {
         e.id: e
         for e in await WebhookEndpoint.filter(id__in={d.endpoint_id for d in deliveries})

@@ -40,13 +40,18 @@ async def invite_user(scope: Scope, email: str, name: str | None, role: Role) ->
     return user, secret
 
 
-async def _keep_an_owner(scope: Scope, user: User) -> None:
-    if user.role == Role.OWNER and user.is_active:
-        owners = await scope.query(User).filter(role=Role.OWNER, is_active=True).count()
-        if owners <= 1:
-            raise DomainError(
-                ErrorCode.INVALID_INPUT, "the firm's last active owner must stay one", "id"
-            )
+async def _lock_owners(scope: Scope) -> list[int]:
+    """Lock the firm's active owners (in id order, before any other user row, so two owners
+    removing each other wait for one another instead of both succeeding or deadlocking)."""
+    owners = scope.query(User).filter(role=Role.OWNER, is_active=True).order_by("id")
+    return [user.id for user in await owners.select_for_update()]
+
+
+def _keep_an_owner(owners: list[int], user: User) -> None:
+    if user.id in owners and owners == [user.id]:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "the firm's last active owner must stay one", "id"
+        )
 
 
 async def update_user(
@@ -54,14 +59,15 @@ async def update_user(
 ) -> User:
     caller = await _caller(scope)
     async with in_transaction():
+        owners = await _lock_owners(scope)
         user = await scope.get(User, user_id, field="id", lock=True)
+        _may_manage(caller, user.role, "id")
         if name is not None:
             user.name = validation.name(name, "name")
         role_changed = role is not None and role != user.role
         if role_changed:
-            _may_manage(caller, user.role, "id")
             _may_manage(caller, role, "role")  # type: ignore[arg-type]
-            await _keep_an_owner(scope, user)
+            _keep_an_owner(owners, user)
             user.role = role  # type: ignore[assignment]
         await user.save()
     if role_changed:
@@ -72,9 +78,10 @@ async def update_user(
 async def deactivate_user(scope: Scope, user_id: int) -> User:
     caller = await _caller(scope)
     async with in_transaction():
+        owners = await _lock_owners(scope)
         user = await scope.get(User, user_id, field="id", lock=True)
         _may_manage(caller, user.role, "id")
-        await _keep_an_owner(scope, user)
+        _keep_an_owner(owners, user)
         user.is_active = False
         await user.save(update_fields=["is_active"])
     await announce_revoked(user_ids=[user.id])
