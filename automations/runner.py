@@ -9,12 +9,11 @@ before its run executes skips the run: that stage's work no longer applies to it
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
 from automations.actions import ACTIONS
+from automations.background import BackgroundLoop
 from models import AutomationRun, EventType, JobStatus, RunStatus
 from models.db import is_postgres
 from workflow.scope import NOBODY, Scope
@@ -23,7 +22,6 @@ from workflow.unit import change
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-POLL_INTERVAL = 1.0
 
 
 def backoff(attempts: int) -> timedelta:
@@ -104,31 +102,10 @@ async def run_due(limit: int = 1000) -> int:
     return count
 
 
-class Runner:
+class Runner(BackgroundLoop):
     """Runs due automation runs in the background: woken after commits, and polling."""
 
-    def __init__(self) -> None:
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+    name = "automation-runner"
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="automation-runner")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def wake(self, _: object = None) -> None:
-        self._wake.set()
-
-    async def _loop(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_INTERVAL)
-            self._wake.clear()
-            try:
-                await run_due()
-            except Exception:
-                log.exception("automation runner failed; retrying")
+    async def work(self) -> None:
+        await run_due()

@@ -1,173 +1,162 @@
-"""Board load: a 500-job board (5 stages x 100 jobs, 2 tasks and an assignee each) over HTTP
-against a real server process, beside a floor: the same rows fetched by hand-written SQL and
-serialized with orjson, in this process.
+"""Scenario 1, board load: one pipeline, all its stages, the first 50 jobs of each with their
+client, assignees and tasks, over HTTP from a server process; one client, then 10 at once.
 
-    python -m bench.board                          # SQLite, in a temporary folder
-    python -m bench.board --database postgres://postgres@127.0.0.1:5432/test
-    python -m bench.board --requests 100
+Floor: the same rows by one hand-written SQL statement through asyncpg, shaped into the same
+nesting and serialized with orjson, in the benchmark's process (no HTTP, no GraphQL).
 
-On PostgreSQL a scratch database is created beside the one named, and dropped afterwards.
+    python -m bench.board        (the same as `python -m bench board`)
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
-import socket
-import sqlite3
-import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import uuid
-from pathlib import Path
+from typing import Any
 
 import asyncpg
-import httpx
 import orjson
 
-from models import Stage, User
-from models.db import close_database, open_database
-from workflow import clients, jobs, pipelines, tasks
-from workflow.firms import create_firm
-from workflow.scope import Scope
+from bench.http import GraphQL
+from bench.infra import PeakMemory, asyncpg_dsn
+from bench.report import Row, per_second
+from bench.sqlcount import PerRequest
+from bench.suite import Suite
 
-ROOT = Path(__file__).resolve().parent.parent
-STAGES, PER_STAGE = 5, 100
-BOARD = """query Board { pipelines { edges { node { name stages { name
-  jobs(first: 100) { edges { node { id title version rank dueDate client { name }
-    assignees { name } tasks { edges { node { title done } } } } } } } } } } }"""
-FLOOR_SQL = """SELECT s.name AS stage, j.id, j.title, j.version, j.rank, j.due_date,
-  c.name AS client, u.name AS assignee, t.title AS task, t.done
-FROM stage s JOIN job j ON j.stage_id = s.id JOIN client c ON c.id = j.client_id
-LEFT JOIN job_assignee ja ON ja.job_id = j.id LEFT JOIN app_user u ON u.id = ja.user_id
-LEFT JOIN task t ON t.job_id = j.id
-WHERE s.pipeline_id = {p} ORDER BY s.position, j.rank, t.id"""
+PER_STAGE = 50
+CLIENTS = (1, 10)  # concurrent clients (the floor: as many connections)
+# tasks(first: 10): without it the cost guard (schema/guard.py) counts a default page of 100
+# tasks per job, and the board costs more than it allows.
+BOARD = """query Board($p: ID!) { pipeline(id: $p) { id name stages { id name
+  jobs(first: 50) { totalCount edges { node { id title version rank dueDate client { id name }
+    assignees { id name } tasks(first: 10) { edges { node { id title done } } } } } } } } }"""
 
-
-async def seed(database_url: str) -> tuple[str, int]:
-    await open_database(database_url)
-    try:
-        firm = await create_firm("Bench CPA", "owner@bench.test")
-        scope = Scope(firm.firm.id, firm.owner.id)
-        names = [f"Stage {n}" for n in range(STAGES)]
-        pipeline = await pipelines.create_pipeline(scope, "1040 Return", names)
-        stages = await Stage.filter(pipeline_id=pipeline.id).order_by("position")
-        staff = [await User.create(firm_id=firm.firm.id, name=f"Staff {n}", email=f"s{n}@b.test")
-                 for n in range(5)]
-        people = [await clients.create_client(scope, f"Client {n}") for n in range(50)]
-        for n in range(STAGES * PER_STAGE):
-            job = await jobs.create_job(scope, pipeline.id, people[n % 50].id, f"Return {n}",
-                                        assignee_ids=[staff[n % 5].id])
-            for title in ("Request documents", "Review"):
-                await tasks.create_task(scope, job.id, title, assignee_id=staff[n % 5].id)
-            if (stage := stages[n % STAGES]).id != job.stage_id:
-                await jobs.move_job(scope, job.id, stage.id)
-        return firm.token, pipeline.id
-    finally:
-        await close_database()
+# Stage pages by the (stage_id, rank) index; children aggregated per job. task.job_id has no
+# index, so tasks are one hash join over the task table (the server's loaders do the same).
+FLOOR_SQL = """
+WITH page AS (
+  SELECT j.* FROM stage s CROSS JOIN LATERAL (
+    SELECT * FROM job WHERE job.stage_id = s.id AND job.status = 'ACTIVE'
+    ORDER BY rank LIMIT $2) j
+  WHERE s.pipeline_id = $1),
+tasks AS (
+  SELECT t.job_id, array_agg((t.id, t.title, t.done) ORDER BY t.id) AS tasks
+  FROM task t JOIN page ON page.id = t.job_id GROUP BY t.job_id),
+people AS (
+  SELECT ja.job_id, array_agg((u.id, u.name) ORDER BY u.id) AS people
+  FROM job_assignee ja JOIN page ON page.id = ja.job_id JOIN app_user u ON u.id = ja.user_id
+  GROUP BY ja.job_id),
+totals AS (
+  SELECT stage_id, count(*) AS total FROM job WHERE pipeline_id = $1 AND status = 'ACTIVE'
+  GROUP BY stage_id)
+SELECT s.id AS stage_id, s.name AS stage_name, totals.total, page.id, page.title, page.version,
+  page.rank, page.due_date, c.id AS client_id, c.name AS client_name, tasks.tasks, people.people
+FROM stage s LEFT JOIN totals ON totals.stage_id = s.id LEFT JOIN page ON page.stage_id = s.id
+LEFT JOIN client c ON c.id = page.client_id LEFT JOIN tasks ON tasks.job_id = page.id
+LEFT JOIN people ON people.job_id = page.id
+WHERE s.pipeline_id = $1 ORDER BY s.position, page.rank"""
 
 
-async def floor(database_url: str, pipeline_id: int, runs: int) -> list[float]:
-    """Milliseconds for the board's rows by one statement, serialized with orjson."""
-    timings = []
-    if database_url.startswith("sqlite"):
-        connection = sqlite3.connect(database_url.split("://", 1)[1])
-        for _ in range(runs):
-            started = time.perf_counter()
-            cursor = connection.execute(FLOOR_SQL.format(p=pipeline_id))
-            columns = [c[0] for c in cursor.description]
-            orjson.dumps([dict(zip(columns, row, strict=True)) for row in cursor.fetchall()])
-            timings.append((time.perf_counter() - started) * 1000)
-        return timings
-    pg = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
-    try:
-        for _ in range(runs):
-            started = time.perf_counter()
-            rows = await pg.fetch(FLOOR_SQL.format(p=pipeline_id))
-            orjson.dumps([dict(row) for row in rows])
-            timings.append((time.perf_counter() - started) * 1000)
-    finally:
-        await pg.close()
-    return timings
+def shape(rows: list[asyncpg.Record]) -> dict[str, Any]:
+    """The board's nesting, as the GraphQL answer has it."""
+    stages: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        stage = stages.setdefault(row["stage_id"], {
+            "id": row["stage_id"], "name": row["stage_name"],
+            "jobs": {"totalCount": row["total"] or 0, "edges": []}})
+        if row["id"] is None:
+            continue
+        stage["jobs"]["edges"].append({"node": {
+            "id": row["id"], "title": row["title"], "version": row["version"],
+            "rank": row["rank"], "dueDate": row["due_date"],
+            "client": {"id": row["client_id"], "name": row["client_name"]},
+            "assignees": [{"id": p[0], "name": p[1]} for p in row["people"] or ()],
+            "tasks": {"edges": [{"node": {"id": t[0], "title": t[1], "done": t[2]}}
+                                for t in row["tasks"] or ()]},
+        }})
+    return {"pipeline": {"stages": list(stages.values())}}
 
 
-def serve(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port)}
-    process = subprocess.Popen([sys.executable, "server.py"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            httpx.get(f"{base}/healthz", timeout=1)
-            return process, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the server did not start")
+async def floor(suite: Suite, clients: int, requests: int) -> Row:
+    """The floor with as many concurrent connections as the clients it is compared to."""
+    pg = await asyncpg.create_pool(asyncpg_dsn(suite.database_url), min_size=clients,
+                                   max_size=clients)
+    latencies: list[float] = []
 
+    async def client(count: int) -> None:
+        async with pg.acquire() as connection:
+            for n in range(count + 1):
+                started = time.perf_counter()
+                rows = await connection.fetch(FLOOR_SQL, suite.firm.pipeline_id, PER_STAGE)
+                orjson.dumps(shape(rows))
+                if n:  # warm-up: plan cache, buffers
+                    latencies.append((time.perf_counter() - started) * 1000)
 
-def report(name: str, timings: list[float], floor_p50: float | None = None) -> None:
-    timings = sorted(timings)
-    p50 = statistics.median(timings)
-    p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
-    ratio = f"{p50 / floor_p50:6.1f}x" if floor_p50 else "   1.0x"
-    print(f"{name:<34} p50 {p50:8.1f} ms   p99 {p99:8.1f} ms   vs floor {ratio}")
-
-
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--database", default="sqlite")
-    parser.add_argument("--requests", type=int, default=50)
-    args = parser.parse_args()
-    scratch = None
-    if args.database == "sqlite":
-        database_url = f"sqlite://{tempfile.mkdtemp()}/bench.sqlite3"
-    else:
-        admin_url = args.database.replace("postgres://", "postgresql://", 1)
-        scratch = f"wf_bench_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(admin_url)
-        await admin.execute(f'CREATE DATABASE "{scratch}"')
-        await admin.close()
-        database_url = args.database.rsplit("/", 1)[0] + f"/{scratch}"
     try:
         started = time.perf_counter()
-        token, pipeline_id = await seed(database_url)
-        print(f"seeded {STAGES * PER_STAGE} jobs in {time.perf_counter() - started:.1f} s "
-              f"on {database_url.split(':')[0]}")
-        floor_timings = await floor(database_url, pipeline_id, args.requests)
-        process, base = serve(database_url)
-        try:
-            async with httpx.AsyncClient(
-                base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
-            ) as http:
-                timings = []
-                for n in range(args.requests + 3):
-                    started = time.perf_counter()
-                    response = await http.post("/graphql", json={"query": BOARD})
-                    elapsed = (time.perf_counter() - started) * 1000
-                    body = response.json()
-                    assert "errors" not in body, body
-                    stages = body["data"]["pipelines"]["edges"][0]["node"]["stages"]
-                    assert sum(len(s["jobs"]["edges"]) for s in stages) == STAGES * PER_STAGE
-                    if n >= 3:  # warm-up
-                        timings.append(elapsed)
-        finally:
-            process.terminate()
-            process.wait()
-        report("floor: one SQL statement + orjson", floor_timings)
-        report("board query over HTTP (500 jobs)", timings, statistics.median(floor_timings))
+        await asyncio.gather(*(client(requests // clients) for _ in range(clients)))
+        seconds = time.perf_counter() - started
     finally:
-        if scratch:
-            admin = await asyncpg.connect(admin_url)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-            await admin.close()
+        await pg.close()
+    return Row(f"floor: board by 1 SQL statement + orjson, {clients} conn.", latencies,
+               throughput=per_second(len(latencies), seconds), sql="1")
+
+
+def check(data: dict[str, Any], suite: Suite) -> None:
+    stages = data["pipeline"]["stages"]
+    expected = min(PER_STAGE, suite.firm.job_count // len(stages))
+    assert all(len(s["jobs"]["edges"]) == expected for s in stages), "board is incomplete"
+
+
+async def load(url: str, suite: Suite, clients: int, requests: int) -> tuple[list[float], float]:
+    """Latencies of `requests` board loads by `clients` concurrent clients, and the seconds
+    the lot took."""
+    latencies: list[float] = []
+
+    async def client(count: int) -> None:
+        async with GraphQL(url, suite.firm.token) as http:
+            for _ in range(count):
+                elapsed, data = await http.timed(BOARD, p=suite.pipeline)
+                check(data, suite)
+                latencies.append(elapsed)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(requests // clients) for _ in range(clients)))
+    return latencies, time.perf_counter() - started
+
+
+async def count(suite: Suite) -> PerRequest:
+    """SQL statements per board load, on a counting server."""
+    counting = await suite.counting()
+    async with GraphQL(counting.servers[0].url, suite.firm.token) as http:
+        await http.timed(BOARD, p=suite.pipeline)  # the first request of a process loads more
+
+        async def loads() -> None:
+            for _ in range(suite.plan.count_requests):
+                await http.timed(BOARD, p=suite.pipeline)
+
+        return await counting.per_request(suite.plan.count_requests, loads)
+
+
+async def run(suite: Suite) -> list[Row]:
+    requests = suite.plan.board_requests
+    sql = await count(suite)
+    floors = {clients: await floor(suite, clients, requests) for clients in CLIENTS}
+    rows = list(floors.values())
+    async with suite.servers(1, "board") as [server], PeakMemory([server.pid]) as memory:
+        await load(server.url, suite, 1, 3)  # warm-up: a process's first requests load more
+        for clients in CLIENTS:
+            latencies, seconds = await load(server.url, suite, clients, requests)
+            rows.append(Row(f"board load, {clients} client{'s' * (clients > 1)}", latencies,
+                            throughput=per_second(len(latencies), seconds), sql=str(sql),
+                            floor=floors[clients]))
+    for row in rows[len(floors):]:
+        row.peak_rss_mb = memory.peak_mb
+    return rows
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    import sys
+
+    from bench.__main__ import main
+
+    main(["board", *sys.argv[1:]])

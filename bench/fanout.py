@@ -1,144 +1,203 @@
-"""Fan-out: commit-to-delivery latency of moveJob events to 1, 100 and 1,000 websocket
-subscribers spread over 2 server processes sharing PostgreSQL and Redis, beside a raw Redis
-pub/sub round trip measured in the same run; and the servers' memory per idle subscription.
+"""Scenarios 4 and 5, fan-out and memory: N idle websocket subscribers of one board
+(graphql-transport-ws), spread over 2 server processes sharing PostgreSQL and Redis, held by
+helper processes (bench.subscribers). A client moves a card, waits until every subscriber has
+the event, and moves again. Latency: receipt time minus the event's occurredAt (stamped in
+the change's transaction, so it slightly overstates commit-to-delivery).
 
-    python -m bench.fanout --database postgres://postgres@127.0.0.1:5432/test
-    python -m bench.fanout --subscribers 1 100 1000 --moves 20
+Floor: a raw Redis PUBLISH to as many raw SUBSCRIBE connections, held the same way.
+Memory: growth of the two servers' RSS once the N subscriptions are open and idle, over N.
 
-Latency is the time a subscriber receives an event minus the event's occurredAt (taken in the
-change's transaction, so this slightly overstates commit-to-delivery). The subscribers live in
-this one client process, which adds its own receiving time at high counts.
+    python -m bench.fanout        (the same as `python -m bench fanout`)
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import statistics
-import tempfile
+import math
+import sys
 import time
-import uuid
-from datetime import datetime
-from pathlib import Path
+from typing import Any
 
-import asyncpg
-import redis.asyncio as redis
-import websockets
+from bench.http import GraphQL, payload_errors
+from bench.infra import ROOT, PeakMemory, Server, rss_kb
+from bench.report import Row, per_second, table
+from bench.suite import Suite, gid
 
-from tests.live import TRANSPORT_WS, make_board
-from tests.servers import RedisProcess, ServerProcess, graphql
-
-SUBSCRIPTION = """subscription($p: ID!) { boardUpdated(pipelineId: $p) { cursor occurredAt } }"""
-MOVE = """mutation($j: ID!, $s: ID!) { moveJob(input: {jobId: $j, stageId: $s}) {
-  errors { code } } }"""
-
-
-def rss_kb(server: ServerProcess) -> int:
-    assert server.process is not None
-    for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+SUBSCRIPTION = """subscription Board($p: ID!) { boardUpdated(pipelineId: $p) {
+  cursor type stageId fromStageId occurredAt job { id title version rank stage { id } } } }"""
+MOVE = """mutation Move($j: ID!, $s: ID!) { moveJob(input: {jobId: $j, stageId: $s}) {
+  errors { code message } } }"""
+WHERE = "query Where($j: ID!) { job(id: $j) { stage { id } } }"
+PER_PROCESS = 2500  # subscribers one helper process holds
 
 
-def percentiles(values: list[float]) -> tuple[float, float]:
-    ordered = sorted(values)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+class Pool:
+    """Helper processes holding subscribers, driven in step."""
+
+    def __init__(self, subscribers: int) -> None:
+        self.size = max(1, math.ceil(subscribers / PER_PROCESS))
+        self.processes: list[asyncio.subprocess.Process] = []
+        self.expected = 0  # events each subscriber should have received since the last report
+
+    async def __aenter__(self) -> Pool:
+        for _ in range(self.size):
+            self.processes.append(await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bench.subscribers", cwd=ROOT, limit=2**28,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE))
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        for process in self.processes:
+            assert process.stdin is not None
+            process.stdin.close()
+        for process in self.processes:
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+    async def ask(self, process: asyncio.subprocess.Process, request: dict[str, Any]
+                  ) -> dict[str, Any]:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(json.dumps(request).encode() + b"\n")
+        await process.stdin.drain()
+        answer: dict[str, Any] = json.loads(await process.stdout.readline())
+        if "error" in answer:
+            raise RuntimeError(f"subscriber process: {answer['error']}")
+        return answer
+
+    async def everyone(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(self.ask(p, request) for p in self.processes)))
+
+    async def open(self, count: int, **request: Any) -> None:
+        shares = [count // self.size + (n < count % self.size) for n in range(self.size)]
+        await asyncio.gather(*(self.ask(p, {"cmd": "open", "count": share, **request})
+                               for p, share in zip(self.processes, shares, strict=True)))
+
+    async def next_event(self) -> None:
+        """Until every subscriber has received one more event."""
+        self.expected += 1
+        answers = await self.everyone({"cmd": "wait", "events": self.expected, "timeout": 120})
+        if any(a.get("timeout") for a in answers):
+            raise RuntimeError(f"subscribers timed out waiting for an event: {answers}")
+
+    async def report(self) -> tuple[list[float], list[str], int]:
+        """Latencies (ms) and errors since the last report."""
+        self.expected = 0
+        answers = await self.everyone({"cmd": "report"})
+        return ([v for a in answers for v in a["latencies"]],
+                [e for a in answers for e in a["errors"]],
+                sum(a["error_count"] for a in answers))
 
 
-async def redis_round_trips(url: str, count: int = 200) -> list[float]:
-    """Milliseconds from PUBLISH to the subscriber's receipt, raw redis-py."""
-    client = redis.Redis.from_url(url)
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe("bench")
-    timings = []
-    for _ in range(count):
+async def subscribe(pool: Pool, servers: list[Server], suite: Suite, count: int) -> None:
+    await pool.open(count, kind="ws", urls=[s.ws_url for s in servers], token=suite.firm.token,
+                    query=SUBSCRIPTION, variables={"p": suite.pipeline})
+
+
+async def moves(server: Server, suite: Suite, pool: Pool, count: int) -> float:
+    """Move a card between the first two stages `count` times, each time once every
+    subscriber has the last event; the seconds it took."""
+    job = gid("Job", suite.firm.jobs_by_stage[suite.firm.stage_ids[0]][0])
+    stages = [gid("Stage", stage) for stage in suite.firm.stage_ids[:2]]
+    started = time.perf_counter()
+    async with GraphQL(server.url, suite.firm.token) as http:
+        _, data = await http.timed(WHERE, j=job)
+        at = stages.index(data["job"]["stage"]["id"])
+        for _ in range(count):
+            at ^= 1
+            _, data = await http.timed(MOVE, j=job, s=stages[at])
+            assert not payload_errors(data), data
+            await pool.next_event()
+    return time.perf_counter() - started
+
+
+async def redis_floor(suite: Suite, subscribers: int, count: int) -> Row:
+    async with Pool(subscribers) as pool:
+        await pool.open(subscribers, kind="redis", url=suite.redis.url, channel="bench")
+        reader, writer = await asyncio.open_connection("127.0.0.1", suite.redis.port)
         started = time.perf_counter()
-        await client.publish("bench", "x")
-        while await pubsub.get_message(timeout=1) is None:
-            pass
-        timings.append((time.perf_counter() - started) * 1000)
-    await pubsub.aclose()
-    await client.aclose()
-    return timings
+        for _ in range(count):
+            writer.write(f"PUBLISH bench {time.time():.6f}\r\n".encode())
+            await reader.readline()
+            await pool.next_event()
+        seconds = time.perf_counter() - started
+        writer.close()
+        latencies, _, _ = await pool.report()
+    return Row(f"floor: Redis PUBLISH to {subscribers:,} subscribers", latencies,
+               throughput=per_second(subscribers * count, seconds, "deliveries"))
 
 
-async def subscribe(server: ServerProcess, token: str, pipeline: str,
-                    arrivals: asyncio.Queue[float]) -> websockets.ClientConnection:
-    ws = await websockets.connect(server.ws_url, subprotocols=[TRANSPORT_WS])  # type: ignore[list-item]
-    await ws.send(json.dumps({"type": "connection_init",
-                              "payload": {"Authorization": f"Bearer {token}"}}))
-    await ws.recv()
-    await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
-        "query": SUBSCRIPTION, "variables": {"p": pipeline}}}))
-
-    async def read() -> None:
-        async for raw in ws:
-            received = time.time()
-            occurred = json.loads(raw)["payload"]["data"]["boardUpdated"]["occurredAt"]
-            arrivals.put_nowait((received - datetime.fromisoformat(occurred).timestamp()) * 1000)
-
-    ws.reader = asyncio.create_task(read())  # type: ignore[attr-defined]
-    return ws
-
-
-async def run(database_url: str, counts: list[int], moves: int, log_dir: Path) -> None:
-    private_redis = RedisProcess().start()
-    servers = [ServerProcess(log_dir, DATABASE_URL=database_url, REDIS_URL=private_redis.url,
-                             SUBSCRIPTION_QUEUE_SIZE="1000").start() for _ in range(2)]
-    try:
-        board = make_board(servers[0], jobs=2)
-        floor = percentiles(await redis_round_trips(private_redis.url))
-        print(f"{'floor: raw Redis pub/sub round trip':<44} p50 {floor[0]:7.2f} ms"
-              f"   p99 {floor[1]:7.2f} ms")
-        for count in counts:
-            arrivals: asyncio.Queue[float] = asyncio.Queue()
-            idle = [rss_kb(s) for s in servers]
-            sockets = [await subscribe(servers[n % 2], board.token, board.pipeline, arrivals)
-                       for n in range(count)]
-            await asyncio.sleep(1.0)
-            per_subscription = (sum(rss_kb(s) for s in servers) - sum(idle)) / count
-            latencies: list[float] = []
-            for n in range(moves):
-                await asyncio.to_thread(graphql, servers[0], board.token, MOVE,
-                                        j=board.jobs[n % 2], s=board.stages[1 + (n // 2) % 2])
-                for _ in range(count):
-                    latencies.append(await asyncio.wait_for(arrivals.get(), 30))
-            p50, p99 = percentiles(latencies)
-            print(f"{count:>5} subscribers over 2 processes{'':<11} p50 {p50:7.2f} ms"
-                  f"   p99 {p99:7.2f} ms   ratio p50 {p50 / floor[0]:6.1f}x"
-                  f"   memory {per_subscription:5.1f} KB/subscription")
-            for ws in sockets:
-                ws.reader.cancel()  # type: ignore[attr-defined]
-                await ws.close()
-            await asyncio.sleep(0.5)
-    finally:
-        for server in servers:
-            server.stop()
-        private_redis.stop()
+async def count(suite: Suite) -> str:
+    """SQL statements per event (the move included), over both processes, as "fixed + per
+    subscriber": counted with 10 subscribers, then 40."""
+    events = suite.plan.count_requests
+    counting = await suite.counting(2)
+    server = counting.servers[0]
+    per: dict[int, float] = {}
+    async with Pool(40) as pool:
+        for total, more in ((10, 10), (40, 30)):
+            await subscribe(pool, counting.servers, suite, more)
+            await moves(server, suite, pool, 1)  # warm-up
+            await pool.report()
+            await counting.tally.measure_idle(suite.plan.idle_seconds)  # the feeds poll
+            counted = await counting.per_request(events, lambda: moves(server, suite, pool,
+                                                                       events))
+            per[total] = counted.sql
+            await pool.report()
+    slope = (per[40] - per[10]) / 30
+    slope = round(slope, 1) + 0.0  # no "-0.0" from noise
+    return f"{per[10] - 10 * slope:.0f} + {slope:.1f}/sub"
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--database", default="postgres://postgres@127.0.0.1:5432/test")
-    parser.add_argument("--subscribers", type=int, nargs="+", default=[1, 100, 1000])
-    parser.add_argument("--moves", type=int, default=20)
-    args = parser.parse_args()
-    admin_url = args.database.replace("postgres://", "postgresql://", 1)
-    scratch = f"wf_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f'CREATE DATABASE "{scratch}"')
-    await admin.close()
-    try:
-        with tempfile.TemporaryDirectory() as log_dir:
-            await run(args.database.rsplit("/", 1)[0] + f"/{scratch}", args.subscribers,
-                      args.moves, Path(log_dir))
-    finally:
-        admin = await asyncpg.connect(admin_url)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-        await admin.close()
+def error_notes(errors: list[str], error_count: int) -> str:
+    return f"{error_count} errors, e.g. {errors[0][:80]}" if error_count else ""
+
+
+async def fan_out(suite: Suite, subscribers: int, events: int, sql: str | None) -> list[Row]:
+    """Open `subscribers` on 2 fresh servers: memory rows, and with `sql` the fan-out rows."""
+    floor = await redis_floor(suite, subscribers, events) if sql else None
+    async with suite.servers(2, f"fanout-{subscribers}") as servers, Pool(subscribers) as pool:
+        idle = sum(rss_kb(s.pid) for s in servers)
+        started = time.perf_counter()
+        await subscribe(pool, servers, suite, subscribers)
+        opened = time.perf_counter() - started
+        await asyncio.sleep(1.0)  # let the servers settle
+        held = sum(rss_kb(s.pid) for s in servers)
+        per_subscription = (held - idle) / subscribers
+        rows = [Row(f"idle subscriptions: {subscribers:,} over 2 processes",
+                    peak_rss_mb=held / 1024,
+                    notes=f"{per_subscription:.1f} KB per subscription; opened in {opened:.1f} s")]
+        if floor is None or sql is None:
+            return rows
+        async with PeakMemory(s.pid for s in servers) as memory:
+            seconds = await moves(servers[0], suite, pool, events)
+        latencies, errors, error_count = await pool.report()
+    return [floor, Row(f"fan-out to {subscribers:,} subscribers, 2 processes", latencies,
+                       throughput=per_second(len(latencies), seconds, "deliveries"),
+                       sql=f"{sql} /event", peak_rss_mb=memory.peak_mb, floor=floor,
+                       notes=error_notes(errors, error_count)), *rows]
+
+
+async def run(suite: Suite) -> list[Row]:
+    sql = await count(suite)
+    rows = []
+    for subscribers, events in suite.plan.fanout:
+        rows += await fan_out(suite, subscribers, events, sql)
+        print(f"fan-out to {subscribers:,} subscribers:\n{table(rows)}", flush=True)
+    return rows
+
+
+async def run_memory(suite: Suite) -> list[Row]:
+    rows = []
+    for subscribers, _ in suite.plan.fanout:
+        rows += await fan_out(suite, subscribers, 0, None)
+    return rows
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    from bench.__main__ import main
+
+    main(["fanout", *sys.argv[1:]])

@@ -39,7 +39,7 @@ from strawberry.schema.schema import validate_document
 from strawberry.types.graphql import OperationType
 
 from models.firm import Permission
-from schema.connection import DEFAULT_PAGE
+from schema.connection import DEFAULT_PAGE, MAX_PAGE
 from workflow.access import root_field_needs, type_needs
 from workflow.errors import ErrorCode
 
@@ -130,17 +130,29 @@ class _Walk:
         if payload_only and depth >= 3 and parent.name != "UserError":
             self.refuse(node, Permission.READ)
             return 0
+        children = self.fields(node.selection_set, named)
         inner = sum(
             self.field(child, child_parent, depth + 1, payload_only)
-            for child, child_parent in self.fields(node.selection_set, named)
+            for child, child_parent in children
         )
         if parent.name.endswith(("Connection", "Edge")):
             return inner  # edges, node, pageInfo: the connection's `first` counted them
-        return self.multiplier(node, definition) * (1 + inner)
+        count = self.multiplier(node, definition)
+        if named.name.endswith("Connection") and not any(
+            child.name.value == "edges" for child, _ in children
+        ):
+            count = 1  # totalCount or pageInfo alone: no items are loaded
+        return count * (1 + inner)
 
     def multiplier(self, node: FieldNode, definition: Any) -> int:
         if "first" in definition.args:
-            return self.argument(node, "first", DEFAULT_PAGE)
+            first = self.argument(node, "first", DEFAULT_PAGE)
+            if first > MAX_PAGE:  # refused before anything runs, even deep in a payload
+                self.analysis.refused.append(_error(
+                    f"first must be between 0 and {MAX_PAGE}", ErrorCode.INVALID_INPUT, node,
+                    field="first",
+                ))
+            return first
         if "ids" in definition.args:
             return self.argument_length(node, "ids")
         field_type = definition.type

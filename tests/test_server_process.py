@@ -58,7 +58,8 @@ def test_server_process_serves_the_workflow_over_http(server: ServerProcess) -> 
                 j=created["job"]["id"], s=pipeline["stages"][2]["id"])["moveJob"]
     assert moved == {"job": {"version": 2, "stage": {"name": "Review"}}, "errors": []}
     board = gql("""query BoardQuery($p: ID!) { pipeline(id: $p) { stages { name
-        jobs { edges { node { title client { name } history { edges { node { type } } } } } }
+        jobs(first: 20) { edges { node { title client { name }
+          history(first: 10) { edges { node { type } } } } } }
         } } }""", p=pipeline["id"])["pipeline"]["stages"]
     assert [len(s["jobs"]["edges"]) for s in board] == [0, 0, 1]
     assert board[2]["jobs"]["edges"][0]["node"] == {

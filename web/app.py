@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -63,6 +64,12 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
 
 class GraphQLApp(GraphQL[Context, None]):
     websocket_adapter_class = WebSocketAdapter  # type: ignore[assignment]
+
+    def parse_json(self, data: str | bytes) -> object:
+        parsed = super().parse_json(data)
+        if not isinstance(parsed, dict | list):  # null, a string, a number: not a request
+            raise HTTPException(400, "the body must be a JSON object: {\"query\": ...}")
+        return parsed
 
     async def get_context(self, request: Request | WebSocket, response: object) -> Context:
         state = request.state

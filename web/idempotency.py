@@ -4,13 +4,16 @@ The key is claimed (a row unique per firm and key) before the request runs, so o
 concurrent requests with one key only one runs; the other is told the key is in use (409).
 The response is stored when the request ends and replayed for 24 hours to a request with the
 same key and the same body; another body with that key is refused (422). A request refused
-before doing anything (rate limited, timed out) releases its key so it can be retried.
+before doing anything (rate limited) or cut off (timed out: its transaction rolled back)
+releases its key so it can be retried.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -20,6 +23,8 @@ from tortoise.exceptions import IntegrityError
 
 from models import IdempotentRequest
 
+log = logging.getLogger(__name__)
+RELEASE_ATTEMPTS = 60  # every 0.5 s
 KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 KEEP = timedelta(hours=24)
 PURGE_EVERY = 3600.0
@@ -41,6 +46,7 @@ class Idempotency:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.last_purge = 0.0
+        self._releasing: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = next((v.decode("latin-1") for k, v in scope.get("headers", [])
@@ -57,7 +63,16 @@ class Idempotency:
         body = await _read(receive)
         digest = hashlib.sha256(body).hexdigest()
         await self._purge()
-        claim = await _claim(caller.firm_id, key, digest)
+        # Shielded: cut off mid-claim (a busy SQLite), the claim still completes, then is freed.
+        claiming = asyncio.ensure_future(_claim(caller.firm_id, key, digest))
+        try:
+            claim = await asyncio.shield(claiming)
+        except BaseException:
+            claiming.add_done_callback(
+                lambda done: done.cancelled() or done.exception() or done.result()
+                or self._release_soon(caller.firm_id, key)
+            )
+            raise
         if claim is not None:
             if claim.request_hash != digest:
                 await _send(send, *_error(
@@ -98,12 +113,30 @@ class Idempotency:
 
         try:
             await self.app(scope, receive_body, capture)
-        finally:
-            stored = IdempotentRequest.filter(firm_id=firm_id, key=key)
-            if status in RELEASE_ON:
-                await stored.delete()
-            else:
-                await stored.update(status_code=status, response=b"".join(chunks).decode())
+        except BaseException:  # cut off (timeout, client gone) or crashed: no response to keep
+            self._release_soon(firm_id, key)
+            raise
+        stored = IdempotentRequest.filter(firm_id=firm_id, key=key)
+        if status in RELEASE_ON:
+            await stored.delete()
+        else:
+            await stored.update(status_code=status, response=b"".join(chunks).decode())
+
+    def _release_soon(self, firm_id: int, key: str) -> None:
+        """Free a key in the background: the database may be what held the request up."""
+
+        async def release() -> None:
+            for _ in range(RELEASE_ATTEMPTS):
+                try:
+                    await IdempotentRequest.filter(firm_id=firm_id, key=key).delete()
+                    return
+                except Exception as error:
+                    log.warning("could not release idempotency key yet: %s", error)
+                    await asyncio.sleep(0.5)
+
+        task = asyncio.create_task(release())
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
 
     async def _purge(self) -> None:
         if time.monotonic() - self.last_purge > PURGE_EVERY:

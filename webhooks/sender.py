@@ -11,7 +11,6 @@ fails; an endpoint failing DISABLE_AFTER times in a row is disabled, and says wh
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ import orjson
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from automations.background import BackgroundLoop
 from models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from models.db import is_postgres
 from webhooks import signing
@@ -32,7 +32,6 @@ TIMEOUT = 5.0  # seconds a receiver has to answer
 LEASE = timedelta(seconds=TIMEOUT * 2)
 BATCH = 20
 DISABLE_AFTER = 50  # consecutive failures of an endpoint (hours of retries of many messages)
-POLL_INTERVAL = 1.0
 
 
 def message_id(delivery: WebhookDelivery) -> str:
@@ -129,34 +128,20 @@ async def send_due(client: httpx.AsyncClient, schedule: Sequence[float]) -> int:
     return len(deliveries)
 
 
-class Sender:
+class Sender(BackgroundLoop):
     """Sends deliveries in the background: woken after commits, and polling."""
 
-    def __init__(self, schedule: Sequence[float]) -> None:
-        self.schedule = tuple(schedule)
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+    name = "webhook-sender"
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="webhook-sender")
+    def __init__(self, schedule: Sequence[float]) -> None:
+        super().__init__()
+        self.schedule = tuple(schedule)
+        self.client = httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await super().stop()
+        await self.client.aclose()
 
-    async def wake(self, _: object = None) -> None:
-        self._wake.set()
-
-    async def _loop(self) -> None:
-        async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False) as client:
-            while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), POLL_INTERVAL)
-                self._wake.clear()
-                try:
-                    while await send_due(client, self.schedule) == BATCH:
-                        pass
-                except Exception:
-                    log.exception("webhook sender failed; retrying")
+    async def work(self) -> None:
+        while await send_due(self.client, self.schedule) == BATCH:
+            pass

@@ -1,0 +1,46 @@
+"""A background loop that does its work when woken (after commits) and every POLL_INTERVAL:
+the shape of the automation runner and the webhook sender."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+log = logging.getLogger(__name__)
+POLL_INTERVAL = 1.0
+
+
+class BackgroundLoop:
+    name = "background"
+
+    def __init__(self) -> None:
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name=self.name)
+
+    async def stop(self) -> None:
+        """Cancel: work in flight rolls back (runs) or leaves its lease to expire (webhooks)."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def wake(self, _: object = None) -> None:
+        self._wake.set()
+
+    async def work(self) -> None:
+        raise NotImplementedError
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_INTERVAL):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.work()
+            except Exception:
+                log.exception("%s failed; retrying", self.name)

@@ -1,0 +1,98 @@
+"""What every scenario shares: the seeded firm, the private Redis, the run's sizes, and the
+servers that count SQL statements (behind the proxy of bench.sqlcount)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.infra import Redis, Server, servers
+from bench.seed import Firm, Sizes
+from bench.sqlcount import PerRequest, StatementCounter, Tally
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much each scenario does; `--quick` shrinks all of it."""
+
+    sizes: Sizes
+    board_requests: int
+    export_runs: int
+    move_seconds: float
+    concurrency: tuple[int, ...]
+    fanout: tuple[tuple[int, int], ...]  # (subscribers, events sent to them)
+    count_requests: int  # requests whose statements are counted, on the counting server
+    idle_seconds: float  # how long the counting servers' background polling is measured
+
+
+FULL = Plan(Sizes(), board_requests=40, export_runs=3, move_seconds=6.0,
+            concurrency=(1, 10, 50), fanout=((1000, 20), (10000, 5)), count_requests=10,
+            idle_seconds=3.0)
+QUICK = Plan(Sizes(jobs=300, other_jobs=20, clients=100, staff=10), board_requests=10,
+             export_runs=2, move_seconds=0.4, concurrency=(1, 10, 50), fanout=((50, 3),),
+             count_requests=2, idle_seconds=1.0)
+
+
+def gid(type_name: str, pk: int) -> str:
+    """A Relay global id, as the API spells it: base64("Type:id") without padding."""
+    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).rstrip(b"=").decode()
+
+
+@dataclass
+class Counting:
+    """Servers whose SQL goes through the counting proxy."""
+
+    servers: list[Server]
+    tally: Tally
+
+    async def per_request(self, requests: int,
+                          work: Callable[[], Awaitable[object]]) -> PerRequest:
+        """SQL statements per request while `work` makes `requests` requests, less the
+        servers' background polling (measured while they were idle)."""
+        self.tally.start()
+        await work()
+        return self.tally.per(requests)
+
+
+@dataclass
+class Suite:
+    plan: Plan
+    database_url: str
+    redis: Redis
+    firm: Firm
+    log_dir: Path
+    counter: StatementCounter
+    profile_dir: Path | None = None  # where py-spy profiles of the timed servers go
+    exits: AsyncExitStack = field(default_factory=AsyncExitStack)  # closed by the caller
+    _quiet: list[Server] = field(default_factory=list)
+
+    @property
+    def pipeline(self) -> str:
+        return gid("Pipeline", self.firm.pipeline_id)
+
+    def servers(self, count: int, label: str) -> AbstractAsyncContextManager[list[Server]]:
+        """`count` new servers: each scenario measures its own processes' memory from their
+        start. `label` names their profiles."""
+        profile = self.profile_dir / label if self.profile_dir else None
+        return servers(self.log_dir, self.database_url, self.redis.url, count, profile=profile)
+
+    async def counting(self, count: int = 1) -> Counting:
+        """Counting servers without runner (nor webhook sender): silent when idle, so their
+        counts are exact, and no part of the timed runs. Started once, kept to the end."""
+        if len(self._quiet) < count:
+            self._quiet += await self.exits.enter_async_context(servers(
+                self.log_dir, self.counter.url, self.redis.url, count - len(self._quiet),
+                "--no-runner"))
+        return Counting(self._quiet[:count], Tally(self.counter))
+
+    @asynccontextmanager
+    async def counting_with_runner(self) -> AsyncIterator[Counting]:
+        """A counting server that runs automations, for as long as the block lasts (its
+        runner must take no part in the timed runs); its idle polling is measured first."""
+        async with servers(self.log_dir, self.counter.url, self.redis.url, 1) as started:
+            tally = Tally(self.counter)
+            await tally.measure_idle(self.plan.idle_seconds)
+            yield Counting(started, tally)
