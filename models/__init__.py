@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tortoise.backends.base.config_generator import expand_db_url
+
 from models.automation import ActionType, Automation, AutomationRun, RunStatus
 from models.client import Client
 from models.documents import Invoice, InvoiceStatus, Message, Organizer, OrganizerStatus
@@ -29,12 +31,24 @@ MODEL_MODULES = [
 ]
 
 
+POOL_SIZE = 20  # connections per process
+
+
+async def _no_reset(connection: object) -> None:
+    return None
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     """The ORM configuration for one database; migrations live in models/migrations."""
-    if database_url.startswith(("postgres://", "postgresql://")):
-        database_url = "asyncpg://" + database_url.split("://", 1)[1]
+    connection: str | dict[str, Any] = database_url
+    if database_url.startswith(("postgres://", "postgresql://", "asyncpg://")):
+        connection = expand_db_url("asyncpg://" + database_url.split("://", 1)[1])
+        connection["credentials"].setdefault("maxsize", POOL_SIZE)
+        # Our sessions keep no state (no LISTEN, advisory locks or SET), so a connection goes
+        # back to the pool as it is: asyncpg's default reset is a round trip per statement.
+        connection["credentials"]["reset"] = _no_reset
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": connection},
         "apps": {
             "models": {
                 "models": MODEL_MODULES,

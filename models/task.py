@@ -37,3 +37,4 @@ class Task(Model):
 
     class Meta:
         table = "task"
+        # index on (job_id, id): idx_task_job_id, made by migration 0007

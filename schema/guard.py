@@ -10,6 +10,7 @@ has run, so nothing has changed.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,7 @@ from graphql.type.definition import GraphQLInterfaceType, GraphQLOutputType
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
+from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from models.firm import Permission
@@ -196,6 +198,28 @@ def analyze(
     return walk.analysis
 
 
+_validated: OrderedDict[str, list[GraphQLError]] = OrderedDict()  # by document text
+VALIDATED_MAX = 1000
+
+
+def _validate(execution: ExecutionContext) -> list[GraphQLError]:
+    """Validation errors of the document; a document's text validated once (its rules and
+    the schema are fixed), so the clients' few recurring documents are not re-validated."""
+    assert execution.graphql_document is not None
+    text = execution.query
+    if text is not None and text in _validated:
+        _validated.move_to_end(text)
+        return list(_validated[text])
+    errors = validate_document(
+        execution.schema._schema, execution.graphql_document, execution.validation_rules
+    )
+    if text is not None:
+        _validated[text] = list(errors)
+        if len(_validated) > VALIDATED_MAX:
+            _validated.popitem(last=False)
+    return errors
+
+
 class Guard(SchemaExtension):
     """Refuses, before execution, what the caller may not do or may not afford."""
 
@@ -204,10 +228,7 @@ class Guard(SchemaExtension):
         # valid documents and its refusals are seen by the check that follows validation.
         execution = self.execution_context
         if execution.graphql_document is not None and execution.pre_execution_errors is None:
-            execution.pre_execution_errors = validate_document(
-                execution.schema._schema, execution.graphql_document,
-                execution.validation_rules,
-            )
+            execution.pre_execution_errors = _validate(execution)
             if not execution.pre_execution_errors:
                 execution.pre_execution_errors = await self.refusals()
         yield
