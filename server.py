@@ -67,6 +67,8 @@ def serve(config: settings_module.Settings, workers: int, runner: bool) -> None:
     asyncio.run(_migrate(config))
     if not runner:
         os.environ["WORKFLOW_NO_RUNNER"] = "1"  # read by each serving process
+    # uvicorn re-raises the SIGTERM it drained on: after a clean shutdown, exit 0 instead.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         "web.app:asgi_app", factory=True, host=config.host, port=config.port,
         workers=workers if workers > 1 else None, log_level="info", access_log=False,

@@ -9,8 +9,10 @@ from models.firm import Firm
 
 
 class IdempotentRequest(Model):
-    """A key claimed by a request. response is null while the request runs (or if it was
-    interrupted): a retry then gets a conflict, never a second execution."""
+    """A key claimed by a request. response is null while the request runs, or if the server
+    stopped under it. `changed` is set in the transaction of any change the request made, so
+    after the claim's lease a retry knows whether it may run again (nothing was changed) or
+    must not (the change committed, its response was lost)."""
 
     id = fields.BigIntField(primary_key=True)
     firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField(
@@ -20,6 +22,7 @@ class IdempotentRequest(Model):
     request_hash = fields.CharField(max_length=64)
     status_code = fields.IntField(null=True)
     response = fields.TextField(null=True)
+    changed = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     firm_id: int

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,6 +138,7 @@ class Hub:
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
         self._publishing: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.broker.start()
@@ -175,8 +176,25 @@ class Hub:
     async def subscribe(
         self, key: FeedKey, on_overflow: Callable[[], None]
     ) -> AsyncIterator[tuple[Subscriber, int]]:
-        """A subscriber to a feed, and the position after which its queue starts."""
+        """A subscriber to a feed, and the position after which its queue starts.
+
+        Joining and leaving are shielded from cancellation (a client that hangs up mid-way):
+        half-done, they would leave a feed, or a Redis subscription, that nobody reads."""
         subscriber = Subscriber(on_overflow, self.queue_size)
+        joining = asyncio.ensure_future(self._join(key, subscriber))
+        try:
+            feed, position = await asyncio.shield(joining)
+        except BaseException:
+            joining.add_done_callback(lambda done: done.cancelled() or done.exception() or (
+                self._in_background(self._leave(key, done.result()[0], subscriber))
+            ))
+            raise
+        try:
+            yield subscriber, position
+        finally:
+            await asyncio.shield(self._in_background(self._leave(key, feed, subscriber)))
+
+    async def _join(self, key: FeedKey, subscriber: Subscriber) -> tuple[Feed, int]:
         async with self._lock:
             feed = self.feeds.get(key)
             if feed is None:
@@ -185,16 +203,21 @@ class Hub:
                 await self.broker.listen(key.channel, feed.notify)
                 feed.notify()  # whatever committed between reading the position and listening
             feed.subscribers.add(subscriber)
-            position = feed.position
-        try:
-            yield subscriber, position
-        finally:
-            async with self._lock:
-                feed.subscribers.discard(subscriber)
-                if not feed.subscribers and self.feeds.get(key) is feed:
-                    del self.feeds[key]
-                    await self.broker.unlisten(key.channel, feed.notify)
-                    await feed.stop()
+            return feed, feed.position
+
+    async def _leave(self, key: FeedKey, feed: Feed, subscriber: Subscriber) -> None:
+        async with self._lock:
+            feed.subscribers.discard(subscriber)
+            if not feed.subscribers and self.feeds.get(key) is feed:
+                del self.feeds[key]
+                await self.broker.unlisten(key.channel, feed.notify)
+                await feed.stop()
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
 
     async def _poll(self) -> None:
         """Catch up every feed whose log moved without a notification reaching us."""

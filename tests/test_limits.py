@@ -298,7 +298,7 @@ async def test_a_json_array_batch_is_refused_and_runs_nothing(world: World) -> N
         before = await snapshot()
         response = await world.http.post("/graphql", json=batch, headers=bearer(world.firm.token))
         assert response.status_code == 400, response.text
-        assert response.text == "Batching is not enabled"
+        assert response.json()["errors"][0]["message"] == "Batching is not enabled"
         assert await snapshot() == before
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -16,6 +16,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Send
+from starlette.types import Scope as StarletteScope
 from starlette.websockets import WebSocket
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -41,8 +43,10 @@ from workflow.scope import NOBODY
 log = logging.getLogger("workflow")
 UNAUTHORIZED = 4401
 FORBIDDEN = 4403
+BAD_MESSAGE = 4400
 CONNECTION_INIT_TIMEOUT = timedelta(seconds=5)
 MAX_SUBSCRIPTIONS_PER_SOCKET = 100
+IDEMPOTENCY_LEASE = timedelta(seconds=5)  # beyond the request timeout
 
 
 def bearer(params: Mapping[str, Any] | None) -> str:
@@ -55,6 +59,17 @@ def bearer(params: Mapping[str, Any] | None) -> str:
 
 
 class WebSocketAdapter(ASGIWebSocketAdapter):
+    async def iter_json(
+        self, *, ignore_parsing_errors: bool = False
+    ) -> AsyncGenerator[object, None]:
+        """Messages, each checked for the shape the protocols need: anything else closes the
+        socket with 4400 instead of failing inside the protocol handler."""
+        async for message in super().iter_json(ignore_parsing_errors=ignore_parsing_errors):
+            if problem := _malformed(message):
+                await self.close(BAD_MESSAGE, problem)
+                return
+            yield message
+
     async def close(self, code: int, reason: str) -> None:
         # A refused connection_init closes with the code our on_ws_connect chose (4401).
         code = getattr(self.ws.state, "refusal_code", code)
@@ -62,11 +77,40 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
         await super().close(code, reasons.get(code, reason))
 
 
+def _malformed(message: object) -> str | None:
+    """Why a websocket message cannot be handled, or None."""
+    if not isinstance(message, dict):
+        return "each message must be a JSON object"
+    if message.get("type") in ("subscribe", "start"):
+        payload = message.get("payload")
+        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+            return "subscribe needs a payload object with a query string"
+        if not isinstance(payload.get("variables"), dict | None):
+            return "variables must be an object"
+    return None
+
+
 class GraphQLApp(GraphQL[Context, None]):
     websocket_adapter_class = WebSocketAdapter  # type: ignore[assignment]
 
+    async def __call__(self, scope: StarletteScope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as error:  # malformed requests: a GraphQL error like any other
+            response = JSONResponse(
+                {"errors": [{"message": error.reason, "extensions": {"code": "BAD_REQUEST"}}]},
+                status_code=error.status_code,
+            )
+        await response(scope, receive, send)
+
     def parse_json(self, data: str | bytes) -> object:
-        parsed = super().parse_json(data)
+        try:
+            parsed = super().parse_json(data)
+        except UnicodeDecodeError:
+            raise HTTPException(400, "the body is not UTF-8 JSON") from None
         if not isinstance(parsed, dict | list):  # null, a string, a number: not a request
             raise HTTPException(400, "the body must be a JSON object: {\"query\": ...}")
         return parsed
@@ -157,7 +201,11 @@ def create_app(
             Route(
                 "/graphql",
                 BodyLimit(
-                    Timeout(BearerAuth(Idempotency(graphql)), config.request_timeout),
+                    Timeout(
+                        BearerAuth(Idempotency(graphql, lease=IDEMPOTENCY_LEASE + timedelta(
+                            seconds=config.request_timeout))),
+                        config.request_timeout,
+                    ),
                     config.max_body_bytes,
                 ),
                 methods=["GET", "POST"],

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise.exceptions import IntegrityError
 
 from models import IdempotentRequest
+from workflow.unit import idempotent_request
 
 log = logging.getLogger(__name__)
 RELEASE_ATTEMPTS = 60  # every 0.5 s
@@ -43,8 +44,9 @@ async def _send(send: Send, status: int, body: bytes, extra: list[tuple[bytes, b
 
 
 class Idempotency:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, lease: timedelta) -> None:
         self.app = app
+        self.lease = lease  # how long a request may run: its claim is stale after that
         self.last_purge = 0.0
         self._releasing: set[asyncio.Task[None]] = set()
 
@@ -64,7 +66,7 @@ class Idempotency:
         digest = hashlib.sha256(body).hexdigest()
         await self._purge()
         # Shielded: cut off mid-claim (a busy SQLite), the claim still completes, then is freed.
-        claiming = asyncio.ensure_future(_claim(caller.firm_id, key, digest))
+        claiming = asyncio.ensure_future(_claim(caller.firm_id, key, digest, self.lease))
         try:
             claim = await asyncio.shield(claiming)
         except BaseException:
@@ -79,16 +81,26 @@ class Idempotency:
                     422, "IDEMPOTENCY_KEY_REUSED",
                     "this Idempotency-Key was used with another request body; use a new key",
                 ), [])
+            elif claim.response is None and claim.changed and self._expired(claim):
+                await _send(send, *_error(
+                    409, "IDEMPOTENCY_RESPONSE_LOST",
+                    "the request with this Idempotency-Key was carried out, but the server "
+                    "stopped before answering: read the current state instead of retrying",
+                ), [])
             elif claim.response is None:
                 await _send(send, *_error(
                     409, "IDEMPOTENCY_KEY_IN_USE",
-                    "a request with this Idempotency-Key is running (or was interrupted)",
+                    "a request with this Idempotency-Key is running",
                 ), [(b"retry-after", b"1")])
             else:
                 await _send(send, claim.status_code or 200, claim.response.encode(),
                             [(b"idempotent-replayed", b"true")])
             return
         await self._run_and_store(scope, body, send, caller.firm_id, key)
+
+    def _expired(self, claim: IdempotentRequest) -> bool:
+        """Its request cannot still be running: the server that ran it stopped under it."""
+        return claim.created_at < datetime.now(UTC) - self.lease
 
     async def _run_and_store(
         self, scope: Scope, body: bytes, send: Send, firm_id: int, key: str
@@ -111,11 +123,17 @@ class Idempotency:
                 chunks.append(message.get("body", b""))
             await send(message)
 
+        claim_id = await IdempotentRequest.filter(firm_id=firm_id, key=key).values_list(
+            "id", flat=True
+        )
+        marker = idempotent_request.set(claim_id[0] if claim_id else None)
         try:
             await self.app(scope, receive_body, capture)
         except BaseException:  # cut off (timeout, client gone) or crashed: no response to keep
             self._release_soon(firm_id, key)
             raise
+        finally:
+            idempotent_request.reset(marker)
         stored = IdempotentRequest.filter(firm_id=firm_id, key=key)
         if status in RELEASE_ON:
             await stored.delete()
@@ -153,8 +171,11 @@ async def _read(receive: Receive) -> bytes:
             return b"".join(parts)
 
 
-async def _claim(firm_id: int, key: str, digest: str) -> IdempotentRequest | None:
-    """None if this request now holds the key; else the earlier request's row."""
+async def _claim(
+    firm_id: int, key: str, digest: str, lease: timedelta
+) -> IdempotentRequest | None:
+    """None if this request now holds the key; else the earlier request's row. A claim whose
+    request was cut off by a stopped server, having changed nothing, is taken over."""
     for _ in range(2):
         try:
             await IdempotentRequest.create(firm_id=firm_id, key=key, request_hash=digest)
@@ -163,8 +184,17 @@ async def _claim(firm_id: int, key: str, digest: str) -> IdempotentRequest | Non
             existing = await IdempotentRequest.filter(firm_id=firm_id, key=key).first()
             if existing is None:
                 continue  # released meanwhile: claim it
-            if existing.created_at < datetime.now(UTC) - KEEP:
+            now = datetime.now(UTC)
+            if existing.created_at < now - KEEP:
                 await IdempotentRequest.filter(id=existing.id).delete()
                 continue
+            if (existing.request_hash == digest and existing.response is None
+                    and not existing.changed and existing.created_at < now - lease):
+                taken = await IdempotentRequest.filter(
+                    id=existing.id, created_at=existing.created_at, response__isnull=True,
+                    changed=False,
+                ).update(created_at=now)
+                if taken:
+                    return None
             return existing
     return await IdempotentRequest.filter(firm_id=firm_id, key=key).first()

@@ -16,7 +16,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from models import EventType, Job, JobEvent, Pipeline
+from models import EventType, IdempotentRequest, Job, JobEvent, Pipeline
 from workflow import webhooks
 from workflow.errors import not_found
 from workflow.scope import M, Scope
@@ -124,6 +124,8 @@ class Change:
 
 
 _current: ContextVar[Change | None] = ContextVar("workflow_change", default=None)
+# The Idempotency-Key claim of the request being served, if any (set by web.idempotency).
+idempotent_request: ContextVar[int | None] = ContextVar("idempotent_request", default=None)
 
 
 @asynccontextmanager
@@ -144,6 +146,8 @@ async def change(scope: Scope, depth: int = 0) -> AsyncIterator[Change]:
             yield unit
             if unit.events:  # the deliveries owed commit with the events they report
                 await webhooks.enqueue(unit.events[0].firm_id, unit.webhook_payloads)
+            if (claim := idempotent_request.get()) is not None:
+                await IdempotentRequest.filter(id=claim).update(changed=True)
     finally:
         _current.reset(token)
     if unit.events:

@@ -39,8 +39,8 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-def _url(value: str) -> str:
-    url = value.strip()
+def _url(value: str | None) -> str:
+    url = (value or "").strip()
     parts = urlsplit(url)
     if len(url) > URL_MAX or parts.scheme not in ("http", "https") or not parts.hostname:
         raise invalid("url", "url must be an http(s) URL with a host")
