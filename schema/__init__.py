@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-)
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -23,7 +18,7 @@ from resolvers.people import PeopleMutations, PeopleQueries
 from resolvers.pipelines import PipelineMutations, PipelineQueries
 from resolvers.tasks import TaskMutations
 from resolvers.webhooks import WebhookMutations, WebhookQueries
-from schema.extensions import UNAVAILABLE, OperationSetup, present_error
+from schema.extensions import UNAVAILABLE, OperationSetup, ParsedOnce, present_error
 from schema.guard import Guard
 from schema.integrations import ApiTokenType, WebhookDeliveryType, WebhookEndpointType
 from schema.shared_events import SharedEventExecutor
@@ -81,7 +76,7 @@ schema = Schema(
     # Limits checked before anything runs: the document's size and shape, then (Guard) the
     # caller's permissions, root fields, cost and rate limits.
     extensions=[
-        lambda: ParserCache(maxsize=1000),
+        ParsedOnce,
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),

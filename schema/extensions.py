@@ -7,10 +7,12 @@ Schema.process_errors, which every result passes through, queries and subscripti
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
+from functools import lru_cache
 
-from graphql import GraphQLError
+from graphql import GraphQLError, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import InvalidOperationTypeError
 
@@ -63,4 +65,20 @@ class OperationSetup(SchemaExtension):
         context = self.execution_context.context
         context.loaders = Loaders(context.scope)
         context.request.state.operation = self.execution_context.operation_name or "-"
+        yield
+
+
+_parse = lru_cache(maxsize=1000)(parse)
+
+
+class ParsedOnce(SchemaExtension):
+    """Parse each document text once (clients send the same few documents again and again).
+    A document that does not parse is left to strawberry, which reports the syntax error on
+    every transport (a cache raising here would escape the websocket handlers)."""
+
+    def on_parse(self) -> Iterator[None]:
+        execution = self.execution_context
+        if execution.query is not None and execution.graphql_document is None:
+            with contextlib.suppress(GraphQLError):
+                execution.graphql_document = _parse(execution.query, **execution.parse_options)
         yield
