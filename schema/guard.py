@@ -30,8 +30,10 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
+    Visitor,
     get_named_type,
     is_leaf_type,
+    visit,
 )
 from graphql.type.definition import GraphQLInterfaceType, GraphQLOutputType
 from starlette.websockets import WebSocket
@@ -202,6 +204,23 @@ _validated: OrderedDict[str, list[GraphQLError]] = OrderedDict()  # by document 
 VALIDATED_MAX = 1000
 
 
+class _EmptySelections(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[SelectionSetNode] = []
+
+    def enter_selection_set(self, node: SelectionSetNode, *_: Any) -> None:
+        if not node.selections:
+            self.found.append(node)
+
+
+def _empty_selections(document: DocumentNode) -> list[GraphQLError]:
+    """`{ viewer {} }` parses, but is invalid GraphQL (and trips the depth limiter)."""
+    visitor = _EmptySelections()
+    visit(document, visitor)
+    return [GraphQLError("a selection set cannot be empty", nodes=node) for node in visitor.found]
+
+
 def _validate(execution: ExecutionContext) -> list[GraphQLError]:
     """Validation errors of the document; a document's text validated once (its rules and
     the schema are fixed), so the clients' few recurring documents are not re-validated."""
@@ -210,7 +229,7 @@ def _validate(execution: ExecutionContext) -> list[GraphQLError]:
     if text is not None and text in _validated:
         _validated.move_to_end(text)
         return list(_validated[text])
-    errors = validate_document(
+    errors = _empty_selections(execution.graphql_document) or validate_document(
         execution.schema._schema, execution.graphql_document, execution.validation_rules
     )
     if text is not None:

@@ -145,3 +145,19 @@ async def test_a_body_that_is_not_utf8_is_refused_400(
         response = await app_http.post("/graphql", content=raw, headers={
             "Authorization": f"Bearer {firm_a.token}", "Content-Type": "application/json"})
         assert response.status_code == 400, (raw, response.status_code, response.text[:100])
+
+
+EMPTY_SELECTIONS = ["{}", "{ viewer {} }", "{ viewer { id } pipelines {} }",
+                    "query { viewer { ... on User {} } }", "{A{}}"]
+
+
+async def test_an_empty_selection_set_is_a_graphql_error(
+    app_http: httpx.AsyncClient, firm_a: NewFirm
+) -> None:
+    problems = {}
+    for query in EMPTY_SELECTIONS:
+        response = await app_http.post("/graphql", json={"query": query}, headers={
+            "Authorization": f"Bearer {firm_a.token}"})
+        if found := answer_problems(response.status_code, response.text):
+            problems[query] = found
+    assert problems == {}

@@ -292,7 +292,7 @@ def test_a_thousand_connect_disconnect_cycles_leave_nothing_behind(target: Targe
     "subscription until the next event on that board, when sending fails ('Exception in "
     "worker task', WebSocketDisconnect, logged as an ERROR). On a quiet board it lives on"))
 def test_leaving_right_after_subscribing_leaves_nothing_behind(target: Target) -> None:
-    """Runs last in this module: it may leave a subscription behind."""
+    """Runs after the cycles test above, which a subscription left behind would disturb."""
     fds = target.server.open_fds()
 
     async def one_by_one() -> float:
