@@ -98,7 +98,7 @@ async def work_forever(config: settings_module.Settings) -> None:
     workers = [Runner(), Sender(config.webhook_retry_schedule)]
     for worker in workers:
         worker.start()
-        unit.on_commit(worker.wake)
+        unit.on_commit(worker.wake, worker.owed_work)
     try:
         await stop.wait()
     finally:

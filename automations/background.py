@@ -13,6 +13,7 @@ POLL_INTERVAL = 1.0
 
 class BackgroundLoop:
     name = "background"
+    owed_work: str | None = None  # what a commit must leave for this loop to be woken by it
 
     def __init__(self) -> None:
         self._wake = asyncio.Event()

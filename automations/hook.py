@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from automations.conditions import unmet
 from models import Automation, AutomationRun, Client, RunStatus
+from workflow.unit import RUNS
 
 if TYPE_CHECKING:
     from models import Job, JobEvent, Stage
@@ -23,17 +24,23 @@ if TYPE_CHECKING:
 MAX_DEPTH = 10
 
 
+async def stage_automations(stage_id: int) -> list[Automation]:
+    """The enabled automations of a stage, in the order they run."""
+    return await Automation.filter(stage_id=stage_id, enabled=True).order_by("position", "id")
+
+
 async def on_stage_entry(
-    unit: Change, job: Job, stage: Stage, event: JobEvent, skip: Collection[int] = ()
+    unit: Change, job: Job, stage: Stage, event: JobEvent, skip: Collection[int] = (),
+    automations: list[Automation] | None = None,
 ) -> None:
-    """Record a run of each enabled automation of `stage` for `job`, in position order.
+    """Record a run of each enabled automation of `stage` for `job`, in position order
+    (`automations`: the stage's, read before its pipeline was locked, to keep the lock short).
 
     One that will not run says why, as a SKIPPED run (its conditions do not hold, or the person
     who moved the job chose to skip it) or a FAILED one (the loop guard).
     """
-    automations = await Automation.filter(stage_id=stage.id, enabled=True).order_by(
-        "position", "id"
-    )
+    if automations is None:
+        automations = await stage_automations(stage.id)
     if not automations:
         return
     client_tags = (await Client.filter(id=job.client_id).values_list("tags", flat=True))[0]
@@ -53,3 +60,5 @@ async def on_stage_entry(
             depth=unit.depth, run_after=now, status=status, error=reason,
             finished_at=None if status == RunStatus.PENDING else now,
         )
+        if status == RunStatus.PENDING:
+            unit.owed.add(RUNS)

@@ -17,7 +17,7 @@ from automations.background import BackgroundLoop
 from models import AutomationRun, EventType, JobStatus, RunStatus
 from models.db import is_postgres
 from workflow.scope import NOBODY, Scope
-from workflow.unit import change
+from workflow.unit import RUNS, change
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,7 @@ class Runner(BackgroundLoop):
     """Runs due automation runs in the background: woken after commits, and polling."""
 
     name = "automation-runner"
+    owed_work = RUNS  # woken after commits that leave it this
 
     async def work(self) -> None:
         await run_due()

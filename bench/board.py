@@ -1,5 +1,8 @@
 """Scenario 1, board load: one pipeline, all its stages, the first 50 jobs of each with their
 client, assignees and tasks, over HTTP from a server process; one client, then 10 at once.
+Identical loads between two changes are answered from the server's result cache
+(schema/result_cache.py); "after a change" times loads that each follow a move on the board
+(a card reordered in its stage, not timed), so that every one executes the query.
 
 Floor: the same rows by one hand-written SQL statement through asyncpg, shaped into the same
 nesting and serialized with orjson, in the benchmark's process (no HTTP, no GraphQL).
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -18,9 +22,10 @@ import orjson
 
 from bench.http import GraphQL
 from bench.infra import PeakMemory, asyncpg_dsn
+from bench.moves import MOVE
 from bench.report import Row, per_second
 from bench.sqlcount import PerRequest
-from bench.suite import Suite
+from bench.suite import Suite, gid
 
 PER_STAGE = 50
 CLIENTS = (1, 10)  # concurrent clients (the floor: as many connections)
@@ -124,18 +129,43 @@ async def load(url: str, suite: Suite, clients: int, requests: int) -> tuple[lis
     return latencies, time.perf_counter() - started
 
 
-async def count(suite: Suite) -> PerRequest:
-    """SQL statements per board load, on a counting server."""
+async def load_after_changes(url: str, suite: Suite, requests: int) -> list[float]:
+    """Latencies of board loads that each follow a move on the board."""
+    stage = suite.firm.stage_ids[0]
+    card, *anchors = suite.firm.jobs_by_stage[stage][:3]
+    latencies: list[float] = []
+    async with GraphQL(url, suite.firm.token) as http:
+        for n in range(requests):
+            await http.timed(MOVE, j=gid("Job", card), s=gid("Stage", stage),
+                             a=gid("Job", anchors[n % 2]))
+            elapsed, data = await http.timed(BOARD, p=suite.pipeline)
+            check(data, suite)
+            latencies.append(elapsed)
+    return latencies
+
+
+@dataclass
+class Counts:
+    cached: PerRequest  # a load like the one before it
+    executed: PerRequest  # a load after a change
+
+
+async def count(suite: Suite) -> Counts:
+    """SQL statements per board load, on a counting server: repeated, and after a change (made
+    without a request, so that only the load is counted)."""
     counting = await suite.counting()
     async with GraphQL(counting.servers[0].url, suite.firm.token) as http:
-        await http.timed(BOARD, p=suite.pipeline)  # the first request of a process loads more
+        await http.timed(BOARD, p=suite.pipeline)  # a process's first request loads more
 
-        async def loads() -> None:
+        async def loads(changed: bool) -> None:
             for _ in range(suite.plan.count_requests):
+                if changed:
+                    await suite.change_catalog()
                 await http.timed(BOARD, p=suite.pipeline)
 
-        return await counting.per_request(suite.plan.count_requests, loads)
-
+        cached = await counting.per_request(suite.plan.count_requests, lambda: loads(False))
+        executed = await counting.per_request(suite.plan.count_requests, lambda: loads(True))
+        return Counts(cached, executed)
 
 async def run(suite: Suite) -> list[Row]:
     requests = suite.plan.board_requests
@@ -147,8 +177,11 @@ async def run(suite: Suite) -> list[Row]:
         for clients in CLIENTS:
             latencies, seconds = await load(server.url, suite, clients, requests)
             rows.append(Row(f"board load, {clients} client{'s' * (clients > 1)}", latencies,
-                            throughput=per_second(len(latencies), seconds), sql=str(sql),
+                            throughput=per_second(len(latencies), seconds), sql=str(sql.cached),
                             floor=floors[clients]))
+        latencies = await load_after_changes(server.url, suite, requests)
+        rows.append(Row("board load after a change, 1 client", latencies, sql=str(sql.executed),
+                        floor=floors[1]))
     for row in rows[len(floors):]:
         row.peak_rss_mb = memory.peak_mb
     return rows

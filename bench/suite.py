@@ -9,7 +9,9 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.infra import Redis, Server, servers
+import asyncpg
+
+from bench.infra import Redis, Server, asyncpg_dsn, servers
 from bench.seed import Firm, Sizes
 from bench.sqlcount import PerRequest, StatementCounter, Tally
 
@@ -78,6 +80,16 @@ class Suite:
         start. `label` names their profiles."""
         profile = self.profile_dir / label if self.profile_dir else None
         return servers(self.log_dir, self.database_url, self.redis.url, count, profile=profile)
+
+    async def change_catalog(self) -> None:
+        """Bump the firm's catalog version, as any change to its clients or people does: the
+        servers' cached query results are stale from then on, at the cost of no request."""
+        connection = await asyncpg.connect(asyncpg_dsn(self.database_url))
+        try:
+            await connection.execute("UPDATE firm SET catalog_version = catalog_version + 1 "
+                                     "WHERE id = $1", self.firm.firm_id)
+        finally:
+            await connection.close()
 
     async def counting(self, count: int = 1) -> Counting:
         """Counting servers without runner (nor webhook sender): silent when idle, so their

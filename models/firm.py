@@ -34,6 +34,9 @@ class Firm(Model):
 
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=200)
+    # Grows with every change that writes no pipeline event (clients, people, automations,
+    # pipeline names): with the pipelines' event_seq it versions all the firm's board data.
+    catalog_version = fields.BigIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

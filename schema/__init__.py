@@ -21,6 +21,7 @@ from resolvers.webhooks import WebhookMutations, WebhookQueries
 from schema.extensions import UNAVAILABLE, OperationSetup, ParsedOnce, present_error
 from schema.guard import Guard
 from schema.integrations import ApiTokenType, WebhookDeliveryType, WebhookEndpointType
+from schema.result_cache import ResultCache
 from schema.shared_events import SharedEventExecutor
 from schema.types import (
     AutomationRunType,
@@ -82,6 +83,7 @@ schema = Schema(
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         Guard,
         OperationSetup,
+        ResultCache,  # after the guard: a cached answer is still refused and charged
     ],
     execution_context_class=SharedEventExecutor,
 )

@@ -52,8 +52,9 @@ async def test_watchers_of_one_board_share_each_distinct_execution(
         await until(lambda: len(feed.subscribers) == 5)
         sql_statements.statements.clear()
         await jobs.move_job(scope_of(firm_a), card.id, stages[1].id)
-        received = [json.loads(await asyncio.wait_for(ws.recv(), 10))["payload"]["data"]
-                    for ws in sockets]
+        frames = [await asyncio.wait_for(ws.recv(), 10) for ws in sockets]
+        assert all(isinstance(frame, str) for frame in frames)  # text frames, as clients expect
+        received = [json.loads(frame)["payload"]["data"] for frame in frames]
     finally:
         for ws in sockets:
             await ws.close()

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,9 +19,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Send
 from starlette.types import Scope as StarletteScope
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 import settings as settings_module
@@ -70,6 +72,13 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
                 return
             yield message
 
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        """As text frames, which graphql-ws clients expect (encode_json gives bytes)."""
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as error:
+            raise WebSocketDisconnected from error
+
     async def close(self, code: int, reason: str) -> None:
         # A refused connection_init closes with the code our on_ws_connect chose (4401).
         code = getattr(self.ws.state, "refusal_code", code)
@@ -105,6 +114,9 @@ class GraphQLApp(GraphQL[Context, None]):
                 status_code=error.status_code,
             )
         await response(scope, receive, send)
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
 
     def parse_json(self, data: str | bytes) -> object:
         try:
@@ -174,7 +186,7 @@ def create_app(
         background = [Runner(), Sender(config.webhook_retry_schedule)] if runner else []
         for worker in background:
             worker.start()
-            unit.on_commit(worker.wake)
+            unit.on_commit(worker.wake, worker.owed_work)
         try:
             yield
         finally:

@@ -25,6 +25,7 @@ from automations.background import BackgroundLoop
 from models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from models.db import is_postgres
 from webhooks import signing
+from workflow.unit import DELIVERIES
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,7 @@ class Sender(BackgroundLoop):
     """Sends deliveries in the background: woken after commits, and polling."""
 
     name = "webhook-sender"
+    owed_work = DELIVERIES  # woken after commits that leave it this
 
     def __init__(self, schedule: Sequence[float]) -> None:
         super().__init__()

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
 from automations import conditions as automation_conditions
 from automations.actions import ACTIONS
 from models import ActionType, Automation, AutomationRun, RunStatus, Stage
 from workflow.errors import invalid
 from workflow.scope import Scope
+from workflow.unit import change
 
 
 async def create_automation(
@@ -22,7 +21,7 @@ async def create_automation(
     stage = await scope.get(Stage, stage_id, field="stageId")
     checked = await ACTIONS[action].check(scope, stage, settings)
     checked_conditions = automation_conditions.check(conditions or {})
-    async with in_transaction():
+    async with change(scope):
         await scope.get(Stage, stage_id, field="stageId", lock=True)  # positions, one at a time
         position = await Automation.filter(stage_id=stage_id).count()
         return await Automation.create(
@@ -43,14 +42,16 @@ async def update_automation(
         automation.settings = await ACTIONS[automation.action].check(scope, stage, settings)
     if enabled is not None:
         automation.enabled = enabled
-    await automation.save(update_fields=["settings", "enabled", "conditions", "updated_at"])
+    async with change(scope):
+        await automation.save(update_fields=["settings", "enabled", "conditions", "updated_at"])
     return automation
 
 
 async def delete_automation(scope: Scope, automation_id: int) -> None:
     """Delete an automation; runs already recorded keep their copy of it."""
     automation = await scope.get(Automation, automation_id, field="id")
-    await automation.delete()
+    async with change(scope):
+        await automation.delete()
 
 
 async def retry_run(scope: Scope, run_id: int) -> AutomationRun:

@@ -6,8 +6,10 @@ from collections.abc import Collection
 from datetime import UTC, date, datetime
 from typing import Any
 
-from automations.hook import on_stage_entry
-from models import Client, EventType, Job, JobEvent, JobStatus, Priority, Stage, User
+from tortoise.expressions import Subquery
+
+from automations.hook import on_stage_entry, stage_automations
+from models import Automation, Client, EventType, Job, JobEvent, JobStatus, Priority, Stage, User
 from workflow import ranking, validation
 from workflow.errors import DomainError, ErrorCode, invalid
 from workflow.scope import Scope
@@ -64,20 +66,34 @@ async def _rank_in(
             raise DomainError(ErrorCode.NOT_FOUND, "no such job in the target stage", field)
         return str(row[0])
 
+    async def anchor_and_neighbour(anchor_id: int, field: str, after: bool) -> list[str]:
+        """The anchor's rank and its neighbour's on the side the job goes, in one statement."""
+        if anchor_id == job_id:
+            raise invalid(field, "a job cannot be placed next to itself")
+        rank = Subquery(others.filter(id=anchor_id).values("rank"))
+        side = others.filter(rank__gte=rank) if after else others.filter(rank__lte=rank)
+        rows = await side.order_by("rank" if after else "-rank").limit(2).values_list(
+            "id", "rank"
+        )
+        if not rows or rows[0][0] != anchor_id:
+            raise DomainError(ErrorCode.NOT_FOUND, "no such job in the target stage", field)
+        return [str(row[1]) for row in rows]
+
     low: str | None
     high: str | None
-    if after_id is not None:
+    if after_id is not None and before_id is not None:
         low = await anchor(after_id, "afterJobId")
-        if before_id is not None and not low < await anchor(before_id, "beforeJobId"):
+        if not low < await anchor(before_id, "beforeJobId"):
             raise invalid("beforeJobId", "beforeJobId must come after afterJobId")
         high = await others.filter(rank__gt=low).order_by("rank").first().values_list(
             "rank", flat=True
         )
+    elif after_id is not None:
+        low, *rest = await anchor_and_neighbour(after_id, "afterJobId", after=True)
+        high = rest[0] if rest else None
     elif before_id is not None:
-        high = await anchor(before_id, "beforeJobId")
-        low = await others.filter(rank__lt=high).order_by("-rank").first().values_list(
-            "rank", flat=True
-        )
+        high, *rest = await anchor_and_neighbour(before_id, "beforeJobId", after=False)
+        low = rest[0] if rest else None
     else:
         low = await others.order_by("-rank").first().values_list("rank", flat=True)
         high = None
@@ -110,6 +126,7 @@ async def _respread(unit: Change, stage_id: int, moving_id: int | None) -> None:
 async def enter_stage(
     unit: Change, job: Job, stage: Stage, *, before_id: int | None = None,
     after_id: int | None = None, skip_automations: Collection[int] = (),
+    automations: list[Automation] | None = None,
 ) -> JobEvent:
     """Move a locked job to another stage of its pipeline, log it and, unless the job is
     archived, run the stage's entry hook."""
@@ -124,7 +141,7 @@ async def enter_stage(
         to_stage_id=stage.id, changes={"rank": job.rank},
     )
     if job.status != JobStatus.ARCHIVED:
-        await on_stage_entry(unit, job, stage, event, skip_automations)
+        await on_stage_entry(unit, job, stage, event, skip_automations, automations)
     return event
 
 
@@ -279,10 +296,13 @@ async def move_job(
     mover chose to skip for this move.
     """
     async with change(scope) as unit:
+        # Read before the pipeline is locked: every statement under the lock holds up the
+        # pipeline's other changes.
+        stage = await scope.get(Stage, stage_id, field="stageId")
+        automations = await stage_automations(stage.id)
         job = await unit.lock_job(job_id)
         _check_version(job, expected_version)
         _check_active(job)
-        stage = await scope.get(Stage, stage_id, field="stageId")
         if stage.pipeline_id != job.pipeline_id:
             raise DomainError(
                 ErrorCode.WRONG_PIPELINE,
@@ -293,7 +313,7 @@ async def move_job(
             await _check_wip(stage, job.id)
             await enter_stage(
                 unit, job, stage, before_id=before_job_id, after_id=after_job_id,
-                skip_automations=skip_automations,
+                skip_automations=skip_automations, automations=automations,
             )
             return job
         if before_job_id is None and after_job_id is None:

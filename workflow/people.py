@@ -7,13 +7,12 @@ websockets (see workflow.firms.on_revoked): their next connection gets the new r
 
 from __future__ import annotations
 
-from tortoise.transactions import in_transaction
-
 from models import Role, User
 from workflow import validation
 from workflow.errors import DomainError, ErrorCode, forbidden, invalid
 from workflow.firms import announce_revoked, issue_token
 from workflow.scope import Scope
+from workflow.unit import change
 
 
 async def _caller(scope: Scope) -> User:
@@ -32,7 +31,7 @@ async def invite_user(scope: Scope, email: str, name: str | None, role: Role) ->
     if address is None:
         raise invalid("email", "email is required")
     display = validation.name(name if name is not None else address.split("@")[0], "name")
-    async with in_transaction():
+    async with change(scope):
         if await scope.query(User).filter(email=address).exists():
             raise DomainError(ErrorCode.INVALID_INPUT, "a user with this email exists", "email")
         user = await User.create(firm_id=scope.firm_id, email=address, name=display, role=role)
@@ -58,7 +57,7 @@ async def update_user(
     scope: Scope, user_id: int, name: str | None = None, role: Role | None = None
 ) -> User:
     caller = await _caller(scope)
-    async with in_transaction():
+    async with change(scope):
         owners = await _lock_owners(scope)
         user = await scope.get(User, user_id, field="id", lock=True)
         _may_manage(caller, user.role, "id")
@@ -77,7 +76,7 @@ async def update_user(
 
 async def deactivate_user(scope: Scope, user_id: int) -> User:
     caller = await _caller(scope)
-    async with in_transaction():
+    async with change(scope):
         owners = await _lock_owners(scope)
         user = await scope.get(User, user_id, field="id", lock=True)
         _may_manage(caller, user.role, "id")

@@ -3,7 +3,10 @@
 A `Change` locks the pipelines it touches (in id order, so concurrent changes cannot deadlock),
 appends JobEvents with each pipeline's next sequence number, writes the webhook deliveries
 those events owe (before commit, with them), and runs after-commit callbacks
-(broker publication, runner wake-up) only once the transaction has committed.
+(broker publication, runner wake-up) only once the transaction has committed. A change that
+writes no event (a client, a person, an automation, a pipeline's name) bumps its firm's
+catalog version instead: between them, the pipelines' sequences and that version tell when
+any of a firm's board data changed (schema.result_cache relies on it).
 """
 
 from __future__ import annotations
@@ -14,27 +17,37 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models import EventType, IdempotentRequest, Job, JobEvent, Pipeline
+from models import EventType, Firm, IdempotentRequest, Job, JobEvent, Pipeline
 from workflow import webhooks
 from workflow.errors import not_found
-from workflow.scope import M, Scope
+from workflow.scope import NOBODY, M, Scope
 
 log = logging.getLogger(__name__)
 
 AfterCommit = Callable[[list[JobEvent]], Awaitable[None]]
-_after_commit: list[AfterCommit] = []
+_after_commit: list[tuple[AfterCommit, str | None]] = []
+# What a committed change can leave for a background loop (see owe).
+RUNS, DELIVERIES = "runs", "deliveries"
 
 
-def on_commit(callback: AfterCommit) -> None:
-    """Register a callback that receives the events of every committed change."""
-    _after_commit.append(callback)
+def on_commit(callback: AfterCommit, only_if_owed: str | None = None) -> None:
+    """Register a callback that receives the events of every committed change that wrote
+    events, or with `only_if_owed`, of every one that left that work (RUNS, DELIVERIES)."""
+    _after_commit.append((callback, only_if_owed))
 
 
 def remove_commit_callback(callback: AfterCommit) -> None:
-    if callback in _after_commit:
-        _after_commit.remove(callback)
+    _after_commit[:] = [entry for entry in _after_commit if entry[0] != callback]
+
+
+def owe(work: str) -> None:
+    """Note that the current change leaves `work` (RUNS, DELIVERIES) to do after its commit:
+    the loop that does it is woken then, rather than after every commit."""
+    if (unit := _current.get()) is not None:
+        unit.owed.add(work)
 
 
 class _JobMoved(Exception):
@@ -47,6 +60,7 @@ class Change:
         self.depth = depth  # how many automations in a row led to this change
         self.events: list[JobEvent] = []
         self.webhook_payloads: list[tuple[JobEvent, dict[str, Any]]] = []
+        self.owed: set[str] = set()
         self._pipelines: dict[int, Pipeline] = {}
 
     async def lock_pipelines(self, ids: Iterable[int], field: str | None = None) -> None:
@@ -145,14 +159,20 @@ async def change(scope: Scope, depth: int = 0) -> AsyncIterator[Change]:
         async with in_transaction():
             yield unit
             if unit.events:  # the deliveries owed commit with the events they report
-                await webhooks.enqueue(unit.events[0].firm_id, unit.webhook_payloads)
+                if await webhooks.enqueue(unit.events[0].firm_id, unit.webhook_payloads):
+                    unit.owed.add(DELIVERIES)
+            elif unit.scope.firm_id != NOBODY.firm_id:
+                await Firm.filter(id=unit.scope.firm_id).update(
+                    catalog_version=F("catalog_version") + 1
+                )
             if (claim := idempotent_request.get()) is not None:
                 await IdempotentRequest.filter(id=claim).update(changed=True)
     finally:
         _current.reset(token)
-    if unit.events:
-        for callback in _after_commit:
-            try:
-                await callback(unit.events)
-            except Exception:  # the log is committed; subscribers recover by replay
-                log.exception("after-commit callback failed")
+    for callback, only_if_owed in list(_after_commit):
+        if not (only_if_owed in unit.owed if only_if_owed else unit.events):
+            continue
+        try:
+            await callback(unit.events)
+        except Exception:  # the log is committed; subscribers recover by replay
+            log.exception("after-commit callback failed")

@@ -145,10 +145,11 @@ def _wants(endpoint: WebhookEndpoint, event_type: str, pipeline_id: int) -> bool
     )
 
 
-async def enqueue(firm_id: int, payloads: list[tuple[JobEvent, dict[str, Any]]]) -> None:
-    """Write the deliveries owed for these events (inside the change's transaction)."""
+async def enqueue(firm_id: int, payloads: list[tuple[JobEvent, dict[str, Any]]]) -> int:
+    """Write the deliveries owed for these events (inside the change's transaction); how
+    many."""
     if not payloads:
-        return
+        return 0
     endpoints = await WebhookEndpoint.filter(firm_id=firm_id, enabled=True)
     now = datetime.now(UTC)
     deliveries = [
@@ -162,6 +163,7 @@ async def enqueue(firm_id: int, payloads: list[tuple[JobEvent, dict[str, Any]]])
     ]
     if deliveries:
         await WebhookDelivery.bulk_create(deliveries)
+    return len(deliveries)
 
 
 async def call(scope: Scope, endpoint_id: int, job: Job) -> WebhookDelivery:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from models import Job, Stage, WebhookEndpoint
-from workflow import webhooks
+from workflow import unit, webhooks
 from workflow.errors import invalid
 from workflow.scope import Scope
 
@@ -23,4 +23,5 @@ async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[st
 
 async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any]:
     delivery = await webhooks.call(scope, settings["endpointId"], job)
+    unit.owe(unit.DELIVERIES)
     return {"deliveryId": delivery.id}

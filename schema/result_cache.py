@@ -1,0 +1,198 @@
+"""Identical board queries between two changes cost one execution.
+
+A query whose every field reads board data (CACHED_TYPES: pipelines, stages, jobs and what
+hangs off them, clients, people, automations) is answered from this process's cache while the
+firm's data version is the one it was computed at. The version is read by one statement
+before anything else: each pipeline's event_seq and the firm's catalog version, one of which
+every change bumps in its own transaction (workflow.unit). So a change committed by any process
+is seen by the next request here, and as the version is read before the query runs, an entry
+may hold data newer than its version, never older.
+
+Identical queries arriving while one executes wait for it rather than repeat it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Hashable
+from typing import Any
+
+import orjson
+from graphql import (
+    BREAK,
+    DocumentNode,
+    ExecutionResult,
+    GraphQLSchema,
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
+    get_named_type,
+    is_leaf_type,
+    visit,
+)
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+from tortoise import connections
+
+from models.outage import database_unavailable
+from models.sql import placeholder
+
+log = logging.getLogger(__name__)
+
+# Types whose data only changes through a change that bumps the version. Not here: automation
+# runs (the runner updates their status without an event), tokens and webhooks (written outside
+# changes: last use, deliveries), `viewer` (differs per caller) and everything introspective.
+CACHED_TYPES = frozenset({
+    "Query", "Pipeline", "Stage", "Job", "Task", "Client", "User", "JobEvent", "Automation",
+    "Organizer", "Message", "Invoice", "PageInfo",
+    *(f"{name}{suffix}" for name in ("Pipeline", "Job", "Task", "Client", "JobEvent",
+                                     "Organizer", "Message", "Invoice")
+      for suffix in ("Connection", "Edge")),
+})
+UNCACHED_ROOT_FIELDS = frozenset({"viewer"})
+MAX_BYTES = 32_000_000  # the JSON size of all entries of a process
+MAX_ENTRY_BYTES = 4_000_000
+
+Version = tuple[tuple[Any, ...], ...]
+
+
+def reads_only_board_data(schema: GraphQLSchema, document: DocumentNode) -> bool:
+    """True when every field of every operation and fragment of `document` is cacheable."""
+    info = TypeInfo(schema)
+    cacheable = True
+
+    class Check(Visitor):
+        def enter_field(self, node: Any, *_: Any) -> Any:
+            nonlocal cacheable
+            parent, field_type = info.get_parent_type(), info.get_type()
+            named = get_named_type(field_type) if field_type else None
+            if (
+                named is None
+                or not (is_leaf_type(named) or named.name in CACHED_TYPES)
+                or (parent is schema.query_type and node.name.value in UNCACHED_ROOT_FIELDS)
+            ):
+                cacheable = False
+                return BREAK
+            return None
+
+    visit(document, TypeInfoVisitor(info, Check()))
+    return cacheable
+
+
+async def data_version(firm_id: int) -> Version:
+    """The firm's data version: its pipelines' event sequences and its catalog version (and
+    its creation time, which tells two databases' firm 1 apart)."""
+    rows = await connections.get("default").execute_query(
+        f"SELECT id, event_seq, NULL FROM pipeline WHERE firm_id = {placeholder(1)} "
+        f"UNION ALL SELECT -1, catalog_version, created_at FROM firm WHERE id = {placeholder(2)} "
+        "ORDER BY 1",
+        [firm_id, firm_id],
+    )
+    return tuple(tuple(row) for row in rows[1])
+
+
+class ResultStore:
+    """The latest result of each query, with the version it was computed at, least recently
+    used first; bounded by the JSON size of the results."""
+
+    def __init__(self, max_bytes: int = MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[Hashable, tuple[Version, Any, int]] = OrderedDict()
+        self._running: dict[tuple[Hashable, Version], asyncio.Future[Any]] = {}
+        self._bytes = 0
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
+
+    async def get(self, key: Hashable, version: Version) -> Any:
+        """The data cached for `key` at `version`, waiting for an identical query that is
+        running; None if there is none (then the caller runs it: begin, then end)."""
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] == version:
+            self._entries.move_to_end(key)
+            return entry[1]
+        running = self._running.get((key, version))
+        if running is not None:
+            return await asyncio.shield(running)
+        return None
+
+    def begin(self, key: Hashable, version: Version) -> None:
+        self._running[(key, version)] = asyncio.get_running_loop().create_future()
+
+    def end(self, key: Hashable, version: Version, data: Any) -> None:
+        """Record a run's data (None: it failed, and waiters run the query themselves)."""
+        running = self._running.pop((key, version), None)
+        if running is not None and not running.done():
+            running.set_result(data)
+        if data is None:
+            return
+        size = len(orjson.dumps(data))
+        if size > MAX_ENTRY_BYTES:
+            return
+        self._forget(key)
+        self._entries[key] = (version, data, size)
+        self._bytes += size
+        while self._bytes > self.max_bytes:
+            self._forget(next(iter(self._entries)))
+
+    def _forget(self, key: Hashable) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= entry[2]
+
+
+STORE = ResultStore()
+_cacheable: dict[str, bool] = {}
+
+
+class ResultCache(SchemaExtension):
+    """Answers cacheable queries from STORE (see the module's docstring)."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        execution = self.execution_context
+        key = self._key()
+        version = await self._version() if key is not None else None
+        if key is None or version is None:
+            yield
+            return
+        data = await STORE.get(key, version)
+        if data is not None:
+            execution.result = ExecutionResult(data=data)
+            yield
+            return
+        STORE.begin(key, version)
+        data = None
+        try:
+            yield
+            result = execution.result
+            if isinstance(result, ExecutionResult) and not result.errors:
+                data = result.data
+        finally:
+            STORE.end(key, version, data)
+
+    def _key(self) -> Hashable | None:
+        execution = self.execution_context
+        query, document = execution.query, execution.graphql_document
+        if query is None or document is None or execution.operation_type != OperationType.QUERY:
+            return None
+        if (cacheable := _cacheable.get(query)) is None:
+            if len(_cacheable) >= 1000:
+                _cacheable.clear()
+            schema = execution.schema._schema  # noqa: SLF001 (graphql-core's schema)
+            cacheable = _cacheable[query] = reads_only_board_data(schema, document)
+        if not cacheable:
+            return None
+        scope = execution.context.scope
+        variables = orjson.dumps(execution.variables or {}, option=orjson.OPT_SORT_KEYS)
+        return (scope.firm_id, scope.permissions, query, execution.operation_name, variables)
+
+    async def _version(self) -> Version | None:
+        try:
+            return await data_version(self.execution_context.context.scope.firm_id)
+        except Exception as error:  # answer uncached; the query meets an outage itself
+            if not database_unavailable(error):
+                log.exception("no data version: answering uncached")
+            return None
