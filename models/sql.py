@@ -1,4 +1,6 @@
-"""The few statements tortoise cannot express, written by hand for SQLite and PostgreSQL.
+"""Statements written by hand for SQLite and PostgreSQL: the few tortoise cannot express, and
+the hottest ones (a row by id, a token), where tortoise's query building costs more than the
+database does.
 
 Pages of children for many parents in one statement (the board's hot path):
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from tortoise import connections
@@ -24,6 +27,28 @@ M = TypeVar("M", bound=Model)
 def placeholder(index: int) -> str:
     dialect = connections.get("default").capabilities.dialect
     return f"${index}" if dialect == "postgres" else "?"
+
+
+@lru_cache(maxsize=256)
+def _in_dialect(sql: str, dialect: str) -> str:
+    """`sql` written with ? placeholders and PostgreSQL's FOR UPDATE, for `dialect` (SQLite
+    locks the whole database for a transaction's writes, and has no FOR UPDATE)."""
+    if dialect != "postgres":
+        return sql.replace(" FOR UPDATE", "")
+    parts = sql.split("?")
+    return "".join(f"{part}${n}" for n, part in enumerate(parts[:-1], 1)) + parts[-1]
+
+
+async def fetch(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    """Rows of a hand-written statement (see _in_dialect), on the current transaction's
+    connection if there is one."""
+    db = connections.get("default")
+    return await db.execute_query_dict(_in_dialect(sql, db.capabilities.dialect), list(params))
+
+
+async def execute(sql: str, params: Sequence[Any]) -> None:
+    db = connections.get("default")
+    await db.execute_query(_in_dialect(sql, db.capabilities.dialect), list(params))
 
 
 async def fetch_pages(

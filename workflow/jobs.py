@@ -6,10 +6,19 @@ from collections.abc import Collection
 from datetime import UTC, date, datetime
 from typing import Any
 
-from tortoise.expressions import Subquery
-
 from automations.hook import on_stage_entry, stage_automations
-from models import Automation, Client, EventType, Job, JobEvent, JobStatus, Priority, Stage, User
+from models import (
+    Automation,
+    Client,
+    EventType,
+    Job,
+    JobEvent,
+    JobStatus,
+    Priority,
+    Stage,
+    User,
+    sql,
+)
 from workflow import ranking, validation
 from workflow.errors import DomainError, ErrorCode, invalid
 from workflow.scope import Scope
@@ -70,14 +79,16 @@ async def _rank_in(
         """The anchor's rank and its neighbour's on the side the job goes, in one statement."""
         if anchor_id == job_id:
             raise invalid(field, "a job cannot be placed next to itself")
-        rank = Subquery(others.filter(id=anchor_id).values("rank"))
-        side = others.filter(rank__gte=rank) if after else others.filter(rank__lte=rank)
-        rows = await side.order_by("rank" if after else "-rank").limit(2).values_list(
-            "id", "rank"
+        compare, order = (">=", "ASC") if after else ("<=", "DESC")
+        rows = await sql.fetch(  # by hand: this is every drag and drop
+            'SELECT "id", "rank" FROM "job" WHERE "stage_id" = ? AND "id" <> ? AND "rank" '
+            f'{compare} (SELECT "rank" FROM "job" WHERE "id" = ? AND "stage_id" = ?) '
+            f'ORDER BY "rank" {order} LIMIT 2',
+            [stage_id, job_id or 0, anchor_id, stage_id],  # ids start at 1
         )
-        if not rows or rows[0][0] != anchor_id:
+        if not rows or rows[0]["id"] != anchor_id:
             raise DomainError(ErrorCode.NOT_FOUND, "no such job in the target stage", field)
-        return [str(row[1]) for row in rows]
+        return [str(row["rank"]) for row in rows]
 
     low: str | None
     high: str | None

@@ -20,7 +20,7 @@ from typing import Any
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models import EventType, Firm, IdempotentRequest, Job, JobEvent, Pipeline
+from models import EventType, Firm, IdempotentRequest, Job, JobEvent, Pipeline, sql
 from workflow import webhooks
 from workflow.errors import not_found
 from workflow.scope import NOBODY, M, Scope
@@ -117,7 +117,8 @@ class Change:
         """Append an event to a locked pipeline's log."""
         pipeline = self._pipelines[pipeline_id]
         pipeline.event_seq += 1
-        await Pipeline.filter(id=pipeline_id).update(event_seq=pipeline.event_seq)
+        await sql.execute('UPDATE "pipeline" SET "event_seq" = ? WHERE "id" = ?',
+                          [pipeline.event_seq, pipeline_id])
         event = await JobEvent.create(
             firm_id=self.scope.firm_id,
             pipeline_id=pipeline_id,
