@@ -22,14 +22,7 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         results: dict[Any, Any] | None = getattr(payload, "shared_results", None)
         if results is None:
             return executor
-        scope = self.context_value.scope
-        key = (
-            self.operation.loc.source.body if self.operation.loc else id(self.operation),
-            self.operation.name.value if self.operation.name else None,
-            json.dumps(self.variable_values, sort_keys=True, default=str),
-            scope.firm_id,
-            scope.permissions,
-        )
+        key = self._shared_key()
         execute = executor.execute_operation
 
         def execute_once(serially: bool | None = None) -> Any:
@@ -43,3 +36,15 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         executor.execute_operation = execute_once  # type: ignore[method-assign]
         return executor
 
+    def _shared_key(self) -> tuple[Any, ...]:
+        """What makes two subscriptions' results equal; made once per subscription."""
+        if (key := getattr(self, "_key", None)) is None:
+            scope = self.context_value.scope
+            key = self._key = (
+                self.operation.loc.source.body if self.operation.loc else id(self.operation),
+                self.operation.name.value if self.operation.name else None,
+                json.dumps(self.variable_values, sort_keys=True, default=str),
+                scope.firm_id,
+                scope.permissions,
+            )
+        return key
