@@ -24,6 +24,10 @@ from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 
 import settings as settings_module
 from automations.runner import Runner
@@ -99,8 +103,17 @@ def _malformed(message: object) -> str | None:
     return None
 
 
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        # Cancelled by now: dropped, rather than kept with its CancelledError for the socket's
+        # whole life (~2 KB a socket).
+        self.connection_init_timeout_task = None
+
+
 class GraphQLApp(GraphQL[Context, None]):
     websocket_adapter_class = WebSocketAdapter  # type: ignore[assignment]
+    graphql_transport_ws_handler_class = TransportWSHandler
 
     async def __call__(self, scope: StarletteScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
