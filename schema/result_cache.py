@@ -129,7 +129,10 @@ class ResultStore:
             running.set_result(data)
         if data is None:
             return
-        size = len(orjson.dumps(data))
+        try:
+            size = len(orjson.dumps(data))
+        except orjson.JSONEncodeError:  # nothing orjson cannot write is worth keeping
+            return
         if size > MAX_ENTRY_BYTES:
             return
         self._forget(key)
@@ -186,7 +189,10 @@ class ResultCache(SchemaExtension):
         if not cacheable:
             return None
         scope = execution.context.scope
-        variables = orjson.dumps(execution.variables or {}, option=orjson.OPT_SORT_KEYS)
+        try:
+            variables = orjson.dumps(execution.variables or {}, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # e.g. a lone surrogate: answered, just not cached
+            return None
         return (scope.firm_id, scope.permissions, query, execution.operation_name, variables)
 
     async def _version(self) -> Version | None:

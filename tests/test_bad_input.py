@@ -7,6 +7,7 @@ rows, so versions, stages, ranks and the JobEvent log included); they must be id
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -636,3 +637,21 @@ async def test_malformed_after_cursor_is_a_top_level_invalid_input(
     else:
         body = await gql(STAGE_PAGE, expect_errors=True, id=w.id("Stage", w.stages[0]), after=after)
     assert _top_level_code(body) == ("INVALID_INPUT", "after")
+
+
+async def test_a_lone_surrogate_echoed_in_an_error_is_still_answered_as_json(
+    http: httpx.AsyncClient, firm_a: NewFirm
+) -> None:
+    """orjson refuses such strings; the answer falls back to the standard library's encoder."""
+    body = json.dumps({  # ASCII-escaped: the JSON is valid, the string it holds is not UTF-8
+        "query": """mutation($input: CreateWebhookEndpointInput!) {
+          createWebhookEndpoint(input: $input) {
+            webhookEndpoint { id } errors { code message } } }""",
+        "variables": {"input": {"url": "https://hooks.example.test/1", "eventTypes": ["\ud800"]}},
+    })
+    response = await http.post("/graphql", content=body, headers={
+        "Authorization": f"Bearer {firm_a.token}", "Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    body = response.json()  # an unknown event type: refused, whichever layer refuses it
+    errors = body.get("errors") or body["data"]["createWebhookEndpoint"]["errors"]
+    assert "\ud800" in errors[0]["message"]
