@@ -34,10 +34,9 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
-from tortoise import connections
 
+from models import sql
 from models.outage import database_unavailable
-from models.sql import placeholder
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +83,12 @@ def reads_only_board_data(schema: GraphQLSchema, document: DocumentNode) -> bool
 async def data_version(firm_id: int) -> Version:
     """The firm's data version: its pipelines' event sequences and its catalog version (and
     its creation time, which tells two databases' firm 1 apart)."""
-    rows = await connections.get("default").execute_query(
-        f"SELECT id, event_seq, NULL FROM pipeline WHERE firm_id = {placeholder(1)} "
-        f"UNION ALL SELECT -1, catalog_version, created_at FROM firm WHERE id = {placeholder(2)} "
-        "ORDER BY 1",
+    rows = await sql.fetch(
+        "SELECT id, event_seq, NULL AS created_at FROM pipeline WHERE firm_id = ? "
+        "UNION ALL SELECT -1, catalog_version, created_at FROM firm WHERE id = ? ORDER BY 1",
         [firm_id, firm_id],
     )
-    return tuple(tuple(row) for row in rows[1])
+    return tuple(tuple(row.values()) for row in rows)
 
 
 class ResultStore:

@@ -67,14 +67,6 @@ async def _rank_in(
     if job_id is not None:
         others = others.exclude(id=job_id)
 
-    async def anchor(anchor_id: int, field: str) -> str:
-        if anchor_id == job_id:
-            raise invalid(field, "a job cannot be placed next to itself")
-        row = await others.filter(id=anchor_id).values_list("rank", flat=True)
-        if not row:
-            raise DomainError(ErrorCode.NOT_FOUND, "no such job in the target stage", field)
-        return str(row[0])
-
     async def anchor_and_neighbour(anchor_id: int, field: str, after: bool) -> list[str]:
         """The anchor's rank and its neighbour's on the side the job goes, in one statement."""
         if anchor_id == job_id:
@@ -92,16 +84,13 @@ async def _rank_in(
 
     low: str | None
     high: str | None
-    if after_id is not None and before_id is not None:
-        low = await anchor(after_id, "afterJobId")
-        if not low < await anchor(before_id, "beforeJobId"):
-            raise invalid("beforeJobId", "beforeJobId must come after afterJobId")
-        high = await others.filter(rank__gt=low).order_by("rank").first().values_list(
-            "rank", flat=True
-        )
-    elif after_id is not None:
+    if after_id is not None:
         low, *rest = await anchor_and_neighbour(after_id, "afterJobId", after=True)
         high = rest[0] if rest else None
+        if before_id is not None:
+            before = (await anchor_and_neighbour(before_id, "beforeJobId", after=False))[0]
+            if not low < before:
+                raise invalid("beforeJobId", "beforeJobId must come after afterJobId")
     elif before_id is not None:
         high, *rest = await anchor_and_neighbour(before_id, "beforeJobId", after=False)
         low = rest[0] if rest else None
