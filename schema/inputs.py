@@ -164,10 +164,13 @@ class TaskIdInput:
 class CreateAutomationInput:
     stage_id: ID
     action: ActionTypeEnum
-    settings: JSON = strawberry.field(
-        default_factory=dict,
+    # Optional without a default object: graphql-core cannot write `{}` of a JSON scalar as a
+    # literal, and a default it cannot write breaks every introspecting tool. Left out or null
+    # means {} (__post_init__), as the `= {}` default did.
+    settings: JSON | None = strawberry.field(
+        default=None,
         description="CREATE_TASK: {title, description?, assigneeId? | assignToJobAssignees?, "
-        "dueInDays?}; MOVE_JOB: {stageId}; ARCHIVE_JOB: {}.",
+        "dueInDays?}; MOVE_JOB: {stageId}; ARCHIVE_JOB: {}. Left out or null: {}.",
     )
     enabled: bool = True
     conditions: JSON | None = strawberry.field(
@@ -175,6 +178,10 @@ class CreateAutomationInput:
         description="All given must hold: {clientTagsAll, clientTagsNone, jobTagsAll: [tag], "
         "priorities: [Priority]}.",
     )
+
+    def __post_init__(self) -> None:
+        if self.settings is None:
+            self.settings = {}
 
 
 @strawberry.input
