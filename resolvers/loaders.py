@@ -19,6 +19,7 @@ from tortoise.models import Model
 
 from models import Automation, Client, Job, JobEvent, Pipeline, Stage, Task, User
 from models.sql import fetch_pages, placeholder
+from workflow.automove import JobInStage, open_items
 from workflow.scope import Scope
 
 M = TypeVar("M", bound=Model)
@@ -75,6 +76,15 @@ class Loaders:
         for automation in await query:
             grouped[automation.stage_id].append(automation)
         return [grouped[i] for i in ids]
+
+    @cached_property
+    def auto_move_blockers(self) -> DataLoader[JobInStage, list[str]]:
+        """What is open for each (job, stage): three statements for all the jobs asked."""
+        return DataLoader(self._auto_move_blockers)
+
+    async def _auto_move_blockers(self, keys: list[JobInStage]) -> list[list[str]]:
+        found = await open_items(self.scope.firm_id, keys)
+        return [found[key] for key in keys]
 
     @cached_property
     def pages(self) -> DataLoader[PageKey, list[Any]]:

@@ -51,6 +51,8 @@ MAX_COST = 50_000
 MAX_ROOT_FIELDS = 20
 LIST_ESTIMATE = 10  # items assumed in a plain list (stages, assignees): they are short
 MUTATION_COST = 10  # a write costs more than the objects it returns
+# Leaves that are computed from rows (a leaf costs 0 otherwise): (type, field) -> cost each.
+LEAF_COSTS = {("Job", "autoMoveBlockers"): LIST_ESTIMATE}
 
 
 @dataclass
@@ -130,7 +132,7 @@ class _Walk:
         if needs and needs not in self.permissions:
             self.refuse(node, needs)
         if is_leaf_type(named):
-            return 0
+            return LEAF_COSTS.get((parent.name, name), 0)
         if payload_only and depth >= 3 and parent.name != "UserError":
             self.refuse(node, Permission.READ)
             return 0

@@ -40,7 +40,6 @@ from schema.enums import (
     RunStatusEnum,
 )
 from schema.node import Node, encode_id
-from workflow.automove import blockers
 
 T = TypeVar("T")
 VISIBLE = (JobStatus.ACTIVE, JobStatus.COMPLETED)
@@ -282,11 +281,10 @@ class JobType(Node):
 
     @strawberry.field(
         description="What is still open in the job's stage: tasks, organizers, invoices. "
-        "In a stage with autoMove, the job moves on when this is empty. One job at a time."
+        "In a stage with autoMove, the job moves on when this is empty."
     )
     async def auto_move_blockers(self, info: Info) -> list[str]:
-        job = await info.context.loaders.job.load(self.pk)
-        return await blockers(job) if job else []
+        return await info.context.loaders.auto_move_blockers.load((self.pk, self.stage_pk))
 
     @strawberry.field(description="Every change to the job, oldest first.")
     async def history(

@@ -3,6 +3,11 @@ the job in this stage is done: its tasks completed, organizers submitted, invoic
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+from typing import Any
+
+from tortoise.models import Model
+
 from models import (
     Invoice,
     InvoiceStatus,
@@ -15,16 +20,40 @@ from models import (
 )
 from workflow.unit import Change
 
+JobInStage = tuple[int, int]  # (job id, stage id)
+
+# Each kind of item that holds a job in its stage: its open filter, columns and description.
+_OPEN: tuple[tuple[type[Model], dict[str, Any], tuple[str, ...], Callable[[dict[str, Any]], str]],
+             ...] = (
+    (Task, {"done": False}, ("title",), lambda row: f"task {row['title']!r}"),
+    (Organizer, {"status": OrganizerStatus.SENT}, ("title",),
+     lambda row: f"organizer {row['title']!r}"),
+    (Invoice, {"status": InvoiceStatus.UNPAID}, (), lambda row: f"invoice #{row['id']}"),
+)
+
+
+async def open_items(firm_id: int, jobs: Collection[JobInStage]) -> dict[JobInStage, list[str]]:
+    """What is still open for each job in the given stage (whether or not the stage
+    auto-moves): tasks, then organizers, then invoices, oldest first. One statement per kind
+    of item whatever the number of jobs, so a board can ask it for every card."""
+    found: dict[JobInStage, list[str]] = {key: [] for key in jobs}
+    if not found:
+        return found
+    job_ids = sorted({job_id for job_id, _ in found})
+    stage_ids = sorted({stage_id for _, stage_id in found})
+    for model, open_filter, columns, describe in _OPEN:
+        rows = await model.filter(
+            firm_id=firm_id, job_id__in=job_ids, stage_id__in=stage_ids, **open_filter
+        ).order_by("id").values("id", "job_id", "stage_id", *columns)
+        for row in rows:  # the IN lists pair every job with every stage: keep the asked pairs
+            if (key := (row["job_id"], row["stage_id"])) in found:
+                found[key].append(describe(row))
+    return found
+
 
 async def blockers(job: Job) -> list[str]:
-    """What is still open for the job in its stage (whether or not the stage auto-moves)."""
-    open_items = [f"task {t.title!r}" for t in await Task.filter(
-        job_id=job.id, stage_id=job.stage_id, done=False).order_by("id")]
-    open_items += [f"organizer {o.title!r}" for o in await Organizer.filter(
-        job_id=job.id, stage_id=job.stage_id, status=OrganizerStatus.SENT).order_by("id")]
-    open_items += [f"invoice #{i.id}" for i in await Invoice.filter(
-        job_id=job.id, stage_id=job.stage_id, status=InvoiceStatus.UNPAID).order_by("id")]
-    return open_items
+    """What is still open for the job in its stage."""
+    return (await open_items(job.firm_id, [(job.id, job.stage_id)]))[(job.id, job.stage_id)]
 
 
 async def _has_items(job: Job) -> bool:
