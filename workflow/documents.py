@@ -29,6 +29,9 @@ from workflow.unit import change
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 FIELDS = {"client.name", "job.title", "job.dueDate"}
 CURRENCY = re.compile(r"^[A-Z]{3}$")
+# Invoice.totalCents is a GraphQL Int (32 bits, the contract): no invoice may total more than
+# it can answer, $21,474,836.47, so amounts are refused when saved rather than unreadable later.
+MAX_INVOICE_TOTAL_CENTS = 2**31 - 1
 
 
 def check_template(template: str, field: str) -> str:
@@ -54,11 +57,22 @@ def check_line_items(items: Any) -> list[dict[str, Any]]:
         quantity, price = item.get("quantity", 1), item.get("unitPriceCents")
         if not isinstance(quantity, int) or not 1 <= quantity <= 10_000:
             raise invalid("settings.lineItems", "quantity must be between 1 and 10000")
-        if not isinstance(price, int) or not 0 <= price <= 10**10:
-            raise invalid("settings.lineItems", "unitPriceCents must be a whole number of cents")
+        if not isinstance(price, int) or not 0 <= price <= MAX_INVOICE_TOTAL_CENTS:
+            raise invalid("settings.lineItems", "unitPriceCents must be a whole number of cents "
+                          f"between 0 and {MAX_INVOICE_TOTAL_CENTS}")
         description = validation.name(str(item.get("description") or ""), "settings.lineItems")
         checked.append({"description": description, "quantity": quantity, "unitPriceCents": price})
+    invoice_total(checked, "settings.lineItems")
     return checked
+
+
+def invoice_total(line_items: list[dict[str, Any]], field: str = "lineItems") -> int:
+    """The total of checked line items, refused (INVALID_INPUT) above MAX_INVOICE_TOTAL_CENTS."""
+    total = sum(item["quantity"] * item["unitPriceCents"] for item in line_items)
+    if total > MAX_INVOICE_TOTAL_CENTS:
+        raise invalid(field, f"an invoice may total at most {MAX_INVOICE_TOTAL_CENTS} cents "
+                      f"(21,474,836.47); these line items total {total}")
+    return total
 
 
 def check_currency(currency: Any) -> str:
@@ -113,12 +127,12 @@ async def send_message(scope: Scope, job_id: int, subject: str, body: str) -> Me
 async def create_invoice(
     scope: Scope, job_id: int, currency: str, line_items: list[dict[str, Any]]
 ) -> Invoice:
+    total = invoice_total(line_items)  # settings saved before the limit are checked here too
     async with change(scope) as unit:
         job = await unit.lock_job(job_id)
         invoice = await Invoice.create(
             firm_id=scope.firm_id, job_id=job.id, client_id=job.client_id, stage_id=job.stage_id,
-            currency=currency, line_items=line_items,
-            total_cents=sum(i["quantity"] * i["unitPriceCents"] for i in line_items),
+            currency=currency, line_items=line_items, total_cents=total,
         )
         await unit.record(job.pipeline_id, EventType.INVOICE_CHANGED, job,
                           changes={"invoice": invoice.id, "action": "created"})
