@@ -38,7 +38,12 @@ class PeopleQueries:
 
 @strawberry.type
 class PeopleMutations:
-    @strawberry.mutation(description="Add a team member; returns a first token for them.")
+    @strawberry.mutation(description=(
+        "Add a team member; returns a first token for them. Its scopes are the permissions of"
+        " their role that the calling token also has (never more than the caller's own: an"
+        " ADMIN-only token inviting an ADMIN gives a token scoped to ADMIN alone); an"
+        " invitation that would leave it no scope is refused with FORBIDDEN."
+    ))
     async def invite_user(self, info: Info, input: InviteUserInput) -> InviteUserPayload:
         scope = info.context.scope
         created, errors = await attempt(

@@ -44,7 +44,7 @@ from strawberry.types.graphql import OperationType
 
 from models.firm import Permission
 from schema.connection import DEFAULT_PAGE, MAX_PAGE
-from workflow.access import root_field_needs, type_needs
+from workflow.access import field_needs, root_field_needs, type_needs
 from workflow.errors import ErrorCode
 
 MAX_COST = 50_000
@@ -131,6 +131,8 @@ class _Walk:
         needs = type_needs(named.name)
         if needs and needs not in self.permissions:
             self.refuse(node, needs)
+        for also in sorted(field_needs(parent.name, name) - self.permissions):
+            self.refuse(node, also)
         if is_leaf_type(named):
             return LEAF_COSTS.get((parent.name, name), 0)
         if payload_only and depth >= 3 and parent.name != "UserError":

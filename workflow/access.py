@@ -4,8 +4,11 @@ A caller's permissions are its token's scopes capped by its user's role (see mod
 Every root field needs one permission: queries and subscriptions READ, mutations WRITE, and
 the mutations that shape the firm's workflow or manage its people, tokens and webhooks ADMIN.
 Some types hold secrets of the firm's administration and need ADMIN wherever they are reached.
-A caller without READ (a write-only integration) gets back only the changed object's own
-fields from a mutation: nothing it links to.
+Some fields need more than that: those that carry board data out through the administration
+(a delivery's payload is a job snapshot; creating or re-pointing an endpoint chooses where the
+board's events go) need READ too, so ADMIN alone never reads the boards. A caller without READ
+(a write-only integration) gets back only the changed object's own fields from a mutation:
+nothing it links to.
 """
 
 from __future__ import annotations
@@ -22,6 +25,12 @@ ADMIN_MUTATIONS = frozenset({
 })
 ADMIN_QUERIES = frozenset({"apiTokens", "webhookEndpoints"})
 ADMIN_TYPES = frozenset({"ApiToken", "WebhookEndpoint", "WebhookDelivery"})
+# (GraphQL type, field): what the field needs beyond its root field's and its type's needs.
+FIELD_NEEDS: dict[tuple[str, str], frozenset[Permission]] = {
+    ("WebhookDelivery", "payload"): frozenset({Permission.READ}),
+    ("Mutation", "createWebhookEndpoint"): frozenset({Permission.READ}),
+    ("Mutation", "updateWebhookEndpoint"): frozenset({Permission.READ}),
+}
 
 
 def root_field_needs(operation: str, field: str) -> Permission:
@@ -34,3 +43,8 @@ def root_field_needs(operation: str, field: str) -> Permission:
 def type_needs(type_name: str) -> Permission | None:
     """The permission needed to see any object of this type, beyond its root field's."""
     return Permission.ADMIN if type_name in ADMIN_TYPES else None
+
+
+def field_needs(type_name: str, field: str) -> frozenset[Permission]:
+    """The permissions a field needs beyond its root field's and its type's."""
+    return FIELD_NEEDS.get((type_name, field), frozenset())

@@ -1,13 +1,15 @@
 """A firm's people: invitations, roles and deactivation.
 
 Admins manage staff and admins; only an owner may make, change or deactivate an owner, and a
-firm always keeps one active owner. Changing a role or deactivating someone closes their open
+firm always keeps one active owner. An invitation's first token has the new user's role's
+permissions that the inviting token also has: the caller receives its secret, and a token never
+obtains more than its own rights. Changing a role or deactivating someone closes their open
 websockets (see workflow.firms.on_revoked): their next connection gets the new rights.
 """
 
 from __future__ import annotations
 
-from models import Role, User
+from models import ROLE_PERMISSIONS, Permission, Role, User
 from workflow import validation
 from workflow.errors import DomainError, ErrorCode, forbidden, invalid
 from workflow.firms import announce_revoked, issue_token
@@ -24,9 +26,22 @@ def _may_manage(caller: User, role: Role, field: str) -> None:
         raise forbidden("only an owner may manage owners", field)
 
 
+def invitation_scopes(scope: Scope, role: Role) -> frozenset[Permission]:
+    """The first token's scopes: the role's permissions the inviting token also has, as the
+    caller receives its secret (a token never obtains more than its own rights)."""
+    return ROLE_PERMISSIONS[role] & scope.permissions
+
+
 async def invite_user(scope: Scope, email: str, name: str | None, role: Role) -> tuple[User, str]:
     """A new active user and the secret of a first token for them, shown once."""
     _may_manage(await _caller(scope), role, "role")
+    scopes = invitation_scopes(scope, role)
+    if not scopes:
+        lacking = " and ".join(sorted(ROLE_PERMISSIONS[role]))
+        raise forbidden(
+            f"the new user's first token would have no scope: a {role} gets {lacking}, "
+            "which this token lacks", "role",
+        )
     address = validation.email(email, "email")
     if address is None:
         raise invalid("email", "email is required")
@@ -35,7 +50,7 @@ async def invite_user(scope: Scope, email: str, name: str | None, role: Role) ->
         if await scope.query(User).filter(email=address).exists():
             raise DomainError(ErrorCode.INVALID_INPUT, "a user with this email exists", "email")
         user = await User.create(firm_id=scope.firm_id, email=address, name=display, role=role)
-        _, secret = await issue_token(user, "invitation")
+        _, secret = await issue_token(user, "invitation", scopes)
     return user, secret
 
 
