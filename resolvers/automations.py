@@ -19,18 +19,25 @@ from schema.node import decode_id
 from schema.payloads import AutomationPayload, AutomationRunPayload, DeletePayload
 from schema.types import ID_SETTINGS, AutomationRunType, AutomationType
 from workflow import automations
-from workflow.errors import invalid
+from workflow.errors import DomainError, ErrorCode, invalid
 
 
 def settings_in(settings: Any) -> dict[str, Any]:
-    """Settings as the domain keeps them: references as row ids."""
+    """Settings as the domain keeps them: references as row ids, decoded from global ids like
+    every other id (a number, or anything but a valid id of its type, is INVALID_ID)."""
     if not isinstance(settings, dict):
         raise invalid("settings", "settings must be an object")
-    return {
-        key: decode_id(value, ID_SETTINGS[key], f"settings.{key}")
-        if key in ID_SETTINGS and isinstance(value, str) else value
-        for key, value in settings.items()
-    }
+    return {key: _reference(key, value) if key in ID_SETTINGS else value
+            for key, value in settings.items()}
+
+
+def _reference(key: str, value: Any) -> int | None:
+    field = f"settings.{key}"
+    if value is None:  # an optional reference left out (settings read back carry nulls)
+        return None
+    if not isinstance(value, str):
+        raise DomainError(ErrorCode.INVALID_ID, f"{field} is not a valid id", field)
+    return decode_id(value, ID_SETTINGS[key], field)
 
 
 def conditions_in(conditions: Any) -> dict[str, Any] | None:

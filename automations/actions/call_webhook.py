@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from automations.settings import record
 from models import Job, Stage, WebhookEndpoint
 from workflow import unit, webhooks
 from workflow.errors import invalid
@@ -15,9 +16,9 @@ from workflow.scope import Scope
 
 
 async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
-    if set(settings) != {"endpointId"} or not isinstance(settings["endpointId"], int):
+    if set(settings) != {"endpointId"}:
         raise invalid("settings.endpointId", "CALL_WEBHOOK needs settings.endpointId")
-    endpoint = await scope.get(WebhookEndpoint, settings["endpointId"], field="settings.endpointId")
+    endpoint = await record(scope, settings, "endpointId", WebhookEndpoint)
     return {"endpointId": endpoint.id}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from automations.settings import optional_record
 from models import Job, Stage, User
 from workflow import tasks, validation
 from workflow.errors import invalid
@@ -21,12 +22,9 @@ async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[st
     due = settings.get("dueInDays")
     if due is not None and (not isinstance(due, int) or not 0 <= due <= 3650):
         raise invalid("settings.dueInDays", "settings.dueInDays must be between 0 and 3650")
-    assignee = settings.get("assigneeId")
-    if assignee is not None:
-        if not isinstance(assignee, int):
-            raise invalid("settings.assigneeId", "settings.assigneeId is not a user")
-        await scope.get(User, assignee, field="settings.assigneeId")
-    return {"title": title, "description": description, "assigneeId": assignee,
+    assignee = await optional_record(scope, settings, "assigneeId", User)
+    return {"title": title, "description": description,
+            "assigneeId": assignee.id if assignee else None,
             "assignToJobAssignees": bool(settings.get("assignToJobAssignees")), "dueInDays": due}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from automations.settings import record
 from models import Job, Stage
 from workflow import jobs
 from workflow.errors import invalid
@@ -11,9 +12,9 @@ from workflow.scope import Scope
 
 
 async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
-    if set(settings) != {"stageId"} or not isinstance(settings["stageId"], int):
+    if set(settings) != {"stageId"}:
         raise invalid("settings.stageId", "MOVE_JOB needs settings.stageId: a stage")
-    target = await scope.get(Stage, settings["stageId"], field="settings.stageId")
+    target = await record(scope, settings, "stageId", Stage)
     if target.pipeline_id != stage.pipeline_id or target.id == stage.id:
         raise invalid("settings.stageId", "the target must be another stage of this pipeline")
     return {"stageId": target.id}

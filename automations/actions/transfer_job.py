@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from automations.settings import optional_record, record
 from models import Job, Pipeline, Stage
 from workflow import jobs
 from workflow.errors import invalid
@@ -11,17 +12,15 @@ from workflow.scope import Scope
 
 
 async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
-    if set(settings) - {"pipelineId", "stageId"} or not isinstance(settings.get("pipelineId"), int):
-        raise invalid("settings.pipelineId", "TRANSFER_JOB needs settings.pipelineId")
-    pipeline = await scope.get(Pipeline, settings["pipelineId"], field="settings.pipelineId")
+    if set(settings) - {"pipelineId", "stageId"}:
+        raise invalid("settings", "TRANSFER_JOB takes pipelineId and stageId")
+    pipeline = await record(scope, settings, "pipelineId", Pipeline)
     if pipeline.id == stage.pipeline_id:
         raise invalid("settings.pipelineId", "the target must be another pipeline: use MOVE_JOB")
-    target_stage = settings.get("stageId")
-    if target_stage is not None:
-        found = await scope.get(Stage, target_stage, field="settings.stageId")
-        if found.pipeline_id != pipeline.id:
-            raise invalid("settings.stageId", "the stage belongs to another pipeline")
-    return {"pipelineId": pipeline.id, "stageId": target_stage}
+    target_stage = await optional_record(scope, settings, "stageId", Stage)
+    if target_stage is not None and target_stage.pipeline_id != pipeline.id:
+        raise invalid("settings.stageId", "the stage belongs to another pipeline")
+    return {"pipelineId": pipeline.id, "stageId": target_stage.id if target_stage else None}
 
 
 async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,184 @@
+"""Automation settings and conditions are typed: each action takes exactly its keys, of their
+types and ranges, and ids in them are decoded like every other id. Anything else is refused with
+a UserError when saved (createAutomation, updateAutomation) and changes nothing."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from models import ActionType, Automation, Pipeline, Stage, User
+from tests.conftest import GraphQL
+from tests.factories import board, gid, scope_of
+from tests.mutations import snapshot
+from workflow import automations, webhooks
+from workflow.firms import NewFirm
+
+CREATE = """mutation($input: CreateAutomationInput!) { createAutomation(input: $input) {
+  automation { id settings conditions } errors { code field message } } }"""
+UPDATE = """mutation($input: UpdateAutomationInput!) { updateAutomation(input: $input) {
+  automation { id settings conditions } errors { code field message } } }"""
+
+
+@dataclass
+class World:
+    gql: GraphQL  # as firm A's owner
+    stages: list[Stage]
+    other: Pipeline  # a second pipeline of firm A
+    other_stages: list[Stage]
+    user: User
+    endpoint: int
+    foreign: dict[str, str]  # firm B's ids, by setting
+
+    def stage(self, n: int = 1) -> str:
+        return gid("Stage", self.stages[n].id)
+
+
+@pytest.fixture
+async def w(gql: GraphQL, firm_a: NewFirm, firm_b: NewFirm) -> World:
+    _, stages = await board(firm_a)
+    other, other_stages = await board(firm_a, ("Lead", "Won"), name="Bookkeeping Lead")
+    user = await User.create(firm_id=firm_a.firm.id, name="Pat", email="pat@a.test")
+    endpoint = await webhooks.create_endpoint(scope_of(firm_a), "http://127.0.0.1:9/hooks")
+    b_pipeline, b_stages = await board(firm_b)
+    b_endpoint = await webhooks.create_endpoint(scope_of(firm_b), "http://127.0.0.1:9/b")
+    foreign = {"stageId": gid("Stage", b_stages[1].id),
+               "pipelineId": gid("Pipeline", b_pipeline.id),
+               "assigneeId": gid("User", firm_b.owner.id),
+               "endpointId": gid("WebhookEndpoint", b_endpoint.id)}
+    return World(gql, stages, other, other_stages, user, endpoint.id, foreign)
+
+
+async def _state() -> tuple[Any, ...]:
+    automations_ = sorted(repr(sorted(r.items())) for r in await Automation.all().values())
+    return await snapshot(), automations_
+
+
+async def _existing(w: World, action: str) -> str:
+    """An automation of `action` on stages[1], with valid settings, to update."""
+    settings = valid_settings(w)[action]
+    data = await _create(w, action, settings)
+    assert data["errors"] == [], data
+    return data["automation"]["id"]
+
+
+async def _create(w: World, action: str, settings: Any, conditions: Any = None,
+                  ) -> dict[str, Any]:
+    payload = {"stageId": w.stage(), "action": action, "settings": settings}
+    if conditions is not None:
+        payload["conditions"] = conditions
+    return (await w.gql(CREATE, input=payload))["createAutomation"]
+
+
+def valid_settings(w: World) -> dict[str, dict[str, Any]]:
+    return {
+        "CREATE_TASK": {"title": "Prepare", "assigneeId": gid("User", w.user.id), "dueInDays": 3},
+        "SEND_ORGANIZER": {"title": "Organizer", "questions": ["Income?"]},
+        "SEND_MESSAGE": {"subject": "Hi {client.name}", "body": "Due {job.dueDate}"},
+        "CREATE_INVOICE": {"currency": "USD", "lineItems": [
+            {"description": "1040", "quantity": 2, "unitPriceCents": 100}]},
+        "MOVE_JOB": {"stageId": w.stage(2)},
+        "TRANSFER_JOB": {"pipelineId": gid("Pipeline", w.other.id),
+                         "stageId": gid("Stage", w.other_stages[1].id)},
+        "ARCHIVE_JOB": {},
+        "UPDATE_TAGS": {"target": "CLIENT", "add": ["vip"], "remove": ["lead"]},
+        "CALL_WEBHOOK": {"endpointId": gid("WebhookEndpoint", w.endpoint)},
+    }
+
+
+async def _refused(w: World, action: str, settings: Any, conditions: Any = None,
+                   automation_id: str | None = None) -> list[dict[str, Any]]:
+    """createAutomation and updateAutomation (of `automation_id`, or of a new valid automation
+    of `action`) with these settings and conditions: both refused with one UserError, nothing
+    written; their two errors."""
+    automation_id = automation_id or await _existing(w, action)
+    before = await _state()
+    created = await _create(w, action, settings, conditions)
+    update: dict[str, Any] = {"id": automation_id, "settings": settings}
+    if conditions is not None:
+        update["conditions"] = conditions
+    updated = (await w.gql(UPDATE, input=update))["updateAutomation"]
+    assert await _state() == before
+    errors = []
+    for payload in (created, updated):
+        assert payload["automation"] is None, (settings, payload)
+        assert len(payload["errors"]) == 1, payload
+        errors.append(payload["errors"][0])
+    return errors
+
+
+# --- ids in settings (defect 13) ------------------------------------------------------------
+
+# (action, the other settings, the id setting): every id-bearing setting of every action
+ID_SETTINGS: list[tuple[str, dict[str, Any], str]] = [
+    ("MOVE_JOB", {}, "stageId"),
+    ("TRANSFER_JOB", {}, "pipelineId"),
+    ("TRANSFER_JOB", {"pipelineId": "OTHER"}, "stageId"),
+    ("CREATE_TASK", {"title": "Prepare"}, "assigneeId"),
+    ("CALL_WEBHOOK", {}, "endpointId"),
+]
+ID_TYPES = {"stageId": "Stage", "pipelineId": "Pipeline", "assigneeId": "User",
+            "endpointId": "WebhookEndpoint"}
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+# ids that are no id: out of the columns' range, as numbers or encoded, and malformed
+BAD_IDS: list[Any] = [
+    2**31, 2**63, 10**20, -(2**63), -1, 0, 2**31 - 1, 7, 1.5, True,
+    _b64("Stage:99999999999999999999"), _b64("Stage:2147483648"), _b64("User:-1"),
+    "not an id", "", "x" * 1000, ["a"], {"id": 1},
+]
+
+
+def _with(w: World, others: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    settings = {k: gid("Pipeline", w.other.id) if v == "OTHER" else v for k, v in others.items()}
+    return {**settings, key: value}
+
+
+@pytest.mark.parametrize(("action", "others", "key"), ID_SETTINGS,
+                         ids=[f"{a} {k}" for a, _, k in ID_SETTINGS])
+async def test_an_id_setting_that_is_no_id_is_refused(
+    w: World, action: str, others: dict[str, Any], key: str
+) -> None:
+    existing = await _existing(w, action)
+    for bad in BAD_IDS:
+        for error in await _refused(w, action, _with(w, others, key, bad), None, existing):
+            assert (error["code"], error["field"]) == ("INVALID_ID", f"settings.{key}"), bad
+
+
+@pytest.mark.parametrize(("action", "others", "key"), ID_SETTINGS,
+                         ids=[f"{a} {k}" for a, _, k in ID_SETTINGS])
+async def test_another_firms_id_in_settings_is_answered_like_a_missing_one(
+    w: World, action: str, others: dict[str, Any], key: str
+) -> None:
+    missing = gid(ID_TYPES[key], 999_999)
+    answers = [await _refused(w, action, _with(w, others, key, value))
+               for value in (w.foreign[key], missing)]
+    assert answers[0] == answers[1]
+    for error in answers[0]:
+        assert (error["code"], error["field"]) == ("NOT_FOUND", f"settings.{key}"), error
+
+
+async def test_the_domain_refuses_out_of_range_row_ids(firm_a: NewFirm) -> None:
+    """Below the API (the demo, the runner, tests), ids in settings are row ids: one out of the
+    columns' range cannot exist, and answers NOT_FOUND, not a database error."""
+    from workflow.errors import DomainError
+
+    _, stages = await board(firm_a)
+    for huge in (2**31, 2**63, 10**20):
+        for action, settings, key in [
+            (ActionType.MOVE_JOB, {"stageId": huge}, "stageId"),
+            (ActionType.CREATE_TASK, {"title": "x", "assigneeId": huge}, "assigneeId"),
+            (ActionType.CALL_WEBHOOK, {"endpointId": huge}, "endpointId"),
+            (ActionType.TRANSFER_JOB, {"pipelineId": huge}, "pipelineId"),
+        ]:
+            with pytest.raises(DomainError) as refused:
+                await automations.create_automation(scope_of(firm_a), stages[1].id, action,
+                                                    settings)
+            assert (refused.value.code, refused.value.field) == ("NOT_FOUND", f"settings.{key}")
