@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from automations.settings import strings
 from models import Job, Priority
 from workflow import validation
 from workflow.errors import invalid
@@ -11,26 +12,28 @@ from workflow.errors import invalid
 TAG_LISTS = ("clientTagsAll", "clientTagsNone", "jobTagsAll")
 
 
-def check(conditions: dict[str, Any]) -> dict[str, list[str]]:
-    """The conditions, validated when the automation is saved."""
+def check(conditions: Any) -> dict[str, list[str]]:
+    """The conditions, validated when the automation is saved: each a list of strings (null or
+    empty: no condition), never coerced."""
+    if not isinstance(conditions, dict):
+        raise invalid("conditions", "conditions must be an object")
     if unknown := set(conditions) - {*TAG_LISTS, "priorities"}:
         raise invalid("conditions", f"unknown conditions: {', '.join(sorted(unknown))}")
     checked: dict[str, list[str]] = {}
     for key in TAG_LISTS:
-        if conditions.get(key):
-            checked[key] = validation.tags(_strings(conditions[key], key), f"conditions.{key}")
-    if conditions.get("priorities"):
-        priorities = _strings(conditions["priorities"], "priorities")
+        if conditions.get(key) is not None:
+            field = f"conditions.{key}"
+            if tags := validation.tags(strings(conditions[key], field, validation.TAGS_MAX),
+                                       field):
+                checked[key] = tags
+    if conditions.get("priorities") is not None:
+        priorities = strings(conditions["priorities"], "conditions.priorities",
+                             validation.TAGS_MAX)
         if bad := set(priorities) - set(Priority):
             raise invalid("conditions.priorities", f"not a priority: {', '.join(sorted(bad))}")
-        checked["priorities"] = sorted(set(priorities))
+        if priorities:
+            checked["priorities"] = sorted(set(priorities))
     return checked
-
-
-def _strings(value: Any, key: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise invalid(f"conditions.{key}", f"conditions.{key} must be a list of strings")
-    return value
 
 
 def unmet(conditions: dict[str, list[str]], job: Job, client_tags: list[str]) -> str | None:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from tortoise.models import Model
 
+from workflow import validation
 from workflow.errors import invalid, not_found
 from workflow.scope import Scope
 
@@ -23,6 +24,79 @@ MAX_ROW_ID = 2**31 - 1  # the id columns are 32-bit integers (as schema.node.MAX
 
 def field(key: str) -> str:
     return f"settings.{key}"
+
+
+def only(settings: Settings, action: str, keys: tuple[str, ...]) -> None:
+    """Refuse keys the action does not take (a typo would otherwise be silently ignored)."""
+    if unknown := set(settings) - set(keys):
+        takes = f"takes {', '.join(keys)}" if keys else "takes no settings"
+        raise invalid("settings", f"{action} {takes}; unknown: {', '.join(sorted(unknown))}")
+
+
+def name(settings: Settings, key: str, max_length: int = validation.NAME_MAX) -> str:
+    """A required single-line string."""
+    value = settings.get(key)
+    if value is None:
+        raise invalid(field(key), f"{field(key)} is required")
+    if not isinstance(value, str):
+        raise invalid(field(key), f"{field(key)} must be a string")
+    return validation.name(value, field(key), max_length)
+
+
+def text(settings: Settings, key: str) -> str:
+    """An optional multi-line string; absent or null: empty."""
+    value = settings.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise invalid(field(key), f"{field(key)} must be a string")
+    return validation.text(value, field(key))
+
+
+def flag(settings: Settings, key: str) -> bool:
+    """An optional boolean; absent or null: false."""
+    value = settings.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise invalid(field(key), f"{field(key)} must be true or false")
+    return value
+
+
+def whole_number(settings: Settings, key: str, low: int, high: int) -> int | None:
+    """An optional integer between low and high; absent or null: None."""
+    value = settings.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise invalid(field(key), f"{field(key)} must be a whole number from {low} to {high}")
+    return value
+
+
+def choice(settings: Settings, key: str, choices: tuple[str, ...], default: str) -> str:
+    value = settings.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str) or value not in choices:
+        raise invalid(field(key), f"{field(key)} is one of {', '.join(choices)}")
+    return value
+
+
+def tags(settings: Settings, key: str) -> list[str]:
+    """An optional list of tags; absent or null: none."""
+    value = settings.get(key)
+    if value is None:
+        return []
+    return validation.tags(strings(value, field(key), validation.TAGS_MAX), field(key))
+
+
+def strings(value: Any, where: str, max_items: int) -> list[str]:
+    """A list of at most max_items strings (no nulls, numbers or lists among them)."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise invalid(where, f"{where} must be a list of strings")
+    if len(value) > max_items:
+        raise invalid(where, f"{where} has at most {max_items} items")
+    return value
 
 
 async def record(scope: Scope, settings: Settings, key: str, model: type[M]) -> M:

@@ -182,3 +182,173 @@ async def test_the_domain_refuses_out_of_range_row_ids(firm_a: NewFirm) -> None:
                 await automations.create_automation(scope_of(firm_a), stages[1].id, action,
                                                     settings)
             assert (refused.value.code, refused.value.field) == ("NOT_FOUND", f"settings.{key}")
+
+
+# --- typed settings and conditions (defect 14) ---------------------------------------------
+
+def _item(**changes: Any) -> dict[str, Any]:
+    return {"description": "1040", "quantity": 1, "unitPriceCents": 100, **changes}
+
+
+def _invoice(*items: Any) -> dict[str, Any]:
+    return {"currency": "USD", "lineItems": list(items)}
+
+
+STAGE, PIPELINE = "STAGE", "PIPELINE"  # a valid stage (MOVE_JOB) or pipeline (TRANSFER_JOB)
+# action: [(settings, the field named)]; each wrong in one place (type, range or key)
+WRONG: dict[str, list[tuple[dict[str, Any], str]]] = {
+    "CREATE_TASK": [
+        ({"title": ["x"]}, "settings.title"),
+        ({"title": 5}, "settings.title"),
+        ({"title": {"text": "x"}}, "settings.title"),
+        ({"title": None}, "settings.title"),
+        ({}, "settings.title"),
+        ({"title": "x", "description": ["y"]}, "settings.description"),
+        ({"title": "x", "description": 5}, "settings.description"),
+        ({"title": "x", "assignToJobAssignees": "yes"}, "settings.assignToJobAssignees"),
+        ({"title": "x", "assignToJobAssignees": 1}, "settings.assignToJobAssignees"),
+        ({"title": "x", "assignToJobAssignees": "false"}, "settings.assignToJobAssignees"),
+        ({"title": "x", "dueInDays": "3"}, "settings.dueInDays"),
+        ({"title": "x", "dueInDays": True}, "settings.dueInDays"),
+        ({"title": "x", "dueInDays": 3.5}, "settings.dueInDays"),
+        ({"title": "x", "dueInDays": -1}, "settings.dueInDays"),
+        ({"title": "x", "dueInDays": 3651}, "settings.dueInDays"),
+        ({"title": "x", "dueInDays": 2**64}, "settings.dueInDays"),
+        ({"title": "x", "color": "red"}, "settings"),
+    ],
+    "SEND_ORGANIZER": [
+        ({"title": "x", "questions": [None]}, "settings.questions"),
+        ({"title": "x", "questions": [1]}, "settings.questions"),
+        ({"title": "x", "questions": [["Income?"]]}, "settings.questions"),
+        ({"title": "x", "questions": "Income?"}, "settings.questions"),
+        ({"title": "x", "questions": {"q": "Income?"}}, "settings.questions"),
+        ({"title": "x"}, "settings.questions"),
+        ({"title": "x", "questions": [""]}, "settings.questions"),
+        ({"title": "x", "questions": ["Income?"] * 201}, "settings.questions"),
+        ({"title": ["x"], "questions": ["Income?"]}, "settings.title"),
+        ({"title": None, "questions": ["Income?"]}, "settings.title"),
+        ({"title": "x", "questions": ["Income?"], "due": 3}, "settings"),
+    ],
+    "SEND_MESSAGE": [
+        ({"subject": ["Hi"], "body": "b"}, "settings.subject"),
+        ({"subject": 1, "body": "b"}, "settings.subject"),
+        ({"body": "b"}, "settings.subject"),
+        ({"subject": "Hi", "body": {"text": "b"}}, "settings.body"),
+        ({"subject": "Hi", "body": ["b"]}, "settings.body"),
+        ({"subject": "Hi", "body": None}, "settings.body"),
+        ({"subject": "Hi", "body": "b", "to": "client@example.test"}, "settings"),
+    ],
+    "CREATE_INVOICE": [
+        (_invoice(_item(unitPriceCents="100")), "settings.lineItems"),
+        (_invoice(_item(unitPriceCents=True)), "settings.lineItems"),
+        (_invoice(_item(unitPriceCents=1.5)), "settings.lineItems"),
+        (_invoice(_item(unitPriceCents=None)), "settings.lineItems"),
+        (_invoice(_item(quantity="2")), "settings.lineItems"),
+        (_invoice(_item(quantity=True)), "settings.lineItems"),
+        (_invoice(_item(quantity=0)), "settings.lineItems"),
+        (_invoice(_item(description=["1040"])), "settings.lineItems"),
+        (_invoice(_item(description=5)), "settings.lineItems"),
+        (_invoice(_item(description=None)), "settings.lineItems"),
+        (_invoice(_item(tax=5)), "settings.lineItems"),
+        (_invoice(None), "settings.lineItems"),
+        (_invoice("1040: 100"), "settings.lineItems"),
+        ({"currency": "USD", "lineItems": _item()}, "settings.lineItems"),
+        ({"currency": ["USD"], "lineItems": [_item()]}, "settings.currency"),
+        ({"currency": 840, "lineItems": [_item()]}, "settings.currency"),
+        ({**_invoice(_item()), "dueInDays": 3}, "settings"),
+    ],
+    "MOVE_JOB": [
+        ({"stageId": STAGE, "position": 1}, "settings"),
+        ({}, "settings.stageId"),
+    ],
+    "TRANSFER_JOB": [
+        ({"pipelineId": PIPELINE, "rank": "a"}, "settings"),
+        ({}, "settings.pipelineId"),
+    ],
+    "ARCHIVE_JOB": [
+        ({"reason": "done"}, "settings"),
+        ({"reason": None}, "settings"),
+    ],
+    "UPDATE_TAGS": [
+        ({"target": ["JOB"], "add": ["vip"]}, "settings.target"),
+        ({"target": "job", "add": ["vip"]}, "settings.target"),
+        ({"target": 1, "add": ["vip"]}, "settings.target"),
+        ({"add": "vip"}, "settings.add"),
+        ({"add": [None]}, "settings.add"),
+        ({"add": [1]}, "settings.add"),
+        ({"add": False}, "settings.add"),
+        ({"add": ["vip"], "remove": {"lead": True}}, "settings.remove"),
+        ({"add": ["vip"], "remove": ""}, "settings.remove"),
+        ({"add": ["vip"], "client": True}, "settings"),
+    ],
+    "CALL_WEBHOOK": [
+        ({"endpointId": "ENDPOINT", "payload": {}}, "settings"),
+        ({}, "settings.endpointId"),
+    ],
+}
+
+
+def _filled(w: World, settings: dict[str, Any]) -> dict[str, Any]:
+    ids = {STAGE: w.stage(2), PIPELINE: gid("Pipeline", w.other.id),
+           "ENDPOINT": gid("WebhookEndpoint", w.endpoint)}
+    return {key: ids.get(value, value) if isinstance(value, str) else value
+            for key, value in settings.items()}
+
+
+@pytest.mark.parametrize("action", list(WRONG))
+async def test_wrong_typed_settings_are_refused_not_coerced(w: World, action: str) -> None:
+    existing = await _existing(w, action)
+    for settings, field in WRONG[action]:
+        for error in await _refused(w, action, _filled(w, settings), None, existing):
+            assert (error["code"], error["field"]) == ("INVALID_INPUT", field), settings
+
+
+CONDITIONS_WRONG: list[tuple[Any, str]] = [
+    ({"clientTagsAll": "vip"}, "conditions.clientTagsAll"),
+    ({"clientTagsAll": [None]}, "conditions.clientTagsAll"),
+    ({"clientTagsNone": 0}, "conditions.clientTagsNone"),
+    ({"clientTagsNone": False}, "conditions.clientTagsNone"),
+    ({"jobTagsAll": [1]}, "conditions.jobTagsAll"),
+    ({"jobTagsAll": {"vip": True}}, "conditions.jobTagsAll"),
+    ({"priorities": "HIGH"}, "conditions.priorities"),
+    ({"priorities": ["high"]}, "conditions.priorities"),
+    ({"priorities": [None]}, "conditions.priorities"),
+    ({"priorities": True}, "conditions.priorities"),
+    ({"tags": ["vip"]}, "conditions"),
+    (["vip"], "conditions"),
+    ("vip", "conditions"),
+]
+
+
+async def test_wrong_typed_conditions_are_refused(w: World) -> None:
+    existing = await _existing(w, "ARCHIVE_JOB")
+    for conditions, field in CONDITIONS_WRONG:
+        for error in await _refused(w, "ARCHIVE_JOB", {}, conditions, existing):
+            assert (error["code"], error["field"]) == ("INVALID_INPUT", field), conditions
+
+
+async def test_valid_settings_and_conditions_are_accepted_and_read_back_unchanged(
+    w: World
+) -> None:
+    """Every action's settings, then the settings read back sent again (nulls included)."""
+    conditions = {"clientTagsAll": ["vip"], "clientTagsNone": [], "jobTagsAll": None,
+                  "priorities": ["HIGH", "URGENT"]}
+    for action, settings in valid_settings(w).items():
+        created = await _create(w, action, settings, conditions)
+        assert created["errors"] == [], (action, created)
+        automation = created["automation"]
+        assert automation["conditions"] == {"clientTagsAll": ["vip"],
+                                            "priorities": ["HIGH", "URGENT"]}
+        again = (await w.gql(UPDATE, input={
+            "id": automation["id"], "settings": automation["settings"],
+            "conditions": automation["conditions"]}))["updateAutomation"]
+        assert again["errors"] == [] and again["automation"] == automation, action
+    created = await _create(w, "CREATE_TASK", {"title": "Sign", "description": None,
+                                               "assigneeId": None, "assignToJobAssignees": True,
+                                               "dueInDays": None})
+    assert created["automation"]["settings"] == {
+        "title": "Sign", "description": "", "assigneeId": None, "assignToJobAssignees": True,
+        "dueInDays": None}
+    optional = await _create(w, "TRANSFER_JOB", {"pipelineId": gid("Pipeline", w.other.id),
+                                                 "stageId": None})
+    assert optional["errors"] == []

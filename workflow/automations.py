@@ -13,13 +13,22 @@ from workflow.scope import Scope
 from workflow.unit import change
 
 
+async def _check(
+    scope: Scope, stage: Stage, action: ActionType, settings: dict[str, Any]
+) -> dict[str, Any]:
+    """The action's settings, typed (see automations.settings): refused, never coerced."""
+    if not isinstance(settings, dict):
+        raise invalid("settings", "settings must be an object")
+    return await ACTIONS[action].check(scope, stage, settings)
+
+
 async def create_automation(
     scope: Scope, stage_id: int, action: ActionType, settings: dict[str, Any],
     enabled: bool = True, conditions: dict[str, Any] | None = None,
 ) -> Automation:
     """Add an automation last among its stage's automations."""
     stage = await scope.get(Stage, stage_id, field="stageId")
-    checked = await ACTIONS[action].check(scope, stage, settings)
+    checked = await _check(scope, stage, action, settings)
     checked_conditions = automation_conditions.check(conditions or {})
     async with change(scope):
         await scope.get(Stage, stage_id, field="stageId", lock=True)  # positions, one at a time
@@ -39,7 +48,7 @@ async def update_automation(
         automation.conditions = automation_conditions.check(conditions)
     if settings is not None:
         stage = await scope.get(Stage, automation.stage_id)
-        automation.settings = await ACTIONS[automation.action].check(scope, stage, settings)
+        automation.settings = await _check(scope, stage, automation.action, settings)
     if enabled is not None:
         automation.enabled = enabled
     async with change(scope):

@@ -47,22 +47,39 @@ def render(template: str, job: Job, client: Client) -> str:
     return PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
 
 
+LINE_ITEM_KEYS = ("description", "quantity", "unitPriceCents")
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is no number
+
+
 def check_line_items(items: Any) -> list[dict[str, Any]]:
+    """Line items of exactly their keys and types (never coerced), totalling at most
+    MAX_INVOICE_TOTAL_CENTS."""
+    field = "settings.lineItems"
     if not isinstance(items, list) or not 1 <= len(items) <= 100:
-        raise invalid("settings.lineItems", "between 1 and 100 line items")
+        raise invalid(field, "between 1 and 100 line items")
     checked = []
-    for item in items:
+    for number, item in enumerate(items, 1):
         if not isinstance(item, dict):
-            raise invalid("settings.lineItems", "each line item is an object")
-        quantity, price = item.get("quantity", 1), item.get("unitPriceCents")
-        if not isinstance(quantity, int) or not 1 <= quantity <= 10_000:
-            raise invalid("settings.lineItems", "quantity must be between 1 and 10000")
-        if not isinstance(price, int) or not 0 <= price <= MAX_INVOICE_TOTAL_CENTS:
-            raise invalid("settings.lineItems", "unitPriceCents must be a whole number of cents "
-                          f"between 0 and {MAX_INVOICE_TOTAL_CENTS}")
-        description = validation.name(str(item.get("description") or ""), "settings.lineItems")
-        checked.append({"description": description, "quantity": quantity, "unitPriceCents": price})
-    invoice_total(checked, "settings.lineItems")
+            raise invalid(field, f"line item {number} is not an object")
+        if unknown := set(item) - set(LINE_ITEM_KEYS):
+            raise invalid(field, f"line item {number} takes {', '.join(LINE_ITEM_KEYS)}; "
+                          f"unknown: {', '.join(sorted(unknown))}")
+        description, price = item.get("description"), item.get("unitPriceCents")
+        quantity = 1 if item.get("quantity") is None else item["quantity"]
+        if not isinstance(description, str):
+            raise invalid(field, f"line item {number}: description must be a string")
+        if not _whole(quantity) or not 1 <= quantity <= 10_000:
+            raise invalid(field, f"line item {number}: quantity must be a whole number "
+                          "from 1 to 10000")
+        if not _whole(price) or not 0 <= price <= MAX_INVOICE_TOTAL_CENTS:
+            raise invalid(field, f"line item {number}: unitPriceCents must be a whole number "
+                          f"of cents from 0 to {MAX_INVOICE_TOTAL_CENTS}")
+        checked.append({"description": validation.name(description, field), "quantity": quantity,
+                        "unitPriceCents": price})
+    invoice_total(checked, field)
     return checked
 
 

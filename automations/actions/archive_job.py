@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from automations import settings as typed
 from models import Job, Stage
 from workflow import jobs
-from workflow.errors import invalid
 from workflow.scope import Scope
 
 
 async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
-    if settings:
-        raise invalid("settings", "ARCHIVE_JOB takes no settings")
+    typed.only(settings, "ARCHIVE_JOB", ())
     return {}
 
 

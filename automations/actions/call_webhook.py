@@ -8,17 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from automations.settings import record
+from automations import settings as typed
 from models import Job, Stage, WebhookEndpoint
 from workflow import unit, webhooks
-from workflow.errors import invalid
 from workflow.scope import Scope
 
 
 async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
-    if set(settings) != {"endpointId"}:
-        raise invalid("settings.endpointId", "CALL_WEBHOOK needs settings.endpointId")
-    endpoint = await record(scope, settings, "endpointId", WebhookEndpoint)
+    typed.only(settings, "CALL_WEBHOOK", ("endpointId",))
+    endpoint = await typed.record(scope, settings, "endpointId", WebhookEndpoint)
     return {"endpointId": endpoint.id}
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from automations import settings as typed
 from models import Job, Stage
 from workflow import documents
-from workflow.errors import invalid
 from workflow.scope import Scope
 
 
 async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
-    if set(settings) - {"currency", "lineItems"}:
-        raise invalid("settings", "CREATE_INVOICE takes currency and lineItems")
+    typed.only(settings, "CREATE_INVOICE", ("currency", "lineItems"))
     return {"currency": documents.check_currency(settings.get("currency")),
             "lineItems": documents.check_line_items(settings.get("lineItems"))}
 

@@ -5,27 +5,24 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from automations.settings import optional_record
+from automations import settings as typed
 from models import Job, Stage, User
-from workflow import tasks, validation
-from workflow.errors import invalid
+from workflow import tasks
 from workflow.scope import Scope
+
+KEYS = ("title", "description", "assigneeId", "assignToJobAssignees", "dueInDays")
 
 
 async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(settings) - {"title", "description", "assigneeId", "assignToJobAssignees",
-                               "dueInDays"}
-    if unknown:
-        raise invalid("settings", f"unknown settings: {', '.join(sorted(unknown))}")
-    title = validation.name(str(settings.get("title") or ""), "settings.title")
-    description = validation.text(str(settings.get("description") or ""), "settings.description")
-    due = settings.get("dueInDays")
-    if due is not None and (not isinstance(due, int) or not 0 <= due <= 3650):
-        raise invalid("settings.dueInDays", "settings.dueInDays must be between 0 and 3650")
-    assignee = await optional_record(scope, settings, "assigneeId", User)
+    typed.only(settings, "CREATE_TASK", KEYS)
+    title = typed.name(settings, "title")
+    description = typed.text(settings, "description")
+    due = typed.whole_number(settings, "dueInDays", 0, 3650)
+    to_job_assignees = typed.flag(settings, "assignToJobAssignees")
+    assignee = await typed.optional_record(scope, settings, "assigneeId", User)
     return {"title": title, "description": description,
             "assigneeId": assignee.id if assignee else None,
-            "assignToJobAssignees": bool(settings.get("assignToJobAssignees")), "dueInDays": due}
+            "assignToJobAssignees": to_job_assignees, "dueInDays": due}
 
 
 async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any]:

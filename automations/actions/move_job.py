@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from automations.settings import record
+from automations import settings as typed
 from models import Job, Stage
 from workflow import jobs
 from workflow.errors import invalid
@@ -12,9 +12,8 @@ from workflow.scope import Scope
 
 
 async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
-    if set(settings) != {"stageId"}:
-        raise invalid("settings.stageId", "MOVE_JOB needs settings.stageId: a stage")
-    target = await record(scope, settings, "stageId", Stage)
+    typed.only(settings, "MOVE_JOB", ("stageId",))
+    target = await typed.record(scope, settings, "stageId", Stage)
     if target.pipeline_id != stage.pipeline_id or target.id == stage.id:
         raise invalid("settings.stageId", "the target must be another stage of this pipeline")
     return {"stageId": target.id}

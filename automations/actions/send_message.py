@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from automations import settings as typed
 from models import Job, Stage
-from workflow import documents, validation
+from workflow import documents
 from workflow.errors import invalid
 from workflow.scope import Scope
 
 
 async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
-    if set(settings) - {"subject", "body"}:
-        raise invalid("settings", "SEND_MESSAGE takes subject and body")
-    subject = validation.name(str(settings.get("subject") or ""), "settings.subject", 500)
-    body = validation.text(str(settings.get("body") or ""), "settings.body")
+    typed.only(settings, "SEND_MESSAGE", ("subject", "body"))
+    subject = typed.name(settings, "subject", 500)
+    body = typed.text(settings, "body")
     if not body.strip():
         raise invalid("settings.body", "settings.body must not be empty")
     return {"subject": documents.check_template(subject, "settings.subject"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from automations import settings as typed
 from models import Job, Stage
 from workflow import documents, validation
 from workflow.errors import invalid
@@ -11,15 +12,13 @@ from workflow.scope import Scope
 
 
 async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
-    if set(settings) - {"title", "questions"}:
-        raise invalid("settings", "SEND_ORGANIZER takes title and questions")
-    questions = settings.get("questions")
-    if not isinstance(questions, list) or not 1 <= len(questions) <= 200:
+    typed.only(settings, "SEND_ORGANIZER", ("title", "questions"))
+    title = typed.name(settings, "title")
+    questions = typed.strings(settings.get("questions"), "settings.questions", 200)
+    if not questions:
         raise invalid("settings.questions", "between 1 and 200 questions")
-    return {
-        "title": validation.name(str(settings.get("title") or ""), "settings.title"),
-        "questions": [validation.name(str(q), "settings.questions", 1000) for q in questions],
-    }
+    return {"title": title,
+            "questions": [validation.name(q, "settings.questions", 1000) for q in questions]}
 
 
 async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any]:

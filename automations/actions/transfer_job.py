@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from automations.settings import optional_record, record
+from automations import settings as typed
 from models import Job, Pipeline, Stage
 from workflow import jobs
 from workflow.errors import invalid
@@ -12,12 +12,11 @@ from workflow.scope import Scope
 
 
 async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
-    if set(settings) - {"pipelineId", "stageId"}:
-        raise invalid("settings", "TRANSFER_JOB takes pipelineId and stageId")
-    pipeline = await record(scope, settings, "pipelineId", Pipeline)
+    typed.only(settings, "TRANSFER_JOB", ("pipelineId", "stageId"))
+    pipeline = await typed.record(scope, settings, "pipelineId", Pipeline)
     if pipeline.id == stage.pipeline_id:
         raise invalid("settings.pipelineId", "the target must be another pipeline: use MOVE_JOB")
-    target_stage = await optional_record(scope, settings, "stageId", Stage)
+    target_stage = await typed.optional_record(scope, settings, "stageId", Stage)
     if target_stage is not None and target_stage.pipeline_id != pipeline.id:
         raise invalid("settings.stageId", "the stage belongs to another pipeline")
     return {"pipelineId": pipeline.id, "stageId": target_stage.id if target_stage else None}

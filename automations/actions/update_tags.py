@@ -4,29 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from automations import settings as typed
 from models import Client, Job, Stage
-from workflow import clients, jobs, validation
+from workflow import clients, jobs
 from workflow.errors import invalid
 from workflow.scope import Scope
 
 
 async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
-    if set(settings) - {"target", "add", "remove"}:
-        raise invalid("settings", "UPDATE_TAGS takes target, add and remove")
-    target = settings.get("target", "JOB")
-    if target not in ("JOB", "CLIENT"):
-        raise invalid("settings.target", "settings.target is JOB or CLIENT")
-    add = validation.tags(_strings(settings.get("add", []), "add"), "settings.add")
-    remove = validation.tags(_strings(settings.get("remove", []), "remove"), "settings.remove")
+    typed.only(settings, "UPDATE_TAGS", ("target", "add", "remove"))
+    target = typed.choice(settings, "target", ("JOB", "CLIENT"), "JOB")
+    add, remove = typed.tags(settings, "add"), typed.tags(settings, "remove")
     if not add and not remove:
         raise invalid("settings.add", "say which tags to add or remove")
     return {"target": target, "add": add, "remove": remove}
-
-
-def _strings(value: Any, key: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise invalid(f"settings.{key}", f"settings.{key} must be a list of tags")
-    return value
 
 
 def _apply(tags: list[str], settings: dict[str, Any]) -> list[str]:
