@@ -26,6 +26,7 @@ import settings as settings_module
 from automations.runner import Runner
 from models.db import close_database, open_database
 from schema.node import encode_id
+from web.protocol import GuardedHttpProtocol
 from webhooks.sender import Sender
 from workflow import unit
 from workflow.errors import DomainError
@@ -79,6 +80,9 @@ def serve(config: settings_module.Settings, workers: int, runner: bool) -> None:
         # SIGTERM: stop accepting, let requests in flight finish (up to their own timeout),
         # close websockets (clients resume from their cursors elsewhere), then stop.
         timeout_graceful_shutdown=int(config.request_timeout),
+        # uvicorn's httptools protocol with deadlines for request heads and bodies and a cap on
+        # open connections (HEADER_TIMEOUT_SECONDS, BODY_TIMEOUT_SECONDS, MAX_CONNECTIONS).
+        http=GuardedHttpProtocol,
     )
 
 

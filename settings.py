@@ -35,6 +35,11 @@ class Settings:
     max_body_bytes: int = 1_000_000
     # Seconds between webhook delivery attempts, one entry per retry.
     webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    # Slow clients (web/protocol.py): open connections per process, websockets included (0: no
+    # limit); seconds for a request head to arrive, and for its body after the head.
+    max_connections: int = 2000
+    header_timeout: float = 10.0
+    body_timeout: float = 20.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -75,6 +80,12 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError(f"{name}: {text!r} is not a whole number (0 turns the limit off)")
         return int(text)
 
+    def seconds(name: str, default: float) -> float:
+        text = env.get(name) or str(default)
+        if not re.fullmatch(r"[0-9]{1,5}(\.[0-9]{1,3})?", text) or float(text) <= 0:
+            raise ConfigError(f"{name}: {text!r} is not a positive number of seconds")
+        return float(text)
+
     schedule_text = env.get("WEBHOOK_RETRY_SCHEDULE")
     schedule = Settings.webhook_retry_schedule
     if schedule_text:
@@ -101,4 +112,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         webhook_retry_schedule=schedule,
         request_timeout=count("REQUEST_TIMEOUT_SECONDS", int(Settings.request_timeout)) or 30.0,
         max_body_bytes=count("MAX_BODY_BYTES", Settings.max_body_bytes) or Settings.max_body_bytes,
+        max_connections=count("MAX_CONNECTIONS", Settings.max_connections),
+        header_timeout=seconds("HEADER_TIMEOUT_SECONDS", Settings.header_timeout),
+        body_timeout=seconds("BODY_TIMEOUT_SECONDS", Settings.body_timeout),
     )

@@ -23,9 +23,24 @@ def test_defaults_are_the_embedded_server() -> None:
         ({"PORT": "eighty"}, "PORT"),
         ({"PORT": "70000"}, "PORT"),
         ({"SUBSCRIPTION_QUEUE_SIZE": "0"}, "SUBSCRIPTION_QUEUE_SIZE"),
+        ({"MAX_CONNECTIONS": "-1"}, "MAX_CONNECTIONS"),
+        ({"MAX_CONNECTIONS": "many"}, "MAX_CONNECTIONS"),
+        ({"HEADER_TIMEOUT_SECONDS": "0"}, "HEADER_TIMEOUT_SECONDS"),
+        ({"HEADER_TIMEOUT_SECONDS": "10s"}, "HEADER_TIMEOUT_SECONDS"),
+        ({"BODY_TIMEOUT_SECONDS": "-5"}, "BODY_TIMEOUT_SECONDS"),
+        ({"BODY_TIMEOUT_SECONDS": "nan"}, "BODY_TIMEOUT_SECONDS"),
     ],
 )
 def test_bad_values_name_their_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError) as error:
         load(env)
     assert str(error.value).startswith(f"{variable}:") and "\n" not in str(error.value)
+
+
+def test_slow_client_limits_default_and_parse() -> None:
+    defaults = load({})
+    assert (defaults.max_connections, defaults.header_timeout, defaults.body_timeout) == (
+        2000, 10.0, 20.0)
+    tuned = load({"MAX_CONNECTIONS": "50", "HEADER_TIMEOUT_SECONDS": "0.5",
+                  "BODY_TIMEOUT_SECONDS": "3"})
+    assert (tuned.max_connections, tuned.header_timeout, tuned.body_timeout) == (50, 0.5, 3.0)

@@ -241,7 +241,7 @@ def create_app(
                             seconds=config.request_timeout))),
                         config.request_timeout,
                     ),
-                    config.max_body_bytes,
+                    config.max_body_bytes, config.body_timeout,
                 ),
                 methods=["GET", "POST"],
             ),

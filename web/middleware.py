@@ -129,12 +129,19 @@ class _TooLarge(Exception):
     pass
 
 
-class BodyLimit:
-    """Refuses request bodies over `max_bytes` with 413, by header or while reading."""
+class _TooSlow(Exception):  # not a TimeoutError: Timeout would answer it as its own
+    pass
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+class BodyLimit:
+    """Refuses request bodies over `max_bytes` with 413, by header or while reading, and
+    bodies not complete `timeout` seconds after the request began with 408 (the connection
+    is then closed: see web/protocol.py for bodies nobody reads)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -146,13 +153,22 @@ class BodyLimit:
             return
         seen = 0
         started = False
+        deadline = asyncio.get_running_loop().time() + self.timeout if self.timeout else None
 
         async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, deadline
+            if deadline is None:  # no limit, or the body is complete (then it waits for
+                return await receive()  # the client to leave, which may take any time)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise _TooSlow from None
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
                 raise _TooLarge
+            if not message.get("more_body"):
+                deadline = None
             return message
 
         async def tracked(message: Message) -> None:
@@ -165,6 +181,15 @@ class BodyLimit:
         except _TooLarge:
             if not started:
                 await self._refuse(send)
+        except _TooSlow:
+            log.warning("request body not complete after %g s", self.timeout)
+            if not started:
+                start, body = _json_error(
+                    408, "REQUEST_TIMEOUT", f"the request body took over {self.timeout:g} s"
+                )
+                start["headers"].append((b"connection", b"close"))
+                await send(start)
+                await send(body)
 
     async def _refuse(self, send: Send) -> None:
         for message in _json_error(
