@@ -352,3 +352,29 @@ async def test_valid_settings_and_conditions_are_accepted_and_read_back_unchange
     optional = await _create(w, "TRANSFER_JOB", {"pipelineId": gid("Pipeline", w.other.id),
                                                  "stageId": None})
     assert optional["errors"] == []
+
+
+# --- at most MAX_AUTOMATIONS_PER_STAGE automations on a stage (defect 6, in part) -----------
+
+async def test_a_stage_takes_at_most_its_cap_of_automations(
+    w: World, firm_a: NewFirm
+) -> None:
+    from workflow.automations import MAX_AUTOMATIONS_PER_STAGE
+
+    assert MAX_AUTOMATIONS_PER_STAGE == 20
+    scope = scope_of(firm_a)
+    made = [await automations.create_automation(scope, w.stages[1].id, ActionType.ARCHIVE_JOB,
+                                                 {}) for _ in range(MAX_AUTOMATIONS_PER_STAGE)]
+    before = await _state()
+    refused = await _create(w, "ARCHIVE_JOB", {})
+    assert refused["automation"] is None
+    error, = refused["errors"]
+    assert (error["code"], error["field"]) == ("INVALID_INPUT", "stageId")
+    assert str(MAX_AUTOMATIONS_PER_STAGE) in error["message"]
+    assert await _state() == before
+    other_stage = (await w.gql(CREATE, input={"stageId": w.stage(2), "action": "ARCHIVE_JOB",
+                                              "settings": {}}))["createAutomation"]
+    assert other_stage["errors"] == []  # the cap is per stage
+    await automations.delete_automation(scope, made[0].id)
+    assert (await _create(w, "ARCHIVE_JOB", {}))["errors"] == []  # room again
+    assert await Automation.filter(stage_id=w.stages[1].id).count() == MAX_AUTOMATIONS_PER_STAGE

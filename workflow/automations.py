@@ -12,6 +12,10 @@ from workflow.errors import invalid
 from workflow.scope import Scope
 from workflow.unit import change
 
+# Every entry into a stage records a run of each of its automations in the move's transaction:
+# this bounds what one move (and one chain of automated moves) can set off.
+MAX_AUTOMATIONS_PER_STAGE = 20
+
 
 async def _check(
     scope: Scope, stage: Stage, action: ActionType, settings: dict[str, Any]
@@ -33,6 +37,9 @@ async def create_automation(
     async with change(scope):
         await scope.get(Stage, stage_id, field="stageId", lock=True)  # positions, one at a time
         position = await Automation.filter(stage_id=stage_id).count()
+        if position >= MAX_AUTOMATIONS_PER_STAGE:
+            raise invalid("stageId", f"a stage has at most {MAX_AUTOMATIONS_PER_STAGE} "
+                          "automations: delete one, or combine their work, first")
         return await Automation.create(
             firm_id=scope.firm_id, stage_id=stage_id, position=position, action=action,
             settings=checked, enabled=enabled, conditions=checked_conditions,
