@@ -1,7 +1,10 @@
 """The runner: executes recorded automation runs after commit, each exactly once.
 
-A run is claimed (FOR UPDATE SKIP LOCKED on PostgreSQL, so any number of runners share the
-work; SQLite has one writer) and executed in one change that also marks it done: its effects and
+Due runs are taken round robin between firms (background.IN_FIRM_TURNS), a round of at most
+ROUND runs at a time, so one firm's backlog does not queue another firm's runs behind it. Each
+run of a round is then claimed by its id (FOR UPDATE SKIP LOCKED on PostgreSQL, so any number
+of runners share the work: one that another runner holds, or that is no longer due, is passed
+over; SQLite has one writer) and executed in one change that also marks it done: its effects and
 its completion commit together or not at all. A failure rolls all of it back, then is recorded
 with exponential backoff, up to MAX_ATTEMPTS. A job that has left the stage (or was archived)
 before its run executes skips the run: that stage's work no longer applies to it.
@@ -13,8 +16,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from automations.actions import ACTIONS
-from automations.background import BackgroundLoop
-from models import AutomationRun, EventType, JobStatus, RunStatus
+from automations.background import IN_FIRM_TURNS, BackgroundLoop, FirmTurns
+from models import AutomationRun, EventType, JobStatus, RunStatus, sql
 from models.db import is_postgres
 from workflow.scope import NOBODY, Scope
 from workflow.unit import RUNS, change
@@ -22,31 +25,51 @@ from workflow.unit import RUNS, change
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+# Runs chosen per round: a run due while a round is under way waits for at most that round.
+ROUND = 10
+
+# The round: due runs, every firm's oldest first, then every firm's next, ... (hand-written:
+# tortoise has no window functions). Reading them locks nothing: each is claimed by id.
+DUE = (
+    'SELECT "id", "firm_id" FROM (SELECT "id", "firm_id", ROW_NUMBER() OVER '
+    '(PARTITION BY "firm_id" ORDER BY "id") AS "turn" FROM "automation_run" '
+    'WHERE "status" = ? AND "run_after" <= ?) AS "due" '
+    f'{IN_FIRM_TURNS}, "id" LIMIT ?'
+)
 
 
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(2**attempts, 3600))
 
 
-async def _claim() -> AutomationRun | None:
+async def _round(turns: FirmTurns, limit: int) -> list[tuple[int, int]]:
+    """(run id, firm id) of the next `limit` due runs in firm turns."""
+    rows = await sql.fetch(
+        DUE, [RunStatus.PENDING.value, datetime.now(UTC), turns.last_firm, limit]
+    )
+    return [(row["id"], row["firm_id"]) for row in rows]
+
+
+async def _claim(run_id: int) -> AutomationRun | None:
+    """The run, locked, if it is still due and no other runner holds it."""
     due = AutomationRun.filter(
-        status=RunStatus.PENDING, run_after__lte=datetime.now(UTC)
-    ).order_by("id").limit(1)
+        id=run_id, status=RunStatus.PENDING, run_after__lte=datetime.now(UTC)
+    )
     if is_postgres():
         due = due.select_for_update(skip_locked=True)
-    runs = await due
-    return runs[0] if runs else None
+    return await due.first()
 
 
-async def run_one() -> bool:
-    """Execute the oldest due run; False when there is none."""
-    run_id: int | None = None
+async def run_one(run_id: int) -> bool:
+    """Execute this run if it is still due and free; whether it was (run, or its failure
+    recorded)."""
+    claimed = False
     try:
         async with change(NOBODY) as unit:
-            run = await _claim()
+            run = await _claim(run_id)
             if run is None:
                 return False
-            run_id = run.id
+            claimed = True
             unit.scope, unit.depth = Scope(run.firm_id, None), run.depth + 1
             job = await unit.lock_job(run.job_id)
             run.attempts += 1
@@ -64,7 +87,7 @@ async def run_one() -> bool:
             )
         return True
     except Exception as error:
-        if run_id is None:
+        if not claimed:
             raise
         await _failed(run_id, error)
         return True
@@ -94,11 +117,20 @@ async def _failed(run_id: int, error: Exception) -> None:
         )
 
 
-async def run_due(limit: int = 1000) -> int:
-    """Execute due runs until there are none (or `limit`); how many ran."""
+async def run_due(limit: int = 1000, turns: FirmTurns | None = None) -> int:
+    """Execute due runs in firm turns until there are none (or `limit`); how many ran.
+    `turns` carries the round robin over from one call to the next."""
+    turns = turns or FirmTurns()
     count = 0
-    while count < limit and await run_one():
-        count += 1
+    while count < limit:
+        ran = 0
+        for run_id, firm_id in await _round(turns, min(ROUND, limit - count)):
+            if await run_one(run_id):
+                ran += 1
+                turns.served(firm_id)
+        count += ran
+        if not ran:  # none due, or all held by other runners (they finish them)
+            break
     return count
 
 
@@ -108,5 +140,9 @@ class Runner(BackgroundLoop):
     name = "automation-runner"
     owed_work = RUNS  # woken after commits that leave it this
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.turns = FirmTurns()
+
     async def work(self) -> None:
-        await run_due()
+        await run_due(turns=self.turns)
