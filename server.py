@@ -5,6 +5,9 @@
     python server.py migrate              apply pending migrations and exit
     python server.py create-firm NAME --owner-email EMAIL
     python server.py demo                 seed a demo firm; prints its owner's token
+    python server.py issue-token --email EMAIL [--firm FIRM_ID_OR_NAME] [--name NAME]
+                     [--scopes READ,WRITE,ADMIN]
+                                          a new token for an existing user (recovery)
 """
 
 from __future__ import annotations
@@ -24,13 +27,14 @@ from tortoise.exceptions import BaseORMException
 
 import settings as settings_module
 from automations.runner import Runner
+from models import Permission
 from models.db import close_database, open_database
-from schema.node import encode_id
+from schema.node import decode_id, encode_id
 from web.protocol import GuardedHttpProtocol
 from webhooks.sender import Sender
 from workflow import unit
-from workflow.errors import DomainError
-from workflow.firms import NewFirm, create_firm
+from workflow.errors import DomainError, invalid
+from workflow.firms import IssuedToken, NewFirm, create_firm, issue_recovery_token
 
 
 def _firm_json(new: NewFirm) -> str:
@@ -39,6 +43,37 @@ def _firm_json(new: NewFirm) -> str:
         "user_id": encode_id("User", new.owner.id),
         "token": new.token,
     })
+
+
+def _issued_json(issued: IssuedToken) -> str:
+    return json.dumps({
+        "firm_id": encode_id("Firm", issued.firm.id),
+        "user_id": encode_id("User", issued.user.id),
+        "token": issued.token,
+    })
+
+
+def _scopes(value: str | None) -> list[Permission] | None:
+    if value is None:
+        return None
+    names = [name.strip().upper() for name in value.split(",") if name.strip()]
+    if unknown := [name for name in names if name not in Permission.__members__]:
+        raise invalid("scopes", f"unknown scope {', '.join(unknown)}: use READ, WRITE, ADMIN")
+    return [Permission(name) for name in names]
+
+
+async def _issue_token(args: argparse.Namespace) -> IssuedToken:
+    """--firm is a firm's global id or, failing that, its name."""
+    firm_id = firm_name = None
+    if args.firm is not None:
+        try:
+            firm_id = decode_id(args.firm, "Firm", "firm")
+        except DomainError:
+            firm_name = args.firm
+    return await issue_recovery_token(
+        args.email, firm_id=firm_id, firm_name=firm_name, name=args.name,
+        scopes=_scopes(args.scopes),
+    )
 
 
 async def _open(config: settings_module.Settings) -> None:
@@ -126,6 +161,16 @@ def main(argv: list[str] | None = None) -> int:
     firm.add_argument("--owner-email", required=True)
     firm.add_argument("--owner-name")
     commands.add_parser("demo", help="seed a demo firm and print its owner's token")
+    issue = commands.add_parser(
+        "issue-token", help="issue a new token for an existing, active user and print it "
+        "(recovery: e.g. when every owner token was revoked)",
+    )
+    issue.add_argument("--email", required=True, help="the user's email")
+    issue.add_argument("--firm", metavar="FIRM_ID_OR_NAME", help="the firm's id or name "
+                       "(needed when users of several firms have this email)")
+    issue.add_argument("--name", default="recovery", help="the token's name (default recovery)")
+    issue.add_argument("--scopes", metavar="READ,WRITE,ADMIN", help="its scopes (default: all "
+                       "that the user's role allows)")
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -155,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
             from workflow.demo import seed_demo
 
             print(_firm_json(asyncio.run(_with_database(config, seed_demo))))
+        elif args.command == "issue-token":
+            logging.getLogger().setLevel(logging.WARNING)  # a refusal prints its one line only
+            print(_issued_json(asyncio.run(_with_database(config, lambda: _issue_token(args)))))
     except settings_module.ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2

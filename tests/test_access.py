@@ -196,7 +196,7 @@ async def build_world(firm: NewFirm) -> World:
         a, work.id, "USD", [{"description": "1040", "quantity": 1, "unitPriceCents": 100}])
     rename = await User.create(firm_id=firm.firm.id, email="rename@a.test", name="Rename Me")
     leaver = await User.create(firm_id=firm.firm.id, email="leaver@a.test", name="Leaver")
-    spare, _ = await issue_token(firm.owner, "spare")
+    spare, _ = await issue_token(rename, "spare")  # not an owner's: admins may revoke it
     e_update = await webhooks.create_endpoint(a, URL)
     e_delete = await webhooks.create_endpoint(a, URL)
     await job(firm, p, avery, "hooked")  # a delivery for each endpoint

@@ -7,7 +7,8 @@ data through the administration's types (webhook deliveries carry job snapshots;
 endpoint receives them). The rights of each token obtained are probed through the API (a READ
 query, a WRITE mutation, an ADMIN query), and the expectations are the rule itself, never
 workflow.access: a caller's rights are its scopes capped by its role, and whatever it obtains
-or reads stays within them.
+or reads stays within them. Owners' tokens are revoked by owners only, so no admin can lock the
+owners out (the recovery command for when they are: tests/test_issue_token.py).
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from itertools import combinations
 import httpx
 import pytest
 
-from models import ApiToken, User
+from models import ApiToken, Role, User
+from tests.factories import gid
 from tests.test_access import (
     ADMIN,
     CREATE_TOKEN,
+    DEACTIVATE,
     INVITE,
     READ,
     ROLE_GRANTS,
+    UPDATE_USER,
     URL,
     VIEWER,
     WRITE,
@@ -36,7 +40,7 @@ from tests.test_access import (
     snapshot,
     token_for,
 )
-from workflow.firms import NewFirm
+from workflow.firms import NewFirm, issue_token
 
 SCOPE_SETS = [
     frozenset(chosen) for size in (1, 2, 3) for chosen in combinations((READ, WRITE, ADMIN), size)
@@ -232,3 +236,71 @@ async def test_pointing_a_webhook_somewhere_needs_read_too(
         assert body["data"]["deleteWebhookEndpoint"]["errors"] == [], body
     else:
         assert forbidden(body), body
+
+
+# ------------------------------------------------------------------- owners' tokens (8)
+
+REVOKE = """mutation($id: ID!) { revokeApiToken(input: {id: $id}) { apiToken { id revokedAt }
+    errors { code field message } } }"""
+OWNER_ONLY = "only an owner may revoke an owner's token"
+
+
+async def user_with_token(firm: NewFirm, role: Role, email: str) -> tuple[User, ApiToken, str]:
+    user = await User.create(firm_id=firm.firm.id, email=email, name=email, role=role)
+    token, secret = await issue_token(user, f"{role.lower()} token")
+    return user, token, secret
+
+
+async def test_only_an_owner_may_revoke_an_owners_token(
+    http: httpx.AsyncClient, firm_a: NewFirm
+) -> None:
+    """An admin revoking any owner's token: FORBIDDEN naming the rule, nothing changed; the
+    admin's own, another admin's and staff's tokens it may revoke; an owner may revoke any."""
+    owner_token = await ApiToken.get(user_id=firm_a.owner.id)
+    _, second_owner_token, _ = await user_with_token(firm_a, Role.OWNER, "o2@a.test")
+    admin, admin_token, admin_secret = await user_with_token(firm_a, Role.ADMIN, "adm@a.test")
+    spare, _ = await issue_token(admin, "spare")
+    _, other_admin_token, _ = await user_with_token(firm_a, Role.ADMIN, "adm2@a.test")
+    _, staff_token, _ = await user_with_token(firm_a, Role.STAFF, "staff@a.test")
+
+    before = await snapshot()
+    for target in (owner_token, second_owner_token):
+        answer = (await post(http, admin_secret, REVOKE, id=gid("ApiToken", target.id)))["data"]
+        assert refused_with(answer["revokeApiToken"], "FORBIDDEN"), answer
+        assert answer["revokeApiToken"]["errors"][0]["field"] == "id"
+        assert answer["revokeApiToken"]["errors"][0]["message"] == OWNER_ONLY
+    assert await snapshot() == before
+    assert (await post(http, firm_a.token, VIEWER))["data"]["viewer"]["role"] == "OWNER"
+
+    for target in (spare, other_admin_token, staff_token, admin_token):  # its own token last
+        answer = (await post(http, admin_secret, REVOKE, id=gid("ApiToken", target.id)))["data"]
+        assert answer["revokeApiToken"]["errors"] == [], answer
+        assert answer["revokeApiToken"]["apiToken"]["revokedAt"], answer
+    for target in (second_owner_token, owner_token):  # an owner's own, and another owner's
+        answer = (await post(http, firm_a.token, REVOKE, id=gid("ApiToken", target.id)))["data"]
+        assert answer["revokeApiToken"]["errors"] == [], answer
+    assert not await ApiToken.filter(revoked_at__isnull=True).exists()
+
+
+async def test_an_admin_cannot_lock_the_owners_out(
+    http: httpx.AsyncClient, firm_a: NewFirm
+) -> None:
+    """The audit's attack, and every other way an admin could touch an owner's access:
+    revoking every token it can list, demoting and deactivating the owner."""
+    await issue_token(firm_a.owner, "laptop")
+    _, _, admin = await user_with_token(firm_a, Role.ADMIN, "adm@a.test")
+    listed = (await post(http, admin, "{ apiTokens { id userId } }"))["data"]["apiTokens"]
+    owner_id = gid("User", firm_a.owner.id)
+    assert sum(token["userId"] == owner_id for token in listed) == 2  # it sees them
+    for token in listed:
+        if token["userId"] == owner_id:
+            answer = (await post(http, admin, REVOKE, id=token["id"]))["data"]["revokeApiToken"]
+            assert refused_with(answer, "FORBIDDEN"), answer
+    for role in ("ADMIN", "STAFF"):
+        answer = await post(http, admin, UPDATE_USER, input={"id": owner_id, "role": role})
+        assert refused_with(answer["data"]["updateUser"], "FORBIDDEN"), answer
+    answer = await post(http, admin, DEACTIVATE, id=owner_id)
+    assert refused_with(answer["data"]["deactivateUser"], "FORBIDDEN"), answer
+    assert await ApiToken.filter(user_id=firm_a.owner.id, revoked_at__isnull=True).count() == 2
+    assert (await post(http, firm_a.token, VIEWER))["data"]["viewer"] == {
+        "id": owner_id, "role": "OWNER"}

@@ -18,7 +18,7 @@ from tortoise.transactions import in_transaction
 
 from models import ROLE_PERMISSIONS, ApiToken, Firm, Permission, Role, User, sql
 from workflow import validation
-from workflow.errors import forbidden, invalid
+from workflow.errors import DomainError, ErrorCode, forbidden, invalid
 from workflow.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,13 @@ async def issue_token(
     return token, secret
 
 
+async def _caller_role(scope: Scope) -> Role | None:
+    """The calling user's role; None for the system (no user)."""
+    if scope.user_id is None:
+        return None
+    return (await scope.get(User, scope.user_id, field="userId")).role
+
+
 async def create_api_token(
     scope: Scope, name: str, scopes: Iterable[Permission]
 ) -> tuple[ApiToken, str]:
@@ -65,7 +72,12 @@ async def create_api_token(
 
 
 async def revoke_api_token(scope: Scope, token_id: int) -> ApiToken:
+    """Only an owner may revoke an owner's token, so no admin can lock the owners out."""
     token = await scope.get(ApiToken, token_id, field="id")
+    if token.user_id != scope.user_id:
+        holder = await scope.get(User, token.user_id, field="id")
+        if holder.role == Role.OWNER and await _caller_role(scope) != Role.OWNER:
+            raise forbidden("only an owner may revoke an owner's token", "id")
     if token.revoked_at is None:
         token.revoked_at = datetime.now(UTC)
         await token.save(update_fields=["revoked_at"])
@@ -107,6 +119,57 @@ async def create_firm(name: str, owner_email: str, owner_name: str | None = None
         )
         _, token = await issue_token(owner, "owner")
     return NewFirm(firm, owner, token)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    firm: Firm
+    user: User
+    token: str  # the secret, shown once
+
+
+async def issue_recovery_token(
+    email: str, firm_id: int | None = None, firm_name: str | None = None,
+    name: str = "recovery", scopes: Iterable[Permission] | None = None,
+) -> IssuedToken:
+    """A new token for an existing active user, for the operator of the server (the command
+    line), when nobody can make one through the API: e.g. every owner token was revoked.
+
+    An email may belong to users of several firms: then the firm (its id or its name) must be
+    given. The scopes are the user's role's permissions unless chosen, and never beyond them.
+    """
+    address = validation.email(email, "email")
+    if address is None:
+        raise invalid("email", "email is required")
+    users = User.filter(email=address)
+    if firm_id is not None:
+        users = users.filter(firm_id=firm_id)
+    if firm_name is not None:
+        users = users.filter(firm__name=firm_name.strip())
+    found = await users.order_by("firm_id")
+    if not found:
+        where = (f" in the firm {firm_name!r}" if firm_name is not None
+                 else " in this firm" if firm_id is not None else "")
+        raise DomainError(ErrorCode.NOT_FOUND, f"no user has the email {address}{where}", "email")
+    if len(found) > 1:
+        raise invalid("firm", (
+            f"several firms named {firm_name!r} have a user {address}: choose the firm by its "
+            "id (--firm FIRM_ID)" if firm_name is not None else
+            f"users of {len(found)} firms have the email {address}: choose the firm "
+            "(--firm FIRM_ID or NAME)"
+        ))
+    user = found[0]
+    if not user.is_active:
+        raise invalid("email", f"the user {address} is deactivated: no token is issued")
+    allowed = ROLE_PERMISSIONS[user.role]
+    wanted = set(allowed if scopes is None else scopes)
+    if not wanted:
+        raise invalid("scopes", "give at least one scope")
+    if beyond := sorted(wanted - allowed):
+        raise invalid("scopes", f"a {user.role} user cannot have {', '.join(beyond)}")
+    _, secret = await issue_token(user, name, wanted)
+    firm = await Firm.get(id=user.firm_id)
+    return IssuedToken(firm, user, secret)
 
 
 async def authenticate(secret: str) -> Scope | None:
