@@ -64,7 +64,8 @@ def _scopes(value: str | None) -> list[Permission] | None:
 
 async def _issue_token(args: argparse.Namespace) -> IssuedToken:
     """--firm is a firm's global id or, failing that, its name."""
-    firm_id = firm_name = None
+    firm_id: int | None = None
+    firm_name: str | None = None
     if args.firm is not None:
         try:
             firm_id = decode_id(args.firm, "Firm", "firm")

@@ -58,7 +58,7 @@ PROBES = {
 
 async def rights(http: httpx.AsyncClient, secret: str) -> frozenset[str]:
     """What a token can do, found by trying."""
-    found = set()
+    found: set[str] = set()
     for right, document in PROBES.items():
         body = await post(http, secret, document)
         if no_forbidden(body):
