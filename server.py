@@ -79,7 +79,7 @@ async def _issue_token(args: argparse.Namespace) -> IssuedToken:
 
 async def _open(config: settings_module.Settings) -> None:
     try:
-        await open_database(config.database_url)
+        await open_database(config.database_url, secret_key=config.secret_key)
     except (OSError, BaseORMException) as error:
         raise settings_module.ConfigError(
             f"DATABASE_URL: cannot open the database: {error}"

@@ -33,6 +33,8 @@ class Settings:
     firm_cost_per_minute: int = 1_000_000
     request_timeout: float = 30.0  # seconds before an HTTP request is cancelled (and rolled back)
     max_body_bytes: int = 1_000_000
+    # The deployment's key (models.keys); None: one kept in the database.
+    secret_key: str | None = None
     # Seconds between webhook delivery attempts, one entry per retry.
     webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
     # Slow clients (web/protocol.py): open connections per process, websockets included (0: no
@@ -99,8 +101,14 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
                 "seconds (0-86400)"
             )
 
+    secret_key = env.get("SECRET_KEY") or None
+    if secret_key is not None and len(secret_key) < 32:
+        raise ConfigError("SECRET_KEY: at least 32 characters (e.g. python -c "
+                          "'import secrets; print(secrets.token_urlsafe(32))')")
+
     return Settings(
         database_url=database_url,
+        secret_key=secret_key,
         redis_url=redis_url,
         host=env.get("HOST") or "127.0.0.1",
         port=int(port_text),

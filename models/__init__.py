@@ -13,6 +13,7 @@ from models.event import EventType, JobEvent
 from models.firm import ROLE_PERMISSIONS, ApiToken, Firm, Permission, Role, User
 from models.idempotency import IdempotentRequest
 from models.job import Job, JobStatus, Priority
+from models.keys import DeploymentSecret
 from models.pipeline import Pipeline, Stage
 from models.task import Task
 from models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -28,6 +29,7 @@ MODEL_MODULES = [
     "models.documents",
     "models.webhook",
     "models.idempotency",
+    "models.keys",
 ]
 
 
@@ -71,6 +73,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 __all__ = [
+    "DeploymentSecret",
     "ActionType", "Automation", "AutomationRun", "RunStatus",
     "Invoice", "InvoiceStatus", "Message", "Organizer", "OrganizerStatus",
     "ApiToken", "Client", "EventType", "Firm", "Job", "JobEvent", "JobStatus", "MODEL_MODULES",

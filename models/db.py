@@ -6,11 +6,14 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.migrations.api import migrate as apply_migrations
 
-from models import tortoise_config
+from models import keys, tortoise_config
 
 
-async def open_database(database_url: str, *, migrate: bool = True) -> None:
-    """Connect, applying pending migrations first unless told not to."""
+async def open_database(
+    database_url: str, *, migrate: bool = True, secret_key: str | None = None
+) -> None:
+    """Connect, applying pending migrations first unless told not to, and load the
+    deployment's key (SECRET_KEY, or the one kept in the database)."""
     config = tortoise_config(database_url)
     # Tortoise caches insert statements by connection name, not dialect: forget them, so one
     # process can open SQLite and then PostgreSQL (the test suite does).
@@ -21,6 +24,7 @@ async def open_database(database_url: str, *, migrate: bool = True) -> None:
         await Tortoise.close_connections()
     # Global: the ASGI lifespan runs in another task than the requests that use the database.
     await Tortoise.init(config=config, _enable_global_fallback=True)
+    await keys.load(secret_key)
 
 
 async def close_database() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
-from models.firm import Firm
+from models.firm import ApiToken, Firm
 
 
 class IdempotentRequest(Model):
@@ -18,6 +18,12 @@ class IdempotentRequest(Model):
     firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField(
         "models.Firm", related_name="idempotent_requests", on_delete=fields.CASCADE
     )
+    # Keys belong to the token that sent them: another caller's key is another key. Null
+    # only on rows written before that (they expire within a day).
+    token: fields.ForeignKeyNullableRelation[ApiToken] = fields.ForeignKeyField(
+        "models.ApiToken", related_name="idempotent_requests", null=True,
+        on_delete=fields.CASCADE,
+    )
     key = fields.CharField(max_length=255)
     request_hash = fields.CharField(max_length=64)
     status_code = fields.IntField(null=True)
@@ -26,8 +32,9 @@ class IdempotentRequest(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
 
     firm_id: int
+    token_id: int | None
 
     class Meta:
         table = "idempotent_request"
-        unique_together = (("firm", "key"),)
+        unique_together = (("token", "key"),)
         indexes = (("created_at",),)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from enum import StrEnum
 
 from tortoise import fields
@@ -9,6 +10,10 @@ from tortoise.models import Model
 
 from models.firm import Firm
 from models.pipeline import Pipeline
+
+
+def new_message_id() -> str:
+    return "msg_" + secrets.token_urlsafe(18)
 
 
 class DeliveryStatus(StrEnum):
@@ -30,7 +35,8 @@ class WebhookEndpoint(Model):
     pipeline: fields.ForeignKeyNullableRelation[Pipeline] = fields.ForeignKeyField(
         "models.Pipeline", related_name="webhook_endpoints", null=True, on_delete=fields.CASCADE
     )
-    secret = fields.CharField(max_length=100)
+    # The signing secret, encrypted with the deployment's key (models.keys): shown once.
+    encrypted_secret = fields.CharField(max_length=100)
     enabled = fields.BooleanField(default=True)
     disabled_reason = fields.CharField(max_length=500, null=True)
     consecutive_failures = fields.IntField(default=0)
@@ -46,8 +52,9 @@ class WebhookEndpoint(Model):
 class WebhookDelivery(Model):
     """One message for one endpoint, written in the transaction of the change it reports.
 
-    Its id is the message id (webhook-id header): every attempt and redelivery reuses it, so a
-    receiver deduplicates by it. next_attempt_at doubles as the lease of an attempt in flight.
+    Its message_id (the webhook-id header, random so that it says nothing of other firms'
+    traffic) is reused by every attempt and redelivery, so a receiver deduplicates by it.
+    next_attempt_at doubles as the lease of an attempt in flight.
     """
 
     id = fields.BigIntField(primary_key=True)
@@ -57,6 +64,8 @@ class WebhookDelivery(Model):
     endpoint: fields.ForeignKeyRelation[WebhookEndpoint] = fields.ForeignKeyField(
         "models.WebhookEndpoint", related_name="deliveries", on_delete=fields.CASCADE
     )
+    # Nullable only because SQLite cannot add a NOT NULL column: every row has one.
+    message_id = fields.CharField(max_length=40, null=True, unique=True, default=new_message_id)
     event_type = fields.CharField(max_length=50)
     payload: dict[str, object] = fields.JSONField()  # type: ignore[assignment]
     status = fields.CharEnumField(DeliveryStatus, max_length=10, default=DeliveryStatus.PENDING)

@@ -10,12 +10,12 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
+from models import keys
 from workflow.errors import invalid
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 100  # the cost limit multiplies through nested pages; keep them small
 RANK_RE = re.compile(r"^[0-9a-z]{1,255}$")
-ID_RE = re.compile(r"^[0-9]{1,10}$")
 
 T = TypeVar("T")
 
@@ -52,7 +52,13 @@ def page_size(first: int | None) -> int:
     return size
 
 
+CURSOR_TAG = keys.type_tag("Cursor")
+
+
 def encode_cursor(key: Any) -> str:
+    """A rank as it is (ranks say nothing of other firms); a row id made opaque like ids."""
+    if isinstance(key, int):
+        return keys.encode_id(CURSOR_TAG, key)
     return base64.urlsafe_b64encode(f"k:{key}".encode()).decode()
 
 
@@ -60,14 +66,17 @@ def decode_cursor(cursor: str | None, order_column: str) -> Any:
     """The key after which a page starts: an id, or a rank for stage order."""
     if cursor is None:
         return None
+    if order_column == "id":
+        decoded = keys.decode_id(cursor)
+        if decoded is None or decoded[0] != CURSOR_TAG or decoded[1] >= 2**31:
+            raise invalid("after", "after is not a cursor of this connection")
+        return decoded[1]
     try:
         prefix, _, key = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         prefix, key = "", ""
     if prefix == "k" and order_column == "rank" and RANK_RE.match(key):
         return key
-    if prefix == "k" and order_column == "id" and ID_RE.match(key) and int(key) < 2**31:
-        return int(key)
     raise invalid("after", "after is not a cursor of this connection")
 
 

@@ -15,6 +15,7 @@ from schema.enums import JobEventTypeEnum, RoleEnum
 from schema.errors import UserError
 from schema.node import Node, encode_id
 from schema.types import UserType
+from workflow.webhooks import signing_secret
 
 PermissionEnum = strawberry.enum(Permission, name="TokenScope")
 DeliveryStatusEnum = strawberry.enum(DeliveryStatus, name="WebhookDeliveryStatus")
@@ -59,7 +60,8 @@ class WebhookDeliveryType(Node):
     def from_model(cls, delivery: WebhookDelivery) -> WebhookDeliveryType:
         pending = delivery.status == DeliveryStatus.PENDING
         return cls(
-            id=encode_id("WebhookDelivery", delivery.id), message_id=f"msg_{delivery.id}",
+            id=encode_id("WebhookDelivery", delivery.id),
+            message_id=delivery.message_id or f"msg_{delivery.id}",
             event_type=delivery.event_type, payload=delivery.payload, status=delivery.status,
             attempts=delivery.attempts,
             next_attempt_at=delivery.next_attempt_at if pending else None,
@@ -90,7 +92,7 @@ class WebhookEndpointType(Node):
             description=endpoint.description, event_types=endpoint.event_types,
             pipeline_id=encode_id("Pipeline", endpoint.pipeline_id)
             if endpoint.pipeline_id else None,
-            secret=endpoint.secret, enabled=endpoint.enabled,
+            secret=signing_secret(endpoint), enabled=endpoint.enabled,
             disabled_reason=endpoint.disabled_reason,
             consecutive_failures=endpoint.consecutive_failures, created_at=endpoint.created_at,
             pk=endpoint.id,

@@ -1,17 +1,12 @@
-"""Relay global ids: opaque strings naming a type and a row, e.g. base64("Job:42")."""
+"""Relay global ids: opaque strings naming a type and a row (see workflow.global_ids)."""
 
 from __future__ import annotations
-
-import base64
-import binascii
-import re
 
 import strawberry
 
 from workflow.errors import DomainError, ErrorCode
-from workflow.global_ids import global_id
+from workflow.global_ids import global_id, parse_global_id
 
-ROW_ID_RE = re.compile(r"^[0-9]{1,10}$")
 MAX_ROW_ID = 2**31 - 1  # the id columns are 32-bit integers
 
 
@@ -27,16 +22,10 @@ def encode_id(type_name: str, pk: int) -> strawberry.ID:
 def parse_id(global_id: str, field: str) -> tuple[str, int]:
     """(type name, row id) of a global id, or an INVALID_ID error naming the field."""
     error = DomainError(ErrorCode.INVALID_ID, f"{field} is not a valid id", field)
-    if not 0 < len(global_id) <= 64 or not global_id.isascii():
+    parsed = parse_global_id(global_id)
+    if parsed is None or not 0 < parsed[1] <= MAX_ROW_ID:
         raise error
-    try:
-        padded = global_id + "=" * (-len(global_id) % 4)
-        type_name, _, pk = base64.urlsafe_b64decode(padded).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise error from None
-    if not type_name or not ROW_ID_RE.match(pk) or int(pk) > MAX_ROW_ID:
-        raise error
-    return type_name, int(pk)
+    return parsed
 
 
 def decode_id(global_id: str, type_name: str, field: str) -> int:

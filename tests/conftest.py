@@ -19,6 +19,7 @@ import httpx
 import pytest
 from tortoise import connections
 
+from models import keys
 from models.db import close_database, is_postgres, open_database
 from web.app import create_app
 from web.middleware import RequestLog
@@ -26,6 +27,10 @@ from workflow.firms import NewFirm, create_firm
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# One deployment key for the suite and the servers it starts (they inherit the environment),
+# so tests can make the ids and cursors a server would (models.keys).
+TEST_SECRET_KEY = os.environ.setdefault("SECRET_KEY", "suite-secret-key-" + "0" * 32)
+keys.use_master_key(TEST_SECRET_KEY.encode())
 TABLES = [  # children first, so deletes never trip a foreign key
     "webhook_delivery", "webhook_endpoint", "idempotent_request",
     "automation_run", "automation", "job_event", "task", "job_assignee", "job", "stage",
@@ -63,7 +68,7 @@ async def database_url(
     """A migrated, empty database of each backend, for the whole session."""
     if request.param == "sqlite":
         url = f"sqlite://{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-        await open_database(url)
+        await open_database(url, secret_key=TEST_SECRET_KEY)
         await close_database()
         yield url
         return
@@ -74,7 +79,7 @@ async def database_url(
             pytest.fail(f"PostgreSQL is required under CI=true and unreachable: {error}")
         pytest.skip(f"PostgreSQL unreachable at {POSTGRES_URL}: {error}")
     url = _server_url(name)
-    await open_database(url)
+    await open_database(url, secret_key=TEST_SECRET_KEY)
     await close_database()
     yield url
     await _drop_postgres_database(name)
@@ -85,7 +90,7 @@ async def db(database_url: str, request: pytest.FixtureRequest) -> AsyncIterator
     """The database, emptied, opened for this test."""
     if request.node.get_closest_marker("postgres_only") and database_url.startswith("sqlite"):
         pytest.skip("PostgreSQL only: SQLite has a single writer")
-    await open_database(database_url, migrate=False)
+    await open_database(database_url, migrate=False, secret_key=TEST_SECRET_KEY)
     connection = connections.get("default")
     if is_postgres():
         await connection.execute_script(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")

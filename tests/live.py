@@ -14,6 +14,8 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from models import keys
+from schema.events import FEED_CURSOR
 from tests.servers import ServerProcess, graphql
 
 TRANSPORT_WS = "graphql-transport-ws"
@@ -72,8 +74,14 @@ async def close_code(ws: ClientConnection) -> int | None:
 
 
 def seq_of(cursor: str) -> int:
-    """The position a board cursor names (opaque to clients; the tests know its shape)."""
-    return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split(":")[2])
+    """The position a board cursor names (opaque to clients; the suite shares the servers'
+    key, tests.conftest)."""
+    return int((keys.unseal(cursor, FEED_CURSOR) or b"").decode().split(":")[2])
+
+
+def feed_cursor(raw: str) -> str:
+    """The cursor a server would give for `kind:id:position`."""
+    return keys.seal(raw.encode(), FEED_CURSOR)
 
 
 @dataclass

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 
 import httpx
 import pytest
 
+from models import keys
+from schema.connection import CURSOR_TAG
 from tests.conftest import GraphQL
 from tests.factories import board, client, gid, job
 from workflow import jobs
@@ -57,10 +58,10 @@ async def test_syntax_errors_are_shown_as_they_are(gql: GraphQL) -> None:
 
 
 async def test_ids_beyond_the_id_columns_are_invalid_not_a_crash(gql: GraphQL) -> None:
-    huge = base64.urlsafe_b64encode(b"Job:99999999999").decode().rstrip("=")
+    huge = keys.encode_id(keys.type_tag("Job"), 99999999999)
     body = await gql("query($id: ID!) { node(id: $id) { id } }", expect_errors=True, id=huge)
     assert body["errors"][0]["extensions"] == {"code": "INVALID_ID", "field": "id"}
-    cursor = base64.urlsafe_b64encode(b"k:99999999999").decode()
+    cursor = keys.encode_id(CURSOR_TAG, 99999999999)
     body = await gql("query($c: String) { jobs(after: $c) { totalCount } }", expect_errors=True,
                      c=cursor)
     assert body["errors"][0]["extensions"] == {"code": "INVALID_INPUT", "field": "after"}

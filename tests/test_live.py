@@ -4,7 +4,6 @@ and PostgreSQL with Redis (two processes sharing them)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +16,8 @@ import websockets
 from models.db import close_database, open_database
 from resolvers.live import REPLAY_LIMIT
 from schema.node import parse_id
+from tests.conftest import TEST_SECRET_KEY
+from tests.factories import gid
 from tests.live import (
     BOARD_SUBSCRIPTION,
     LEGACY_WS,
@@ -26,6 +27,7 @@ from tests.live import (
     RawWebSocket,
     Subscription,
     close_code,
+    feed_cursor,
     make_board,
     seq_of,
 )
@@ -111,7 +113,7 @@ async def test_the_token_key_is_matched_case_insensitively(stack: Stack) -> None
 async def test_another_firms_pipeline_is_answered_like_a_missing_one(stack: Stack) -> None:
     board_a = make_board(stack.first, firm="Firm A")
     board_b = make_board(stack.first, firm="Firm B")
-    missing = "UGlwZWxpbmU6OTk5OTk5"  # Pipeline:999999
+    missing = gid("Pipeline", 999999)
 
     async def answer(pipeline: str) -> dict[str, object]:
         sub = await Subscription.open(stack.first, board_b.token, BOARD_SUBSCRIPTION, p=pipeline)
@@ -187,10 +189,6 @@ async def test_a_cursor_ahead_of_this_process_but_in_the_log_is_resumed(
     assert (seq_of(event["cursor"]), event["job"]["id"]) == (5, board.jobs[1])
     await sub.close()
     await watcher.close()
-
-
-def feed_cursor(raw: str) -> str:
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 async def test_job_updated_follows_a_job_across_pipelines(stack: Stack) -> None:
@@ -275,7 +273,7 @@ def test_a_subscriber_that_stops_reading_is_closed_4413(database_url: str, tmp_p
 
 async def _write_without_a_server(database_url: str, board: Board, moves: int) -> None:
     """Commit moves from this process, which has no broker: nobody is notified of them."""
-    await open_database(database_url, migrate=False)
+    await open_database(database_url, migrate=False, secret_key=TEST_SECRET_KEY)
     try:
         scope = await authenticate(board.token)
         assert scope is not None

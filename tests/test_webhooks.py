@@ -21,6 +21,7 @@ from tests.servers import ServerProcess, graphql
 from webhooks import sender
 from workflow import automations, jobs, webhooks
 from workflow.firms import NewFirm
+from workflow.webhooks import signing_secret
 
 ENDPOINT = """mutation($url: String!) { createWebhookEndpoint(input: {url: $url}) {
   webhookEndpoint { id secret } errors { code message } } }"""
@@ -207,7 +208,7 @@ async def test_call_webhook_action_posts_the_job_signed(
     assert await runner.run_due() == 1
     await _send_all((0,))
     [message] = receiver.messages()
-    assert verify(endpoint.secret, message.headers, message.body, time.time())
+    assert verify(signing_secret(endpoint), message.headers, message.body, time.time())
     assert message.event["type"] == "AUTOMATION_CALL"
     assert message.event["data"]["job"]["title"] == "2025 return for Avery"
     assert await WebhookEndpoint.filter(id=endpoint.id, enabled=True).exists()

@@ -197,7 +197,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if own_database:
-            await open_database(config.database_url)
+            await open_database(config.database_url, secret_key=config.secret_key)
         broker = create_broker(config.redis_url, on_reconnect=lambda: hub.wake_all())
         hub = Hub(broker, config.subscription_queue_size)
         app.state.hub = hub

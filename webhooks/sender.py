@@ -26,6 +26,7 @@ from models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from models.db import is_postgres
 from webhooks import signing
 from workflow.unit import DELIVERIES
+from workflow.webhooks import signing_secret
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ DISABLE_AFTER = 50  # consecutive failures of an endpoint (hours of retries of m
 
 
 def message_id(delivery: WebhookDelivery) -> str:
-    return f"msg_{delivery.id}"
+    return delivery.message_id or f"msg_{delivery.id}"
 
 
 async def claim(limit: int = BATCH) -> list[WebhookDelivery]:
@@ -72,7 +73,8 @@ async def attempt(client: httpx.AsyncClient, delivery: WebhookDelivery) -> tuple
     """Post one delivery; (HTTP status or None, error text or "")."""
     endpoint = delivery.endpoint
     body = orjson.dumps(delivery.payload)
-    headers = signing.headers(endpoint.secret, message_id(delivery), int(time.time()), body)
+    secret = signing_secret(endpoint)
+    headers = signing.headers(secret, message_id(delivery), int(time.time()), body)
     try:
         response = await client.post(endpoint.url, content=body, headers=headers)
     except httpx.HTTPError as error:

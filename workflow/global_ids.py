@@ -1,16 +1,33 @@
-"""Global ids as clients see them: base64("Type:id"), unpadded, URL-safe.
+"""Global ids as clients see them: opaque, made with the deployment's key (models.keys).
 
-Here, below the schema, because webhook payloads written by the domain carry them too.
+Here, below the schema, because webhook payloads written by the domain carry them too. Every
+type that has global ids is named in TYPE_NAMES, so an id can say which type it belongs to.
 """
 
 from __future__ import annotations
 
-import base64
+from models import keys
+
+TYPE_NAMES = (
+    "Firm", "Pipeline", "Stage", "Job", "Task", "Client", "User", "JobEvent", "Automation",
+    "AutomationRun", "Organizer", "Message", "Invoice", "ApiToken", "WebhookEndpoint",
+    "WebhookDelivery",
+)
+_TAGS = {name: keys.type_tag(name) for name in TYPE_NAMES}
+_NAMES = {tag: name for name, tag in _TAGS.items()}
 
 
 def global_id(type_name: str, pk: int) -> str:
-    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).rstrip(b"=").decode()
+    return keys.encode_id(_TAGS[type_name], pk)
 
 
 def optional_global_id(type_name: str, pk: int | None) -> str | None:
     return None if pk is None else global_id(type_name, pk)
+
+
+def parse_global_id(text: str) -> tuple[str, int] | None:
+    """(type name, row id) of a global id, or None if it is not one."""
+    decoded = keys.decode_id(text)
+    if decoded is None or decoded[0] not in _NAMES:
+        return None
+    return _NAMES[decoded[0]], decoded[1]

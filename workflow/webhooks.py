@@ -24,6 +24,7 @@ from models import (
     Pipeline,
     WebhookDelivery,
     WebhookEndpoint,
+    keys,
     sql,
 )
 from workflow import validation
@@ -36,8 +37,21 @@ AUTOMATION_CALL = "AUTOMATION_CALL"  # the type of a CALL_WEBHOOK action's messa
 EVENT_TYPES = frozenset(EventType)
 
 
+WEBHOOK_SECRET = b"webhook-secret"  # the purpose signing secrets are sealed for (models.keys)
+
+
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def seal_secret(secret: str) -> str:
+    return keys.seal(secret.encode(), WEBHOOK_SECRET)
+
+
+def signing_secret(endpoint: WebhookEndpoint) -> str:
+    """The endpoint's secret in clear, to sign with (one stored before sealing is as it is)."""
+    opened = keys.unseal(endpoint.encrypted_secret, WEBHOOK_SECRET)
+    return opened.decode() if opened is not None else endpoint.encrypted_secret
 
 
 def _url(value: str | None) -> str:
@@ -65,7 +79,7 @@ async def create_endpoint(
     return await WebhookEndpoint.create(
         firm_id=scope.firm_id, url=_url(url), event_types=_event_types(event_types),
         pipeline_id=pipeline_id, description=validation.text(description, "description", 200),
-        secret=new_secret(),
+        encrypted_secret=seal_secret(new_secret()),
     )
 
 
@@ -86,7 +100,7 @@ async def update_endpoint(scope: Scope, endpoint_id: int, **changes: Any) -> Web
     elif changes.get("enabled") is False:
         endpoint.enabled, endpoint.disabled_reason = False, "disabled by the firm"
     if changes.get("rotate_secret"):
-        endpoint.secret = new_secret()
+        endpoint.encrypted_secret = seal_secret(new_secret())
     await endpoint.save()
     return endpoint
 

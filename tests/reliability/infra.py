@@ -10,7 +10,6 @@ this suite's own processes.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import os
@@ -30,7 +29,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.live import TRANSPORT_WS, seq_of
+from tests.live import TRANSPORT_WS, feed_cursor, seq_of
 from tests.servers import ServerProcess, free_port
 
 LONG = os.environ.get("RELIABILITY_LONG", "") == "1"
@@ -357,9 +356,9 @@ WATCH = """subscription($p: ID!, $after: String) { boardUpdated(pipelineId: $p, 
 
 
 def board_cursor(pipeline_pk: int, seq: int) -> str:
-    """The cursor of a board's event `seq` (opaque to clients; the suite knows its shape)."""
-    raw = f"pipeline:{pipeline_pk}:{seq}".encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    """The cursor of a board's event `seq` (opaque to clients; the suite shares the servers'
+    key, tests.conftest)."""
+    return feed_cursor(f"pipeline:{pipeline_pk}:{seq}")
 
 
 @dataclass

@@ -119,7 +119,7 @@ async def test_a_server_killed_mid_traffic_loses_nothing(
     # 2. the automation of the middle stage: one run per entry, each run reported once
     account = await run_account(postgres_url, automation, board.stage_pks[1])
     # 3. webhooks: every delivery delivered, each event's message received (by id) once or more
-    deliveries = await fetch(postgres_url, "SELECT id, status, attempts, payload FROM "
+    deliveries = await fetch(postgres_url, "SELECT message_id, status, attempts, payload FROM "
                                            "webhook_delivery")
     messages = receiver.messages()
     received = Counter(m.message_id for m in messages)
@@ -142,7 +142,7 @@ async def test_a_server_killed_mid_traffic_loses_nothing(
     assert account.problems() == []
     assert account.entries == CLIENTS * len(range(0, MOVES_PER_CLIENT, 3))
     assert {d["status"] for d in deliveries} == {"DELIVERED"}
-    assert set(received) == {f"msg_{d['id']}" for d in deliveries}
+    assert set(received) == {d["message_id"] for d in deliveries}
     assert sorted(event_seqs) == list(range(start + 1, final + 1))
     assert set(event_seqs.values()) == {1}  # one message per event
     assert watch.errors == []

@@ -47,6 +47,7 @@ from models import (
 )
 from models.db import close_database, is_postgres, open_database
 from schema.node import encode_id
+from tests.conftest import TEST_SECRET_KEY
 from tests.factories import board, client, job, scope_of
 from tests.reliability.fuzzing import (
     GRAPHQL,
@@ -144,7 +145,7 @@ async def world(database_url: str) -> AsyncIterator[World]:
     """For the whole module, per backend: two firms populated; firm A's ids (its owner and the
     owner's token spared, so the fuzzer cannot lock itself out) and firm B's. The fuzzing
     changes it as it goes (destructive mutations run last)."""
-    await open_database(database_url, migrate=False)
+    await open_database(database_url, migrate=False, secret_key=TEST_SECRET_KEY)
     await _empty()
     firm_a = await create_firm("Firm A", "owner@a.test", "Alice Owner")
     firm_b = await create_firm("Firm B", "owner@b.test", "Bob Owner")
