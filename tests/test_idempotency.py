@@ -2,7 +2,8 @@
 
 Same key and body: the stored response, marked `idempotent-replayed: true`, and the work done
 once. Same key, another body: 422. Two at once: one runs, the other hears 409 (or the replay).
-Keys belong to a firm. A request refused before running (429, 503) releases its key.
+Keys belong to a token. A secret made by a request is not kept: its replay answers null there.
+A request refused before running (429, 503) releases its key.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import httpx
 import pytest
 
 import settings
-from models import Client, IdempotentRequest, Job, JobEvent
+from models import ApiToken, Client, IdempotentRequest, Job, JobEvent, Permission
 from tests.factories import board, client, gid
 from tests.mutations import snapshot
 from tests.servers import ServerProcess
@@ -28,7 +29,7 @@ from tests.test_limits import changes_blocked, codes
 from web import ratelimit
 from web.app import create_app
 from web.middleware import RequestLog
-from workflow.firms import NewFirm
+from workflow.firms import NewFirm, issue_token
 
 CREATE_JOB = """mutation($p: ID!, $c: ID!, $t: String!) {
   createJob(input: {pipelineId: $p, clientId: $c, title: $t}) {
@@ -201,6 +202,56 @@ async def test_keys_belong_to_a_firm(
     assert replay.content == a.content and replay.headers["idempotent-replayed"] == "true"
     assert sorted(await Client.all().values_list("firm_id", "name")) == [
         (firm_a.firm.id, "A's"), (firm_b.firm.id, "B's")]
+
+
+ADMIN_TOKEN = """mutation { createApiToken(input: {name: "partner", scopes: [READ, WRITE, ADMIN]})
+  { key: secret apiToken { id } errors { code } } }"""
+
+
+async def test_keys_belong_to_a_token_not_to_its_firm(
+    http: httpx.AsyncClient, firm_a: NewFirm
+) -> None:
+    """The audit's case: a READ-only token of the same firm sends the ADMIN token's key and
+    body. It does not receive the first answer (the new ADMIN token's secret): its own request
+    runs, and is refused for want of ADMIN."""
+    _, reader = await issue_token(firm_a.owner, "reader", [Permission.READ])
+    first = await http.post("/graphql", json={"query": ADMIN_TOKEN},
+                            headers=keyed(firm_a.token, "new-token"))
+    secret = first.json()["data"]["createApiToken"]["key"]
+    assert secret.startswith("wf_")
+    other = await http.post("/graphql", json={"query": ADMIN_TOKEN},
+                            headers=keyed(reader, "new-token"))
+    assert "idempotent-replayed" not in other.headers and secret not in other.text
+    assert set(codes(other.json())) == {"FORBIDDEN"}
+    assert await ApiToken.filter(name="partner").count() == 1
+
+
+async def test_a_replay_never_repeats_a_secret(
+    http: httpx.AsyncClient, firm_a: NewFirm
+) -> None:
+    """The stored answer of a secret-making mutation has null for the secret, under any alias;
+    the replay is otherwise the first answer, and the token was made once."""
+    first = await http.post("/graphql", json={"query": ADMIN_TOKEN},
+                            headers=keyed(firm_a.token, "mint"))
+    secret = first.json()["data"]["createApiToken"]["key"]
+    replay = await http.post("/graphql", json={"query": ADMIN_TOKEN},
+                             headers=keyed(firm_a.token, "mint"))
+    assert replay.headers["idempotent-replayed"] == "true"
+    answer = replay.json()["data"]["createApiToken"]
+    assert answer["key"] is None
+    assert answer["apiToken"] == first.json()["data"]["createApiToken"]["apiToken"]
+    assert await ApiToken.filter(name="partner").count() == 1
+    [stored] = await IdempotentRequest.filter(key="mint").values_list("response", flat=True)
+    assert secret not in stored and "wf_" not in stored
+    invite = """mutation { inviteUser(input: {email: "new@a.test", role: STAFF}) {
+      user { id } token errors { code } } }"""
+    made = await http.post("/graphql", json={"query": invite},
+                           headers=keyed(firm_a.token, "invite"))
+    assert made.json()["data"]["inviteUser"]["token"].startswith("wf_")
+    again = await http.post("/graphql", json={"query": invite},
+                            headers=keyed(firm_a.token, "invite"))
+    assert again.json()["data"]["inviteUser"]["token"] is None
+    assert again.json()["data"]["inviteUser"]["user"] == made.json()["data"]["inviteUser"]["user"]
 
 
 async def test_an_invalid_key_is_refused_400_and_runs_nothing(

@@ -1,11 +1,14 @@
 """Idempotency-Key: a retried request returns the first one's response instead of running again.
 
-The key is claimed (a row unique per firm and key) before the request runs, so of two
-concurrent requests with one key only one runs; the other is told the key is in use (409).
-The response is stored when the request ends and replayed for 24 hours to a request with the
-same key and the same body; another body with that key is refused (422). A request refused
-before doing anything (rate limited) or cut off (timed out: its transaction rolled back)
-releases its key so it can be retried.
+Keys belong to the token that sends them: another token's request with the same key is
+another request, and never sees this one's answer. The key is claimed (a row unique per token
+and key) before the request runs, so of two concurrent requests with one key only one runs;
+the other is told the key is in use (409). The response is stored when the request ends and
+replayed for 24 hours to a request with the same key and the same body; another body with
+that key is refused (422). A secret the request made (a new API token, a webhook signing
+secret: workflow.shown_once) is in its answer only: the stored answer has null in its place.
+A request refused before doing anything (rate limited) or cut off (timed out: its transaction
+rolled back) releases its key so it can be retried.
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ import json
 import logging
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise.exceptions import IntegrityError
+from tortoise.queryset import QuerySet
 
 from models import IdempotentRequest
+from workflow import shown_once
 from workflow.unit import idempotent_request
 
 log = logging.getLogger(__name__)
@@ -54,7 +60,8 @@ class Idempotency:
         key = next((v.decode("latin-1") for k, v in scope.get("headers", [])
                     if k == b"idempotency-key"), None)
         caller = scope.get("state", {}).get("scope")
-        if key is None or scope["type"] != "http" or scope["method"] != "POST" or not caller:
+        if (key is None or scope["type"] != "http" or scope["method"] != "POST" or not caller
+                or caller.token_id is None):
             await self.app(scope, receive, send)
             return
         if not KEY_RE.match(key):
@@ -66,13 +73,14 @@ class Idempotency:
         digest = hashlib.sha256(body).hexdigest()
         await self._purge()
         # Shielded: cut off mid-claim (a busy SQLite), the claim still completes, then is freed.
-        claiming = asyncio.ensure_future(_claim(caller.firm_id, key, digest, self.lease))
+        owner = Owner(caller.firm_id, caller.token_id)
+        claiming = asyncio.ensure_future(_claim(owner, key, digest, self.lease))
         try:
             claim = await asyncio.shield(claiming)
         except BaseException:
             claiming.add_done_callback(
                 lambda done: done.cancelled() or done.exception() or done.result()
-                or self._release_soon(caller.firm_id, key)
+                or self._release_soon(owner, key)
             )
             raise
         if claim is not None:
@@ -96,14 +104,14 @@ class Idempotency:
                 await _send(send, claim.status_code or 200, claim.response.encode(),
                             [(b"idempotent-replayed", b"true")])
             return
-        await self._run_and_store(scope, body, send, caller.firm_id, key)
+        await self._run_and_store(scope, body, send, owner, key)
 
     def _expired(self, claim: IdempotentRequest) -> bool:
         """Its request cannot still be running: the server that ran it stopped under it."""
         return claim.created_at < datetime.now(UTC) - self.lease
 
     async def _run_and_store(
-        self, scope: Scope, body: bytes, send: Send, firm_id: int, key: str
+        self, scope: Scope, body: bytes, send: Send, owner: Owner, key: str
     ) -> None:
         status, chunks = 500, []
         replayed = False
@@ -123,30 +131,30 @@ class Idempotency:
                 chunks.append(message.get("body", b""))
             await send(message)
 
-        claim_id = await IdempotentRequest.filter(firm_id=firm_id, key=key).values_list(
-            "id", flat=True
-        )
+        claim_id = await owner.claims(key).values_list("id", flat=True)
         marker = idempotent_request.set(claim_id[0] if claim_id else None)
         try:
-            await self.app(scope, receive_body, capture)
+            with shown_once.collecting() as secrets:
+                await self.app(scope, receive_body, capture)
         except BaseException:  # cut off (timeout, client gone) or crashed: no response to keep
-            self._release_soon(firm_id, key)
+            self._release_soon(owner, key)
             raise
         finally:
             idempotent_request.reset(marker)
-        stored = IdempotentRequest.filter(firm_id=firm_id, key=key)
+        stored = owner.claims(key)
         if status in RELEASE_ON:
             await stored.delete()
         else:
-            await stored.update(status_code=status, response=b"".join(chunks).decode())
+            answer = _without(b"".join(chunks).decode(), secrets)
+            await stored.update(status_code=status, response=answer)
 
-    def _release_soon(self, firm_id: int, key: str) -> None:
+    def _release_soon(self, owner: Owner, key: str) -> None:
         """Free a key in the background: the database may be what held the request up."""
 
         async def release() -> None:
             for _ in range(RELEASE_ATTEMPTS):
                 try:
-                    await IdempotentRequest.filter(firm_id=firm_id, key=key).delete()
+                    await owner.claims(key).delete()
                     return
                 except Exception as error:
                     log.warning("could not release idempotency key yet: %s", error)
@@ -171,17 +179,38 @@ async def _read(receive: Receive) -> bytes:
             return b"".join(parts)
 
 
+def _without(answer: str, secrets: list[str]) -> str:
+    """The answer to keep: each secret in it (a JSON string, whatever its field's alias)
+    replaced by null."""
+    for secret in secrets:
+        answer = answer.replace(f'"{secret}"', "null").replace(secret, "")
+    return answer
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose keys: a token's, within its firm."""
+
+    firm_id: int
+    token_id: int
+
+    def claims(self, key: str) -> QuerySet[IdempotentRequest]:
+        return IdempotentRequest.filter(token_id=self.token_id, key=key)
+
+
 async def _claim(
-    firm_id: int, key: str, digest: str, lease: timedelta
+    owner: Owner, key: str, digest: str, lease: timedelta
 ) -> IdempotentRequest | None:
     """None if this request now holds the key; else the earlier request's row. A claim whose
     request was cut off by a stopped server, having changed nothing, is taken over."""
     for _ in range(2):
         try:
-            await IdempotentRequest.create(firm_id=firm_id, key=key, request_hash=digest)
+            await IdempotentRequest.create(
+                firm_id=owner.firm_id, token_id=owner.token_id, key=key, request_hash=digest
+            )
             return None
         except IntegrityError:
-            existing = await IdempotentRequest.filter(firm_id=firm_id, key=key).first()
+            existing = await owner.claims(key).first()
             if existing is None:
                 continue  # released meanwhile: claim it
             now = datetime.now(UTC)
@@ -197,4 +226,4 @@ async def _claim(
                 if taken:
                     return None
             return existing
-    return await IdempotentRequest.filter(firm_id=firm_id, key=key).first()
+    return await owner.claims(key).first()

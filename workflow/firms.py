@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from models import ROLE_PERMISSIONS, ApiToken, Firm, Permission, Role, User, sql
-from workflow import validation
+from workflow import shown_once, validation
 from workflow.errors import DomainError, ErrorCode, forbidden, invalid
 from workflow.scope import Scope
 
@@ -43,7 +43,7 @@ async def issue_token(
     user: User, name: str, scopes: Iterable[Permission] = tuple(Permission)
 ) -> tuple[ApiToken, str]:
     """Create a token for a user; returns it with its secret, of which only the hash is kept."""
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    secret = shown_once.note(TOKEN_PREFIX + secrets.token_urlsafe(32))
     token = await ApiToken.create(
         firm_id=user.firm_id, user_id=user.id, name=validation.name(name, "name"),
         token_hash=hash_token(secret), scopes=sorted(set(scopes)),
