@@ -115,7 +115,7 @@ def encode_id(tag: bytes, pk: int) -> str:
 def decode_id(text: str) -> tuple[bytes, int] | None:
     """(type tag, row id) of a public id, or None if it is not one of ours."""
     raw = _unb64(text) if len(text) == 22 else None
-    if raw is None or len(raw) != 16:
+    if raw is None or len(raw) != 16 or _b64(raw) != text:  # one spelling per id
         return None
     block = _current().ids_in.update(raw)
     if block[12:] != bytes(4):
