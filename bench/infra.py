@@ -20,7 +20,10 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 # Rate limits would throttle a benchmark's clients; 0 turns them off.
-SERVER_ENV = {"RATE_LIMIT_COST_PER_MINUTE": "0", "FIRM_RATE_LIMIT_COST_PER_MINUTE": "0"}
+# The bench's own deployment key, so that it can spell the ids its servers answer (models.keys).
+BENCH_SECRET_KEY = "bench-secret-key-" + "0" * 32
+SERVER_ENV = {"RATE_LIMIT_COST_PER_MINUTE": "0", "FIRM_RATE_LIMIT_COST_PER_MINUTE": "0",
+              "SECRET_KEY": BENCH_SECRET_KEY}
 
 
 def free_port() -> int:

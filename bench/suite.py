@@ -3,7 +3,6 @@ servers that count SQL statements (behind the proxy of bench.sqlcount)."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -11,9 +10,11 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.infra import Redis, Server, asyncpg_dsn, servers
+from bench.infra import BENCH_SECRET_KEY, Redis, Server, asyncpg_dsn, servers
 from bench.seed import Firm, Sizes
 from bench.sqlcount import PerRequest, StatementCounter, Tally
+from models import keys
+from workflow.global_ids import global_id
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,9 @@ QUICK = Plan(Sizes(jobs=300, other_jobs=20, clients=100, staff=10), board_reques
 
 
 def gid(type_name: str, pk: int) -> str:
-    """A Relay global id, as the API spells it: base64("Type:id") without padding."""
-    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).rstrip(b"=").decode()
+    """A global id as the bench's servers spell it (they share its key)."""
+    keys.use_master_key(BENCH_SECRET_KEY.encode())
+    return global_id(type_name, pk)
 
 
 @dataclass
