@@ -6,6 +6,13 @@ request is made outside any transaction. A sender that dies mid-attempt leaves t
 expire and another sends the message again under the same id: at least once on the wire,
 exactly once for a receiver that deduplicates by webhook-id. After the last retry a delivery
 fails; an endpoint failing DISABLE_AFTER times in a row is disabled, and says why.
+
+Fair between firms: due deliveries are claimed round robin by firm (background.IN_FIRM_TURNS),
+and a Sender runs each as its own task, at most MAX_IN_FLIGHT at once and FIRM_IN_FLIGHT for
+one firm, claiming more as soon as one ends: a firm whose endpoints hang holds its few slots,
+not the sender. Within a firm, endpoints take turns too, and one that keeps failing
+(FAILING_AFTER in a row) is tried one delivery at a time, after healthy ones, with
+FAILING_TIMEOUT instead of TIMEOUT.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -21,8 +29,8 @@ import orjson
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from automations.background import BackgroundLoop
-from models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from automations.background import IN_FIRM_TURNS, BackgroundLoop, FirmTurns
+from models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, sql
 from models.db import is_postgres
 from webhooks import signing
 from workflow.unit import DELIVERIES
@@ -30,9 +38,13 @@ from workflow.webhooks import signing_secret
 
 log = logging.getLogger(__name__)
 
-TIMEOUT = 5.0  # seconds a receiver has to answer
+TIMEOUT = 5.0  # seconds a receiver has to answer (the whole attempt)
+FAILING_AFTER = 3  # failures in a row after which an endpoint counts as failing: then it gets
+FAILING_TIMEOUT = 1.0  # this long to answer, one delivery at a time
 LEASE = timedelta(seconds=TIMEOUT * 2)
-BATCH = 20
+BATCH = 20  # deliveries send_due claims and sends together
+MAX_IN_FLIGHT = 50  # attempts one Sender has under way at once
+FIRM_IN_FLIGHT = 5  # of them for one firm: the rest stay free for the other firms
 DISABLE_AFTER = 50  # consecutive failures of an endpoint (hours of retries of many messages)
 
 
@@ -40,20 +52,96 @@ def message_id(delivery: WebhookDelivery) -> str:
     return delivery.message_id or f"msg_{delivery.id}"
 
 
-async def claim(limit: int = BATCH) -> list[WebhookDelivery]:
-    """Lease the oldest due deliveries of enabled endpoints."""
+# Due deliveries of enabled endpoints in firm turns, and within a firm in endpoint turns
+# (each endpoint's oldest, then each one's next), a failing endpoint's one delivery after the
+# healthy ones. Hand-written: tortoise has no window functions. It locks nothing; the chosen
+# rows are locked (SKIP LOCKED) and leased by id. `{busy}`: firms at their cap, failing
+# endpoints with an attempt in flight.
+DUE = (
+    'SELECT "id", "firm_id" FROM (SELECT "id", "firm_id", ROW_NUMBER() OVER '
+    '(PARTITION BY "firm_id" ORDER BY "failing", "endpoint_turn", "id") AS "turn" FROM '
+    '(SELECT d."id", d."firm_id", CASE WHEN e."consecutive_failures" >= ? THEN 1 ELSE 0 END '
+    'AS "failing", ROW_NUMBER() OVER (PARTITION BY d."endpoint_id" ORDER BY d."id") '
+    'AS "endpoint_turn" FROM "webhook_delivery" d '
+    'JOIN "webhook_endpoint" e ON e."id" = d."endpoint_id" '
+    'WHERE d."status" = ? AND d."next_attempt_at" <= ? AND e."enabled" = ?{busy}) '
+    'AS "by_endpoint" WHERE "failing" = 0 OR "endpoint_turn" = 1) AS "due" '
+    f'WHERE "turn" <= ? {IN_FIRM_TURNS}, "id" LIMIT ?'
+)
+
+
+def failing(endpoint: WebhookEndpoint) -> bool:
+    return endpoint.consecutive_failures >= FAILING_AFTER
+
+
+class InFlight:
+    """The attempts a sender has under way, and how many are each firm's."""
+
+    def __init__(self) -> None:
+        self.deliveries: dict[int, WebhookDelivery] = {}
+        self.firms: Counter[int] = Counter()
+
+    def __len__(self) -> int:
+        return len(self.deliveries)
+
+    def add(self, delivery: WebhookDelivery) -> None:
+        self.deliveries[delivery.id] = delivery
+        self.firms[delivery.firm_id] += 1
+
+    def remove(self, delivery: WebhookDelivery) -> None:
+        if self.deliveries.pop(delivery.id, None) is None:
+            return
+        self.firms[delivery.firm_id] -= 1
+        self.firms = +self.firms  # without the zeros
+
+    def full_firms(self) -> list[int]:
+        return [firm for firm, count in self.firms.items() if count >= FIRM_IN_FLIGHT]
+
+    def busy_failing_endpoints(self) -> list[int]:
+        return sorted({d.endpoint_id for d in self.deliveries.values() if failing(d.endpoint)})
+
+
+async def _due(limit: int, in_flight: InFlight, turns: FirmTurns) -> list[int]:
+    """Ids of up to `limit` due deliveries in turns, within every firm's free slots."""
+    full, endpoints = in_flight.full_firms(), in_flight.busy_failing_endpoints()
+    busy = "".join([
+        f' AND d."firm_id" NOT IN ({", ".join("?" * len(full))})' if full else "",
+        f' AND d."endpoint_id" NOT IN ({", ".join("?" * len(endpoints))})' if endpoints else "",
+    ])
+    # A firm with attempts in flight may get rows it has no slot for: ask for that many more.
+    rows = await sql.fetch(DUE.format(busy=busy), [
+        FAILING_AFTER, DeliveryStatus.PENDING.value, datetime.now(UTC), True, *full,
+        *endpoints, FIRM_IN_FLIGHT, turns.last_firm, limit + len(in_flight),
+    ])
+    taken: Counter[int] = Counter()
+    chosen: list[int] = []
+    for row in rows:
+        if in_flight.firms[row["firm_id"]] + taken[row["firm_id"]] < FIRM_IN_FLIGHT:
+            taken[row["firm_id"]] += 1
+            chosen.append(row["id"])
+            if len(chosen) == limit:
+                break
+    return chosen
+
+
+async def claim(
+    limit: int = BATCH, in_flight: InFlight | None = None, turns: FirmTurns | None = None
+) -> list[WebhookDelivery]:
+    """Lease up to `limit` due deliveries of enabled endpoints, in firm turns (continuing
+    `turns`), leaving out what `in_flight` already holds its share of."""
+    in_flight, turns = in_flight or InFlight(), turns or FirmTurns()
     now = datetime.now(UTC)
     async with in_transaction():
-        due = (
-            WebhookDelivery.filter(
-                status=DeliveryStatus.PENDING, next_attempt_at__lte=now, endpoint__enabled=True
-            )
-            .order_by("id")
-            .limit(limit)
+        chosen = await _due(limit, in_flight, turns)
+        if not chosen:
+            return []
+        due = WebhookDelivery.filter(  # still due: another sender may have leased it meanwhile
+            id__in=chosen, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
         )
         if is_postgres():
             due = due.select_for_update(skip_locked=True)
-        deliveries = await due
+        order = {delivery_id: n for n, delivery_id in enumerate(chosen)}
+        deliveries = sorted(await due, key=lambda d: order[d.id])
         if not deliveries:
             return []
         await WebhookDelivery.filter(id__in=[d.id for d in deliveries]).update(
@@ -66,6 +154,7 @@ async def claim(limit: int = BATCH) -> list[WebhookDelivery]:
     for delivery in deliveries:
         delivery.attempts += 1
         delivery.endpoint = endpoints[delivery.endpoint_id]
+    turns.served(deliveries[-1].firm_id)
     return deliveries
 
 
@@ -119,33 +208,68 @@ async def record(
         )
 
 
+async def deliver(
+    client: httpx.AsyncClient, delivery: WebhookDelivery, schedule: Sequence[float]
+) -> None:
+    """Attempt a claimed delivery within its endpoint's time, and record the outcome."""
+    seconds = FAILING_TIMEOUT if failing(delivery.endpoint) else TIMEOUT
+    try:
+        # The whole attempt, not each read: a receiver trickling its answer cannot hold on
+        # past the lease.
+        async with asyncio.timeout(seconds):
+            status_code, error = await attempt(client, delivery)
+    except TimeoutError:
+        status_code, error = None, f"no answer within {seconds:g} s"
+    await record(delivery, status_code, error, schedule)
+
+
 async def send_due(client: httpx.AsyncClient, schedule: Sequence[float]) -> int:
-    """Send one batch of due deliveries concurrently; how many were attempted."""
+    """Send one batch of due deliveries (in firm turns) concurrently; how many were attempted.
+    For draining in tests and tools: the Sender does not wait for a batch."""
     deliveries = await claim()
-
-    async def one(delivery: WebhookDelivery) -> None:
-        status_code, error = await attempt(client, delivery)
-        await record(delivery, status_code, error, schedule)
-
-    await asyncio.gather(*(one(d) for d in deliveries))
+    await asyncio.gather(*(deliver(client, d, schedule) for d in deliveries))
     return len(deliveries)
 
 
 class Sender(BackgroundLoop):
-    """Sends deliveries in the background: woken after commits, and polling."""
+    """Sends deliveries in the background, woken after commits, polling, and whenever an
+    attempt ends: each delivery is its own task, so a slow receiver holds up only its slot."""
 
     name = "webhook-sender"
     owed_work = DELIVERIES  # woken after commits that leave it this
 
-    def __init__(self, schedule: Sequence[float]) -> None:
+    def __init__(self, schedule: Sequence[float], max_in_flight: int = MAX_IN_FLIGHT) -> None:
         super().__init__()
         self.schedule = tuple(schedule)
         self.client = httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
+        self.max_in_flight = max_in_flight
+        self.in_flight = InFlight()
+        self.turns = FirmTurns()
+        self._attempts: set[asyncio.Task[None]] = set()
 
     async def stop(self) -> None:
+        """Attempts in flight are cancelled: their leases expire and they are sent again."""
         await super().stop()
+        for task in self._attempts:
+            task.cancel()
+        await asyncio.gather(*self._attempts, return_exceptions=True)
         await self.client.aclose()
 
     async def work(self) -> None:
-        while await send_due(self.client, self.schedule) == BATCH:
-            pass
+        free = self.max_in_flight - len(self.in_flight)
+        if free <= 0:
+            return  # an attempt that ends wakes us
+        for delivery in await claim(free, self.in_flight, self.turns):
+            self.in_flight.add(delivery)
+            task = asyncio.create_task(self.deliver(delivery), name=f"webhook-{delivery.id}")
+            self._attempts.add(task)
+            task.add_done_callback(self._attempts.discard)
+
+    async def deliver(self, delivery: WebhookDelivery) -> None:
+        try:
+            await deliver(self.client, delivery, self.schedule)
+        except Exception:  # recording failed (database away): the lease expires, sent again
+            log.exception("webhook delivery %s: its attempt was not recorded", delivery.id)
+        finally:
+            self.in_flight.remove(delivery)
+            self._wake.set()  # a slot is free
