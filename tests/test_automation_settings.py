@@ -15,6 +15,8 @@ from tests.conftest import GraphQL
 from tests.factories import board, gid, scope_of
 from tests.mutations import snapshot
 from workflow import automations, webhooks
+from workflow.automations import MAX_AUTOMATIONS_PER_STAGE
+from workflow.errors import DomainError
 from workflow.firms import NewFirm
 
 CREATE = """mutation($input: CreateAutomationInput!) { createAutomation(input: $input) {
@@ -168,8 +170,6 @@ async def test_another_firms_id_in_settings_is_answered_like_a_missing_one(
 async def test_the_domain_refuses_out_of_range_row_ids(firm_a: NewFirm) -> None:
     """Below the API (the demo, the runner, tests), ids in settings are row ids: one out of the
     columns' range cannot exist, and answers NOT_FOUND, not a database error."""
-    from workflow.errors import DomainError
-
     _, stages = await board(firm_a)
     for huge in (2**31, 2**63, 10**20):
         for action, settings, key in [
@@ -359,8 +359,6 @@ async def test_valid_settings_and_conditions_are_accepted_and_read_back_unchange
 async def test_a_stage_takes_at_most_its_cap_of_automations(
     w: World, firm_a: NewFirm
 ) -> None:
-    from workflow.automations import MAX_AUTOMATIONS_PER_STAGE
-
     assert MAX_AUTOMATIONS_PER_STAGE == 20
     scope = scope_of(firm_a)
     made = [await automations.create_automation(scope, w.stages[1].id, ActionType.ARCHIVE_JOB,
