@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import struct
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
@@ -34,6 +33,7 @@ from models import sql
 
 MASTER = "master"
 NONCE_BYTES = 12
+CHECK = bytes(4)  # the last four bytes of every id's block
 
 
 class DeploymentSecret(Model):
@@ -108,8 +108,8 @@ def type_tag(type_name: str) -> bytes:
 
 def encode_id(tag: bytes, pk: int) -> str:
     """The public form of row `pk` of the type with this tag: 22 URL-safe characters."""
-    block = tag + struct.pack(">Q", pk) + bytes(4)
-    return _b64(_current().ids_out.update(block))
+    block = tag + pk.to_bytes(8, "big") + CHECK
+    return base64.urlsafe_b64encode(_current().ids_out.update(block))[:22].decode()
 
 
 def decode_id(text: str) -> tuple[bytes, int] | None:
@@ -118,9 +118,9 @@ def decode_id(text: str) -> tuple[bytes, int] | None:
     if raw is None or len(raw) != 16 or _b64(raw) != text:  # one spelling per id
         return None
     block = _current().ids_in.update(raw)
-    if block[12:] != bytes(4):
+    if block[12:] != CHECK:
         return None
-    return block[:4], struct.unpack(">Q", block[4:12])[0]
+    return block[:4], int.from_bytes(block[4:12], "big")
 
 
 def seal(value: bytes, purpose: bytes) -> str:

@@ -18,7 +18,8 @@ _NAMES = {tag: name for name, tag in _TAGS.items()}
 
 
 def global_id(type_name: str, pk: int) -> str:
-    return keys.encode_id(_TAGS[type_name], pk)
+    tag = _TAGS.get(type_name) or keys.type_tag(type_name)
+    return keys.encode_id(tag, pk)
 
 
 def optional_global_id(type_name: str, pk: int | None) -> str | None:
