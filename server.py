@@ -32,7 +32,7 @@ from models.db import close_database, open_database
 from schema.node import decode_id, encode_id
 from web.protocol import GuardedHttpProtocol
 from webhooks.sender import Sender
-from workflow import unit
+from workflow import unit, webhook_addresses
 from workflow.errors import DomainError, invalid
 from workflow.firms import IssuedToken, NewFirm, create_firm, issue_recovery_token
 
@@ -135,7 +135,9 @@ async def work_forever(config: settings_module.Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    workers = [Runner(), Sender(config.webhook_retry_schedule)]
+    webhook_addresses.configure(config.webhook_allow_private)
+    workers = [Runner(), Sender(config.webhook_retry_schedule,
+                                allow_private=config.webhook_allow_private)]
     for worker in workers:
         worker.start()
         unit.on_commit(worker.wake, worker.owed_work)

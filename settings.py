@@ -37,6 +37,9 @@ class Settings:
     secret_key: str | None = None
     # Seconds between webhook delivery attempts, one entry per retry.
     webhook_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    # Webhooks to private-network addresses (loopback, RFC 1918, ...): for development and
+    # tests only (workflow.webhook_addresses).
+    webhook_allow_private: bool = False
     # Slow clients (web/protocol.py): open connections per process, websockets included (0: no
     # limit); seconds for a request head to arrive, and for its body after the head.
     max_connections: int = 2000
@@ -101,6 +104,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
                 "seconds (0-86400)"
             )
 
+    allow_private_text = (env.get("WEBHOOK_ALLOW_PRIVATE") or "false").lower()
+    if allow_private_text not in ("true", "false"):
+        raise ConfigError(f"WEBHOOK_ALLOW_PRIVATE: {allow_private_text!r} is not true or false")
+
     secret_key = env.get("SECRET_KEY") or None
     if secret_key is not None and len(secret_key) < 32:
         raise ConfigError("SECRET_KEY: at least 32 characters (e.g. python -c "
@@ -118,6 +125,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             "FIRM_RATE_LIMIT_COST_PER_MINUTE", Settings.firm_cost_per_minute
         ),
         webhook_retry_schedule=schedule,
+        webhook_allow_private=allow_private_text == "true",
         request_timeout=count("REQUEST_TIMEOUT_SECONDS", int(Settings.request_timeout)) or 30.0,
         max_body_bytes=count("MAX_BODY_BYTES", Settings.max_body_bytes) or Settings.max_body_bytes,
         max_connections=count("MAX_CONNECTIONS", Settings.max_connections),

@@ -23,6 +23,7 @@ from models import keys
 from models.db import close_database, is_postgres, open_database
 from web.app import create_app
 from web.middleware import RequestLog
+from workflow import webhook_addresses
 from workflow.firms import NewFirm, create_firm
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
@@ -31,6 +32,9 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 # so tests can make the ids and cursors a server would (models.keys).
 TEST_SECRET_KEY = os.environ.setdefault("SECRET_KEY", "suite-secret-key-" + "0" * 32)
 keys.use_master_key(TEST_SECRET_KEY.encode())
+# Webhook tests deliver to loopback receivers: private targets allowed, here and in the servers
+# the suite starts (tests/test_ssrf*.py turn it off to see them refused).
+webhook_addresses.configure(os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE", "true") == "true")
 TABLES = [  # children first, so deletes never trip a foreign key
     "webhook_delivery", "webhook_endpoint", "idempotent_request",
     "automation_run", "automation", "job_event", "task", "job_assignee", "job", "stage",

@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from automations import runner
@@ -19,6 +18,7 @@ from tests.live import MOVE, make_board
 from tests.receiver import Receiver
 from tests.servers import ServerProcess, graphql
 from webhooks import sender
+from webhooks.transport import new_client
 from workflow import automations, jobs, webhooks
 from workflow.firms import NewFirm
 from workflow.webhooks import signing_secret
@@ -139,7 +139,7 @@ def test_redeliver_sends_the_same_message_again(
 
 
 async def _send_all(schedule: tuple[float, ...]) -> None:
-    async with httpx.AsyncClient(timeout=sender.TIMEOUT) as http_client:
+    async with new_client(sender.TIMEOUT) as http_client:  # the sender's own kind of client
         while await sender.send_due(http_client, schedule):
             pass
 

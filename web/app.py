@@ -43,7 +43,7 @@ from web.middleware import BearerAuth, BodyLimit, RequestLog, Timeout
 from web.ratelimit import create_rate_limiter
 from web.sockets import OpenSockets
 from webhooks.sender import Sender
-from workflow import firms, unit
+from workflow import firms, unit, webhook_addresses
 from workflow.firms import authenticate
 from workflow.scope import NOBODY
 
@@ -206,7 +206,11 @@ def create_app(
         await sockets.start()
         firms.on_revoked(sockets.announce)
         unit.on_commit(hub.publish)
-        background = [Runner(), Sender(config.webhook_retry_schedule)] if runner else []
+        webhook_addresses.configure(config.webhook_allow_private)  # registrations' policy
+        background = [
+            Runner(),
+            Sender(config.webhook_retry_schedule, allow_private=config.webhook_allow_private),
+        ] if runner else []
         for worker in background:
             worker.start()
             unit.on_commit(worker.wake, worker.owed_work)

@@ -33,7 +33,9 @@ from automations.background import IN_FIRM_TURNS, BackgroundLoop, FirmTurns
 from models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, sql
 from models.db import is_postgres
 from webhooks import signing
+from webhooks.transport import new_client
 from workflow.unit import DELIVERIES
+from workflow.webhook_addresses import Refused, scrub
 from workflow.webhooks import signing_secret
 
 log = logging.getLogger(__name__)
@@ -166,8 +168,10 @@ async def attempt(client: httpx.AsyncClient, delivery: WebhookDelivery) -> tuple
     headers = signing.headers(secret, message_id(delivery), int(time.time()), body)
     try:
         response = await client.post(endpoint.url, content=body, headers=headers)
-    except httpx.HTTPError as error:
-        return None, f"{type(error).__name__}: {error}"[:500]
+    except Refused as error:  # not a public address (webhooks.transport): nothing was sent
+        return None, f"refused: {error}"[:500]
+    except (httpx.HTTPError, httpx.InvalidURL) as error:  # its text may quote the URL
+        return None, scrub(f"{type(error).__name__}: {error}", endpoint.url)[:500]
     if 200 <= response.status_code < 300:
         return response.status_code, ""
     return response.status_code, f"HTTP {response.status_code}"
@@ -238,10 +242,14 @@ class Sender(BackgroundLoop):
     name = "webhook-sender"
     owed_work = DELIVERIES  # woken after commits that leave it this
 
-    def __init__(self, schedule: Sequence[float], max_in_flight: int = MAX_IN_FLIGHT) -> None:
+    def __init__(
+        self, schedule: Sequence[float], max_in_flight: int = MAX_IN_FLIGHT,
+        allow_private: bool | None = None,
+    ) -> None:
         super().__init__()
         self.schedule = tuple(schedule)
-        self.client = httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
+        # Connects only to checked addresses; allow_private None: WEBHOOK_ALLOW_PRIVATE's POLICY.
+        self.client = new_client(TIMEOUT, allow_private)
         self.max_in_flight = max_in_flight
         self.in_flight = InFlight()
         self.turns = FirmTurns()

@@ -31,6 +31,7 @@ from workflow import validation
 from workflow.errors import invalid
 from workflow.global_ids import global_id, optional_global_id
 from workflow.scope import Scope
+from workflow.webhook_addresses import POLICY, Refused, check_url
 
 URL_MAX = 2000
 AUTOMATION_CALL = "AUTOMATION_CALL"  # the type of a CALL_WEBHOOK action's message
@@ -54,11 +55,22 @@ def signing_secret(endpoint: WebhookEndpoint) -> str:
     return opened.decode() if opened is not None else endpoint.encrypted_secret
 
 
-def _url(value: str | None) -> str:
+async def _url(value: str | None) -> str:
+    """An http(s) URL whose host is public (workflow.webhook_addresses: resolved now, and
+    checked again by the sender when it connects)."""
     url = (value or "").strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a port out of range raises here)
+    except ValueError:
+        raise invalid("url", "url must be an http(s) URL with a host") from None
     if len(url) > URL_MAX or parts.scheme not in ("http", "https") or not parts.hostname:
         raise invalid("url", "url must be an http(s) URL with a host")
+    try:
+        await check_url(url, POLICY.allow_private)
+    except Refused as refused:
+        raise invalid("url", f"url refused: {refused}; webhooks go to public addresses only") \
+            from None
     return url
 
 
@@ -77,7 +89,7 @@ async def create_endpoint(
     if pipeline_id is not None:
         await scope.get(Pipeline, pipeline_id, field="pipelineId")
     return await WebhookEndpoint.create(
-        firm_id=scope.firm_id, url=_url(url), event_types=_event_types(event_types),
+        firm_id=scope.firm_id, url=await _url(url), event_types=_event_types(event_types),
         pipeline_id=pipeline_id, description=validation.text(description, "description", 200),
         encrypted_secret=seal_secret(new_secret()),
     )
@@ -86,7 +98,7 @@ async def create_endpoint(
 async def update_endpoint(scope: Scope, endpoint_id: int, **changes: Any) -> WebhookEndpoint:
     endpoint = await scope.get(WebhookEndpoint, endpoint_id, field="id")
     if "url" in changes:
-        endpoint.url = _url(changes["url"])
+        endpoint.url = await _url(changes["url"])
     if "event_types" in changes:
         endpoint.event_types = _event_types(changes["event_types"] or ())
     if "pipeline_id" in changes:
