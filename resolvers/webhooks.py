@@ -20,11 +20,16 @@ from schema.integrations import (
 from schema.node import decode_id, decode_optional
 from schema.payloads import DeletePayload
 from workflow import webhooks
+from workflow.webhooks import signing_secret
 
 
-def _payload(endpoint: WebhookEndpoint | None, errors: list) -> WebhookEndpointPayload:
+def _payload(
+    endpoint: WebhookEndpoint | None, errors: list, new_secret: bool = False
+) -> WebhookEndpointPayload:
+    """`new_secret`: the endpoint was just made or its secret rotated: show the secret, once."""
     return WebhookEndpointPayload(
         webhook_endpoint=WebhookEndpointType.from_model(endpoint) if endpoint else None,
+        secret=signing_secret(endpoint) if endpoint and new_secret else None,
         errors=errors,
     )
 
@@ -47,7 +52,7 @@ class WebhookMutations:
         return _payload(*await attempt(lambda: webhooks.create_endpoint(
             scope, input.url, [str(t) for t in input.event_types],
             decode_optional(input.pipeline_id, "Pipeline", "pipelineId"), input.description,
-        )))
+        )), new_secret=True)
 
     @strawberry.mutation
     async def update_webhook_endpoint(
@@ -69,7 +74,7 @@ class WebhookMutations:
             endpoint_id = decode_id(input.id, "WebhookEndpoint", "id")
             return await webhooks.update_endpoint(scope, endpoint_id, **changes)
 
-        return _payload(*await attempt(update))
+        return _payload(*await attempt(update), new_secret=input.rotate_secret)
 
     @strawberry.mutation
     async def delete_webhook_endpoint(

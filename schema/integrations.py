@@ -78,7 +78,15 @@ class WebhookEndpointType(Node):
         description="The event types delivered; empty: all of them."
     )
     pipeline_id: ID | None = strawberry.field(description="Only this pipeline's events, if set.")
-    secret: str = strawberry.field(description="Signs every delivery (Standard Webhooks).")
+    secret: str | None = strawberry.field(
+        description="Always null: the signing secret is shown once.",
+        deprecation_reason="The signing secret is shown once, as `secret` in the payload of "
+        "createWebhookEndpoint and of updateWebhookEndpoint with rotateSecret: true; keep it "
+        "from there.",
+    )
+    secret_hint: str = strawberry.field(
+        description="The signing secret's last 4 characters, to tell which one a receiver has."
+    )
     enabled: bool
     disabled_reason: str | None
     consecutive_failures: int
@@ -92,7 +100,7 @@ class WebhookEndpointType(Node):
             description=endpoint.description, event_types=endpoint.event_types,
             pipeline_id=encode_id("Pipeline", endpoint.pipeline_id)
             if endpoint.pipeline_id else None,
-            secret=signing_secret(endpoint), enabled=endpoint.enabled,
+            secret=None, secret_hint=signing_secret(endpoint)[-4:], enabled=endpoint.enabled,
             disabled_reason=endpoint.disabled_reason,
             consecutive_failures=endpoint.consecutive_failures, created_at=endpoint.created_at,
             pk=endpoint.id,
@@ -201,6 +209,11 @@ class CreateApiTokenPayload:
 @strawberry.type
 class WebhookEndpointPayload:
     webhook_endpoint: WebhookEndpointType | None
+    secret: str | None = strawberry.field(description=(
+        "The signing secret (Standard Webhooks), shown only here: in the answer of "
+        "createWebhookEndpoint and of updateWebhookEndpoint with rotateSecret: true (null "
+        "otherwise)."
+    ))
     errors: list[UserError]
 
 

@@ -27,7 +27,7 @@ from models import (
     keys,
     sql,
 )
-from workflow import validation
+from workflow import shown_once, validation
 from workflow.errors import invalid
 from workflow.global_ids import global_id, optional_global_id
 from workflow.scope import Scope
@@ -42,7 +42,8 @@ WEBHOOK_SECRET = b"webhook-secret"  # the purpose signing secrets are sealed for
 
 
 def new_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    """A signing secret, noted as shown once (an idempotent replay answers null in its place)."""
+    return shown_once.note("whsec_" + base64.b64encode(secrets.token_bytes(24)).decode())
 
 
 def seal_secret(secret: str) -> str:
