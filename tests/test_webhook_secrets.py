@@ -1,8 +1,9 @@
 """Webhook secrets are shown once and URLs are never logged with their credentials (issue 12,
-defect 15)."""
+defect 15), and a firm has at most MAX_ENDPOINTS_PER_FIRM endpoints (defect 6)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterator
@@ -14,10 +15,11 @@ import pytest
 from docs.examples.verify_webhook import verify
 from models import IdempotentRequest, WebhookDelivery, WebhookEndpoint
 from tests.conftest import GraphQL
-from tests.factories import board, client, job, scope_of
+from tests.factories import board, client, gid, job, scope_of
 from tests.receiver import Receiver
 from webhooks import sender
 from workflow import webhooks
+from workflow.errors import DomainError
 from workflow.firms import NewFirm
 
 CREATE = """mutation($url: String!) { createWebhookEndpoint(input: {url: $url}) {
@@ -119,6 +121,39 @@ async def test_urls_are_logged_and_reported_without_their_credentials(
     assert any("HTTP 500" in r for r in reports) and any("ConnectError" in r for r in reports)
     for text in (caplog.text, *reports):
         assert not any(secret in text for secret in CREDENTIALS), text
+
+
+async def test_a_firm_has_at_most_so_many_endpoints(
+    gql: GraphQL, gql_b: GraphQL, firm_a: NewFirm, receiver: Receiver
+) -> None:
+    for _ in range(webhooks.MAX_ENDPOINTS_PER_FIRM):
+        await webhooks.create_endpoint(scope_of(firm_a), receiver.url)
+    refused = (await gql(CREATE, url=receiver.url))["createWebhookEndpoint"]
+    assert refused["webhookEndpoint"] is None and refused["secret"] is None
+    [error] = refused["errors"]
+    assert error["code"] == "INVALID_INPUT"
+    assert f"at most {webhooks.MAX_ENDPOINTS_PER_FIRM} webhook endpoints" in error["message"]
+    assert await WebhookEndpoint.filter(firm_id=firm_a.firm.id).count() == 20
+    assert (await gql_b(CREATE, url=receiver.url))["createWebhookEndpoint"]["errors"] == []
+    # Deleting one makes room again.
+    first = await WebhookEndpoint.filter(firm_id=firm_a.firm.id).order_by("id").first()
+    assert first is not None
+    deleted = await gql("""mutation($id: ID!) { deleteWebhookEndpoint(input: {id: $id}) {
+      errors { code } } }""", id=gid("WebhookEndpoint", first.id))
+    assert deleted["deleteWebhookEndpoint"]["errors"] == []
+    assert (await gql(CREATE, url=receiver.url))["createWebhookEndpoint"]["errors"] == []
+
+
+async def test_concurrent_creations_stop_at_the_cap(firm_a: NewFirm, receiver: Receiver) -> None:
+    scope = scope_of(firm_a)
+    for _ in range(webhooks.MAX_ENDPOINTS_PER_FIRM - 1):
+        await webhooks.create_endpoint(scope, receiver.url)
+    outcomes = await asyncio.gather(
+        *(webhooks.create_endpoint(scope, receiver.url) for _ in range(5)), return_exceptions=True
+    )
+    assert sum(isinstance(o, WebhookEndpoint) for o in outcomes) == 1
+    assert all(isinstance(o, (WebhookEndpoint, DomainError)) for o in outcomes), outcomes
+    assert await WebhookEndpoint.filter(firm_id=firm_a.firm.id).count() == 20
 
 
 async def test_a_replayed_creation_or_rotation_never_repeats_the_secret(

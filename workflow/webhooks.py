@@ -5,6 +5,10 @@ event per matching endpoint, so a delivery exists exactly when its change commit
 sender (webhooks.sender) posts them after commit and retries; a delivery's id is the message
 id a receiver deduplicates by. A payload carries the job as it was at that event, and for
 updates the previous values beside the new ones.
+
+A URL is registered only if its host is public (workflow.webhook_addresses; the sender checks
+again when it connects), a firm has at most MAX_ENDPOINTS_PER_FIRM endpoints, and a signing
+secret is stored sealed: the API shows it once, when made or rotated.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from tortoise.transactions import in_transaction
+
 from models import (
     DeliveryStatus,
     EventType,
+    Firm,
     Job,
     JobEvent,
     Pipeline,
@@ -27,13 +34,17 @@ from models import (
     keys,
     sql,
 )
+from models.db import is_postgres
 from workflow import shown_once, validation
-from workflow.errors import invalid
+from workflow.errors import DomainError, ErrorCode, invalid
 from workflow.global_ids import global_id, optional_global_id
 from workflow.scope import Scope
 from workflow.webhook_addresses import POLICY, Refused, check_url
 
 URL_MAX = 2000
+# Each endpoint gets a delivery of every event it asks for, written in the change's
+# transaction: this bounds what one change of a firm writes and what its sender owes.
+MAX_ENDPOINTS_PER_FIRM = 20
 AUTOMATION_CALL = "AUTOMATION_CALL"  # the type of a CALL_WEBHOOK action's message
 EVENT_TYPES = frozenset(EventType)
 
@@ -89,11 +100,18 @@ async def create_endpoint(
     """An endpoint for the given event types (none: all) of one pipeline (none: all)."""
     if pipeline_id is not None:
         await scope.get(Pipeline, pipeline_id, field="pipelineId")
-    return await WebhookEndpoint.create(
-        firm_id=scope.firm_id, url=await _url(url), event_types=_event_types(event_types),
-        pipeline_id=pipeline_id, description=validation.text(description, "description", 200),
-        encrypted_secret=seal_secret(new_secret()),
-    )
+    checked_url = await _url(url)  # resolves the host: outside the transaction
+    chosen, text = _event_types(event_types), validation.text(description, "description", 200)
+    async with in_transaction():
+        firm = Firm.filter(id=scope.firm_id)  # one creation at a time per firm: the cap holds
+        await (firm.select_for_update() if is_postgres() else firm).first()
+        if await WebhookEndpoint.filter(firm_id=scope.firm_id).count() >= MAX_ENDPOINTS_PER_FIRM:
+            raise DomainError(ErrorCode.INVALID_INPUT, f"a firm has at most "
+                              f"{MAX_ENDPOINTS_PER_FIRM} webhook endpoints: delete one first")
+        return await WebhookEndpoint.create(
+            firm_id=scope.firm_id, url=checked_url, event_types=chosen, pipeline_id=pipeline_id,
+            description=text, encrypted_secret=seal_secret(new_secret()),
+        )
 
 
 async def update_endpoint(scope: Scope, endpoint_id: int, **changes: Any) -> WebhookEndpoint:
