@@ -12,6 +12,7 @@ before its run executes skips the run: that stage's work no longer applies to it
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -25,8 +26,9 @@ from workflow.unit import RUNS, change
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-# Runs chosen per round: a run due while a round is under way waits for at most that round.
-ROUND = 10
+# Runs chosen per round. A run due while a round is under way waits for at most that round;
+# a runner woken meanwhile (a commit in its process left runs) ends the round at once.
+ROUND = 20
 
 # The round: due runs, every firm's oldest first, then every firm's next, ... (hand-written:
 # tortoise has no window functions). Reading them locks nothing: each is claimed by id.
@@ -117,17 +119,24 @@ async def _failed(run_id: int, error: Exception) -> None:
         )
 
 
-async def run_due(limit: int = 1000, turns: FirmTurns | None = None) -> int:
+async def run_due(
+    limit: int = 1000, turns: FirmTurns | None = None, woken: asyncio.Event | None = None
+) -> int:
     """Execute due runs in firm turns until there are none (or `limit`); how many ran.
-    `turns` carries the round robin over from one call to the next."""
+    `turns` carries the round robin over from one call to the next; `woken` set during a
+    round ends it, so that runs just committed (of any firm) take their turn in the next."""
     turns = turns or FirmTurns()
     count = 0
     while count < limit:
+        if woken is not None:
+            woken.clear()  # the round below reads every run committed before this
         ran = 0
         for run_id, firm_id in await _round(turns, min(ROUND, limit - count)):
             if await run_one(run_id):
                 ran += 1
                 turns.served(firm_id)
+            if woken is not None and woken.is_set():
+                break
         count += ran
         if not ran:  # none due, or all held by other runners (they finish them)
             break
@@ -145,4 +154,4 @@ class Runner(BackgroundLoop):
         self.turns = FirmTurns()
 
     async def work(self) -> None:
-        await run_due(turns=self.turns)
+        await run_due(turns=self.turns, woken=self._wake)

@@ -3,12 +3,14 @@ another firm's runs behind it (round robin by firm), on both backends."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from automations import runner
-from models import ActionType, AutomationRun, RunStatus
+from models import ActionType, AutomationRun, JobEvent, RunStatus
 from tests.factories import board, client, job, scope_of
-from workflow import automations
+from workflow import automations, unit
 from workflow.firms import NewFirm, create_firm
 
 
@@ -60,3 +62,27 @@ async def test_runs_are_taken_round_robin_between_firms_across_calls(
     assert sorted(ran.values()) == [1, 1, 2]
     assert await runner.run_due() == 11  # and every run once, all told
     assert await AutomationRun.filter(status=RunStatus.SUCCEEDED).count() == 15
+
+
+async def test_runs_committed_during_a_round_take_their_turn_in_the_next(
+    firm_a: NewFirm, firm_b: NewFirm
+) -> None:
+    await _runs(firm_a, 30)
+    pipeline, stages = await board(firm_b)
+    await automations.create_automation(
+        scope_of(firm_b), stages[0].id, ActionType.CREATE_TASK, {"title": "Collect documents"})
+    avery = await client(firm_b)
+    woken = asyncio.Event()  # what a commit that leaves runs sets in a server (Runner.wake)
+
+    async def firm_b_enters_a_job(_: list[JobEvent]) -> None:  # after A's first run commits
+        unit.remove_commit_callback(firm_b_enters_a_job)
+        await job(firm_b, pipeline, avery)
+        woken.set()
+
+    unit.on_commit(firm_b_enters_a_job)
+    try:
+        assert await runner.run_due(limit=2, woken=woken) == 2
+    finally:
+        unit.remove_commit_callback(firm_b_enters_a_job)
+    [mine] = await AutomationRun.filter(firm_id=firm_b.firm.id)
+    assert mine.status == RunStatus.SUCCEEDED  # second, not after A's round of 20
