@@ -5,8 +5,6 @@ from __future__ import annotations
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter
-from strawberry.extensions.max_aliases import create_validator as aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -23,7 +21,9 @@ from resolvers.webhooks import WebhookMutations, WebhookQueries
 from schema.extensions import UNAVAILABLE, OperationSetup, ParsedOnce, present_error
 from schema.guard import Guard
 from schema.integrations import ApiTokenType, WebhookDeliveryType, WebhookEndpointType
+from schema.introspection import IntrospectionAnswers
 from schema.result_cache import ResultCache
+from schema.shape import shape_rule
 from schema.shared_events import SharedEventExecutor
 from schema.types import (
     AutomationRunType,
@@ -57,11 +57,11 @@ MAX_ALIASES = 30
 
 
 class ShapeLimits(AddValidationRules):
-    """strawberry's QueryDepthLimiter and MaxAliasesLimiter as one extension, with their
-    validator classes built once: the stock extensions build new ones for every operation (CPU
-    per request, and ~5 KB held by every open subscription)."""
+    """Depth (introspection fields included) and aliases, one rule built once (see
+    schema.shape): strawberry's limiters skip introspection, walk a fragment at every spread,
+    and build new validator classes for every operation."""
 
-    RULES = [depth_rule(MAX_DEPTH, None, None), aliases_rule(MAX_ALIASES)]
+    RULES = [shape_rule(MAX_DEPTH, MAX_ALIASES)]
 
     def __init__(self) -> None:
         super().__init__(self.RULES)
@@ -94,6 +94,7 @@ schema = Schema(
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         ShapeLimits,
         Guard,
+        IntrospectionAnswers,
         OperationSetup,
         ResultCache,  # after the guard: a cached answer is still refused and charged
     ],

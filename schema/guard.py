@@ -2,9 +2,12 @@
 
 One walk over the operation checks the caller's permissions (workflow.access), counts its root
 fields and computes its cost: every object it could return, connection sizes (`first`, or the
-default page) multiplied through the nesting, plain lists counted as LIST_ESTIMATE items. The
-cost is then charged to the caller's rate limits. Anything refused is refused whole: nothing
-has run, so nothing has changed.
+default page) multiplied through the nesting, plain lists counted as LIST_ESTIMATE items.
+Introspection is counted the same way, its lists sized from the schema itself (`__schema {
+types }` is every type), and at most MAX_INTROSPECTION_ROOT_FIELDS `__schema`/`__type` may be
+asked at once: a full introspection is as much work as a board. The cost is then charged to
+the caller's rate limits. Anything refused is refused whole: nothing has run, so nothing has
+changed.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import math
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from graphql import (
     DocumentNode,
@@ -28,14 +32,21 @@ from graphql import (
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
+    SchemaMetaFieldDef,
     SelectionSetNode,
+    TypeMetaFieldDef,
     VariableNode,
     Visitor,
     get_named_type,
     is_leaf_type,
     visit,
 )
-from graphql.type.definition import GraphQLInterfaceType, GraphQLOutputType
+from graphql.type.definition import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLOutputType,
+)
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
@@ -44,6 +55,7 @@ from strawberry.types.graphql import OperationType
 
 from models.firm import Permission
 from schema.connection import DEFAULT_PAGE, MAX_PAGE
+from schema.firm_slots import FirmSlots
 from workflow.access import field_needs, root_field_needs, type_needs
 from workflow.errors import ErrorCode
 
@@ -51,6 +63,11 @@ MAX_COST = 50_000
 MAX_ROOT_FIELDS = 20
 LIST_ESTIMATE = 10  # items assumed in a plain list (stages, assignees): they are short
 MUTATION_COST = 10  # a write costs more than the objects it returns
+MAX_INTROSPECTION_ROOT_FIELDS = 2  # __schema / __type per operation; tools send one
+# Fields the walk may visit, fragments expanded at each spread: a chain of fragments that each
+# spread the next twice doubles per link; real documents (a full introspection) visit < 2,000.
+MAX_SELECTIONS = 10_000
+INTROSPECTION_ROOTS = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}
 # Leaves that are computed from rows (a leaf costs 0 otherwise): (type, field) -> cost each.
 LEAF_COSTS = {("Job", "autoMoveBlockers"): LIST_ESTIMATE}
 
@@ -59,11 +76,60 @@ LEAF_COSTS = {("Job", "autoMoveBlockers"): LIST_ESTIMATE}
 class Analysis:
     cost: int = 0
     root_fields: int = 0
+    introspection_root_fields: int = 0  # __schema, __type
+    data_root_fields: int = 0  # neither those nor __typename
     refused: list[GraphQLError] = field(default_factory=list)
 
 
 def _error(message: str, code: ErrorCode, node: Any = None, **extra: Any) -> GraphQLError:
     return GraphQLError(message, nodes=node, extensions={"code": str(code), **extra})
+
+
+class _TooLarge(Exception):
+    """The walk went past MAX_SELECTIONS."""
+
+
+class IntrospectionSizes(NamedTuple):
+    lists: dict[tuple[str, str], int]  # (type, field) -> items
+    wrapping: int  # most wrappers (list, non-null) of a type reference: deeper ofType is null
+
+
+def _wrappers(type_: Any) -> int:
+    return 1 + _wrappers(type_.of_type) if hasattr(type_, "of_type") else 0
+
+
+@lru_cache(maxsize=8)
+def introspection_sizes(schema: GraphQLSchema) -> IntrospectionSizes:
+    """Items in each list of an introspection answer, from the schema: all its types and
+    directives, and per type (or field, directive) the average of what they hold, so that
+    `types { fields }` costs what the whole answer holds."""
+    types = list(schema.type_map.values())
+    fields = [f for t in types for f in getattr(t, "fields", {}).values()
+              if not isinstance(t, GraphQLInputObjectType)]
+    values = [*(f for t in types for f in getattr(t, "fields", {}).values()),
+              *(a for f in fields for a in f.args.values()),
+              *(a for d in schema.directives for a in d.args.values())]
+
+    def per(total: int, among: int) -> int:
+        return max(1, math.ceil(total / max(among, 1)))
+
+    return IntrospectionSizes({
+        ("__Schema", "types"): len(types),
+        ("__Schema", "directives"): len(schema.directives),
+        ("__Type", "fields"): per(len(fields), len(types)),
+        ("__Type", "inputFields"): per(sum(
+            len(t.fields) for t in types if isinstance(t, GraphQLInputObjectType)), len(types)),
+        ("__Type", "enumValues"): per(sum(
+            len(t.values) for t in types if isinstance(t, GraphQLEnumType)), len(types)),
+        ("__Type", "interfaces"): per(sum(
+            len(getattr(t, "interfaces", ())) for t in types), len(types)),
+        ("__Type", "possibleTypes"): per(sum(
+            len(schema.get_possible_types(t)) for t in types
+            if isinstance(t, GraphQLInterfaceType)), len(types)),
+        ("__Field", "args"): per(sum(len(f.args) for f in fields), len(fields)),
+        ("__Directive", "args"): per(
+            sum(len(d.args) for d in schema.directives), len(schema.directives)),
+    }, max(_wrappers(v.type) for v in values))
 
 
 class _Walk:
@@ -78,6 +144,8 @@ class _Walk:
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
         self.analysis = Analysis()
+        self.sizes = introspection_sizes(schema)
+        self.selections = 0
 
     def refuse(self, node: FieldNode, needs: Permission) -> None:
         if any(node in (error.nodes or ()) for error in self.analysis.refused):
@@ -93,6 +161,10 @@ class _Walk:
         assert root is not None  # validation checked the operation type exists
         for node, _ in self.fields(operation.selection_set, root):
             self.analysis.root_fields += 1
+            if node.name.value in INTROSPECTION_ROOTS:
+                self.analysis.introspection_root_fields += 1
+            elif node.name.value != "__typename":
+                self.analysis.data_root_fields += 1
             needs = root_field_needs(kind, node.name.value)
             if needs not in self.permissions:
                 self.refuse(node, needs)
@@ -107,6 +179,9 @@ class _Walk:
         """The field nodes of a selection set, fragments expanded, with their parent type."""
         found: list[tuple[FieldNode, GraphQLOutputType]] = []
         for selection in selection_set.selections if selection_set else ():
+            self.selections += 1
+            if self.selections > MAX_SELECTIONS:
+                raise _TooLarge
             if isinstance(selection, FieldNode):
                 found.append((selection, parent))
             elif isinstance(selection, InlineFragmentNode):
@@ -119,14 +194,19 @@ class _Walk:
                 found += self.fields(fragment.selection_set, inner)  # type: ignore[arg-type]
         return found
 
-    def field(self, node: FieldNode, parent: Any, depth: int, payload_only: bool) -> int:
-        """The cost of one field: the objects it may return, each with its own selection."""
+    def field(
+        self, node: FieldNode, parent: Any, depth: int, payload_only: bool, of_types: int = 0
+    ) -> int:
+        """The cost of one field: the objects it may return, each with its own selection.
+        `of_types`: the `ofType` fields this one is nested in, one in the other."""
         name = node.name.value
-        if name.startswith("__") or not isinstance(
+        if name == "__typename" or not isinstance(
             parent, GraphQLObjectType | GraphQLInterfaceType
         ):
-            return 0  # introspection: authenticated callers only, and cheap
-        definition = parent.fields[name]
+            return 0
+        if name == "ofType" and of_types >= self.sizes.wrapping:
+            return 0  # no type reference of this schema nests so deep: null
+        definition = INTROSPECTION_ROOTS.get(name) or parent.fields[name]
         named = get_named_type(definition.type)
         needs = type_needs(named.name)
         if needs and needs not in self.permissions:
@@ -139,13 +219,14 @@ class _Walk:
             self.refuse(node, Permission.READ)
             return 0
         children = self.fields(node.selection_set, named)
+        of_types = of_types + 1 if name == "ofType" else 0
         inner = sum(
-            self.field(child, child_parent, depth + 1, payload_only)
+            self.field(child, child_parent, depth + 1, payload_only, of_types)
             for child, child_parent in children
         )
         if parent.name.endswith(("Connection", "Edge")):
             return inner  # edges, node, pageInfo: the connection's `first` counted them
-        count = self.multiplier(node, definition)
+        count = self.sizes.lists.get((parent.name, name)) or self.multiplier(node, definition)
         if named.name.endswith("Connection") and not any(
             child.name.value == "edges" for child, _ in children
         ):
@@ -199,7 +280,13 @@ def analyze(
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     for operation in operations:
         if operation_name is None or (operation.name and operation.name.value == operation_name):
-            walk.operation(operation)
+            try:
+                walk.operation(operation)
+            except _TooLarge:
+                walk.analysis.refused.append(_error(
+                    f"the operation selects more than {MAX_SELECTIONS} fields once its "
+                    "fragments are expanded", ErrorCode.QUERY_TOO_COMPLEX,
+                ))
             break
     return walk.analysis
 
@@ -243,8 +330,47 @@ def _validate(execution: ExecutionContext) -> list[GraphQLError]:
     return errors
 
 
+# What one firm's operations may hold executing at once in this process (schema.firm_slots):
+# about one most expensive request, so one firm cannot fill the event loop.
+FIRM_COST_IN_FLIGHT = MAX_COST
+SLOTS = FirmSlots(FIRM_COST_IN_FLIGHT)
+# Parsing and validating a new document is one uninterrupted run (~20 ms at 3,000 tokens):
+# a firm's new documents take turns, so a flood of them holds the loop one run at a time.
+PREPARING = FirmSlots(1)
+
+
 class Guard(SchemaExtension):
-    """Refuses, before execution, what the caller may not do or may not afford."""
+    """Refuses, before execution, what the caller may not do or may not afford; then makes
+    the operation wait for its firm's share of this process (SLOTS)."""
+
+    cost: int | None = None  # of the operation, once allowed
+    preparing: int | None = None  # the firm whose PREPARING turn this operation holds
+
+    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+        firm = self.execution_context.context.scope.firm_id
+        await PREPARING.acquire(firm, 1)
+        self.preparing = firm
+        try:
+            yield
+        finally:
+            self.prepared()
+
+    def prepared(self) -> None:
+        if self.preparing is not None:
+            PREPARING.release(self.preparing, 1)
+            self.preparing = None
+
+    async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
+        execution = self.execution_context
+        if self.cost is None or execution.operation_type == OperationType.SUBSCRIPTION:
+            yield  # a subscription lives long: its events are not held back here
+            return
+        firm, cost = execution.context.scope.firm_id, self.cost
+        await SLOTS.acquire(firm, cost)
+        try:
+            yield
+        finally:
+            SLOTS.release(firm, cost)
 
     async def on_validate(self) -> AsyncIterator[None]:  # type: ignore[override]
         # Validate first (strawberry then skips its own run), so that the walk meets only
@@ -254,6 +380,7 @@ class Guard(SchemaExtension):
             execution.pre_execution_errors = _validate(execution)
             if not execution.pre_execution_errors:
                 execution.pre_execution_errors = await self.refusals()
+        self.prepared()
         yield
 
     async def refusals(self) -> list[GraphQLError]:
@@ -275,6 +402,17 @@ class Guard(SchemaExtension):
                 f"{analysis.root_fields} root fields; at most {MAX_ROOT_FIELDS} per operation",
                 ErrorCode.QUERY_TOO_COMPLEX,
             ))
+        if analysis.introspection_root_fields > MAX_INTROSPECTION_ROOT_FIELDS:
+            errors.append(_error(
+                f"{analysis.introspection_root_fields} introspection root fields (__schema, "
+                f"__type); at most {MAX_INTROSPECTION_ROOT_FIELDS} per operation",
+                ErrorCode.QUERY_TOO_COMPLEX,
+            ))
+        if analysis.introspection_root_fields and analysis.data_root_fields:
+            errors.append(_error(  # introspection runs apart, in steps (schema.introspection)
+                "__schema and __type cannot be asked beside other root fields: send "
+                "introspection as an operation of its own", ErrorCode.INVALID_INPUT,
+            ))
         if analysis.cost > MAX_COST:
             errors.append(_error(
                 f"query cost {analysis.cost} is over the limit of {MAX_COST}: ask for fewer "
@@ -288,4 +426,9 @@ class Guard(SchemaExtension):
                     f"rate limit reached: retry in {math.ceil(wait)} s", ErrorCode.RATE_LIMITED,
                     retryAfter=math.ceil(wait),
                 ))
+            elif analysis.introspection_root_fields:
+                # no I/O to wait for, only steps on the loop: one at a time per firm
+                self.cost = FIRM_COST_IN_FLIGHT
+            else:
+                self.cost = max(analysis.cost, 1)
         return errors

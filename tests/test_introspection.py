@@ -2,10 +2,15 @@
 option combinations that GraphiQL's Docs, Apollo and Relay codegen, GraphQL Code Generator and
 gql's fetch_schema_from_transport use, POSTed to /graphql; the answer must rebuild the very
 schema the server serves (build_client_schema, then print_schema on both sides).
+
+And introspection limited like any other selection: counted in depth and cost, at most
+MAX_INTROSPECTION_ROOT_FIELDS per operation, executed in steps that let other requests run.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,14 +23,20 @@ from graphql import (
     GraphQLInputField,
     GraphQLSchema,
     build_client_schema,
+    execute_sync,
     get_introspection_query,
+    graphql_sync,
     lexicographic_sort_schema,
+    parse,
     print_schema,
 )
 from graphql.utilities import get_default_value_ast
 
-from schema import schema
-from tests.conftest import graphql_client
+from models.firm import Permission
+from schema import MAX_DEPTH, introspection, schema
+from schema.guard import MAX_COST, MAX_INTROSPECTION_ROOT_FIELDS, MAX_SELECTIONS, analyze
+from schema.introspection import execute_in_steps
+from tests.conftest import StatementCounter, graphql_client
 from tests.servers import ServerProcess
 from workflow.firms import NewFirm
 
@@ -144,3 +155,126 @@ def test_a_server_process_answers_the_full_introspection_query(server: ServerPro
     )
     assert response.status_code == 200, response.text
     check_answer(response.json(), FULL)
+
+
+# --- introspection is limited and costed like any other selection --------------------------
+
+ALIASED_SCHEMAS = "{ " + " ".join(
+    f"s{n}: __schema {{ types {{ fields {{ name }} }} }}" for n in range(20)) + " }"
+
+
+async def post(http: httpx.AsyncClient, firm: NewFirm, query: str) -> dict[str, Any]:
+    response = await http.post("/graphql", json={"query": query},
+                               headers={"Authorization": f"Bearer {firm.token}"})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def codes(body: dict[str, Any]) -> list[str | None]:
+    return [(e.get("extensions") or {}).get("code") for e in body.get("errors") or []]
+
+
+async def test_twenty_aliased_schemas_are_refused_before_running(
+    http: httpx.AsyncClient, firm_a: NewFirm, sql_statements: StatementCounter
+) -> None:
+    """What stalled the loop for seconds: 20 `__schema` selections in one operation."""
+    await post(http, firm_a, "{ viewer { id } }")  # the token's last use is written
+    sql_statements.statements.clear()
+    body = await post(http, firm_a, ALIASED_SCHEMAS)
+    assert body["data"] is None and codes(body) == ["QUERY_TOO_COMPLEX"], body
+    assert body["errors"][0]["message"] == (
+        f"20 introspection root fields (__schema, __type); at most "
+        f"{MAX_INTROSPECTION_ROOT_FIELDS} per operation")
+    assert [s for s in sql_statements.statements if '"api_token"' not in s] == []
+    two = "{ " + " ".join(f"s{n}: __schema {{ types {{ name }} }}" for n in range(2)) + " }"
+    assert "errors" not in await post(http, firm_a, two)
+
+
+def test_introspection_costs_what_its_answer_holds() -> None:
+    """A full introspection is charged about the objects it returns (it cost 0)."""
+    served = schema._schema  # noqa: SLF001
+    full = analyze(served, parse(get_introspection_query(**FULL)), None, None,
+                   frozenset(Permission))
+    answer = graphql_sync(served, get_introspection_query(**FULL))
+
+    def objects(value: Any) -> int:
+        if isinstance(value, dict):
+            return 1 + sum(objects(v) for v in value.values())
+        return sum(objects(v) for v in value) if isinstance(value, list) else 0
+
+    assert full.refused == [] and objects(answer.data) <= full.cost <= 5 * objects(answer.data)
+    assert full.cost <= MAX_COST // MAX_INTROSPECTION_ROOT_FIELDS  # two full ones are allowed
+    types_only = analyze(served, parse("{ __schema { types { name } } }"), None, None,
+                         frozenset(Permission))
+    assert types_only.cost == 1 + len(served.type_map)
+
+
+async def test_introspection_counts_toward_the_depth_limit(
+    http: httpx.AsyncClient, firm_a: NewFirm
+) -> None:
+    """`ofType` nested past MAX_DEPTH was never counted (fields starting with __ skipped)."""
+    inner = "name"
+    for _ in range(MAX_DEPTH + 2):
+        inner = f"ofType {{ {inner} }}"
+    body = await post(http, firm_a, f'query Deep {{ __type(name: "Job") {{ {inner} }} }}')
+    assert body["data"] is None, body
+    assert [e["message"] for e in body["errors"]] == [
+        f"'Deep' exceeds maximum operation depth of {MAX_DEPTH}"]
+    assert codes(body) == ["QUERY_TOO_COMPLEX"]
+
+
+async def test_introspection_is_not_mixed_with_other_root_fields(
+    http: httpx.AsyncClient, firm_a: NewFirm
+) -> None:
+    body = await post(http, firm_a, "{ __schema { types { name } } viewer { id } }")
+    assert body["data"] is None and codes(body) == ["INVALID_INPUT"], body
+    typename = await post(http, firm_a, "{ __typename viewer { id } }")  # cheap: allowed
+    assert typename["data"]["__typename"] == "Query"
+
+
+async def test_fragments_spread_again_and_again_are_refused_at_once(
+    http: httpx.AsyncClient, firm_a: NewFirm
+) -> None:
+    """Each fragment spreads the next twice: 2^20 selections once expanded. Validation and
+    the guard walked every expansion (seconds, doubling per link); now the fragments are
+    measured once and the guard stops at MAX_SELECTIONS."""
+    links = 20
+    fragments = " ".join(f"fragment F{n} on Query {{ ...F{n + 1} ...F{n + 1} }}"
+                         for n in range(links))
+    body = await post(http, firm_a, f"query Bomb {{ ...F0 }} {fragments} "
+                                    f"fragment F{links} on Query {{ __typename }}")
+    assert body["data"] is None and codes(body) == ["QUERY_TOO_COMPLEX"], body
+    assert f"more than {MAX_SELECTIONS} fields" in body["errors"][0]["message"]
+
+
+async def test_introspection_runs_in_steps_and_each_document_once(
+    http: httpx.AsyncClient, firm_a: NewFirm
+) -> None:
+    """A full introspection leaves the event loop between types (other requests run in
+    between), and the same document is answered from memory the next time."""
+    served = schema._schema  # noqa: SLF001
+    document = parse(get_introspection_query(**FULL))
+    turns = 0
+    running = True
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while running:
+            await asyncio.sleep(0)
+            turns += 1
+
+    counter = asyncio.create_task(count_turns())
+    await asyncio.sleep(0)
+    result = await execute_in_steps(served, document, None, None)
+    running = False
+    await counter
+    assert result.errors is None and result.data == execute_sync(served, document).data
+    assert turns >= len(served.type_map)  # at least a turn of the loop per type
+
+    query = get_introspection_query(**FULL)
+    introspection._answers.clear()
+    first = await post(http, firm_a, query)
+    assert len(introspection._answers) == 1
+    (key,) = introspection._answers
+    assert key[0] == hashlib.sha256(query.encode()).digest()
+    assert await post(http, firm_a, query) == first

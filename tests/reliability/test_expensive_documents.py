@@ -1,0 +1,170 @@
+"""One firm floods a real `python server.py` with the most expensive documents it is allowed
+(full introspections, as many as one operation may hold; or board reads near MAX_COST that
+the result cache cannot answer), from several concurrent clients; another firm's simple query,
+sent at a steady rate, keeps answering. Its p50/p99 latency is printed (-s) beside the same
+figures without the flood.
+
+The rate limits are off here: the loop must stay responsive because of what one request and
+one firm may hold, not because a budget ran out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from graphql import (
+    FieldNode,
+    NameNode,
+    OperationDefinitionNode,
+    get_introspection_query,
+    parse,
+    print_ast,
+)
+
+from models.firm import Permission
+from schema import schema
+from schema.guard import MAX_COST, MAX_INTROSPECTION_ROOT_FIELDS, analyze
+from tests.live import make_board
+from tests.reliability.infra import LONG, Process, bearer
+from tests.servers import ROOT
+
+FLOODERS = 8  # concurrent clients of the flooding firm
+SECONDS = 30 if LONG else 10
+VICTIM = "{ viewer { id name } }"
+INTERVAL = 0.05  # s between two requests of the other firm
+JOBS = 100  # in the flooding firm's first stage: every page of `first: 100` is full
+
+# Everything a board shows, one page of 100 jobs per stage; viewer makes it uncacheable.
+HEAVY_BOARD = """query Heavy($n: Int!) { viewer { id } pipelines(first: 1) { edges { node {
+  name stages { name jobs(first: $n) { totalCount edges { node {
+    id title version rank dueDate priority tags createdAt
+    client { name email tags } assignees { name email }
+    history(first: 10) { edges { node { type occurredAt } } }
+    tasks(first: 10) { edges { node { title done } } }
+    automationRuns(first: 10) { edges { node { status } } }
+    invoices(first: 7) { edges { node { id } } }
+  } } } } } } } }"""
+
+
+def introspections(count: int, vary: bool = False) -> str:
+    """The standard full introspection query with its __schema selection `count` times
+    (aliased `s<VARY>_<i>` if `vary`: the flood makes each of its documents new)."""
+    document = parse(get_introspection_query(
+        descriptions=True, specified_by_url=True, directive_is_repeatable=True,
+        schema_description=True, input_value_deprecation=True,
+    ))
+    operation = document.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    field = operation.selection_set.selections[0]
+    assert isinstance(field, FieldNode)
+    prefix = "sVARY_" if vary else "s"
+    copies = [print_ast(FieldNode(alias=NameNode(value=f"{prefix}{i}"), name=field.name,
+                                  arguments=(), directives=(),
+                                  selection_set=field.selection_set)) for i in range(count)]
+    fragments = "\n".join(print_ast(d) for d in document.definitions[1:])
+    return f"query Flood {{ {' '.join(copies)} }}\n{fragments}"
+
+
+def cost(query: str, **variables: Any) -> int:
+    analysis = analyze(schema._schema, parse(query), None, variables,  # noqa: SLF001
+                       frozenset(Permission))
+    assert analysis.refused == [], analysis.refused
+    return analysis.cost
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+@dataclass
+class Target:
+    server: Process
+    flooder: str
+    victim: str
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    folder = tmp_path_factory.mktemp("expensive")
+    server = Process(folder, DATABASE_URL=f"sqlite://{folder / 'db.sqlite3'}",
+                     RATE_LIMIT_COST_PER_MINUTE="0", FIRM_RATE_LIMIT_COST_PER_MINUTE="0").start()
+    try:
+        flooder = make_board(server, jobs=JOBS, firm="Flood CPA").token
+        victim = json.loads(server.cli("create-firm", "Quiet CPA", "--owner-email",
+                                       "o@quiet.test"))["token"]
+        yield Target(server, flooder, victim)
+    finally:
+        server.stop()
+
+
+async def victim_latencies(target: Target, seconds: float) -> list[float]:
+    """The other firm's simple query, sent every INTERVAL s whatever happened to the earlier
+    ones (a client waiting for its answer would send fewer requests during a stall, and
+    hide it), for `seconds`."""
+
+    async def one(http: httpx.AsyncClient) -> float:
+        sent = time.monotonic()
+        response = await http.post(f"{target.server.url}/graphql",
+                                   headers=bearer(target.victim), json={"query": VICTIM})
+        assert response.status_code == 200 and "errors" not in response.json()
+        return time.monotonic() - sent
+
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as http:
+        requests = []
+        for _ in range(int(seconds / INTERVAL)):
+            requests.append(asyncio.create_task(one(http)))
+            await asyncio.sleep(INTERVAL)
+        return list(await asyncio.gather(*requests))
+
+
+async def flood(target: Target, documents: list[dict[str, Any]]) -> dict[str, Any]:
+    spec = {"url": target.server.url, "token": target.flooder, "seconds": SECONDS,
+            "concurrency": FLOODERS, "documents": documents}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.reliability.flood", cwd=Path(ROOT),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await process.communicate(json.dumps(spec).encode())
+    assert process.returncode == 0
+    return dict(json.loads(out))
+
+
+def figures(label: str, took: list[float]) -> str:
+    return (f"{label}: {len(took)} requests, p50 {percentile(took, 0.5) * 1000:.1f} ms, "
+            f"p99 {percentile(took, 0.99) * 1000:.1f} ms, max {max(took) * 1000:.1f} ms")
+
+
+@pytest.mark.parametrize("kind", ["introspection", "board"])
+async def test_another_firm_stays_responsive_while_one_floods_expensive_documents(
+    target: Target, kind: str,
+) -> None:
+    if kind == "introspection":
+        document = {"query": introspections(MAX_INTROSPECTION_ROOT_FIELDS, vary=True)}
+        expense = cost(introspections(MAX_INTROSPECTION_ROOT_FIELDS))
+    else:
+        document = {"query": HEAVY_BOARD, "variables": {"n": 100}}
+        expense = cost(HEAVY_BOARD, n=100)
+        assert MAX_COST * 0.9 < expense <= MAX_COST  # as expensive as a request may be
+
+    quiet = await victim_latencies(target, 3)
+    tally, loaded = await asyncio.gather(flood(target, [document]),
+                                         victim_latencies(target, SECONDS - 1))
+
+    print(f"\n{kind} flood ({FLOODERS} clients of one firm for {SECONDS} s, cost {expense} "
+          f"each): {tally}")
+    print(figures("  another firm, no flood  ", quiet))
+    print(figures("  another firm, with flood", loaded))
+    sent = sum(n for key, n in tally.items() if key.startswith("status:"))
+    assert tally.get("status:200", 0) == sent > FLOODERS  # all allowed, and they did run
+    assert not any(key.startswith("code:") for key in tally), tally
+    assert percentile(loaded, 0.99) < 1.0
