@@ -114,7 +114,7 @@ async def test_urls_are_logged_and_reported_without_their_credentials(
             pass
     assert len(receiver.messages()) == 2
     assert receiver.messages()[0].headers["authorization"].startswith("Basic ")  # still sent
-    assert f"POST http://127.0.0.1:{port}/hooks" in caplog.text  # the request log, redacted
+    assert f"POST http://127.0.0.1:{port}/…" in caplog.text  # the request log, redacted
     reports = [text for text in [d.last_error for d in await WebhookDelivery.all()] + [
         e.disabled_reason for e in await WebhookEndpoint.all()] if text]
     assert len(reports) == 6  # 4 deliveries' lastError, 2 endpoints' disabledReason

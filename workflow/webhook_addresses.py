@@ -227,15 +227,17 @@ async def check_url(url: str, allow_private: bool, resolve: Resolver = _getaddri
 
 
 def redact(url: str) -> str:
-    """`url` fit for logs and error texts: scheme, host, port and path, without the userinfo,
-    query and fragment that may carry credentials."""
+    """`url` fit for logs and error texts: scheme, host and port, without the userinfo, path,
+    query and fragment that may carry credentials (chat services' hook URLs hold their secret
+    in the path): "/…" stands for a path."""
     try:
         parts = urlsplit(url)
         host, port = parts.hostname or "", parts.port
     except ValueError:
         return "(an unreadable URL)"
     netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    path = "/…" if parts.path.strip("/") else parts.path
+    return urlunsplit((parts.scheme, netloc, path, "", ""))
 
 
 def scrub(text: str, url: str) -> str:
