@@ -10,14 +10,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from functools import lru_cache
 
-from graphql import GraphQLError, parse
+from graphql import DocumentNode, GraphQLError, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import InvalidOperationTypeError
 
 from models.outage import database_unavailable
 from resolvers.loaders import Loaders
+from schema.documents import DocumentCache, document_key
 from workflow.errors import DomainError
 
 log = logging.getLogger("workflow.errors")
@@ -68,17 +68,28 @@ class OperationSetup(SchemaExtension):
         yield
 
 
-_parse = lru_cache(maxsize=1000)(parse)
+# A parse keeps its source and every token: ~120 bytes per character of a dense document.
+PARSED_MAX_CHARS = 500_000
+PARSED: DocumentCache[DocumentNode] = DocumentCache(1000, PARSED_MAX_CHARS)
 
 
 class ParsedOnce(SchemaExtension):
-    """Parse each document text once (clients send the same few documents again and again).
-    A document that does not parse is left to strawberry, which reports the syntax error on
-    every transport (a cache raising here would escape the websocket handlers)."""
+    """Parse each document text once (clients send the same few documents again and again),
+    keyed by its digest (schema.documents; a long document is parsed each time). A document
+    that does not parse is left to strawberry, which reports the syntax error on every
+    transport (a cache raising here would escape the websocket handlers)."""
 
     def on_parse(self) -> Iterator[None]:
         execution = self.execution_context
-        if execution.query is not None and execution.graphql_document is None:
-            with contextlib.suppress(GraphQLError):
-                execution.graphql_document = _parse(execution.query, **execution.parse_options)
+        digest = document_key(execution.query)
+        if execution.query is not None and digest is not None and (
+            execution.graphql_document is None
+        ):
+            key = (digest, tuple(sorted(execution.parse_options.items())))
+            document = PARSED.get(key)
+            if document is None:
+                with contextlib.suppress(GraphQLError):
+                    document = parse(execution.query, **execution.parse_options)
+                    PARSED.put(key, document, len(execution.query))
+            execution.graphql_document = document
         yield

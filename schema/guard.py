@@ -13,7 +13,6 @@ changed.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -55,6 +54,7 @@ from strawberry.types.graphql import OperationType
 
 from models.firm import Permission
 from schema.connection import DEFAULT_PAGE, MAX_PAGE
+from schema.documents import DocumentCache, document_key
 from schema.firm_slots import FirmSlots
 from workflow.access import field_needs, root_field_needs, type_needs
 from workflow.errors import ErrorCode
@@ -291,8 +291,9 @@ def analyze(
     return walk.analysis
 
 
-_validated: OrderedDict[str, list[GraphQLError]] = OrderedDict()  # by document text
-VALIDATED_MAX = 1000
+# Digests of the documents found valid (schema.documents). Not their errors: an error keeps
+# its nodes, and through them the whole parse of an invalid document.
+VALID: DocumentCache[bool] = DocumentCache(1000)
 
 
 class _EmptySelections(Visitor):
@@ -313,20 +314,17 @@ def _empty_selections(document: DocumentNode) -> list[GraphQLError]:
 
 
 def _validate(execution: ExecutionContext) -> list[GraphQLError]:
-    """Validation errors of the document; a document's text validated once (its rules and
+    """Validation errors of the document; a valid document validated once (its rules and
     the schema are fixed), so the clients' few recurring documents are not re-validated."""
     assert execution.graphql_document is not None
-    text = execution.query
-    if text is not None and text in _validated:
-        _validated.move_to_end(text)
-        return list(_validated[text])
+    digest = document_key(execution.query)
+    if digest is not None and VALID.get(digest):
+        return []
     errors = _empty_selections(execution.graphql_document) or validate_document(
         execution.schema._schema, execution.graphql_document, execution.validation_rules
     )
-    if text is not None:
-        _validated[text] = list(errors)
-        if len(_validated) > VALIDATED_MAX:
-            _validated.popitem(last=False)
+    if digest is not None and not errors:
+        VALID.put(digest, True, len(execution.query or ""))
     return errors
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -35,13 +34,13 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from schema.documents import document_key
+from schema.documents import DocumentCache, document_key
 
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type", "__typename"})
 MAX_ANSWERS = 8  # a full introspection's answer is ~0.7 MB of Python objects
 STEP_FIELDS = frozenset({"fields", "inputFields"})  # of __Type: the bulk of an answer
 
-_answers: OrderedDict[tuple[bytes, str | None, bytes], ExecutionResult] = OrderedDict()
+ANSWERS: DocumentCache[ExecutionResult] = DocumentCache(MAX_ANSWERS)  # by digest, name, variables
 
 
 def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
@@ -148,17 +147,13 @@ class IntrospectionAnswers(SchemaExtension):
             yield
             return
         key = _key(execution.query, execution.operation_name, execution.variables)
-        answer = _answers.get(key) if key is not None else None
+        answer = ANSWERS.get(key) if key is not None else None
         if answer is None:
             answer = await execute_in_steps(
                 execution.schema._schema, document,  # noqa: SLF001 (graphql-core's schema)
                 execution.variables, execution.operation_name,
             )
             if key is not None and not answer.errors:
-                _answers[key] = answer
-                while len(_answers) > MAX_ANSWERS:
-                    _answers.popitem(last=False)
-        elif key is not None:
-            _answers.move_to_end(key)
+                ANSWERS.put(key, answer, len(execution.query or ""))
         execution.result = ExecutionResult(data=answer.data, errors=answer.errors)
         yield

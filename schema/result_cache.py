@@ -37,6 +37,7 @@ from strawberry.types.graphql import OperationType
 
 from models import sql
 from models.outage import database_unavailable
+from schema.documents import DocumentCache, document_key
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class ResultStore:
 
 
 STORE = ResultStore()
-_cacheable: dict[str, bool] = {}
+CACHEABLE: DocumentCache[bool] = DocumentCache(1000)  # by document digest
 
 
 class ResultCache(SchemaExtension):
@@ -176,14 +177,15 @@ class ResultCache(SchemaExtension):
 
     def _key(self) -> Hashable | None:
         execution = self.execution_context
-        query, document = execution.query, execution.graphql_document
-        if query is None or document is None or execution.operation_type != OperationType.QUERY:
-            return None
-        if (cacheable := _cacheable.get(query)) is None:
-            if len(_cacheable) >= 1000:
-                _cacheable.clear()
+        digest, document = document_key(execution.query), execution.graphql_document
+        if digest is None or document is None or (
+            execution.operation_type != OperationType.QUERY
+        ):
+            return None  # a long document is answered, not cached (schema.documents)
+        if (cacheable := CACHEABLE.get(digest)) is None:
             schema = execution.schema._schema  # noqa: SLF001 (graphql-core's schema)
-            cacheable = _cacheable[query] = reads_only_board_data(schema, document)
+            cacheable = reads_only_board_data(schema, document)
+            CACHEABLE.put(digest, cacheable, len(execution.query or ""))
         if not cacheable:
             return None
         scope = execution.context.scope
@@ -191,7 +193,7 @@ class ResultCache(SchemaExtension):
             variables = orjson.dumps(execution.variables or {}, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:  # e.g. a lone surrogate: answered, just not cached
             return None
-        return (scope.firm_id, scope.permissions, query, execution.operation_name, variables)
+        return (scope.firm_id, scope.permissions, digest, execution.operation_name, variables)
 
     async def _version(self) -> Version | None:
         try:

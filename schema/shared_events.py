@@ -15,6 +15,8 @@ from typing import Any
 
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from schema.documents import document_key
+
 
 class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
     def build_per_event_executor(self, payload: Any) -> Any:
@@ -40,8 +42,9 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         """What makes two subscriptions' results equal; made once per subscription."""
         if (key := getattr(self, "_key", None)) is None:
             scope = self.context_value.scope
+            digest = document_key(self.operation.loc.source.body) if self.operation.loc else None
             key = self._key = (
-                self.operation.loc.source.body if self.operation.loc else id(self.operation),
+                digest or id(self.operation),  # a digest, not the text (schema.documents)
                 self.operation.name.value if self.operation.name else None,
                 json.dumps(self.variable_values, sort_keys=True, default=str),
                 scope.firm_id,

@@ -272,9 +272,9 @@ async def test_introspection_runs_in_steps_and_each_document_once(
     assert turns >= len(served.type_map)  # at least a turn of the loop per type
 
     query = get_introspection_query(**FULL)
-    introspection._answers.clear()
+    introspection.ANSWERS.clear()
     first = await post(http, firm_a, query)
-    assert len(introspection._answers) == 1
-    (key,) = introspection._answers
+    assert len(introspection.ANSWERS) == 1
+    (key,) = introspection.ANSWERS.entries
     assert key[0] == hashlib.sha256(query.encode()).digest()
     assert await post(http, firm_a, query) == first
