@@ -45,6 +45,12 @@ class Settings:
     max_connections: int = 2000
     header_timeout: float = 10.0
     body_timeout: float = 20.0
+    # Websockets open at once per token / per firm, per process, and subscription starts per
+    # 10 s per token / per firm (web/sockets.py); 0 turns a limit off.
+    max_sockets_per_token: int = 50
+    max_sockets_per_firm: int = 500
+    token_starts_per_10s: int = 100
+    firm_starts_per_10s: int = 1000
 
     @property
     def is_sqlite(self) -> bool:
@@ -131,4 +137,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         max_connections=count("MAX_CONNECTIONS", Settings.max_connections),
         header_timeout=seconds("HEADER_TIMEOUT_SECONDS", Settings.header_timeout),
         body_timeout=seconds("BODY_TIMEOUT_SECONDS", Settings.body_timeout),
+        max_sockets_per_token=count("MAX_SOCKETS_PER_TOKEN", Settings.max_sockets_per_token),
+        max_sockets_per_firm=count("MAX_SOCKETS_PER_FIRM", Settings.max_sockets_per_firm),
+        token_starts_per_10s=count("SUBSCRIPTION_STARTS_PER_10S", Settings.token_starts_per_10s),
+        firm_starts_per_10s=count(
+            "FIRM_SUBSCRIPTION_STARTS_PER_10S", Settings.firm_starts_per_10s
+        ),
     )

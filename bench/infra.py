@@ -23,7 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # The bench's own deployment key, so that it can spell the ids its servers answer (models.keys).
 BENCH_SECRET_KEY = "bench-secret-key-" + "0" * 32
 SERVER_ENV = {"RATE_LIMIT_COST_PER_MINUTE": "0", "FIRM_RATE_LIMIT_COST_PER_MINUTE": "0",
-              "SECRET_KEY": BENCH_SECRET_KEY}
+              "SECRET_KEY": BENCH_SECRET_KEY,
+              # 10,000 subscribers of one token: no cap on connections, sockets, starts.
+              "MAX_CONNECTIONS": "0", "MAX_SOCKETS_PER_TOKEN": "0", "MAX_SOCKETS_PER_FIRM": "0",
+              "SUBSCRIPTION_STARTS_PER_10S": "0", "FIRM_SUBSCRIPTION_STARTS_PER_10S": "0"}
 
 
 def free_port() -> int:

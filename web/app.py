@@ -3,9 +3,12 @@ and /readyz, and the lifespan that owns the database, the broker and the event f
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import math
 import os
+import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -14,6 +17,7 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -28,7 +32,13 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
+from strawberry.types.unset import UNSET, UnsetType
 
 import settings as settings_module
 from automations.runner import Runner
@@ -41,9 +51,10 @@ from schema.context import Context
 from web.idempotency import Idempotency
 from web.middleware import BearerAuth, BodyLimit, RequestLog, Timeout
 from web.ratelimit import create_rate_limiter
-from web.sockets import OpenSockets
+from web.sockets import OpenSockets, StartLimits
 from webhooks.sender import Sender
 from workflow import firms, unit, webhook_addresses
+from workflow.errors import ErrorCode
 from workflow.firms import authenticate
 from workflow.scope import NOBODY
 
@@ -51,6 +62,12 @@ log = logging.getLogger("workflow")
 UNAUTHORIZED = 4401
 FORBIDDEN = 4403
 BAD_MESSAGE = 4400
+TOO_MANY = 4429  # graphql-transport-ws's "too many requests"
+MESSAGES_PER_SOCKET, MESSAGE_WINDOW = 200, 10.0  # what one socket may send (then 4429)
+MESSAGE_REFILL = MESSAGES_PER_SOCKET / MESSAGE_WINDOW
+# Seconds before a socket over a limit is closed: a client that reconnects at once, in a loop,
+# then costs a handshake a second instead of taking the event loop from everyone else.
+REFUSAL_DELAY = 1.0
 CONNECTION_INIT_TIMEOUT = timedelta(seconds=5)
 MAX_SUBSCRIPTIONS_PER_SOCKET = 100
 IDEMPOTENCY_LEASE = timedelta(seconds=5)  # beyond the request timeout
@@ -70,12 +87,32 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
         self, *, ignore_parsing_errors: bool = False
     ) -> AsyncGenerator[object, None]:
         """Messages, each checked for the shape the protocols need: anything else closes the
-        socket with 4400 instead of failing inside the protocol handler."""
-        async for message in super().iter_json(ignore_parsing_errors=ignore_parsing_errors):
-            if problem := _malformed(message):
-                await self.close(BAD_MESSAGE, problem)
-                return
-            yield message
+        socket with 4400 instead of failing inside the protocol handler. A socket sending more
+        than MESSAGES_PER_SOCKET in MESSAGE_WINDOW seconds (a burst of that many, then
+        refilled evenly) is closed with 4429: each message costs the event loop, answered or not.
+        """
+        budget, at = float(MESSAGES_PER_SOCKET), time.monotonic()
+        try:
+            async for message in super().iter_json(ignore_parsing_errors=ignore_parsing_errors):
+                now = time.monotonic()
+                budget = min(MESSAGES_PER_SOCKET, budget + (now - at) * MESSAGE_REFILL)
+                at = now
+                if budget < 1:
+                    await asyncio.sleep(REFUSAL_DELAY)
+                    await self.close(TOO_MANY, f"over {MESSAGES_PER_SOCKET} messages in "
+                                               f"{MESSAGE_WINDOW:.0f} s")
+                    return
+                budget -= 1
+                if problem := _malformed(message):
+                    await self.close(BAD_MESSAGE, problem)
+                    return
+                yield message
+                # Messages already received come without a pause: without this, a socket's
+                # backlog would be handled in one go while every other socket waits.
+                await asyncio.sleep(0)
+        finally:
+            # Closed: it no longer counts for its caller, even while its operations wind down.
+            self.ws.app.state.sockets.remove(self.ws)
 
     async def send_json(self, message: Mapping[str, object]) -> None:
         """As text frames, which graphql-ws clients expect (encode_json gives bytes)."""
@@ -85,10 +122,11 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from error
 
     async def close(self, code: int, reason: str) -> None:
-        # A refused connection_init closes with the code our on_ws_connect chose (4401).
-        code = getattr(self.ws.state, "refusal_code", code)
+        # A refused connection_init closes with the code (and reason) on_ws_connect chose.
+        state = self.ws.state
+        code = getattr(state, "refusal_code", code)
         reasons = {UNAUTHORIZED: "Unauthorized", FORBIDDEN: "Forbidden"}
-        await super().close(code, reasons.get(code, reason))
+        await super().close(code, getattr(state, "refusal_reason", reasons.get(code, reason)))
 
 
 def encode_json(data: object) -> bytes:
@@ -113,6 +151,20 @@ def _malformed(message: object) -> str | None:
     return None
 
 
+def _rate_limited(wait: float) -> GraphQLError:
+    return GraphQLError(
+        f"too many subscription starts: retry in {math.ceil(wait)} s",
+        extensions={"code": ErrorCode.RATE_LIMITED.value, "retryAfter": math.ceil(wait)},
+    )
+
+
+def _start_refused(context: Context) -> float:
+    """0 if the caller may start one more operation (and it is counted), else the seconds
+    to wait."""
+    sockets: OpenSockets = context.request.app.state.sockets
+    return sockets.starts.take(context.scope)
+
+
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)
@@ -120,10 +172,31 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         # whole life (~2 KB a socket).
         self.connection_init_timeout_task = None
 
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        # Counted only when it would start (acknowledged, a new id, room on this socket).
+        if (self.connection_acknowledged and message["id"] not in self.operations
+                and len(self.operations) < MAX_SUBSCRIPTIONS_PER_SOCKET
+                and (wait := _start_refused(self.context))):
+            await self.send_message({"id": message["id"], "type": "error",
+                                     "payload": [_rate_limited(wait).formatted]})
+            return
+        await super().handle_subscribe(message)
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    async def handle_start(self, message: StartMessage) -> None:
+        if (self.connection_acknowledged and len(self.tasks) < MAX_SUBSCRIPTIONS_PER_SOCKET
+                and (wait := _start_refused(self.context))):
+            await self.send_message({"id": message["id"], "type": "error",
+                                     "payload": _rate_limited(wait).formatted})  # type: ignore[typeddict-item]
+            return
+        await super().handle_start(message)
+
 
 class GraphQLApp(GraphQL[Context, None]):
     websocket_adapter_class = WebSocketAdapter  # type: ignore[assignment]
     graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
 
     async def __call__(self, scope: StarletteScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -165,9 +238,24 @@ class GraphQLApp(GraphQL[Context, None]):
             context.request.state.refusal_code = UNAUTHORIZED if caller is None else FORBIDDEN
             raise ConnectionRejectionError({"message": "a valid bearer token is required"
                                             if caller is None else "the READ scope is required"})
+        if refusal := context.request.app.state.sockets.admit(context.request, caller):
+            await asyncio.sleep(REFUSAL_DELAY)
+            context.request.state.refusal_code = TOO_MANY
+            context.request.state.refusal_reason = refusal
+            raise ConnectionRejectionError({"message": refusal,
+                                            "extensions": {"code": ErrorCode.RATE_LIMITED.value}})
         context.scope = caller
         context.request.state.scope = caller
-        context.request.app.state.sockets.add(context.request, caller)
+
+    async def run(
+        self, request: Request | WebSocket, context: Context | UnsetType = UNSET,
+        root_value: None | UnsetType = UNSET,
+    ) -> Response | WebSocket:
+        try:
+            return await super().run(request, context, root_value)
+        finally:
+            if isinstance(request, WebSocket):  # over: it no longer counts for its caller
+                request.app.state.sockets.remove(request)
 
 
 async def healthz(_: Request) -> JSONResponse:
@@ -202,7 +290,10 @@ def create_app(
         hub = Hub(broker, config.subscription_queue_size)
         app.state.hub = hub
         await hub.start()
-        sockets = app.state.sockets = OpenSockets(broker)
+        sockets = app.state.sockets = OpenSockets(
+            broker, config.max_sockets_per_token, config.max_sockets_per_firm,
+            StartLimits(config.token_starts_per_10s, config.firm_starts_per_10s),
+        )
         await sockets.start()
         firms.on_revoked(sockets.announce)
         unit.on_commit(hub.publish)

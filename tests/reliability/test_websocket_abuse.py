@@ -71,8 +71,10 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         unavailable("redis-server is not installed")
     folder = tmp_path_factory.mktemp("websockets")
     redis = RedisProcess().start()
+    # Its thousand connect/subscribe cycles share one token: no subscription start rate.
     server = Process(folder, DATABASE_URL=f"sqlite://{folder / 'db.sqlite3'}",
-                     REDIS_URL=redis.url).start()
+                     REDIS_URL=redis.url, SUBSCRIPTION_STARTS_PER_10S="0",
+                     FIRM_SUBSCRIPTION_STARTS_PER_10S="0").start()
     made = make_board(server, jobs=2)
     yield Target(server, Board(made.token, made.pipeline, made.stages, made.jobs), redis)
     server.stop()
