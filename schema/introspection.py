@@ -39,6 +39,10 @@ from schema.documents import DocumentCache, document_key
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type", "__typename"})
 MAX_ANSWERS = 8  # a full introspection's answer is ~0.7 MB of Python objects
 STEP_FIELDS = frozenset({"fields", "inputFields"})  # of __Type: the bulk of an answer
+# Every so many steps a short pause: the loop then waits in its selector without holding the
+# interpreter, which another thread may need (SQLite's, for every query of every request):
+# without it that thread waits out the switch interval (5 ms) at each of its turns.
+PAUSE_EVERY, PAUSE_SECONDS = 16, 0.001
 
 ANSWERS: DocumentCache[ExecutionResult] = DocumentCache(MAX_ANSWERS)  # by digest, name, variables
 
@@ -86,6 +90,7 @@ class _Steps:
 
     def __init__(self) -> None:
         self.last: asyncio.Future[None] | None = None
+        self.steps = 0
 
     def resolve(
         self, next_: Callable[..., Any], root: Any, info: GraphQLResolveInfo, **args: Any
@@ -93,17 +98,20 @@ class _Steps:
         value = next_(root, info, **args)
         if info.field_name in STEP_FIELDS and info.parent_type.name == "__Type":
             previous, self.last = self.last, asyncio.get_running_loop().create_future()
-            return self._after(previous, self.last, value)
+            self.steps += 1
+            return self._after(previous, self.last, value, self.steps % PAUSE_EVERY == 0)
         return value
 
     @staticmethod
     async def _after(previous: asyncio.Future[None] | None, done: asyncio.Future[None],
-                     value: Any) -> Any:
+                     value: Any, pause: bool) -> Any:
         try:
             if previous is None:
                 await asyncio.sleep(0)
             else:
                 await previous  # set as the previous step returns: this one runs a turn later
+            if pause:
+                await asyncio.sleep(PAUSE_SECONDS)
         finally:
             if not done.done():
                 done.set_result(None)
