@@ -31,10 +31,21 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 # One deployment key for the suite and the servers it starts (they inherit the environment),
 # so tests can make the ids and cursors a server would (models.keys).
 TEST_SECRET_KEY = os.environ.setdefault("SECRET_KEY", "suite-secret-key-" + "0" * 32)
-keys.use_master_key(TEST_SECRET_KEY.encode())
 # Webhook tests deliver to loopback receivers: private targets allowed, here and in the servers
 # the suite starts (tests/test_ssrf*.py turn it off to see them refused).
-webhook_addresses.configure(os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE", "true") == "true")
+ALLOW_PRIVATE = os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE", "true") == "true"
+
+
+
+
+@pytest.fixture(autouse=True)
+def suite_process_settings() -> None:
+    """Every test starts with the suite's key and webhook policy, whatever an app that an
+    earlier test started with settings of its own set for the process."""
+    keys.use_master_key(TEST_SECRET_KEY.encode())
+    webhook_addresses.configure(ALLOW_PRIVATE)
+
+
 TABLES = [  # children first, so deletes never trip a foreign key
     "webhook_delivery", "webhook_endpoint", "idempotent_request",
     "automation_run", "automation", "job_event", "task", "job_assignee", "job", "stage",

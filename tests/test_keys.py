@@ -8,26 +8,18 @@ count the deployment's deliveries.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
 import pytest
 
 from models import WebhookDelivery, WebhookEndpoint, keys
 from settings import ConfigError, load
-from tests.conftest import TEST_SECRET_KEY, GraphQL
+from tests.conftest import GraphQL
 from tests.factories import client, gid, scope_of
 from workflow import webhooks
 from workflow.firms import NewFirm
 from workflow.global_ids import TYPE_NAMES, parse_global_id
 
 CLIENT = """mutation($n: String!) { createClient(input: {name: $n}) { client { id } } }"""
-
-
-@pytest.fixture
-def suite_key() -> Iterator[None]:
-    """Whatever a test loads, the suite's key afterwards."""
-    yield
-    keys.use_master_key(TEST_SECRET_KEY.encode())
 
 
 def _readable(global_id: str) -> str:
@@ -69,7 +61,6 @@ def test_every_type_round_trips_and_keeps_its_type() -> None:
     assert parse_global_id("Sm9iOjE") is None  # the old base64("Job:1")
 
 
-@pytest.mark.usefixtures("suite_key")
 async def test_the_key_kept_in_the_database_is_made_once_and_shared(db: str) -> None:
     """Without SECRET_KEY the first start makes a key and every later start (or process)
     reads the same one: ids stay what they were."""
