@@ -191,4 +191,6 @@ async def test_another_firm_stays_responsive_while_one_floods_expensive_document
     sent = sum(n for key, n in tally.items() if key.startswith("status:"))
     assert tally.get("status:200", 0) == sent > FLOODERS  # all allowed, and they did run
     assert not any(key.startswith("code:") for key in tally), tally
-    assert percentile(loaded, 0.99) < 1.0
+    # Stalls of seconds are what this catches (before: p99 3.4 s beside introspections); the
+    # figures above are the measurement, and a 2-core CI machine running the suite adds ~1 s.
+    assert percentile(loaded, 0.99) < 2.0
