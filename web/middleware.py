@@ -84,12 +84,8 @@ class BearerAuth:
             if not database_unavailable(error):
                 raise
             log.warning("database unavailable: %s", error)
-            start, body = _json_error(
-                503, "SERVICE_UNAVAILABLE", "the database is unavailable: retry shortly"
-            )
-            start["headers"].append((b"retry-after", b"1"))
-            await send(start)
-            await send(body)
+            await _send_error(send, 503, "SERVICE_UNAVAILABLE",
+                              "the database is unavailable: retry shortly", RETRY_SOON)
             return
         if caller is None:
             await _unauthenticated(send)
@@ -123,6 +119,18 @@ def _json_error(status: int, code: str, message: str) -> tuple[Message, Message]
         "headers": [(b"content-type", b"application/json")],
     }
     return start, {"type": "http.response.body", "body": body}
+
+
+RETRY_SOON = (b"retry-after", b"1")
+
+
+async def _send_error(
+    send: Send, status: int, code: str, message: str, *headers: tuple[bytes, bytes]
+) -> None:
+    start, body = _json_error(status, code, message)
+    start["headers"].extend(headers)
+    await send(start)
+    await send(body)
 
 
 class _TooLarge(Exception):
@@ -184,12 +192,9 @@ class BodyLimit:
         except _TooSlow:
             log.warning("request body not complete after %g s", self.timeout)
             if not started:
-                start, body = _json_error(
-                    408, "REQUEST_TIMEOUT", f"the request body took over {self.timeout:g} s"
-                )
-                start["headers"].append((b"connection", b"close"))
-                await send(start)
-                await send(body)
+                await _send_error(send, 408, "REQUEST_TIMEOUT",
+                                  f"the request body took over {self.timeout:g} s",
+                                  (b"connection", b"close"))
 
     async def _refuse(self, send: Send) -> None:
         for message in _json_error(
@@ -223,9 +228,6 @@ class Timeout:
         except TimeoutError:
             log.warning("request timed out after %.0f s", self.seconds)
             if not started:
-                start, body = _json_error(
-                    503, "TIMEOUT", f"the request took over {self.seconds:.0f} s; retry later"
-                )
-                start["headers"].append((b"retry-after", b"1"))
-                await send(start)
-                await send(body)
+                await _send_error(send, 503, "TIMEOUT",
+                                  f"the request took over {self.seconds:.0f} s; retry later",
+                                  RETRY_SOON)
