@@ -40,6 +40,7 @@ from schema.enums import (
     RunStatusEnum,
 )
 from schema.node import Node, encode_id
+from workflow.global_ids import public_changes
 
 T = TypeVar("T")
 VISIBLE = (JobStatus.ACTIVE, JobStatus.COMPLETED)
@@ -350,7 +351,8 @@ class JobEventType(Node):
 
         return cls(
             id=encode_id("JobEvent", event.id), type=event.type, seq=event.seq,
-            occurred_at=event.created_at, job_version=event.job_version, changes=event.changes,
+            occurred_at=event.created_at, job_version=event.job_version,
+            changes=public_changes(event.changes),
             from_stage_id=ref("Stage", event.from_stage_id),
             to_stage_id=ref("Stage", event.to_stage_id),
             from_pipeline_id=ref("Pipeline", event.from_pipeline_id),

@@ -11,11 +11,11 @@ import base64
 
 import pytest
 
-from models import WebhookDelivery, WebhookEndpoint, keys
+from models import JobEvent, WebhookDelivery, WebhookEndpoint, keys
 from settings import ConfigError, load
 from tests.conftest import GraphQL
-from tests.factories import client, gid, scope_of
-from workflow import webhooks
+from tests.factories import board, client, gid, job, scope_of
+from workflow import jobs, tasks, webhooks
 from workflow.firms import NewFirm
 from workflow.global_ids import TYPE_NAMES, parse_global_id
 
@@ -108,3 +108,23 @@ async def test_webhook_secrets_are_stored_sealed_and_message_ids_are_random(
     assert len(set(ids)) == 3 and all(i and i.startswith("msg_") and len(i) == 28 for i in ids)
     assert not any(str(d.id) == i.removeprefix("msg_") for d, i in zip(
         await WebhookDelivery.all().order_by("id"), ids, strict=True))
+
+
+async def test_history_and_webhook_payloads_speak_global_ids(
+    gql: GraphQL, firm_a: NewFirm
+) -> None:
+    """A task's event and an assignee change name their rows by global id, never by number."""
+    pipeline, _ = await board(firm_a)
+    card = await job(firm_a, pipeline, await client(firm_a))
+    task = await tasks.create_task(scope_of(firm_a), card.id, "Collect W-2s")
+    await jobs.update_job(scope_of(firm_a), card.id, assignee_ids=[firm_a.owner.id])
+    history = (await gql("""query($id: ID!) { job(id: $id) { history { edges { node {
+        type changes } } } } }""", id=gid("Job", card.id)))["job"]["history"]["edges"]
+    changes = [edge["node"]["changes"] for edge in history]
+    assert {"task": gid("Task", task.id), "action": "created"}.items() <= next(
+        c for c in changes if "task" in c).items()
+    assert next(c for c in changes if "assignee_ids" in c)["assignee_ids"] == {
+        "from": [], "to": [gid("User", firm_a.owner.id)]}
+    [event] = await JobEvent.filter(job_id=card.id, type="JOB_UPDATED")
+    payload = webhooks.event_payload(event, card)
+    assert payload["data"]["changes"]["assignee_ids"]["to"] == [gid("User", firm_a.owner.id)]

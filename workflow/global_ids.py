@@ -6,6 +6,8 @@ type that has global ids is named in TYPE_NAMES, so an id can say which type it 
 
 from __future__ import annotations
 
+from typing import Any
+
 from models import keys
 
 TYPE_NAMES = (
@@ -32,3 +34,29 @@ def parse_global_id(text: str) -> tuple[str, int] | None:
     if decoded is None or decoded[0] not in _NAMES:
         return None
     return _NAMES[decoded[0]], decoded[1]
+
+
+# Row ids that events record in their changes, by key: what type of global id each is.
+CHANGE_IDS = {
+    "task": "Task", "run": "AutomationRun", "organizer": "Organizer", "invoice": "Invoice",
+    "message": "Message", "stage": "Stage", "client_id": "Client", "assignee_ids": "User",
+}
+
+
+def public_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """An event's changes as clients see them: row ids (alone, in lists, or as from/to) as
+    global ids, so history and webhooks never show a row number."""
+
+    def public(type_name: str, value: Any) -> Any:
+        if isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, int):
+            return global_id(type_name, value)
+        if isinstance(value, list):
+            return [public(type_name, item) for item in value]
+        if isinstance(value, dict):
+            return {key: public(type_name, item) for key, item in value.items()}
+        return value
+
+    return {key: public(CHANGE_IDS[key], value) if key in CHANGE_IDS else value
+            for key, value in changes.items()}

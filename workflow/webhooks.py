@@ -37,7 +37,7 @@ from models import (
 from models.db import is_postgres
 from workflow import shown_once, validation
 from workflow.errors import DomainError, ErrorCode, invalid
-from workflow.global_ids import global_id, optional_global_id
+from workflow.global_ids import global_id, optional_global_id, public_changes
 from workflow.scope import Scope
 from workflow.webhook_addresses import POLICY, Refused, check_url
 
@@ -180,7 +180,7 @@ def event_payload(event: JobEvent, job: Job | None) -> dict[str, Any]:
             "fromStageId": optional_global_id("Stage", event.from_stage_id),
             "fromPipelineId": optional_global_id("Pipeline", event.from_pipeline_id),
             "actorId": optional_global_id("User", event.actor_id),
-            "changes": event.changes,
+            "changes": public_changes(event.changes),
         },
     }
 
