@@ -2,8 +2,8 @@
 the wrong type is refused with INVALID_INPUT, never coerced.
 
 Here settings are what the domain keeps: references are row ids (the resolvers decode global
-ids into them). A reference out of the id columns' range cannot name a row: NOT_FOUND, like a
-missing one, before it reaches the database (where it would be an error, not an answer).
+ids into them); Scope.get answers one out of the id columns' range NOT_FOUND, like a missing
+one.
 """
 
 from __future__ import annotations
@@ -13,13 +13,11 @@ from typing import Any, TypeVar
 from tortoise.models import Model
 
 from workflow import validation
-from workflow.errors import invalid, not_found
+from workflow.errors import invalid
 from workflow.scope import Scope
 
 Settings = dict[str, Any]
 M = TypeVar("M", bound=Model)
-
-MAX_ROW_ID = 2**31 - 1  # the id columns are 32-bit integers (as schema.node.MAX_ROW_ID)
 
 
 def field(key: str) -> str:
@@ -116,6 +114,4 @@ async def optional_record(
         return None
     if not isinstance(value, int) or isinstance(value, bool):
         raise invalid(field(key), f"{field(key)} must be a {model.__name__} id")
-    if not 0 < value <= MAX_ROW_ID:
-        raise not_found(model.__name__, field(key))
     return await scope.get(model, value, field=field(key))

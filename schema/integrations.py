@@ -15,6 +15,7 @@ from schema.enums import JobEventTypeEnum, RoleEnum
 from schema.errors import UserError
 from schema.node import Node, encode_id
 from schema.types import UserType
+from webhooks.sender import message_id
 from workflow.webhooks import signing_secret
 
 PermissionEnum = strawberry.enum(Permission, name="TokenScope")
@@ -61,7 +62,7 @@ class WebhookDeliveryType(Node):
         pending = delivery.status == DeliveryStatus.PENDING
         return cls(
             id=encode_id("WebhookDelivery", delivery.id),
-            message_id=delivery.message_id or f"msg_{delivery.id}",
+            message_id=message_id(delivery),
             event_type=delivery.event_type, payload=delivery.payload, status=delivery.status,
             attempts=delivery.attempts,
             next_attempt_at=delivery.next_attempt_at if pending else None,

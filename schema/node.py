@@ -6,8 +6,7 @@ import strawberry
 
 from workflow.errors import DomainError, ErrorCode
 from workflow.global_ids import global_id, parse_global_id
-
-MAX_ROW_ID = 2**31 - 1  # the id columns are 32-bit integers
+from workflow.scope import MAX_ROW_ID
 
 
 @strawberry.interface(name="Node", description="An object with a global id.")

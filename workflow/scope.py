@@ -20,6 +20,7 @@ M = TypeVar("M", bound=Model)
 
 
 EVERYTHING = frozenset(Permission)
+MAX_ROW_ID = 2**31 - 1  # the id columns are 32-bit integers
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,8 @@ class Scope:
     ) -> M:
         """The firm's row with this id, or NOT_FOUND; `lock` takes a row lock (PostgreSQL).
         Written by hand: the hottest read there is (every change locks its rows with it)."""
+        if not 0 < id <= MAX_ROW_ID:  # names no row, and the database would fail on it
+            raise not_found(model.__name__, field)
         rows = await sql.fetch(
             f'SELECT * FROM "{model._meta.db_table}" WHERE "firm_id" = ? AND "id" = ?'
             + (" FOR UPDATE" if lock else ""),
