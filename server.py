@@ -1,13 +1,13 @@
 """Workflow backend: serve the GraphQL API, migrate, create firms, seed a demo.
 
-    python server.py                      serve (SQLite by default) on http://127.0.0.1:8000/graphql
-    python server.py --workers 4          several serving processes
-    python server.py migrate              apply pending migrations and exit
-    python server.py create-firm NAME --owner-email EMAIL
-    python server.py demo                 seed a demo firm; prints its owner's token
-    python server.py issue-token --email EMAIL [--firm FIRM_ID_OR_NAME] [--name NAME]
-                     [--scopes READ,WRITE,ADMIN]
-                                          a new token for an existing user (recovery)
+python server.py                      serve (SQLite by default) on http://127.0.0.1:8000/graphql
+python server.py --workers 4          several serving processes
+python server.py migrate              apply pending migrations and exit
+python server.py create-firm NAME --owner-email EMAIL
+python server.py demo                 seed a demo firm; prints its owner's token
+python server.py issue-token --email EMAIL [--firm FIRM_ID_OR_NAME] [--name NAME]
+                 [--scopes READ,WRITE,ADMIN]
+                                      a new token for an existing user (recovery)
 """
 
 from __future__ import annotations
@@ -38,19 +38,23 @@ from workflow.firms import IssuedToken, NewFirm, create_firm, issue_recovery_tok
 
 
 def _firm_json(new: NewFirm) -> str:
-    return json.dumps({
-        "firm_id": encode_id("Firm", new.firm.id),
-        "user_id": encode_id("User", new.owner.id),
-        "token": new.token,
-    })
+    return json.dumps(
+        {
+            "firm_id": encode_id("Firm", new.firm.id),
+            "user_id": encode_id("User", new.owner.id),
+            "token": new.token,
+        }
+    )
 
 
 def _issued_json(issued: IssuedToken) -> str:
-    return json.dumps({
-        "firm_id": encode_id("Firm", issued.firm.id),
-        "user_id": encode_id("User", issued.user.id),
-        "token": issued.token,
-    })
+    return json.dumps(
+        {
+            "firm_id": encode_id("Firm", issued.firm.id),
+            "user_id": encode_id("User", issued.user.id),
+            "token": issued.token,
+        }
+    )
 
 
 def _scopes(value: str | None) -> list[Permission] | None:
@@ -72,7 +76,10 @@ async def _issue_token(args: argparse.Namespace) -> IssuedToken:
         except DomainError:
             firm_name = args.firm
     return await issue_recovery_token(
-        args.email, firm_id=firm_id, firm_name=firm_name, name=args.name,
+        args.email,
+        firm_id=firm_id,
+        firm_name=firm_name,
+        name=args.name,
         scopes=_scopes(args.scopes),
     )
 
@@ -107,8 +114,13 @@ def serve(config: settings_module.Settings, workers: int, runner: bool) -> None:
     # uvicorn re-raises the SIGTERM it drained on: after a clean shutdown, exit 0 instead.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
-        "web.app:asgi_app", factory=True, host=config.host, port=config.port,
-        workers=workers if workers > 1 else None, log_level="info", access_log=False,
+        "web.app:asgi_app",
+        factory=True,
+        host=config.host,
+        port=config.port,
+        workers=workers if workers > 1 else None,
+        log_level="info",
+        access_log=False,
         # Board events are small; per-connection zlib contexts would cost ~100 KB of memory per
         # open subscription and CPU on every event.
         ws_per_message_deflate=False,
@@ -136,8 +148,10 @@ async def work_forever(config: settings_module.Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     webhook_addresses.configure(config.webhook_allow_private)
-    workers = [Runner(), Sender(config.webhook_retry_schedule,
-                                allow_private=config.webhook_allow_private)]
+    workers = [
+        Runner(),
+        Sender(config.webhook_retry_schedule, allow_private=config.webhook_allow_private),
+    ]
     for worker in workers:
         worker.start()
         unit.on_commit(worker.wake, worker.owed_work)
@@ -152,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="server.py", description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=1, help="serving processes (default 1)")
     parser.add_argument(
-        "--no-runner", action="store_true",
+        "--no-runner",
+        action="store_true",
         help="do not run automations here (separate `server.py worker` processes do)",
     )
     commands = parser.add_subparsers(dest="command")
@@ -165,20 +180,25 @@ def main(argv: list[str] | None = None) -> int:
     firm.add_argument("--owner-name")
     commands.add_parser("demo", help="seed a demo firm and print its owner's token")
     issue = commands.add_parser(
-        "issue-token", help="issue a new token for an existing, active user and print it "
+        "issue-token",
+        help="issue a new token for an existing, active user and print it "
         "(recovery: e.g. when every owner token was revoked)",
     )
     issue.add_argument("--email", required=True, help="the user's email")
-    issue.add_argument("--firm", metavar="FIRM_ID_OR_NAME", help="the firm's id or name "
-                       "(needed when users of several firms have this email)")
+    issue.add_argument(
+        "--firm",
+        metavar="FIRM_ID_OR_NAME",
+        help="the firm's id or name (needed when users of several firms have this email)",
+    )
     issue.add_argument("--name", default="recovery", help="the token's name (default recovery)")
-    issue.add_argument("--scopes", metavar="READ,WRITE,ADMIN", help="its scopes (default: all "
-                       "that the user's role allows)")
+    issue.add_argument(
+        "--scopes",
+        metavar="READ,WRITE,ADMIN",
+        help="its scopes (default: all that the user's role allows)",
+    )
     args = parser.parse_args(argv)
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     try:
@@ -195,9 +215,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "migrate":
             asyncio.run(_migrate(config))
         elif args.command == "create-firm":
-            new = asyncio.run(_with_database(
-                config, lambda: create_firm(args.name, args.owner_email, args.owner_name)
-            ))
+            new = asyncio.run(
+                _with_database(
+                    config, lambda: create_firm(args.name, args.owner_email, args.owner_name)
+                )
+            )
             print(_firm_json(new))
         elif args.command == "demo":
             from workflow.demo import seed_demo

@@ -116,8 +116,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
 
     secret_key = env.get("SECRET_KEY") or None
     if secret_key is not None and len(secret_key) < 32:
-        raise ConfigError("SECRET_KEY: at least 32 characters (e.g. python -c "
-                          "'import secrets; print(secrets.token_urlsafe(32))')")
+        raise ConfigError(
+            "SECRET_KEY: at least 32 characters (e.g. python -c "
+            "'import secrets; print(secrets.token_urlsafe(32))')"
+        )
 
     return Settings(
         database_url=database_url,
@@ -140,7 +142,5 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         max_sockets_per_token=count("MAX_SOCKETS_PER_TOKEN", Settings.max_sockets_per_token),
         max_sockets_per_firm=count("MAX_SOCKETS_PER_FIRM", Settings.max_sockets_per_firm),
         token_starts_per_10s=count("SUBSCRIPTION_STARTS_PER_10S", Settings.token_starts_per_10s),
-        firm_starts_per_10s=count(
-            "FIRM_SUBSCRIPTION_STARTS_PER_10S", Settings.firm_starts_per_10s
-        ),
+        firm_starts_per_10s=count("FIRM_SUBSCRIPTION_STARTS_PER_10S", Settings.firm_starts_per_10s),
     )

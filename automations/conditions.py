@@ -23,12 +23,10 @@ def check(conditions: Any) -> dict[str, list[str]]:
     for key in TAG_LISTS:
         if conditions.get(key) is not None:
             field = f"conditions.{key}"
-            if tags := validation.tags(strings(conditions[key], field, validation.TAGS_MAX),
-                                       field):
+            if tags := validation.tags(strings(conditions[key], field, validation.TAGS_MAX), field):
                 checked[key] = tags
     if conditions.get("priorities") is not None:
-        priorities = strings(conditions["priorities"], "conditions.priorities",
-                             validation.TAGS_MAX)
+        priorities = strings(conditions["priorities"], "conditions.priorities", validation.TAGS_MAX)
         if bad := set(priorities) - set(Priority):
             raise invalid("conditions.priorities", f"not a priority: {', '.join(sorted(bad))}")
         if priorities:

@@ -28,13 +28,18 @@ async def stage_automations(stage_id: int) -> list[Automation]:
     """The enabled automations of a stage, in the order they run."""
     rows = await sql.fetch(  # by hand: every stage entry runs it
         'SELECT * FROM "automation" WHERE "stage_id" = ? AND "enabled" = ? '
-        'ORDER BY "position", "id"', [stage_id, True],
+        'ORDER BY "position", "id"',
+        [stage_id, True],
     )
     return [Automation._init_from_db(**row) for row in rows]
 
 
 async def on_stage_entry(
-    unit: Change, job: Job, stage: Stage, event: JobEvent, skip: Collection[int] = (),
+    unit: Change,
+    job: Job,
+    stage: Stage,
+    event: JobEvent,
+    skip: Collection[int] = (),
     automations: list[Automation] | None = None,
 ) -> None:
     """Record a run of each enabled automation of `stage` for `job`, in position order
@@ -59,9 +64,17 @@ async def on_stage_entry(
         elif why := unmet(automation.conditions, job, client_tags):
             status, reason = RunStatus.SKIPPED, f"conditions not met: {why}"
         await AutomationRun.create(
-            firm_id=job.firm_id, automation_id=automation.id, job_id=job.id, entry_id=event.id,
-            stage_id=stage.id, action=automation.action, settings=automation.settings,
-            depth=unit.depth, run_after=now, status=status, error=reason,
+            firm_id=job.firm_id,
+            automation_id=automation.id,
+            job_id=job.id,
+            entry_id=event.id,
+            stage_id=stage.id,
+            action=automation.action,
+            settings=automation.settings,
+            depth=unit.depth,
+            run_after=now,
+            status=status,
+            error=reason,
             finished_at=None if status == RunStatus.PENDING else now,
         )
         if status == RunStatus.PENDING:

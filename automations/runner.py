@@ -84,7 +84,9 @@ async def run_one(run_id: int) -> bool:
             await run.save()
             job = await unit.lock_job(run.job_id)  # it may have moved, even to another pipeline
             await unit.record(
-                job.pipeline_id, EventType.AUTOMATION_RAN, job,
+                job.pipeline_id,
+                EventType.AUTOMATION_RAN,
+                job,
                 changes={"run": run.id, "action": run.action, "status": run.status},
             )
         return True
@@ -113,9 +115,10 @@ async def _failed(run_id: int, error: Exception) -> None:
         run.status, run.finished_at = RunStatus.FAILED, datetime.now(UTC)
         await run.save()
         await unit.record(
-            job.pipeline_id, EventType.AUTOMATION_RAN, job,
-            changes={"run": run.id, "action": run.action, "status": run.status,
-                     "error": message},
+            job.pipeline_id,
+            EventType.AUTOMATION_RAN,
+            job,
+            changes={"run": run.id, "action": run.action, "status": run.status, "error": message},
         )
 
 

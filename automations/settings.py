@@ -105,9 +105,7 @@ async def record(scope: Scope, settings: Settings, key: str, model: type[M]) -> 
     return found
 
 
-async def optional_record(
-    scope: Scope, settings: Settings, key: str, model: type[M]
-) -> M | None:
+async def optional_record(scope: Scope, settings: Settings, key: str, model: type[M]) -> M | None:
     """The firm's row that settings[key] names, or None if it is null or absent."""
     value = settings.get(key)
     if value is None:

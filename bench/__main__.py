@@ -39,16 +39,26 @@ SCENARIOS: dict[str, Scenario] = {
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("scenarios", nargs="*", metavar="scenario",
-                        help=f"any of {', '.join(SCENARIOS)} (default: all; fanout includes "
-                        "memory)")
+    parser.add_argument(
+        "scenarios",
+        nargs="*",
+        metavar="scenario",
+        help=f"any of {', '.join(SCENARIOS)} (default: all; fanout includes memory)",
+    )
     parser.add_argument("--quick", action="store_true", help="a run of a few seconds")
-    parser.add_argument("--database", default="postgres://postgres@127.0.0.1:5432/test",
-                        help="PostgreSQL beside which the scratch database is created")
+    parser.add_argument(
+        "--database",
+        default="postgres://postgres@127.0.0.1:5432/test",
+        help="PostgreSQL beside which the scratch database is created",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
-    parser.add_argument("--profile", type=Path, metavar="DIR",
-                        help="sample the timed servers with py-spy into DIR "
-                        "(summarize with python -m bench.profile DIR/FILE)")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample the timed servers with py-spy into DIR "
+        "(summarize with python -m bench.profile DIR/FILE)",
+    )
     args = parser.parse_args(argv)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -65,8 +75,9 @@ def chosen(names: list[str]) -> list[str]:
 
 def revision() -> str:
     """The code measured: the commit, and whether the work tree differs from it."""
-    done = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
+    )
     return done.stdout.strip() or "unknown"
 
 
@@ -82,17 +93,23 @@ async def run(args: argparse.Namespace) -> list[Row]:
                 try:
                     started = time.perf_counter()
                     firm = await seed(database_url, plan.sizes)
-                    print(f"seeded {firm.job_count:,} jobs in the benchmarked pipeline "
-                          f"({plan.sizes}) in {time.perf_counter() - started:.1f} s", flush=True)
-                    suite = Suite(plan, database_url, redis, firm, Path(logs), counter,
-                                  args.profile)
+                    print(
+                        f"seeded {firm.job_count:,} jobs in the benchmarked pipeline "
+                        f"({plan.sizes}) in {time.perf_counter() - started:.1f} s",
+                        flush=True,
+                    )
+                    suite = Suite(
+                        plan, database_url, redis, firm, Path(logs), counter, args.profile
+                    )
                     async with suite.exits:
                         for name in chosen(args.scenarios):
                             started = time.perf_counter()
                             done = await attempt(name, SCENARIOS[name], suite)
                             rows += done
-                            print(f"\n{name} ({time.perf_counter() - started:.0f} s)\n"
-                                  f"{table(done)}", flush=True)
+                            print(
+                                f"\n{name} ({time.perf_counter() - started:.0f} s)\n{table(done)}",
+                                flush=True,
+                            )
                 finally:
                     await counter.stop()
         finally:
@@ -112,9 +129,12 @@ async def attempt(name: str, scenario: Scenario, suite: Suite) -> list[Row]:
 
 def report_server_errors(logs: Path) -> None:
     """Errors the servers logged: each is a finding, whatever the figures say."""
-    lines = [line for log in sorted(logs.glob("*.log"))
-             for line in log.read_text(errors="replace").splitlines()
-             if " ERROR " in line or " CRITICAL " in line]
+    lines = [
+        line
+        for log in sorted(logs.glob("*.log"))
+        for line in log.read_text(errors="replace").splitlines()
+        if " ERROR " in line or " CRITICAL " in line
+    ]
     if lines:
         print(f"\nthe servers logged {len(lines)} error lines; the first:")
         for line in lines[:10]:

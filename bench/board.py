@@ -65,26 +65,43 @@ def shape(rows: list[asyncpg.Record]) -> dict[str, Any]:
     """The board's nesting, as the GraphQL answer has it."""
     stages: dict[int, dict[str, Any]] = {}
     for row in rows:
-        stage = stages.setdefault(row["stage_id"], {
-            "id": row["stage_id"], "name": row["stage_name"],
-            "jobs": {"totalCount": row["total"] or 0, "edges": []}})
+        stage = stages.setdefault(
+            row["stage_id"],
+            {
+                "id": row["stage_id"],
+                "name": row["stage_name"],
+                "jobs": {"totalCount": row["total"] or 0, "edges": []},
+            },
+        )
         if row["id"] is None:
             continue
-        stage["jobs"]["edges"].append({"node": {
-            "id": row["id"], "title": row["title"], "version": row["version"],
-            "rank": row["rank"], "dueDate": row["due_date"],
-            "client": {"id": row["client_id"], "name": row["client_name"]},
-            "assignees": [{"id": p[0], "name": p[1]} for p in row["people"] or ()],
-            "tasks": {"edges": [{"node": {"id": t[0], "title": t[1], "done": t[2]}}
-                                for t in row["tasks"] or ()]},
-        }})
+        stage["jobs"]["edges"].append(
+            {
+                "node": {
+                    "id": row["id"],
+                    "title": row["title"],
+                    "version": row["version"],
+                    "rank": row["rank"],
+                    "dueDate": row["due_date"],
+                    "client": {"id": row["client_id"], "name": row["client_name"]},
+                    "assignees": [{"id": p[0], "name": p[1]} for p in row["people"] or ()],
+                    "tasks": {
+                        "edges": [
+                            {"node": {"id": t[0], "title": t[1], "done": t[2]}}
+                            for t in row["tasks"] or ()
+                        ]
+                    },
+                }
+            }
+        )
     return {"pipeline": {"stages": list(stages.values())}}
 
 
 async def floor(suite: Suite, clients: int, requests: int) -> Row:
     """The floor with as many concurrent connections as the clients it is compared to."""
-    pg = await asyncpg.create_pool(asyncpg_dsn(suite.database_url), min_size=clients,
-                                   max_size=clients)
+    pg = await asyncpg.create_pool(
+        asyncpg_dsn(suite.database_url), min_size=clients, max_size=clients
+    )
     latencies: list[float] = []
 
     async def client(count: int) -> None:
@@ -102,8 +119,12 @@ async def floor(suite: Suite, clients: int, requests: int) -> Row:
         seconds = time.perf_counter() - started
     finally:
         await pg.close()
-    return Row(f"floor: board by 1 SQL statement + orjson, {clients} conn.", latencies,
-               throughput=per_second(len(latencies), seconds), sql="1")
+    return Row(
+        f"floor: board by 1 SQL statement + orjson, {clients} conn.",
+        latencies,
+        throughput=per_second(len(latencies), seconds),
+        sql="1",
+    )
 
 
 def check(data: dict[str, Any], suite: Suite) -> None:
@@ -136,8 +157,9 @@ async def load_after_changes(url: str, suite: Suite, requests: int) -> list[floa
     latencies: list[float] = []
     async with GraphQL(url, suite.firm.token) as http:
         for n in range(requests):
-            await http.timed(MOVE, j=gid("Job", card), s=gid("Stage", stage),
-                             a=gid("Job", anchors[n % 2]))
+            await http.timed(
+                MOVE, j=gid("Job", card), s=gid("Stage", stage), a=gid("Job", anchors[n % 2])
+            )
             elapsed, data = await http.timed(BOARD, p=suite.pipeline)
             check(data, suite)
             latencies.append(elapsed)
@@ -167,6 +189,7 @@ async def count(suite: Suite) -> Counts:
         executed = await counting.per_request(suite.plan.count_requests, lambda: loads(True))
         return Counts(cached, executed)
 
+
 async def run(suite: Suite) -> list[Row]:
     requests = suite.plan.board_requests
     sql = await count(suite)
@@ -176,13 +199,25 @@ async def run(suite: Suite) -> list[Row]:
         await load(server.url, suite, 1, 3)  # warm-up: a process's first requests load more
         for clients in CLIENTS:
             latencies, seconds = await load(server.url, suite, clients, requests)
-            rows.append(Row(f"board load, {clients} client{'s' * (clients > 1)}", latencies,
-                            throughput=per_second(len(latencies), seconds), sql=str(sql.cached),
-                            floor=floors[clients]))
+            rows.append(
+                Row(
+                    f"board load, {clients} client{'s' * (clients > 1)}",
+                    latencies,
+                    throughput=per_second(len(latencies), seconds),
+                    sql=str(sql.cached),
+                    floor=floors[clients],
+                )
+            )
         latencies = await load_after_changes(server.url, suite, requests)
-        rows.append(Row("board load after a change, 1 client", latencies, sql=str(sql.executed),
-                        floor=floors[1]))
-    for row in rows[len(floors):]:
+        rows.append(
+            Row(
+                "board load after a change, 1 client",
+                latencies,
+                sql=str(sql.executed),
+                floor=floors[1],
+            )
+        )
+    for row in rows[len(floors) :]:
         row.peak_rss_mb = memory.peak_mb
     return rows
 

@@ -39,14 +39,27 @@ WHERE j.pipeline_id = $1 AND j.status = 'ACTIVE' ORDER BY j.id"""
 
 
 def shape(rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
-    return [{"node": {
-        "id": row["id"], "title": row["title"], "status": row["status"],
-        "version": row["version"], "rank": row["rank"], "dueDate": row["due_date"],
-        "stage": {"id": row["stage_id"]},
-        "client": {"id": row["client_id"], "name": row["client_name"]},
-        "tasks": {"edges": [{"node": {"id": t[0], "title": t[1], "done": t[2]}}
-                            for t in row["tasks"] or ()]},
-    }} for row in rows]
+    return [
+        {
+            "node": {
+                "id": row["id"],
+                "title": row["title"],
+                "status": row["status"],
+                "version": row["version"],
+                "rank": row["rank"],
+                "dueDate": row["due_date"],
+                "stage": {"id": row["stage_id"]},
+                "client": {"id": row["client_id"], "name": row["client_name"]},
+                "tasks": {
+                    "edges": [
+                        {"node": {"id": t[0], "title": t[1], "done": t[2]}}
+                        for t in row["tasks"] or ()
+                    ]
+                },
+            }
+        }
+        for row in rows
+    ]
 
 
 async def floor(suite: Suite, runs: int) -> Row:
@@ -61,9 +74,12 @@ async def floor(suite: Suite, runs: int) -> Row:
                 latencies.append((time.perf_counter() - started) * 1000)
     finally:
         await pg.close()
-    return Row("floor: export by 1 SQL statement + orjson", latencies,
-               throughput=per_second(suite.firm.job_count * runs, sum(latencies) / 1000, "jobs"),
-               sql="1")
+    return Row(
+        "floor: export by 1 SQL statement + orjson",
+        latencies,
+        throughput=per_second(suite.firm.job_count * runs, sum(latencies) / 1000, "jobs"),
+        sql="1",
+    )
 
 
 async def export(http: GraphQL, suite: Suite) -> tuple[float, int]:
@@ -98,7 +114,12 @@ async def run(suite: Suite) -> list[Row]:
                 elapsed, pages = await export(http, suite)
                 latencies.append(elapsed)
     jobs = suite.firm.job_count
-    row = Row(f"export {jobs:,} jobs ({pages} pages)", latencies,
-              throughput=per_second(jobs * runs, sum(latencies) / 1000, "jobs"),
-              sql=f"{sql} /export", peak_rss_mb=memory.peak_mb, floor=floor_row)
+    row = Row(
+        f"export {jobs:,} jobs ({pages} pages)",
+        latencies,
+        throughput=per_second(jobs * runs, sum(latencies) / 1000, "jobs"),
+        sql=f"{sql} /export",
+        peak_rss_mb=memory.peak_mb,
+        floor=floor_row,
+    )
     return [floor_row, row]

@@ -42,9 +42,17 @@ class Pool:
 
     async def __aenter__(self) -> Pool:
         for _ in range(self.size):
-            self.processes.append(await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.subscribers", cwd=ROOT, limit=2**28,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE))
+            self.processes.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "bench.subscribers",
+                    cwd=ROOT,
+                    limit=2**28,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                )
+            )
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -58,8 +66,9 @@ class Pool:
                 process.kill()
                 await process.wait()
 
-    async def ask(self, process: asyncio.subprocess.Process, request: dict[str, Any]
-                  ) -> dict[str, Any]:
+    async def ask(
+        self, process: asyncio.subprocess.Process, request: dict[str, Any]
+    ) -> dict[str, Any]:
         assert process.stdin is not None and process.stdout is not None
         process.stdin.write(json.dumps(request).encode() + b"\n")
         await process.stdin.drain()
@@ -73,8 +82,12 @@ class Pool:
 
     async def open(self, count: int, **request: Any) -> None:
         shares = [count // self.size + (n < count % self.size) for n in range(self.size)]
-        await asyncio.gather(*(self.ask(p, {"cmd": "open", "count": share, **request})
-                               for p, share in zip(self.processes, shares, strict=True)))
+        await asyncio.gather(
+            *(
+                self.ask(p, {"cmd": "open", "count": share, **request})
+                for p, share in zip(self.processes, shares, strict=True)
+            )
+        )
 
     async def next_event(self) -> None:
         """Until every subscriber has received one more event."""
@@ -87,14 +100,22 @@ class Pool:
         """Latencies (ms) and errors since the last report."""
         self.expected = 0
         answers = await self.everyone({"cmd": "report"})
-        return ([v for a in answers for v in a["latencies"]],
-                [e for a in answers for e in a["errors"]],
-                sum(a["error_count"] for a in answers))
+        return (
+            [v for a in answers for v in a["latencies"]],
+            [e for a in answers for e in a["errors"]],
+            sum(a["error_count"] for a in answers),
+        )
 
 
 async def subscribe(pool: Pool, servers: list[Server], suite: Suite, count: int) -> None:
-    await pool.open(count, kind="ws", urls=[s.ws_url for s in servers], token=suite.firm.token,
-                    query=SUBSCRIPTION, variables={"p": suite.pipeline})
+    await pool.open(
+        count,
+        kind="ws",
+        urls=[s.ws_url for s in servers],
+        token=suite.firm.token,
+        query=SUBSCRIPTION,
+        variables={"p": suite.pipeline},
+    )
 
 
 async def moves(server: Server, suite: Suite, pool: Pool, count: int) -> float:
@@ -126,8 +147,11 @@ async def redis_floor(suite: Suite, subscribers: int, count: int) -> Row:
         seconds = time.perf_counter() - started
         writer.close()
         latencies, _, _ = await pool.report()
-    return Row(f"floor: Redis PUBLISH to {subscribers:,} subscribers", latencies,
-               throughput=per_second(subscribers * count, seconds, "deliveries"))
+    return Row(
+        f"floor: Redis PUBLISH to {subscribers:,} subscribers",
+        latencies,
+        throughput=per_second(subscribers * count, seconds, "deliveries"),
+    )
 
 
 async def count(suite: Suite) -> str:
@@ -143,8 +167,7 @@ async def count(suite: Suite) -> str:
             await moves(server, suite, pool, 1)  # warm-up
             await pool.report()
             await counting.tally.measure_idle(suite.plan.idle_seconds)  # the feeds poll
-            counted = await counting.per_request(events, lambda: moves(server, suite, pool,
-                                                                       events))
+            counted = await counting.per_request(events, lambda: moves(server, suite, pool, events))
             per[total] = counted.sql
             await pool.report()
     slope = (per[40] - per[10]) / 30
@@ -167,18 +190,31 @@ async def fan_out(suite: Suite, subscribers: int, events: int, sql: str | None) 
         await asyncio.sleep(1.0)  # let the servers settle
         held = sum(rss_kb(s.pid) for s in servers)
         per_subscription = (held - idle) / subscribers
-        rows = [Row(f"idle subscriptions: {subscribers:,} over 2 processes",
-                    peak_rss_mb=held / 1024,
-                    notes=f"{per_subscription:.1f} KB per subscription; opened in {opened:.1f} s")]
+        rows = [
+            Row(
+                f"idle subscriptions: {subscribers:,} over 2 processes",
+                peak_rss_mb=held / 1024,
+                notes=f"{per_subscription:.1f} KB per subscription; opened in {opened:.1f} s",
+            )
+        ]
         if floor is None or sql is None:
             return rows
         async with PeakMemory(s.pid for s in servers) as memory:
             seconds = await moves(servers[0], suite, pool, events)
         latencies, errors, error_count = await pool.report()
-    return [floor, Row(f"fan-out to {subscribers:,} subscribers, 2 processes", latencies,
-                       throughput=per_second(len(latencies), seconds, "deliveries"),
-                       sql=f"{sql} /event", peak_rss_mb=memory.peak_mb, floor=floor,
-                       notes=error_notes(errors, error_count)), *rows]
+    return [
+        floor,
+        Row(
+            f"fan-out to {subscribers:,} subscribers, 2 processes",
+            latencies,
+            throughput=per_second(len(latencies), seconds, "deliveries"),
+            sql=f"{sql} /event",
+            peak_rss_mb=memory.peak_mb,
+            floor=floor,
+            notes=error_notes(errors, error_count),
+        ),
+        *rows,
+    ]
 
 
 async def run(suite: Suite) -> list[Row]:

@@ -24,8 +24,10 @@ class GraphQL:
     def __init__(self, url: str, token: str) -> None:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.head = (f"POST /graphql HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-                     f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n")
+        self.head = (
+            f"POST /graphql HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        )
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 

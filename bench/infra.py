@@ -22,11 +22,17 @@ ROOT = Path(__file__).resolve().parent.parent
 # Rate limits would throttle a benchmark's clients; 0 turns them off.
 # The bench's own deployment key, so that it can spell the ids its servers answer (models.keys).
 BENCH_SECRET_KEY = "bench-secret-key-" + "0" * 32
-SERVER_ENV = {"RATE_LIMIT_COST_PER_MINUTE": "0", "FIRM_RATE_LIMIT_COST_PER_MINUTE": "0",
-              "SECRET_KEY": BENCH_SECRET_KEY,
-              # 10,000 subscribers of one token: no cap on connections, sockets, starts.
-              "MAX_CONNECTIONS": "0", "MAX_SOCKETS_PER_TOKEN": "0", "MAX_SOCKETS_PER_FIRM": "0",
-              "SUBSCRIPTION_STARTS_PER_10S": "0", "FIRM_SUBSCRIPTION_STARTS_PER_10S": "0"}
+SERVER_ENV = {
+    "RATE_LIMIT_COST_PER_MINUTE": "0",
+    "FIRM_RATE_LIMIT_COST_PER_MINUTE": "0",
+    "SECRET_KEY": BENCH_SECRET_KEY,
+    # 10,000 subscribers of one token: no cap on connections, sockets, starts.
+    "MAX_CONNECTIONS": "0",
+    "MAX_SOCKETS_PER_TOKEN": "0",
+    "MAX_SOCKETS_PER_FIRM": "0",
+    "SUBSCRIPTION_STARTS_PER_10S": "0",
+    "FIRM_SUBSCRIPTION_STARTS_PER_10S": "0",
+}
 
 
 def free_port() -> int:
@@ -75,9 +81,21 @@ class Redis:
             raise RuntimeError("redis-server is not installed")
         # maxclients: the fan-out floor opens one raw subscriber per websocket subscriber.
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--maxclients", "20000"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--maxclients",
+                "20000",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -102,11 +120,17 @@ class Server:
     def __init__(self, log_dir: Path, database_url: str, redis_url: str, *args: str) -> None:
         self.port = free_port()
         self.args = args
-        self.env = {**os.environ, **SERVER_ENV, "HOST": "127.0.0.1", "PORT": str(self.port),
-                    "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-                    # 10,000 subscribers of one board must not be cut off while the server is
-                    # still sending them the previous events.
-                    "SUBSCRIPTION_QUEUE_SIZE": "1000"}
+        self.env = {
+            **os.environ,
+            **SERVER_ENV,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            # 10,000 subscribers of one board must not be cut off while the server is
+            # still sending them the previous events.
+            "SUBSCRIPTION_QUEUE_SIZE": "1000",
+        }
         self.log = log_dir / f"server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -125,8 +149,13 @@ class Server:
 
     def launch(self) -> None:
         with self.log.open("a") as out:
-            self.process = subprocess.Popen([sys.executable, "server.py", *self.args], cwd=ROOT,
-                                            env=self.env, stdout=out, stderr=out)
+            self.process = subprocess.Popen(
+                [sys.executable, "server.py", *self.args],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=out,
+            )
 
     async def ready(self) -> None:
         deadline = time.monotonic() + 60
@@ -155,8 +184,14 @@ class Server:
 
 
 @asynccontextmanager
-async def servers(log_dir: Path, database_url: str, redis_url: str, count: int, *args: str,
-                  profile: Path | None = None) -> AsyncIterator[list[Server]]:
+async def servers(
+    log_dir: Path,
+    database_url: str,
+    redis_url: str,
+    count: int,
+    *args: str,
+    profile: Path | None = None,
+) -> AsyncIterator[list[Server]]:
     """`count` server processes, started side by side and stopped at the end. With `profile`
     (a file name stem), each is sampled by py-spy into `<profile>-<n>.txt` (raw format: see
     bench.profile)."""
@@ -167,8 +202,10 @@ async def servers(log_dir: Path, database_url: str, redis_url: str, count: int, 
             server.launch()
         await asyncio.gather(*(server.ready() for server in started))
         if profile is not None:
-            spies = [spy(server.pid, profile.with_name(f"{profile.name}-{n}.txt"))
-                     for n, server in enumerate(started)]
+            spies = [
+                spy(server.pid, profile.with_name(f"{profile.name}-{n}.txt"))
+                for n, server in enumerate(started)
+            ]
         yield started
     finally:
         for server in started:
@@ -182,9 +219,22 @@ def spy(pid: int, output: Path) -> subprocess.Popen[bytes]:
     if binary is None:
         raise RuntimeError("--profile needs py-spy (pip install py-spy)")
     return subprocess.Popen(
-        [binary, "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
-         "--nonblocking", "--output", str(output)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            binary,
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "--nonblocking",
+            "--output",
+            str(output),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def rss_kb(pid: int) -> int:

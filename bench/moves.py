@@ -54,16 +54,22 @@ class Lane:
         a, b = suite.firm.stage_ids[first], suite.firm.stage_ids[second]
         jobs = suite.firm.jobs_by_stage
         count = min(movers, len(jobs[a]) // 2)
-        return cls((a, b), [Mover(job, a) for job in jobs[a][:count]],
-                   {a: jobs[a][count:], b: list(jobs[b])})
+        return cls(
+            (a, b),
+            [Mover(job, a) for job in jobs[a][:count]],
+            {a: jobs[a][count:], b: list(jobs[b])},
+        )
 
     def target(self, mover: Mover) -> int:
         return self.stages[1] if mover.stage == self.stages[0] else self.stages[0]
 
     def variables(self, mover: Mover, target: int) -> dict[str, str | None]:
         anchor = self.rng.choice(self.anchors[target]) if self.anchors[target] else None
-        return {"j": gid("Job", mover.job), "s": gid("Stage", target),
-                "a": gid("Job", anchor) if anchor else None}
+        return {
+            "j": gid("Job", mover.job),
+            "s": gid("Stage", target),
+            "a": gid("Job", anchor) if anchor else None,
+        }
 
     def share(self, clients: int) -> list[list[Mover]]:
         """Each client's own cards (shared round-robin if there are fewer cards than
@@ -94,8 +100,9 @@ async def move(http: GraphQL, lane: Lane, mover: Mover, outcome: Outcome) -> Non
     outcome.latencies.append(elapsed)
 
 
-async def drive(servers: list[Server], suite: Suite, lane: Lane, clients: int,
-                seconds: float) -> tuple[Outcome, float]:
+async def drive(
+    servers: list[Server], suite: Suite, lane: Lane, clients: int, seconds: float
+) -> tuple[Outcome, float]:
     """`clients` concurrent clients moving cards for `seconds`; the seconds it took."""
     outcome = Outcome()
     deadline = time.perf_counter() + seconds
@@ -129,8 +136,9 @@ async def drained(suite: Suite) -> float:
 async def automate(server: Server, suite: Suite, lane: Lane) -> None:
     async with GraphQL(server.url, suite.firm.token) as http:
         for stage in lane.stages:
-            _, data = await http.timed(AUTOMATE, s=gid("Stage", stage),
-                                       settings={"title": "Check the documents"})
+            _, data = await http.timed(
+                AUTOMATE, s=gid("Stage", stage), settings={"title": "Check the documents"}
+            )
             assert not payload_errors(data), data
 
 
@@ -150,8 +158,10 @@ async def count(suite: Suite, plain: Lane, automated: Lane) -> dict[bool, str]:
         await move(http, plain, plain.movers[-1], Outcome())  # warm-up
         alone = await counting.per_request(requests, lambda: moves(http, plain))
         recording = await counting.per_request(requests, lambda: moves(http, automated))
-    async with suite.counting_with_runner() as counting, GraphQL(counting.servers[0].url,
-                                                                  suite.firm.token) as http:
+    async with (
+        suite.counting_with_runner() as counting,
+        GraphQL(counting.servers[0].url, suite.firm.token) as http,
+    ):
         await drained(suite)  # the runs recorded above
 
         async def moves_and_runs() -> None:
@@ -159,18 +169,21 @@ async def count(suite: Suite, plain: Lane, automated: Lane) -> dict[bool, str]:
             await drained(suite)
 
         both = await counting.per_request(requests, moves_and_runs)
-    return {False: str(alone),
-            True: f"{recording} + {both.sql - recording.sql:.1f} by runner"}
+    return {False: str(alone), True: f"{recording} + {both.sql - recording.sql:.1f} by runner"}
 
 
 async def floor(suite: Suite, clients: int, seconds: float) -> Row:
-    pg = await asyncpg.create_pool(asyncpg_dsn(suite.database_url), min_size=clients,
-                                   max_size=clients)
+    pg = await asyncpg.create_pool(
+        asyncpg_dsn(suite.database_url), min_size=clients, max_size=clients
+    )
     try:
         jobs = await pg.fetch(
             "SELECT j.id, array_agg(s.id ORDER BY s.position) AS stages FROM job j "
             "JOIN stage s ON s.pipeline_id = j.pipeline_id WHERE j.pipeline_id <> $1 "
-            "GROUP BY j.id ORDER BY j.id LIMIT $2", suite.firm.pipeline_id, clients)
+            "GROUP BY j.id ORDER BY j.id LIMIT $2",
+            suite.firm.pipeline_id,
+            clients,
+        )
         latencies: list[float] = []
         ranks = itertools.count(1)
         deadline = time.perf_counter() + seconds
@@ -180,8 +193,9 @@ async def floor(suite: Suite, clients: int, seconds: float) -> Row:
                 if time.perf_counter() > deadline:
                     return
                 started = time.perf_counter()
-                await pg.execute(FLOOR_SQL, job["id"], job["stages"][turn % 2],
-                                 f"y{next(ranks):x}1")
+                await pg.execute(
+                    FLOOR_SQL, job["id"], job["stages"][turn % 2], f"y{next(ranks):x}1"
+                )
                 latencies.append((time.perf_counter() - started) * 1000)
 
         started = time.perf_counter()
@@ -189,15 +203,21 @@ async def floor(suite: Suite, clients: int, seconds: float) -> Row:
         elapsed = time.perf_counter() - started
     finally:
         await pg.close()
-    return Row(f"floor: asyncpg UPDATE, {clients} connection{'s' * (clients > 1)}", latencies,
-               throughput=per_second(len(latencies), elapsed, "moves"), sql="1")
+    return Row(
+        f"floor: asyncpg UPDATE, {clients} connection{'s' * (clients > 1)}",
+        latencies,
+        throughput=per_second(len(latencies), elapsed, "moves"),
+        sql="1",
+    )
 
 
 def notes(outcome: Outcome, drain: float | None) -> str:
     parts = []
     if outcome.errors:
-        parts.append(f"{sum(outcome.errors.values())} errors: " + ", ".join(
-            f"{code} x{n}" for code, n in outcome.errors.most_common(3)))
+        parts.append(
+            f"{sum(outcome.errors.values())} errors: "
+            + ", ".join(f"{code} x{n}" for code, n in outcome.errors.most_common(3))
+        )
     if drain is not None:
         parts.append(f"runs drained {drain:.1f} s after")
     return "; ".join(parts)
@@ -208,23 +228,30 @@ async def run(suite: Suite) -> list[Row]:
     most = max(plan.concurrency) * 2
     plain, automated = Lane.of(suite, 2, 3, most), Lane.of(suite, 7, 8, most)
     sql = await count(suite, plain, automated)
-    floors = {clients: await floor(suite, clients, plan.move_seconds / 2)
-              for clients in plan.concurrency}
+    floors = {
+        clients: await floor(suite, clients, plan.move_seconds / 2) for clients in plan.concurrency
+    }
     rows = list(floors.values())
     for processes in (1, 2):
         async with suite.servers(processes, f"moves-{processes}p") as servers:
             for automations, lane in ((False, plain), (True, automated)):
                 for clients in plan.concurrency:
                     async with PeakMemory(s.pid for s in servers) as memory:
-                        outcome, seconds = await drive(servers, suite, lane, clients,
-                                                       plan.move_seconds)
+                        outcome, seconds = await drive(
+                            servers, suite, lane, clients, plan.move_seconds
+                        )
                         drain = await drained(suite) if automations else None
-                    rows.append(Row(
-                        f"moveJob, {clients} client{'s' * (clients > 1)}, {processes} "
-                        f"process{'es' * (processes > 1)}"
-                        f"{', automations' if automations else ''}",
-                        outcome.latencies,
-                        throughput=per_second(len(outcome.latencies), seconds, "moves"),
-                        sql=sql[automations], peak_rss_mb=memory.peak_mb,
-                        floor=floors[clients], notes=notes(outcome, drain)))
+                    rows.append(
+                        Row(
+                            f"moveJob, {clients} client{'s' * (clients > 1)}, {processes} "
+                            f"process{'es' * (processes > 1)}"
+                            f"{', automations' if automations else ''}",
+                            outcome.latencies,
+                            throughput=per_second(len(outcome.latencies), seconds, "moves"),
+                            sql=sql[automations],
+                            peak_rss_mb=memory.peak_mb,
+                            floor=floors[clients],
+                            notes=notes(outcome, drain),
+                        )
+                    )
     return rows

@@ -15,11 +15,19 @@ from collections import Counter
 from pathlib import Path
 
 LIBRARIES = (  # path fragment -> label, first match wins
-    ("graphql/", "graphql-core"), ("strawberry/", "strawberry"), ("tortoise/", "tortoise"),
-    ("pypika", "pypika (tortoise's SQL builder)"), ("asyncpg/", "asyncpg"),
-    ("asyncio/runners.py", "event loop (waiting)"), ("asyncio/", "asyncio"),
-    ("json/", "stdlib json"), ("uvicorn/", "uvicorn"), ("starlette/", "starlette"),
-    ("websockets/", "websockets"), ("redis/", "redis-py"), ("logging/", "logging"),
+    ("graphql/", "graphql-core"),
+    ("strawberry/", "strawberry"),
+    ("tortoise/", "tortoise"),
+    ("pypika", "pypika (tortoise's SQL builder)"),
+    ("asyncpg/", "asyncpg"),
+    ("asyncio/runners.py", "event loop (waiting)"),
+    ("asyncio/", "asyncio"),
+    ("json/", "stdlib json"),
+    ("uvicorn/", "uvicorn"),
+    ("starlette/", "starlette"),
+    ("websockets/", "websockets"),
+    ("redis/", "redis-py"),
+    ("logging/", "logging"),
     ("<string>", "generated code (dataclasses, graphql-core visitors)"),
 )
 FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
@@ -63,16 +71,27 @@ def summary(path: Path, top: int) -> str:
     def lines(counter: Counter[str], limit: int) -> list[str]:
         return [f"  {100 * n / total:5.1f}%  {name}" for name, n in counter.most_common(limit)]
 
-    ours = Counter({name: n for name, n in inclusive.items()
-                    if not any(fragment in name for fragment, _ in LIBRARIES)
-                    and "site-packages" not in name and "/python3." not in name
-                    and not name.startswith(("main (", "serve (", "<module> ("))})
-    return "\n".join([
-        f"{path}: {total} samples",
-        "by library (the function running):", *lines(libraries, top),
-        "functions, own samples:", *lines(own, top),
-        "the app's functions, with what they call:", *lines(ours, top),
-    ])
+    ours = Counter(
+        {
+            name: n
+            for name, n in inclusive.items()
+            if not any(fragment in name for fragment, _ in LIBRARIES)
+            and "site-packages" not in name
+            and "/python3." not in name
+            and not name.startswith(("main (", "serve (", "<module> ("))
+        }
+    )
+    return "\n".join(
+        [
+            f"{path}: {total} samples",
+            "by library (the function running):",
+            *lines(libraries, top),
+            "functions, own samples:",
+            *lines(own, top),
+            "the app's functions, with what they call:",
+            *lines(ours, top),
+        ]
+    )
 
 
 def main() -> None:

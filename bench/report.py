@@ -60,8 +60,16 @@ HEADERS = ("scenario", "p50", "p99", "throughput", "SQL/req", "peak RSS", "vs fl
 
 def cells(row: Row) -> tuple[str, ...]:
     rss = f"{row.peak_rss_mb:.0f} MB" if row.peak_rss_mb is not None else "-"
-    return (row.scenario, ms(row.p50), ms(row.p99), row.throughput, row.sql, rss, row.ratio,
-            row.notes)
+    return (
+        row.scenario,
+        ms(row.p50),
+        ms(row.p99),
+        row.throughput,
+        row.sql,
+        rss,
+        row.ratio,
+        row.notes,
+    )
 
 
 def table(rows: list[Row], markdown: bool = False) -> str:
@@ -71,7 +79,9 @@ def table(rows: list[Row], markdown: bool = False) -> str:
         out.insert(1, "|" + "---|" * len(HEADERS))
         return "\n".join(out)
     widths = [max(len(line[n]) for line in lines) for n in range(len(HEADERS))]
-    out = ["  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True))
-           for line in lines]
+    out = [
+        "  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True))
+        for line in lines
+    ]
     out.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(text.rstrip() for text in out)

@@ -29,10 +29,25 @@ from models import Client, Job, JobEvent, Pipeline, Stage, Task, User
 from workflow import ranking
 
 PIPELINES = ("1040 Return", "Payroll", "Bookkeeping", "Advisory")
-STAGES = ("Intake", "Documents requested", "Documents received", "Preparation", "Review",
-          "Client questions", "Signature", "Filing", "Invoiced", "Closed")
-TASKS = ("Request documents", "Check organizer", "Prepare return", "Partner review",
-         "Send for e-signature")
+STAGES = (
+    "Intake",
+    "Documents requested",
+    "Documents received",
+    "Preparation",
+    "Review",
+    "Client questions",
+    "Signature",
+    "Filing",
+    "Invoiced",
+    "Closed",
+)
+TASKS = (
+    "Request documents",
+    "Check organizer",
+    "Prepare return",
+    "Partner review",
+    "Send for e-signature",
+)
 
 
 @dataclass(frozen=True)
@@ -66,8 +81,9 @@ def defaults(model: type[Model], now: datetime) -> dict[str, Any]:
         if getattr(spec, "auto_now", False) or getattr(spec, "auto_now_add", False):
             values[column] = now
         elif spec.default is not None:
-            values[column] = db_value(spec, spec.default() if callable(spec.default)
-                                      else spec.default)
+            values[column] = db_value(
+                spec, spec.default() if callable(spec.default) else spec.default
+            )
     return values
 
 
@@ -99,21 +115,32 @@ class Loader:
         if not self.rows:
             return
         columns = list({**self.defaults, **self.rows[0]})
-        records = [tuple({**self.defaults, **row}[column] for column in columns)
-                   for row in self.rows]
+        records = [
+            tuple({**self.defaults, **row}[column] for column in columns) for row in self.rows
+        ]
         table = self.model._meta.db_table
         await connection.copy_records_to_table(table, records=records, columns=columns)
         await connection.execute(  # ids were given explicitly: move the sequence past them
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-            f"(SELECT max(id) FROM \"{table}\"))"
+            f'(SELECT max(id) FROM "{table}"))'
         )
 
 
 def create_firm(database_url: str) -> str:
     """Migrate the scratch database and create the firm, as an operator would: its token."""
     done = subprocess.run(
-        [sys.executable, "server.py", "create-firm", "Bench CPA", "--owner-email",
-         "owner@bench.test"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "server.py",
+            "create-firm",
+            "Bench CPA",
+            "--owner-email",
+            "owner@bench.test",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, **SERVER_ENV, "DATABASE_URL": database_url},
     )
     if done.returncode != 0:
@@ -137,9 +164,11 @@ async def _load(connection: asyncpg.Connection, token: str, sizes: Sizes) -> Fir
     rng = random.Random(6)  # the same firm every run
     now = datetime.now(UTC)
     firm_id, owner_id = await connection.fetchrow(
-        "SELECT firm_id, id FROM app_user WHERE email = 'owner@bench.test'")
-    tables = {model: Loader(model, now) for model in (User, Client, Pipeline, Stage, Job, Task,
-                                                     JobEvent)}
+        "SELECT firm_id, id FROM app_user WHERE email = 'owner@bench.test'"
+    )
+    tables = {
+        model: Loader(model, now) for model in (User, Client, Pipeline, Stage, Job, Task, JobEvent)
+    }
     next_id = {model: 1000 for model in tables}  # clear of the rows create-firm made
 
     def add(model: type[Model], **values: Any) -> int:
@@ -147,19 +176,26 @@ async def _load(connection: asyncpg.Connection, token: str, sizes: Sizes) -> Fir
         tables[model].add(id=next_id[model], firm_id=firm_id, **values)
         return next_id[model]
 
-    staff = [add(User, email=f"staff{n}@bench.test", name=f"Staff {n}")
-             for n in range(sizes.staff)]
-    clients = [add(Client, name=f"Client {n}", email=f"client{n}@example.test",
-                   tags=rng.sample(["individual", "business", "vip", "new", "late"], 2))
-               for n in range(sizes.clients)]
+    staff = [add(User, email=f"staff{n}@bench.test", name=f"Staff {n}") for n in range(sizes.staff)]
+    clients = [
+        add(
+            Client,
+            name=f"Client {n}",
+            email=f"client{n}@example.test",
+            tags=rng.sample(["individual", "business", "vip", "new", "late"], 2),
+        )
+        for n in range(sizes.clients)
+    ]
     assignees: list[tuple[int, int]] = []
     result: Firm | None = None
     for index, name in enumerate(PIPELINES):
         count = sizes.jobs if index == 0 else sizes.other_jobs
         # Events are written below, one JOB_CREATED per job, so the pipeline's seq is known.
         pipeline_id = add(Pipeline, name=name, event_seq=count)
-        stage_ids = [add(Stage, pipeline_id=pipeline_id, name=stage, position=position)
-                     for position, stage in enumerate(STAGES)]
+        stage_ids = [
+            add(Stage, pipeline_id=pipeline_id, name=stage, position=position)
+            for position, stage in enumerate(STAGES)
+        ]
         jobs_by_stage: dict[int, list[int]] = {stage: [] for stage in stage_ids}
         for n in range(count):
             jobs_by_stage[stage_ids[n % len(stage_ids)]].append(n)
@@ -168,27 +204,48 @@ async def _load(connection: asyncpg.Connection, token: str, sizes: Sizes) -> Fir
             ids = []
             for number, rank in zip(numbers, ranking.spread(len(numbers)), strict=True):
                 seq += 1
-                job_id = add(Job, client_id=clients[number % len(clients)],
-                             pipeline_id=pipeline_id, stage_id=stage_id, rank=rank,
-                             title=f"{name} {2025 - number % 3} #{number}",
-                             due_date=date(2026, 4, 15) + timedelta(days=number % 90),
-                             tags=["bench"], stage_entered_at=now)
+                job_id = add(
+                    Job,
+                    client_id=clients[number % len(clients)],
+                    pipeline_id=pipeline_id,
+                    stage_id=stage_id,
+                    rank=rank,
+                    title=f"{name} {2025 - number % 3} #{number}",
+                    due_date=date(2026, 4, 15) + timedelta(days=number % 90),
+                    tags=["bench"],
+                    stage_entered_at=now,
+                )
                 ids.append(job_id)
-                add(JobEvent, pipeline_id=pipeline_id, seq=seq, job_id=job_id,
-                    type="JOB_CREATED", actor_id=owner_id, to_stage_id=stage_id, job_version=1)
+                add(
+                    JobEvent,
+                    pipeline_id=pipeline_id,
+                    seq=seq,
+                    job_id=job_id,
+                    type="JOB_CREATED",
+                    actor_id=owner_id,
+                    to_stage_id=stage_id,
+                    job_version=1,
+                )
                 people = rng.sample(staff, sizes.assignees_per_job)
                 assignees += [(job_id, user) for user in people]
                 for t in range(sizes.tasks_per_job):
                     done = t < rng.randrange(sizes.tasks_per_job + 1)
-                    add(Task, job_id=job_id, title=TASKS[t % len(TASKS)],
-                        assignee_id=people[t % len(people)], stage_id=stage_id, done=done,
-                        done_at=now if done else None)
+                    add(
+                        Task,
+                        job_id=job_id,
+                        title=TASKS[t % len(TASKS)],
+                        assignee_id=people[t % len(people)],
+                        stage_id=stage_id,
+                        done=done,
+                        done_at=now if done else None,
+                    )
             jobs_by_stage[stage_id] = ids
         if result is None:
             result = Firm(token, firm_id, owner_id, pipeline_id, stage_ids, jobs_by_stage, count)
     for loader in tables.values():
         await loader.copy(connection)
-    await connection.copy_records_to_table("job_assignee", records=assignees,
-                                           columns=["job_id", "user_id"])
+    await connection.copy_records_to_table(
+        "job_assignee", records=assignees, columns=["job_id", "user_id"]
+    )
     assert result is not None
     return result

@@ -79,8 +79,9 @@ class StatementCounter:
         self._tasks.add(task)
         try:
             if await self._startup(client_r, client_w, server_w):
-                await asyncio.gather(self._frontend(client_r, server_w),
-                                     self._pipe(server_r, client_w))
+                await asyncio.gather(
+                    self._frontend(client_r, server_w), self._pipe(server_r, client_w)
+                )
         except (OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass  # a side hung up, or the proxy stops
         finally:
@@ -89,8 +90,12 @@ class StatementCounter:
                 with contextlib.suppress(Exception):
                     writer.close()
 
-    async def _startup(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter,
-                       server_w: asyncio.StreamWriter) -> bool:
+    async def _startup(
+        self,
+        client_r: asyncio.StreamReader,
+        client_w: asyncio.StreamWriter,
+        server_w: asyncio.StreamWriter,
+    ) -> bool:
         """Refuse SSL/GSS encryption (the proxy must read the stream), pass the startup on."""
         while True:
             length = int.from_bytes(await client_r.readexactly(4))
@@ -165,8 +170,9 @@ class Tally:
     async def measure_idle(self, seconds: float) -> None:
         before = self.counter.snapshot()
         await asyncio.sleep(seconds)
-        self.idle = Counter({kind: round(n / seconds, 3)
-                             for kind, n in (self.counter.snapshot() - before).items()})
+        self.idle = Counter(
+            {kind: round(n / seconds, 3) for kind, n in (self.counter.snapshot() - before).items()}
+        )
 
     def start(self) -> None:
         self._before = self.counter.snapshot()

@@ -35,7 +35,7 @@ def mask(payload: bytes) -> bytes:
     key = os.urandom(4)
     length = len(payload)
     stream = (key * (length // 4 + 1))[:length]
-    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big"))
+    masked = int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big")
     return key + masked.to_bytes(length, "big")
 
 
@@ -105,10 +105,12 @@ class WebSocketSubscriber(Subscriber):
     def __init__(self, url: str, token: str, query: str, variables: dict[str, Any]) -> None:
         super().__init__()
         self.parts = urlsplit(url)
-        self.init = orjson.dumps({"type": "connection_init",
-                                  "payload": {"Authorization": f"Bearer {token}"}})
-        self.subscribe = orjson.dumps({"id": "1", "type": "subscribe",
-                                       "payload": {"query": query, "variables": variables}})
+        self.init = orjson.dumps(
+            {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+        )
+        self.subscribe = orjson.dumps(
+            {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}
+        )
         self.upgraded = False
         self.closed_with: int | None = None
 
@@ -155,8 +157,8 @@ class WebSocketSubscriber(Subscriber):
             length, at = int.from_bytes(buffer[2:10], "big"), 10
         if len(buffer) < at + length:
             return None
-        self.buffer = buffer[at + length:]
-        return buffer[0] & 0x0F, buffer[at:at + length]
+        self.buffer = buffer[at + length :]
+        return buffer[0] & 0x0F, buffer[at : at + length]
 
     def on_text(self, received: float, payload: bytes) -> None:
         if b'"next"' in payload[:40]:  # an event: decoded later, off the clock
@@ -228,7 +230,7 @@ class RedisSubscriber(Subscriber):
                 if len(after) < size + 2:
                     return None
                 parts.append(after[:size])
-                rest = after[size + 2:]
+                rest = after[size + 2 :]
             else:
                 parts.append(line[1:])
                 rest = after
@@ -251,7 +253,8 @@ class Worker:
             if request["kind"] == "ws":
                 url = request["urls"][n % len(request["urls"])]
                 subscriber: Subscriber = WebSocketSubscriber(
-                    url, request["token"], request["query"], request["variables"])
+                    url, request["token"], request["query"], request["variables"]
+                )
             else:
                 url = request["url"]
                 subscriber = RedisSubscriber(request["channel"])
@@ -263,8 +266,7 @@ class Worker:
 
         started = time.perf_counter()
         async with asyncio.timeout(request.get("timeout", 1800)):
-            self.subscribers += await asyncio.gather(*(connect(n)
-                                                       for n in range(request["count"])))
+            self.subscribers += await asyncio.gather(*(connect(n) for n in range(request["count"])))
         return {"opened": len(self.subscribers), "seconds": time.perf_counter() - started}
 
     async def wait(self, request: dict[str, Any]) -> dict[str, Any]:

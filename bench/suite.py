@@ -31,12 +31,26 @@ class Plan:
     idle_seconds: float  # how long the counting servers' background polling is measured
 
 
-FULL = Plan(Sizes(), board_requests=40, export_runs=3, move_seconds=6.0,
-            concurrency=(1, 10, 50), fanout=((1000, 20), (10000, 5)), count_requests=10,
-            idle_seconds=3.0)
-QUICK = Plan(Sizes(jobs=300, other_jobs=20, clients=100, staff=10), board_requests=10,
-             export_runs=2, move_seconds=0.4, concurrency=(1, 10, 50), fanout=((50, 3),),
-             count_requests=2, idle_seconds=1.0)
+FULL = Plan(
+    Sizes(),
+    board_requests=40,
+    export_runs=3,
+    move_seconds=6.0,
+    concurrency=(1, 10, 50),
+    fanout=((1000, 20), (10000, 5)),
+    count_requests=10,
+    idle_seconds=3.0,
+)
+QUICK = Plan(
+    Sizes(jobs=300, other_jobs=20, clients=100, staff=10),
+    board_requests=10,
+    export_runs=2,
+    move_seconds=0.4,
+    concurrency=(1, 10, 50),
+    fanout=((50, 3),),
+    count_requests=2,
+    idle_seconds=1.0,
+)
 
 
 def gid(type_name: str, pk: int) -> str:
@@ -52,8 +66,7 @@ class Counting:
     servers: list[Server]
     tally: Tally
 
-    async def per_request(self, requests: int,
-                          work: Callable[[], Awaitable[object]]) -> PerRequest:
+    async def per_request(self, requests: int, work: Callable[[], Awaitable[object]]) -> PerRequest:
         """SQL statements per request while `work` makes `requests` requests, less the
         servers' background polling (measured while they were idle)."""
         self.tally.start()
@@ -88,8 +101,10 @@ class Suite:
         servers' cached query results are stale from then on, at the cost of no request."""
         connection = await asyncpg.connect(asyncpg_dsn(self.database_url))
         try:
-            await connection.execute("UPDATE firm SET catalog_version = catalog_version + 1 "
-                                     "WHERE id = $1", self.firm.firm_id)
+            await connection.execute(
+                "UPDATE firm SET catalog_version = catalog_version + 1 WHERE id = $1",
+                self.firm.firm_id,
+            )
         finally:
             await connection.close()
 
@@ -97,9 +112,15 @@ class Suite:
         """Counting servers without runner (nor webhook sender): silent when idle, so their
         counts are exact, and no part of the timed runs. Started once, kept to the end."""
         if len(self._quiet) < count:
-            self._quiet += await self.exits.enter_async_context(servers(
-                self.log_dir, self.counter.url, self.redis.url, count - len(self._quiet),
-                "--no-runner"))
+            self._quiet += await self.exits.enter_async_context(
+                servers(
+                    self.log_dir,
+                    self.counter.url,
+                    self.redis.url,
+                    count - len(self._quiet),
+                    "--no-runner",
+                )
+            )
         return Counting(self._quiet[:count], Tally(self.counter))
 
     @asynccontextmanager

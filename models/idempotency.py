@@ -21,7 +21,9 @@ class IdempotentRequest(Model):
     # Keys belong to the token that sent them: another caller's key is another key. Null
     # only on rows written before that (they expire within a day).
     token: fields.ForeignKeyNullableRelation[ApiToken] = fields.ForeignKeyField(
-        "models.ApiToken", related_name="idempotent_requests", null=True,
+        "models.ApiToken",
+        related_name="idempotent_requests",
+        null=True,
         on_delete=fields.CASCADE,
     )
     key = fields.CharField(max_length=255)

@@ -83,7 +83,8 @@ async def load(secret_key: str | None) -> None:
     # Of processes starting together, the first insert wins and every one reads it back.
     await sql.execute(
         'INSERT INTO "deployment_secret" ("name", "value", "created_at") VALUES (?, ?, '
-        "CURRENT_TIMESTAMP) ON CONFLICT DO NOTHING", [MASTER, made],
+        "CURRENT_TIMESTAMP) ON CONFLICT DO NOTHING",
+        [MASTER, made],
     )
     rows = await sql.fetch('SELECT "value" FROM "deployment_secret" WHERE "name" = ?', [MASTER])
     use_master_key(rows[0]["value"].encode())

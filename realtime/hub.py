@@ -106,8 +106,8 @@ async def log_position(key: FeedKey) -> int:
     if key.kind == "pipeline":
         seq = await Pipeline.filter(id=key.id).values_list("event_seq", flat=True)
         return int(seq[0]) if seq else 0
-    found = await JobEvent.filter(job_id=key.id).annotate(last=Max("id")).values_list(
-        "last", flat=True
+    found = (
+        await JobEvent.filter(job_id=key.id).annotate(last=Max("id")).values_list("last", flat=True)
     )
     return int(found[0] or 0) if found else 0
 
@@ -199,9 +199,13 @@ class Hub:
         try:
             feed, position = await asyncio.shield(joining)
         except BaseException:
-            joining.add_done_callback(lambda done: done.cancelled() or done.exception() or (
-                self._in_background(self._leave(key, done.result()[0], subscriber))
-            ))
+            joining.add_done_callback(
+                lambda done: (
+                    done.cancelled()
+                    or done.exception()
+                    or (self._in_background(self._leave(key, done.result()[0], subscriber)))
+                )
+            )
             raise
         del joining  # done: not kept for the subscription's whole life
         try:

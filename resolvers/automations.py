@@ -27,8 +27,10 @@ def settings_in(settings: Any) -> dict[str, Any]:
     every other id (a number, or anything but a valid id of its type, is INVALID_ID)."""
     if not isinstance(settings, dict):
         raise invalid("settings", "settings must be an object")
-    return {key: _reference(key, value) if key in ID_SETTINGS else value
-            for key, value in settings.items()}
+    return {
+        key: _reference(key, value) if key in ID_SETTINGS else value
+        for key, value in settings.items()
+    }
 
 
 def _reference(key: str, value: Any) -> int | None:
@@ -59,21 +61,35 @@ class AutomationMutations:
         self, info: Info, input: CreateAutomationInput
     ) -> AutomationPayload:
         scope = info.context.scope
-        return _payload(*await attempt(lambda: automations.create_automation(
-            scope, decode_id(input.stage_id, "Stage", "stageId"), input.action,
-            settings_in(input.settings), input.enabled, conditions_in(input.conditions),
-        )))
+        return _payload(
+            *await attempt(
+                lambda: automations.create_automation(
+                    scope,
+                    decode_id(input.stage_id, "Stage", "stageId"),
+                    input.action,
+                    settings_in(input.settings),
+                    input.enabled,
+                    conditions_in(input.conditions),
+                )
+            )
+        )
 
     @strawberry.mutation
     async def update_automation(
         self, info: Info, input: UpdateAutomationInput
     ) -> AutomationPayload:
         scope = info.context.scope
-        return _payload(*await attempt(lambda: automations.update_automation(
-            scope, decode_id(input.id, "Automation", "id"),
-            None if input.settings is None else settings_in(input.settings), input.enabled,
-            conditions_in(input.conditions),
-        )))
+        return _payload(
+            *await attempt(
+                lambda: automations.update_automation(
+                    scope,
+                    decode_id(input.id, "Automation", "id"),
+                    None if input.settings is None else settings_in(input.settings),
+                    input.enabled,
+                    conditions_in(input.conditions),
+                )
+            )
+        )
 
     @strawberry.mutation
     async def delete_automation(self, info: Info, input: DeleteAutomationInput) -> DeletePayload:
@@ -83,8 +99,9 @@ class AutomationMutations:
         )
 
     @strawberry.mutation(description="Run a FAILED automation run again.")
-    async def retry_automation_run(self, info: Info, input: RetryAutomationRunInput
-                                   ) -> AutomationRunPayload:
+    async def retry_automation_run(
+        self, info: Info, input: RetryAutomationRunInput
+    ) -> AutomationRunPayload:
         scope = info.context.scope
         run, errors = await attempt(
             lambda: automations.retry_run(scope, decode_id(input.id, "AutomationRun", "id"))

@@ -23,7 +23,10 @@ def _payload(client: Client | None, errors: list) -> ClientPayload:
 class ClientQueries:
     @strawberry.field
     async def clients(
-        self, info: Info, first: int | None = None, after: str | None = None,
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
         search: str | None = None,
     ) -> Connection[ClientType]:
         queryset = info.context.scope.query(Client)

@@ -43,7 +43,6 @@ async def root_connection(
     return build(await page, size, "id", wrap, queryset.count, has_previous=cursor is not None)
 
 
-
 async def delete(
     global_id: str, type_name: str, operation: Callable[[int], Awaitable[None]]
 ) -> DeletePayload:

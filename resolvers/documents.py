@@ -18,9 +18,11 @@ class DocumentMutations:
     @strawberry.mutation(description="Record the client's answers; the organizer is SUBMITTED.")
     async def submit_organizer(self, info: Info, input: SubmitOrganizerInput) -> OrganizerPayload:
         scope = info.context.scope
-        organizer, errors = await attempt(lambda: documents.submit_organizer(
-            scope, decode_id(input.id, "Organizer", "id"), input.answers
-        ))
+        organizer, errors = await attempt(
+            lambda: documents.submit_organizer(
+                scope, decode_id(input.id, "Organizer", "id"), input.answers
+            )
+        )
         return OrganizerPayload(
             organizer=OrganizerType.from_model(organizer) if organizer else None, errors=errors
         )

@@ -53,7 +53,10 @@ class JobQueries:
 
     @strawberry.field(description="Jobs of the firm, oldest first.")
     async def jobs(
-        self, info: Info, filter: JobFilter | None = None, first: int | None = None,
+        self,
+        info: Info,
+        filter: JobFilter | None = None,
+        first: int | None = None,
         after: str | None = None,
     ) -> Connection[JobType]:
         f = filter or JobFilter()
@@ -108,8 +111,12 @@ class JobMutations:
 
         async def update() -> Job:
             changes = provided(
-                title=input.title, priority=input.priority, status=input.status,
-                start_date=input.start_date, due_date=input.due_date, tags=input.tags,
+                title=input.title,
+                priority=input.priority,
+                status=input.status,
+                start_date=input.start_date,
+                due_date=input.due_date,
+                tags=input.tags,
             )
             for key in ("title", "priority", "status"):
                 if key in changes and changes[key] is None:

@@ -38,8 +38,14 @@ class PageKey:
     where_in: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def batch(self) -> tuple[Any, ...]:
-        return (self.model, self.parent_column, self.order_column, self.limit, self.after,
-                self.where_in)
+        return (
+            self.model,
+            self.parent_column,
+            self.order_column,
+            self.limit,
+            self.after,
+            self.where_in,
+        )
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,7 @@ class Loaders:
 
     def by_id(self, model: type[M]) -> DataLoader[int, M | None]:
         if model not in self._by_id:
+
             async def load(ids: list[int]) -> list[M | None]:
                 rows = {row.pk: row for row in await self.scope.query(model).filter(id__in=ids)}
                 return [rows.get(i) for i in ids]
@@ -159,9 +166,13 @@ class Loaders:
         for batch in batches.values():
             first = batch[0]
             pages = await fetch_pages(
-                first.model, firm_id=self.scope.firm_id, parent_column=first.parent_column,
+                first.model,
+                firm_id=self.scope.firm_id,
+                parent_column=first.parent_column,
                 parent_ids=sorted({k.parent_id for k in batch}),
-                order_column=first.order_column, limit=first.limit, after=first.after,
+                order_column=first.order_column,
+                limit=first.limit,
+                after=first.after,
                 where_in=dict(first.where_in),
             )
             for key in batch:
@@ -187,6 +198,4 @@ class Loaders:
 
 def where_in(**conditions: Sequence[str] | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """A hashable form of column IN (...) conditions for page and count keys."""
-    return tuple(
-        (column, tuple(values)) for column, values in sorted(conditions.items()) if values
-    )
+    return tuple((column, tuple(values)) for column, values in sorted(conditions.items()) if values)

@@ -38,12 +38,14 @@ class PeopleQueries:
 
 @strawberry.type
 class PeopleMutations:
-    @strawberry.mutation(description=(
-        "Add a team member; returns a first token for them. Its scopes are the permissions of"
-        " their role that the calling token also has (never more than the caller's own: an"
-        " ADMIN-only token inviting an ADMIN gives a token scoped to ADMIN alone); an"
-        " invitation that would leave it no scope is refused with FORBIDDEN."
-    ))
+    @strawberry.mutation(
+        description=(
+            "Add a team member; returns a first token for them. Its scopes are the permissions of"
+            " their role that the calling token also has (never more than the caller's own: an"
+            " ADMIN-only token inviting an ADMIN gives a token scoped to ADMIN alone); an"
+            " invitation that would leave it no scope is refused with FORBIDDEN."
+        )
+    )
     async def invite_user(self, info: Info, input: InviteUserInput) -> InviteUserPayload:
         scope = info.context.scope
         created, errors = await attempt(
@@ -58,28 +60,31 @@ class PeopleMutations:
     async def update_user(self, info: Info, input: UpdateUserInput) -> UserPayload:
         scope = info.context.scope
         changes = {k: v for k, v in provided(name=input.name, role=input.role).items() if v}
-        return _user_payload(*await attempt(
-            lambda: people.update_user(scope, decode_id(input.id, "User", "id"), **changes)
-        ))
+        return _user_payload(
+            *await attempt(
+                lambda: people.update_user(scope, decode_id(input.id, "User", "id"), **changes)
+            )
+        )
 
     @strawberry.mutation(description="Stop a user and all their tokens at once.")
     async def deactivate_user(self, info: Info, input: DeactivateUserInput) -> UserPayload:
         scope = info.context.scope
-        return _user_payload(*await attempt(
-            lambda: people.deactivate_user(scope, decode_id(input.id, "User", "id"))
-        ))
+        return _user_payload(
+            *await attempt(lambda: people.deactivate_user(scope, decode_id(input.id, "User", "id")))
+        )
 
     @strawberry.mutation(description="A token for the caller; its secret is shown only here.")
     async def create_api_token(
         self, info: Info, input: CreateApiTokenInput
     ) -> CreateApiTokenPayload:
         scope = info.context.scope
-        created, errors = await attempt(lambda: firms.create_api_token(
-            scope, input.name, [Permission(s) for s in input.scopes]
-        ))
+        created, errors = await attempt(
+            lambda: firms.create_api_token(scope, input.name, [Permission(s) for s in input.scopes])
+        )
         token, secret = created if created else (None, None)
         return CreateApiTokenPayload(
-            api_token=ApiTokenType.from_model(token) if token else None, secret=secret,
+            api_token=ApiTokenType.from_model(token) if token else None,
+            secret=secret,
             errors=errors,
         )
 

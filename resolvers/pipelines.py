@@ -67,17 +67,20 @@ class PipelineMutations:
     @strawberry.mutation
     async def delete_pipeline(self, info: Info, input: DeletePipelineInput) -> DeletePayload:
         scope = info.context.scope
-        return await delete(
-            input.id, "Pipeline", lambda pk: pipelines.delete_pipeline(scope, pk)
-        )
+        return await delete(input.id, "Pipeline", lambda pk: pipelines.delete_pipeline(scope, pk))
 
     @strawberry.mutation
     async def create_stage(self, info: Info, input: CreateStageInput) -> StagePayload:
         scope = info.context.scope
         stage, errors = await attempt(
             lambda: pipelines.create_stage(
-                scope, decode_id(input.pipeline_id, "Pipeline", "pipelineId"), input.name,
-                input.position, input.wip_limit, input.time_limit_days, input.auto_move,
+                scope,
+                decode_id(input.pipeline_id, "Pipeline", "pipelineId"),
+                input.name,
+                input.position,
+                input.wip_limit,
+                input.time_limit_days,
+                input.auto_move,
             )
         )
         return StagePayload(stage=StageType.from_model(stage) if stage else None, errors=errors)
@@ -86,7 +89,9 @@ class PipelineMutations:
     async def update_stage(self, info: Info, input: UpdateStageInput) -> StagePayload:
         scope = info.context.scope
         changes = provided(
-            name=input.name, wip_limit=input.wip_limit, time_limit_days=input.time_limit_days,
+            name=input.name,
+            wip_limit=input.wip_limit,
+            time_limit_days=input.time_limit_days,
             auto_move=input.auto_move,
         )
         if changes.get("auto_move", False) is None:
@@ -103,7 +108,8 @@ class PipelineMutations:
         scope = info.context.scope
         pipeline, errors = await attempt(
             lambda: pipelines.delete_stage(
-                scope, decode_id(input.id, "Stage", "id"),
+                scope,
+                decode_id(input.id, "Stage", "id"),
                 decode_optional(input.move_jobs_to_stage_id, "Stage", "moveJobsToStageId"),
             )
         )
@@ -119,7 +125,8 @@ class PipelineMutations:
         return _pipeline_payload(
             *await attempt(
                 lambda: pipelines.reorder_stages(
-                    scope, decode_id(input.pipeline_id, "Pipeline", "pipelineId"),
+                    scope,
+                    decode_id(input.pipeline_id, "Pipeline", "pipelineId"),
                     [decode_id(i, "Stage", "stageIds") for i in input.stage_ids],
                 )
             )

@@ -26,9 +26,12 @@ class TaskMutations:
         return _payload(
             *await attempt(
                 lambda: tasks.create_task(
-                    scope, decode_id(input.job_id, "Job", "jobId"), input.title,
+                    scope,
+                    decode_id(input.job_id, "Job", "jobId"),
+                    input.title,
                     input.description or "",
-                    decode_optional(input.assignee_id, "User", "assigneeId"), input.due_date,
+                    decode_optional(input.assignee_id, "User", "assigneeId"),
+                    input.due_date,
                 )
             )
         )

@@ -49,10 +49,18 @@ class WebhookMutations:
         self, info: Info, input: CreateWebhookEndpointInput
     ) -> WebhookEndpointPayload:
         scope = info.context.scope
-        return _payload(*await attempt(lambda: webhooks.create_endpoint(
-            scope, input.url, [str(t) for t in input.event_types],
-            decode_optional(input.pipeline_id, "Pipeline", "pipelineId"), input.description,
-        )), new_secret=True)
+        return _payload(
+            *await attempt(
+                lambda: webhooks.create_endpoint(
+                    scope,
+                    input.url,
+                    [str(t) for t in input.event_types],
+                    decode_optional(input.pipeline_id, "Pipeline", "pipelineId"),
+                    input.description,
+                )
+            ),
+            new_secret=True,
+        )
 
     @strawberry.mutation
     async def update_webhook_endpoint(
@@ -62,8 +70,11 @@ class WebhookMutations:
 
         async def update() -> WebhookEndpoint:
             changes = provided(
-                url=input.url, event_types=input.event_types, description=input.description,
-                enabled=input.enabled, rotate_secret=input.rotate_secret,
+                url=input.url,
+                event_types=input.event_types,
+                description=input.description,
+                enabled=input.enabled,
+                rotate_secret=input.rotate_secret,
             )
             if input.pipeline_id is not strawberry.UNSET:
                 changes["pipeline_id"] = decode_optional(
@@ -90,9 +101,11 @@ class WebhookMutations:
         self, info: Info, input: RedeliverWebhookInput
     ) -> WebhookDeliveryPayload:
         scope = info.context.scope
-        delivery, errors = await attempt(lambda: webhooks.redeliver(
-            scope, decode_id(input.delivery_id, "WebhookDelivery", "deliveryId")
-        ))
+        delivery, errors = await attempt(
+            lambda: webhooks.redeliver(
+                scope, decode_id(input.delivery_id, "WebhookDelivery", "deliveryId")
+            )
+        )
         return WebhookDeliveryPayload(
             webhook_delivery=WebhookDeliveryType.from_model(delivery) if delivery else None,
             errors=errors,

@@ -46,8 +46,16 @@ Query = merge_types(
 )
 Mutation = merge_types(
     "Mutation",
-    (PipelineMutations, ClientMutations, JobMutations, TaskMutations, AutomationMutations,
-     DocumentMutations, PeopleMutations, WebhookMutations),
+    (
+        PipelineMutations,
+        ClientMutations,
+        JobMutations,
+        TaskMutations,
+        AutomationMutations,
+        DocumentMutations,
+        PeopleMutations,
+        WebhookMutations,
+    ),
 )
 Subscription = merge_types("Subscription", (LiveSubscriptions,))
 
@@ -83,9 +91,23 @@ class Schema(strawberry.Schema):
 schema = Schema(
     query=Query,
     mutation=Mutation,
-    types=[PipelineType, StageType, JobType, TaskType, ClientType, UserType, JobEventType,
-           AutomationType, AutomationRunType, OrganizerType, MessageType, InvoiceType,
-           ApiTokenType, WebhookEndpointType, WebhookDeliveryType],
+    types=[
+        PipelineType,
+        StageType,
+        JobType,
+        TaskType,
+        ClientType,
+        UserType,
+        JobEventType,
+        AutomationType,
+        AutomationRunType,
+        OrganizerType,
+        MessageType,
+        InvoiceType,
+        ApiTokenType,
+        WebhookEndpointType,
+        WebhookDeliveryType,
+    ],
     subscription=Subscription,
     # Limits checked before anything runs: the document's size and shape, then (Guard) the
     # caller's permissions, root fields, cost and rate limits.

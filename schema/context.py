@@ -61,9 +61,11 @@ class Context:
     def close_slow_consumer(self) -> None:
         """A subscriber's queue overflowed: close its websocket; it resumes from its cursor."""
         if isinstance(self.request, WebSocket):
-            task = asyncio.create_task(self.request.close(
-                code=SLOW_CONSUMER_CLOSE_CODE, reason="too slow: resume from your last cursor"
-            ))
+            task = asyncio.create_task(
+                self.request.close(
+                    code=SLOW_CONSUMER_CLOSE_CODE, reason="too slow: resume from your last cursor"
+                )
+            )
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
 

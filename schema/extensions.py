@@ -29,7 +29,9 @@ def present_error(error: GraphQLError, request_id: str) -> GraphQLError:
     original = error.original_error
     if isinstance(original, DomainError):
         return GraphQLError(
-            original.message, nodes=error.nodes, path=error.path,
+            original.message,
+            nodes=error.nodes,
+            path=error.path,
             extensions={"code": str(original.code), "field": original.field},
         )
     if original is None or isinstance(original, GraphQLError):
@@ -37,22 +39,28 @@ def present_error(error: GraphQLError, request_id: str) -> GraphQLError:
     if isinstance(original, InvalidOperationTypeError):  # e.g. a mutation over graphql-ws
         return GraphQLError(
             f"{original.operation_type.value} operations are not allowed here",
-            nodes=error.nodes, path=error.path, extensions={"code": "BAD_REQUEST"},
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": "BAD_REQUEST"},
         )
     if database_unavailable(original):
         log.warning("database unavailable request_id=%s: %s", request_id, original)
         return GraphQLError(
             "the database is unavailable: retry shortly (with the same Idempotency-Key)",
-            nodes=error.nodes, path=error.path,
+            nodes=error.nodes,
+            path=error.path,
             extensions={"code": UNAVAILABLE, "requestId": request_id, "retryable": True},
         )
     log.error(
-        "unexpected error request_id=%s path=%s", request_id, error.path,
+        "unexpected error request_id=%s path=%s",
+        request_id,
+        error.path,
         exc_info=(type(original), original, original.__traceback__),
     )
     return GraphQLError(
         f"Internal server error (request id {request_id})",
-        nodes=error.nodes, path=error.path,
+        nodes=error.nodes,
+        path=error.path,
         extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
     )
 
@@ -82,8 +90,10 @@ class ParsedOnce(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         execution = self.execution_context
         digest = document_key(execution.query)
-        if execution.query is not None and digest is not None and (
-            execution.graphql_document is None
+        if (
+            execution.query is not None
+            and digest is not None
+            and (execution.graphql_document is None)
         ):
             key = (digest, tuple(sorted(execution.parse_options.items())))
             document = PARSED.get(key)

@@ -104,37 +104,59 @@ def introspection_sizes(schema: GraphQLSchema) -> IntrospectionSizes:
     directives, and per type (or field, directive) the average of what they hold, so that
     `types { fields }` costs what the whole answer holds."""
     types = list(schema.type_map.values())
-    fields = [f for t in types for f in getattr(t, "fields", {}).values()
-              if not isinstance(t, GraphQLInputObjectType)]
-    values = [*(f for t in types for f in getattr(t, "fields", {}).values()),
-              *(a for f in fields for a in f.args.values()),
-              *(a for d in schema.directives for a in d.args.values())]
+    fields = [
+        f
+        for t in types
+        for f in getattr(t, "fields", {}).values()
+        if not isinstance(t, GraphQLInputObjectType)
+    ]
+    values = [
+        *(f for t in types for f in getattr(t, "fields", {}).values()),
+        *(a for f in fields for a in f.args.values()),
+        *(a for d in schema.directives for a in d.args.values()),
+    ]
 
     def per(total: int, among: int) -> int:
         return max(1, math.ceil(total / max(among, 1)))
 
-    return IntrospectionSizes({
-        ("__Schema", "types"): len(types),
-        ("__Schema", "directives"): len(schema.directives),
-        ("__Type", "fields"): per(len(fields), len(types)),
-        ("__Type", "inputFields"): per(sum(
-            len(t.fields) for t in types if isinstance(t, GraphQLInputObjectType)), len(types)),
-        ("__Type", "enumValues"): per(sum(
-            len(t.values) for t in types if isinstance(t, GraphQLEnumType)), len(types)),
-        ("__Type", "interfaces"): per(sum(
-            len(getattr(t, "interfaces", ())) for t in types), len(types)),
-        ("__Type", "possibleTypes"): per(sum(
-            len(schema.get_possible_types(t)) for t in types
-            if isinstance(t, GraphQLInterfaceType)), len(types)),
-        ("__Field", "args"): per(sum(len(f.args) for f in fields), len(fields)),
-        ("__Directive", "args"): per(
-            sum(len(d.args) for d in schema.directives), len(schema.directives)),
-    }, max(_wrappers(v.type) for v in values))
+    return IntrospectionSizes(
+        {
+            ("__Schema", "types"): len(types),
+            ("__Schema", "directives"): len(schema.directives),
+            ("__Type", "fields"): per(len(fields), len(types)),
+            ("__Type", "inputFields"): per(
+                sum(len(t.fields) for t in types if isinstance(t, GraphQLInputObjectType)),
+                len(types),
+            ),
+            ("__Type", "enumValues"): per(
+                sum(len(t.values) for t in types if isinstance(t, GraphQLEnumType)), len(types)
+            ),
+            ("__Type", "interfaces"): per(
+                sum(len(getattr(t, "interfaces", ())) for t in types), len(types)
+            ),
+            ("__Type", "possibleTypes"): per(
+                sum(
+                    len(schema.get_possible_types(t))
+                    for t in types
+                    if isinstance(t, GraphQLInterfaceType)
+                ),
+                len(types),
+            ),
+            ("__Field", "args"): per(sum(len(f.args) for f in fields), len(fields)),
+            ("__Directive", "args"): per(
+                sum(len(d.args) for d in schema.directives), len(schema.directives)
+            ),
+        },
+        max(_wrappers(v.type) for v in values),
+    )
 
 
 class _Walk:
     def __init__(
-        self, schema: GraphQLSchema, document: DocumentNode, variables: dict[str, Any] | None,
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        variables: dict[str, Any] | None,
         permissions: frozenset[Permission],
     ) -> None:
         self.schema = schema
@@ -150,10 +172,13 @@ class _Walk:
     def refuse(self, node: FieldNode, needs: Permission) -> None:
         if any(node in (error.nodes or ()) for error in self.analysis.refused):
             return  # one refusal per field is enough
-        self.analysis.refused.append(_error(
-            f"{node.name.value} needs the {needs} permission, which this token lacks",
-            ErrorCode.FORBIDDEN, node,
-        ))
+        self.analysis.refused.append(
+            _error(
+                f"{node.name.value} needs the {needs} permission, which this token lacks",
+                ErrorCode.FORBIDDEN,
+                node,
+            )
+        )
 
     def operation(self, operation: OperationDefinitionNode) -> None:
         kind = operation.operation.value
@@ -200,9 +225,7 @@ class _Walk:
         """The cost of one field: the objects it may return, each with its own selection.
         `of_types`: the `ofType` fields this one is nested in, one in the other."""
         name = node.name.value
-        if name == "__typename" or not isinstance(
-            parent, GraphQLObjectType | GraphQLInterfaceType
-        ):
+        if name == "__typename" or not isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
             return 0
         if name == "ofType" and of_types >= self.sizes.wrapping:
             return 0  # no type reference of this schema nests so deep: null
@@ -237,10 +260,14 @@ class _Walk:
         if "first" in definition.args:
             first = self.argument(node, "first", DEFAULT_PAGE)
             if first > MAX_PAGE:  # refused before anything runs, even deep in a payload
-                self.analysis.refused.append(_error(
-                    f"first must be between 0 and {MAX_PAGE}", ErrorCode.INVALID_INPUT, node,
-                    field="first",
-                ))
+                self.analysis.refused.append(
+                    _error(
+                        f"first must be between 0 and {MAX_PAGE}",
+                        ErrorCode.INVALID_INPUT,
+                        node,
+                        field="first",
+                    )
+                )
             return first
         if "ids" in definition.args:
             return self.argument_length(node, "ids")
@@ -272,8 +299,11 @@ class _Walk:
 
 
 def analyze(
-    schema: GraphQLSchema, document: DocumentNode, operation_name: str | None,
-    variables: dict[str, Any] | None, permissions: frozenset[Permission],
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    permissions: frozenset[Permission],
 ) -> Analysis:
     """Permissions, root fields and cost of the operation that will run."""
     walk = _Walk(schema, document, variables, permissions)
@@ -283,10 +313,13 @@ def analyze(
             try:
                 walk.operation(operation)
             except _TooLarge:
-                walk.analysis.refused.append(_error(
-                    f"the operation selects more than {MAX_SELECTIONS} fields once its "
-                    "fragments are expanded", ErrorCode.QUERY_TOO_COMPLEX,
-                ))
+                walk.analysis.refused.append(
+                    _error(
+                        f"the operation selects more than {MAX_SELECTIONS} fields once its "
+                        "fragments are expanded",
+                        ErrorCode.QUERY_TOO_COMPLEX,
+                    )
+                )
             break
     return walk.analysis
 
@@ -386,44 +419,67 @@ class Guard(SchemaExtension):
         assert execution.graphql_document is not None
         context = execution.context
         analysis = analyze(
-            execution.schema._schema, execution.graphql_document, execution.operation_name,
-            execution.variables, context.scope.permissions,
+            execution.schema._schema,
+            execution.graphql_document,
+            execution.operation_name,
+            execution.variables,
+            context.scope.permissions,
         )
         errors = analysis.refused
-        if not errors and execution.operation_type == OperationType.SUBSCRIPTION and (
-            not isinstance(context.request, WebSocket)
+        if (
+            not errors
+            and execution.operation_type == OperationType.SUBSCRIPTION
+            and (not isinstance(context.request, WebSocket))
         ):
-            errors.append(_error("subscriptions are served over a websocket at /graphql "
-                                 "(graphql-transport-ws)", ErrorCode.INVALID_INPUT))
+            errors.append(
+                _error(
+                    "subscriptions are served over a websocket at /graphql (graphql-transport-ws)",
+                    ErrorCode.INVALID_INPUT,
+                )
+            )
         if analysis.root_fields > MAX_ROOT_FIELDS:
-            errors.append(_error(
-                f"{analysis.root_fields} root fields; at most {MAX_ROOT_FIELDS} per operation",
-                ErrorCode.QUERY_TOO_COMPLEX,
-            ))
+            errors.append(
+                _error(
+                    f"{analysis.root_fields} root fields; at most {MAX_ROOT_FIELDS} per operation",
+                    ErrorCode.QUERY_TOO_COMPLEX,
+                )
+            )
         if analysis.introspection_root_fields > MAX_INTROSPECTION_ROOT_FIELDS:
-            errors.append(_error(
-                f"{analysis.introspection_root_fields} introspection root fields (__schema, "
-                f"__type); at most {MAX_INTROSPECTION_ROOT_FIELDS} per operation",
-                ErrorCode.QUERY_TOO_COMPLEX,
-            ))
+            errors.append(
+                _error(
+                    f"{analysis.introspection_root_fields} introspection root fields (__schema, "
+                    f"__type); at most {MAX_INTROSPECTION_ROOT_FIELDS} per operation",
+                    ErrorCode.QUERY_TOO_COMPLEX,
+                )
+            )
         if analysis.introspection_root_fields and analysis.data_root_fields:
-            errors.append(_error(  # introspection runs apart, in steps (schema.introspection)
-                "__schema and __type cannot be asked beside other root fields: send "
-                "introspection as an operation of its own", ErrorCode.INVALID_INPUT,
-            ))
+            errors.append(
+                _error(  # introspection runs apart, in steps (schema.introspection)
+                    "__schema and __type cannot be asked beside other root fields: send "
+                    "introspection as an operation of its own",
+                    ErrorCode.INVALID_INPUT,
+                )
+            )
         if analysis.cost > MAX_COST:
-            errors.append(_error(
-                f"query cost {analysis.cost} is over the limit of {MAX_COST}: ask for fewer "
-                "items (first) or fewer nested connections", ErrorCode.QUERY_TOO_COMPLEX,
-                cost=analysis.cost, maxCost=MAX_COST,
-            ))
+            errors.append(
+                _error(
+                    f"query cost {analysis.cost} is over the limit of {MAX_COST}: ask for fewer "
+                    "items (first) or fewer nested connections",
+                    ErrorCode.QUERY_TOO_COMPLEX,
+                    cost=analysis.cost,
+                    maxCost=MAX_COST,
+                )
+            )
         if not errors:
             wait = await context.charge(max(analysis.cost, 1))
             if wait:
-                errors.append(_error(
-                    f"rate limit reached: retry in {math.ceil(wait)} s", ErrorCode.RATE_LIMITED,
-                    retryAfter=math.ceil(wait),
-                ))
+                errors.append(
+                    _error(
+                        f"rate limit reached: retry in {math.ceil(wait)} s",
+                        ErrorCode.RATE_LIMITED,
+                        retryAfter=math.ceil(wait),
+                    )
+                )
             elif analysis.introspection_root_fields:
                 # no I/O to wait for, only steps on the loop: one at a time per firm
                 self.cost = FIRM_COST_IN_FLIGHT

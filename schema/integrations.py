@@ -28,18 +28,19 @@ class ApiTokenType(Node):
     name: str
     scopes: list[PermissionEnum]  # type: ignore[valid-type]
     created_at: datetime
-    last_used_at: datetime | None = strawberry.field(
-        description="Updated at most once a minute."
-    )
+    last_used_at: datetime | None = strawberry.field(description="Updated at most once a minute.")
     revoked_at: datetime | None
     user_id: ID
 
     @classmethod
     def from_model(cls, token: ApiToken) -> ApiTokenType:
         return cls(
-            id=encode_id("ApiToken", token.id), name=token.name,
-            scopes=[Permission(s) for s in token.scopes], created_at=token.created_at,
-            last_used_at=token.last_used_at, revoked_at=token.revoked_at,
+            id=encode_id("ApiToken", token.id),
+            name=token.name,
+            scopes=[Permission(s) for s in token.scopes],
+            created_at=token.created_at,
+            last_used_at=token.last_used_at,
+            revoked_at=token.revoked_at,
             user_id=encode_id("User", token.user_id),
         )
 
@@ -63,11 +64,15 @@ class WebhookDeliveryType(Node):
         return cls(
             id=encode_id("WebhookDelivery", delivery.id),
             message_id=message_id(delivery),
-            event_type=delivery.event_type, payload=delivery.payload, status=delivery.status,
+            event_type=delivery.event_type,
+            payload=delivery.payload,
+            status=delivery.status,
             attempts=delivery.attempts,
             next_attempt_at=delivery.next_attempt_at if pending else None,
-            last_status_code=delivery.last_status_code, last_error=delivery.last_error,
-            delivered_at=delivery.delivered_at, created_at=delivery.created_at,
+            last_status_code=delivery.last_status_code,
+            last_error=delivery.last_error,
+            delivered_at=delivery.delivered_at,
+            created_at=delivery.created_at,
         )
 
 
@@ -97,19 +102,28 @@ class WebhookEndpointType(Node):
     @classmethod
     def from_model(cls, endpoint: WebhookEndpoint) -> WebhookEndpointType:
         return cls(
-            id=encode_id("WebhookEndpoint", endpoint.id), url=endpoint.url,
-            description=endpoint.description, event_types=endpoint.event_types,
+            id=encode_id("WebhookEndpoint", endpoint.id),
+            url=endpoint.url,
+            description=endpoint.description,
+            event_types=endpoint.event_types,
             pipeline_id=encode_id("Pipeline", endpoint.pipeline_id)
-            if endpoint.pipeline_id else None,
-            secret=None, secret_hint=signing_secret(endpoint)[-4:], enabled=endpoint.enabled,
+            if endpoint.pipeline_id
+            else None,
+            secret=None,
+            secret_hint=signing_secret(endpoint)[-4:],
+            enabled=endpoint.enabled,
             disabled_reason=endpoint.disabled_reason,
-            consecutive_failures=endpoint.consecutive_failures, created_at=endpoint.created_at,
+            consecutive_failures=endpoint.consecutive_failures,
+            created_at=endpoint.created_at,
             pk=endpoint.id,
         )
 
     @strawberry.field(description="The delivery log, oldest first.")
     async def deliveries(
-        self, info: Info, first: int | None = None, after: str | None = None,
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
         status: DeliveryStatusEnum | None = None,  # type: ignore[valid-type]
     ) -> Connection[WebhookDeliveryType]:
         queryset = info.context.scope.query(WebhookDelivery).filter(endpoint_id=self.pk)
@@ -210,11 +224,13 @@ class CreateApiTokenPayload:
 @strawberry.type
 class WebhookEndpointPayload:
     webhook_endpoint: WebhookEndpointType | None
-    secret: str | None = strawberry.field(description=(
-        "The signing secret (Standard Webhooks), shown only here: in the answer of "
-        "createWebhookEndpoint and of updateWebhookEndpoint with rotateSecret: true (null "
-        "otherwise)."
-    ))
+    secret: str | None = strawberry.field(
+        description=(
+            "The signing secret (Standard Webhooks), shown only here: in the answer of "
+            "createWebhookEndpoint and of updateWebhookEndpoint with rotateSecret: true (null "
+            "otherwise)."
+        )
+    )
     errors: list[UserError]
 
 

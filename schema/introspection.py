@@ -103,8 +103,9 @@ class _Steps:
         return value
 
     @staticmethod
-    async def _after(previous: asyncio.Future[None] | None, done: asyncio.Future[None],
-                     value: Any, pause: bool) -> Any:
+    async def _after(
+        previous: asyncio.Future[None] | None, done: asyncio.Future[None], value: Any, pause: bool
+    ) -> Any:
         try:
             if previous is None:
                 await asyncio.sleep(0)
@@ -119,12 +120,19 @@ class _Steps:
 
 
 async def execute_in_steps(
-    schema: GraphQLSchema, document: DocumentNode, variables: dict[str, Any] | None,
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: dict[str, Any] | None,
     operation_name: str | None,
 ) -> ExecutionResult:
     """Execute an introspection-only operation, one type's fields per turn of the loop."""
-    result = execute(schema, document, variable_values=variables,
-                     operation_name=operation_name, middleware=[_Steps()])
+    result = execute(
+        schema,
+        document,
+        variable_values=variables,
+        operation_name=operation_name,
+        middleware=[_Steps()],
+    )
     return await result if inspect.isawaitable(result) else result
 
 
@@ -149,7 +157,8 @@ class IntrospectionAnswers(SchemaExtension):
         execution = self.execution_context
         document = execution.graphql_document
         if (
-            document is None or execution.operation_type != OperationType.QUERY
+            document is None
+            or execution.operation_type != OperationType.QUERY
             or not introspection_only(document, execution.operation_name)
         ):
             yield
@@ -158,8 +167,10 @@ class IntrospectionAnswers(SchemaExtension):
         answer = ANSWERS.get(key) if key is not None else None
         if answer is None:
             answer = await execute_in_steps(
-                execution.schema._schema, document,  # noqa: SLF001 (graphql-core's schema)
-                execution.variables, execution.operation_name,
+                execution.schema._schema,
+                document,  # noqa: SLF001 (graphql-core's schema)
+                execution.variables,
+                execution.operation_name,
             )
             if key is not None and not answer.errors:
                 ANSWERS.put(key, answer, len(execution.query or ""))

@@ -44,13 +44,37 @@ log = logging.getLogger(__name__)
 # Types whose data only changes through a change that bumps the version. Not here: automation
 # runs (the runner updates their status without an event), tokens and webhooks (written outside
 # changes: last use, deliveries), `viewer` (differs per caller) and everything introspective.
-CACHED_TYPES = frozenset({
-    "Query", "Pipeline", "Stage", "Job", "Task", "Client", "User", "JobEvent", "Automation",
-    "Organizer", "Message", "Invoice", "PageInfo",
-    *(f"{name}{suffix}" for name in ("Pipeline", "Job", "Task", "Client", "JobEvent",
-                                     "Organizer", "Message", "Invoice")
-      for suffix in ("Connection", "Edge")),
-})
+CACHED_TYPES = frozenset(
+    {
+        "Query",
+        "Pipeline",
+        "Stage",
+        "Job",
+        "Task",
+        "Client",
+        "User",
+        "JobEvent",
+        "Automation",
+        "Organizer",
+        "Message",
+        "Invoice",
+        "PageInfo",
+        *(
+            f"{name}{suffix}"
+            for name in (
+                "Pipeline",
+                "Job",
+                "Task",
+                "Client",
+                "JobEvent",
+                "Organizer",
+                "Message",
+                "Invoice",
+            )
+            for suffix in ("Connection", "Edge")
+        ),
+    }
+)
 UNCACHED_ROOT_FIELDS = frozenset({"viewer"})
 MAX_BYTES = 32_000_000  # the JSON size of all entries of a process
 MAX_ENTRY_BYTES = 4_000_000
@@ -178,9 +202,7 @@ class ResultCache(SchemaExtension):
     def _key(self) -> Hashable | None:
         execution = self.execution_context
         digest, document = document_key(execution.query), execution.graphql_document
-        if digest is None or document is None or (
-            execution.operation_type != OperationType.QUERY
-        ):
+        if digest is None or document is None or (execution.operation_type != OperationType.QUERY):
             return None  # a long document is answered, not cached (schema.documents)
         if (cacheable := CACHEABLE.get(digest)) is None:
             schema = execution.schema._schema  # noqa: SLF001 (graphql-core's schema)

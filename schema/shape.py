@@ -82,14 +82,19 @@ def shape_rule(max_depth: int, max_aliases: int) -> type[ValidationRule]:
                 aliases += found
                 if depth > max_depth:
                     name = definition.name.value if definition.name else "anonymous"
-                    context.report_error(GraphQLError(
-                        f"'{name}' exceeds maximum operation depth of {max_depth}",
-                        definition, extensions={"code": str(ErrorCode.QUERY_TOO_COMPLEX)},
-                    ))
+                    context.report_error(
+                        GraphQLError(
+                            f"'{name}' exceeds maximum operation depth of {max_depth}",
+                            definition,
+                            extensions={"code": str(ErrorCode.QUERY_TOO_COMPLEX)},
+                        )
+                    )
             if aliases > max_aliases:
-                context.report_error(GraphQLError(
-                    f"{aliases} aliases found. Allowed: {max_aliases}",
-                    extensions={"code": str(ErrorCode.QUERY_TOO_COMPLEX)},
-                ))
+                context.report_error(
+                    GraphQLError(
+                        f"{aliases} aliases found. Allowed: {max_aliases}",
+                        extensions={"code": str(ErrorCode.QUERY_TOO_COMPLEX)},
+                    )
+                )
 
     return ShapeRule

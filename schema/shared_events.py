@@ -31,8 +31,9 @@ class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
             if key not in results:
                 result = execute(serially)
                 # a task, so that every subscriber may await the one execution
-                results[key] = asyncio.ensure_future(result) if inspect.isawaitable(result) \
-                    else result
+                results[key] = (
+                    asyncio.ensure_future(result) if inspect.isawaitable(result) else result
+                )
             return results[key]
 
         executor.execute_operation = execute_once  # type: ignore[method-assign]

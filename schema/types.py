@@ -86,7 +86,10 @@ class UserType(Node):
     @classmethod
     def from_model(cls, user: User) -> UserType:
         return cls(
-            id=encode_id("User", user.id), name=user.name, email=user.email, role=user.role,
+            id=encode_id("User", user.id),
+            name=user.name,
+            email=user.email,
+            role=user.role,
             is_active=user.is_active,
         )
 
@@ -103,18 +106,32 @@ class ClientType(Node):
     @classmethod
     def from_model(cls, client: Client) -> ClientType:
         return cls(
-            id=encode_id("Client", client.id), name=client.name, email=client.email,
-            tags=client.tags, created_at=client.created_at, updated_at=client.updated_at,
+            id=encode_id("Client", client.id),
+            name=client.name,
+            email=client.email,
+            tags=client.tags,
+            created_at=client.created_at,
+            updated_at=client.updated_at,
             pk=client.id,
         )
 
     @strawberry.field
     async def jobs(
-        self, info: Info, first: int | None = None, after: str | None = None,
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
         include_archived: bool = False,
     ) -> Connection[JobType]:
         return await child_connection(
-            info, Job, "client_id", self.pk, "id", JobType.from_model, first, after,
+            info,
+            Job,
+            "client_id",
+            self.pk,
+            "id",
+            JobType.from_model,
+            first,
+            after,
             status=_statuses(include_archived),
         )
 
@@ -129,8 +146,11 @@ class PipelineType(Node):
     @classmethod
     def from_model(cls, pipeline: Pipeline) -> PipelineType:
         return cls(
-            id=encode_id("Pipeline", pipeline.id), name=pipeline.name,
-            created_at=pipeline.created_at, updated_at=pipeline.updated_at, pk=pipeline.id,
+            id=encode_id("Pipeline", pipeline.id),
+            name=pipeline.name,
+            created_at=pipeline.created_at,
+            updated_at=pipeline.updated_at,
+            pk=pipeline.id,
         )
 
     @strawberry.field(description="The stages, in order.")
@@ -140,11 +160,21 @@ class PipelineType(Node):
 
     @strawberry.field(description="Jobs of every stage, oldest first.")
     async def jobs(
-        self, info: Info, first: int | None = None, after: str | None = None,
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
         include_archived: bool = False,
     ) -> Connection[JobType]:
         return await child_connection(
-            info, Job, "pipeline_id", self.pk, "id", JobType.from_model, first, after,
+            info,
+            Job,
+            "pipeline_id",
+            self.pk,
+            "id",
+            JobType.from_model,
+            first,
+            after,
             status=_statuses(include_archived),
         )
 
@@ -164,9 +194,13 @@ class StageType(Node):
     @classmethod
     def from_model(cls, stage: Stage) -> StageType:
         return cls(
-            id=encode_id("Stage", stage.id), name=stage.name, position=stage.position,
-            wip_limit=stage.wip_limit, time_limit_days=stage.time_limit_days,
-            auto_move=stage.auto_move, pk=stage.id,
+            id=encode_id("Stage", stage.id),
+            name=stage.name,
+            position=stage.position,
+            wip_limit=stage.wip_limit,
+            time_limit_days=stage.time_limit_days,
+            auto_move=stage.auto_move,
+            pk=stage.id,
             pipeline_pk=stage.pipeline_id,
         )
 
@@ -182,11 +216,21 @@ class StageType(Node):
 
     @strawberry.field(description="The stage's jobs in board order (by rank).")
     async def jobs(
-        self, info: Info, first: int | None = None, after: str | None = None,
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
         include_archived: bool = False,
     ) -> Connection[JobType]:
         return await child_connection(
-            info, Job, "stage_id", self.pk, "rank", JobType.from_model, first, after,
+            info,
+            Job,
+            "stage_id",
+            self.pk,
+            "rank",
+            JobType.from_model,
+            first,
+            after,
             status=_statuses(include_archived),
         )
 
@@ -212,11 +256,22 @@ class JobType(Node):
     @classmethod
     def from_model(cls, job: Job) -> JobType:
         return cls(
-            id=encode_id("Job", job.id), title=job.title, rank=job.rank, version=job.version,
-            status=job.status, priority=job.priority, start_date=job.start_date,
-            due_date=job.due_date, tags=job.tags, stage_entered_at=job.stage_entered_at,
-            created_at=job.created_at, updated_at=job.updated_at, pk=job.id,
-            client_pk=job.client_id, pipeline_pk=job.pipeline_id, stage_pk=job.stage_id,
+            id=encode_id("Job", job.id),
+            title=job.title,
+            rank=job.rank,
+            version=job.version,
+            status=job.status,
+            priority=job.priority,
+            start_date=job.start_date,
+            due_date=job.due_date,
+            tags=job.tags,
+            stage_entered_at=job.stage_entered_at,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            pk=job.id,
+            client_pk=job.client_id,
+            pipeline_pk=job.pipeline_id,
+            stage_pk=job.stage_id,
         )
 
     @strawberry.field
@@ -252,7 +307,13 @@ class JobType(Node):
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[AutomationRunType]:
         return await child_connection(
-            info, AutomationRun, "job_id", self.pk, "id", AutomationRunType.from_model, first,
+            info,
+            AutomationRun,
+            "job_id",
+            self.pk,
+            "id",
+            AutomationRunType.from_model,
+            first,
             after,
         )
 
@@ -311,9 +372,15 @@ class TaskType(Node):
     @classmethod
     def from_model(cls, task: Task) -> TaskType:
         return cls(
-            id=encode_id("Task", task.id), title=task.title, description=task.description,
-            due_date=task.due_date, done=task.done, done_at=task.done_at,
-            created_at=task.created_at, updated_at=task.updated_at, job_pk=task.job_id,
+            id=encode_id("Task", task.id),
+            title=task.title,
+            description=task.description,
+            due_date=task.due_date,
+            done=task.done,
+            done_at=task.done_at,
+            created_at=task.created_at,
+            updated_at=task.updated_at,
+            job_pk=task.job_id,
             assignee_pk=task.assignee_id,
         )
 
@@ -350,14 +417,18 @@ class JobEventType(Node):
             return None if pk is None else encode_id(type_name, pk)
 
         return cls(
-            id=encode_id("JobEvent", event.id), type=event.type, seq=event.seq,
-            occurred_at=event.created_at, job_version=event.job_version,
+            id=encode_id("JobEvent", event.id),
+            type=event.type,
+            seq=event.seq,
+            occurred_at=event.created_at,
+            job_version=event.job_version,
             changes=public_changes(event.changes),
             from_stage_id=ref("Stage", event.from_stage_id),
             to_stage_id=ref("Stage", event.to_stage_id),
             from_pipeline_id=ref("Pipeline", event.from_pipeline_id),
             to_pipeline_id=ref("Pipeline", event.to_pipeline_id),
-            actor_pk=event.actor_id, job_pk=event.job_id,
+            actor_pk=event.actor_id,
+            job_pk=event.job_id,
         )
 
     @strawberry.field(description="Who made the change; null for the system.")
@@ -377,14 +448,21 @@ class JobEventType(Node):
 
 # settings and results that name other objects
 ID_SETTINGS = {
-    "assigneeId": "User", "stageId": "Stage", "taskId": "Task", "pipelineId": "Pipeline",
-    "organizerId": "Organizer", "messageId": "Message", "invoiceId": "Invoice",
-    "endpointId": "WebhookEndpoint", "deliveryId": "WebhookDelivery",
+    "assigneeId": "User",
+    "stageId": "Stage",
+    "taskId": "Task",
+    "pipelineId": "Pipeline",
+    "organizerId": "Organizer",
+    "messageId": "Message",
+    "invoiceId": "Invoice",
+    "endpointId": "WebhookEndpoint",
+    "deliveryId": "WebhookDelivery",
 }
 
 
 def settings_out(settings: dict[str, object]) -> JSON:
     """Settings as clients write them: references as global ids."""
+
     def out(key: str, value: object) -> object:
         if isinstance(value, int) and key in ID_SETTINGS:
             return encode_id(ID_SETTINGS[key], value)
@@ -407,10 +485,13 @@ class AutomationType(Node):
     @classmethod
     def from_model(cls, automation: Automation) -> AutomationType:
         return cls(
-            id=encode_id("Automation", automation.id), action=automation.action,
-            settings=settings_out(automation.settings), conditions=automation.conditions,
+            id=encode_id("Automation", automation.id),
+            action=automation.action,
+            settings=settings_out(automation.settings),
+            conditions=automation.conditions,
             enabled=automation.enabled,
-            position=automation.position, stage_pk=automation.stage_id,
+            position=automation.position,
+            stage_pk=automation.stage_id,
         )
 
     @strawberry.field
@@ -434,10 +515,16 @@ class AutomationRunType(Node):
     @classmethod
     def from_model(cls, run: AutomationRun) -> AutomationRunType:
         return cls(
-            id=encode_id("AutomationRun", run.id), action=run.action, status=run.status,
-            attempts=run.attempts, depth=run.depth, error=run.error,
+            id=encode_id("AutomationRun", run.id),
+            action=run.action,
+            status=run.status,
+            attempts=run.attempts,
+            depth=run.depth,
+            error=run.error,
             result=settings_out(run.result),
-            created_at=run.created_at, finished_at=run.finished_at, job_pk=run.job_id,
+            created_at=run.created_at,
+            finished_at=run.finished_at,
+            job_pk=run.job_id,
         )
 
     @strawberry.field
@@ -458,9 +545,13 @@ class OrganizerType(Node):
     @classmethod
     def from_model(cls, organizer: Organizer) -> OrganizerType:
         return cls(
-            id=encode_id("Organizer", organizer.id), title=organizer.title,
-            questions=organizer.questions, answers=organizer.answers, status=organizer.status,
-            created_at=organizer.created_at, submitted_at=organizer.submitted_at,
+            id=encode_id("Organizer", organizer.id),
+            title=organizer.title,
+            questions=organizer.questions,
+            answers=organizer.answers,
+            status=organizer.status,
+            created_at=organizer.created_at,
+            submitted_at=organizer.submitted_at,
         )
 
 
@@ -473,7 +564,9 @@ class MessageType(Node):
     @classmethod
     def from_model(cls, message: Message) -> MessageType:
         return cls(
-            id=encode_id("Message", message.id), subject=message.subject, body=message.body,
+            id=encode_id("Message", message.id),
+            subject=message.subject,
+            body=message.body,
             created_at=message.created_at,
         )
 
@@ -490,7 +583,11 @@ class InvoiceType(Node):
     @classmethod
     def from_model(cls, invoice: Invoice) -> InvoiceType:
         return cls(
-            id=encode_id("Invoice", invoice.id), currency=invoice.currency,
-            line_items=invoice.line_items, total_cents=invoice.total_cents,
-            status=invoice.status, created_at=invoice.created_at, paid_at=invoice.paid_at,
+            id=encode_id("Invoice", invoice.id),
+            currency=invoice.currency,
+            line_items=invoice.line_items,
+            total_cents=invoice.total_cents,
+            status=invoice.status,
+            created_at=invoice.created_at,
+            paid_at=invoice.paid_at,
         )

@@ -36,8 +36,6 @@ TEST_SECRET_KEY = os.environ.setdefault("SECRET_KEY", "suite-secret-key-" + "0" 
 ALLOW_PRIVATE = os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE", "true") == "true"
 
 
-
-
 @pytest.fixture(autouse=True)
 def suite_process_settings() -> None:
     """Every test starts with the suite's key and webhook policy, whatever an app that an
@@ -47,9 +45,21 @@ def suite_process_settings() -> None:
 
 
 TABLES = [  # children first, so deletes never trip a foreign key
-    "webhook_delivery", "webhook_endpoint", "idempotent_request",
-    "automation_run", "automation", "job_event", "task", "job_assignee", "job", "stage",
-    "pipeline", "client", "api_token", "app_user", "firm",
+    "webhook_delivery",
+    "webhook_endpoint",
+    "idempotent_request",
+    "automation_run",
+    "automation",
+    "job_event",
+    "task",
+    "job_assignee",
+    "job",
+    "stage",
+    "pipeline",
+    "client",
+    "api_token",
+    "app_user",
+    "firm",
 ]
 
 
@@ -130,7 +140,8 @@ GraphQL = Callable[..., Awaitable[dict[str, Any]]]
 def graphql_client(http: httpx.AsyncClient, token: str) -> GraphQL:
     async def run(query: str, expect_errors: bool = False, **variables: Any) -> dict[str, Any]:
         response = await http.post(
-            "/graphql", json={"query": query, "variables": variables},
+            "/graphql",
+            json={"query": query, "variables": variables},
             headers={"Authorization": f"Bearer {token}"},
         )
         assert response.status_code == 200, response.text

@@ -14,7 +14,8 @@ def scope_of(firm: NewFirm) -> Scope:
 
 
 async def board(
-    firm: NewFirm, stages: tuple[str, ...] = ("Review Docs", "Prepare Return", "Review"),
+    firm: NewFirm,
+    stages: tuple[str, ...] = ("Review Docs", "Prepare Return", "Review"),
     name: str = "1040 Return",
 ) -> tuple[Pipeline, list[Stage]]:
     pipeline = await pipelines.create_pipeline(scope_of(firm), name, list(stages))

@@ -36,7 +36,11 @@ class Subscription:
 
     @classmethod
     async def open(
-        cls, server: ServerProcess, token: str | None, query: str, protocol: str = TRANSPORT_WS,
+        cls,
+        server: ServerProcess,
+        token: str | None,
+        query: str,
+        protocol: str = TRANSPORT_WS,
         **variables: Any,
     ) -> Subscription:
         ws = await websockets.connect(server.ws_url, subprotocols=[protocol])  # type: ignore[list-item]
@@ -45,8 +49,11 @@ class Subscription:
         ack = json.loads(await asyncio.wait_for(ws.recv(), 5))
         assert ack["type"] == "connection_ack", ack
         start = "subscribe" if protocol == TRANSPORT_WS else "start"
-        await ws.send(json.dumps({"id": "1", "type": start,
-                                  "payload": {"query": query, "variables": variables}}))
+        await ws.send(
+            json.dumps(
+                {"id": "1", "type": start, "payload": {"query": query, "variables": variables}}
+            )
+        )
         return cls(ws, protocol)
 
     async def message(self, wait: float = 10) -> dict[str, Any]:
@@ -95,15 +102,29 @@ class Board:
 def make_board(server: ServerProcess, jobs: int = 3, firm: str = "Acme CPA") -> Board:
     owner = json.loads(server.cli("create-firm", firm, "--owner-email", "owner@acme.test"))
     token = owner["token"]
-    pipeline = graphql(server, token, """mutation { createPipeline(input: {name: "1040 Return",
+    pipeline = graphql(
+        server,
+        token,
+        """mutation { createPipeline(input: {name: "1040 Return",
         stageNames: ["Review Docs", "Prepare Return", "Review"]}) {
-        pipeline { id stages { id } } } }""")["createPipeline"]["pipeline"]
-    client = graphql(server, token, """mutation { createClient(input: {name: "Avery"}) {
-        client { id } } }""")["createClient"]["client"]["id"]
+        pipeline { id stages { id } } } }""",
+    )["createPipeline"]["pipeline"]
+    client = graphql(
+        server,
+        token,
+        """mutation { createClient(input: {name: "Avery"}) {
+        client { id } } }""",
+    )["createClient"]["client"]["id"]
     ids = [
-        graphql(server, token, """mutation($p: ID!, $c: ID!, $t: String!) {
+        graphql(
+            server,
+            token,
+            """mutation($p: ID!, $c: ID!, $t: String!) {
             createJob(input: {pipelineId: $p, clientId: $c, title: $t}) { job { id } } }""",
-                p=pipeline["id"], c=client, t=f"job {n}")["createJob"]["job"]["id"]
+            p=pipeline["id"],
+            c=client,
+            t=f"job {n}",
+        )["createJob"]["job"]["id"]
         for n in range(jobs)
     ]
     return Board(token, pipeline["id"], [s["id"] for s in pipeline["stages"]], ids)

@@ -6,7 +6,15 @@ from __future__ import annotations
 from tortoise import connections
 
 SNAPSHOT_TABLES = (
-    "firm", "app_user", "client", "pipeline", "stage", "job", "job_assignee", "task", "job_event",
+    "firm",
+    "app_user",
+    "client",
+    "pipeline",
+    "stage",
+    "job",
+    "job_assignee",
+    "task",
+    "job_event",
 )
 
 # Each mutation: its input type and the payload fields that must be null when it is refused.

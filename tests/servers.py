@@ -43,7 +43,10 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         with self.log.open("a") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "server.py", *self.args], cwd=ROOT, env=self.env, stdout=out,
+                [sys.executable, "server.py", *self.args],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
                 stderr=out,
             )
         if "worker" in self.args:
@@ -68,8 +71,13 @@ class ServerProcess:
 
     def cli(self, *args: str) -> str:
         done = subprocess.run(
-            [sys.executable, "server.py", *args], cwd=ROOT, env=self.env, capture_output=True,
-            text=True, timeout=60, check=True,
+            [sys.executable, "server.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         )
         return done.stdout
 
@@ -89,9 +97,19 @@ class RedisProcess:
         binary = shutil.which("redis-server")
         assert binary, "redis-server is not installed"
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while True:
@@ -113,8 +131,10 @@ class RedisProcess:
 
 def graphql(server: ServerProcess, token: str, query: str, **variables: Any) -> dict[str, Any]:
     response = httpx.post(
-        f"{server.url}/graphql", json={"query": query, "variables": variables},
-        headers={"Authorization": f"Bearer {token}"}, timeout=30,
+        f"{server.url}/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
     )
     assert response.status_code == 200, response.text
     body = response.json()

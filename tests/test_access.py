@@ -55,12 +55,24 @@ READ, WRITE, ADMIN = "READ", "WRITE", "ADMIN"
 ALL = frozenset({READ, WRITE, ADMIN})
 ROLE_GRANTS = {"OWNER": ALL, "ADMIN": ALL, "STAFF": frozenset({READ, WRITE})}
 ADMIN_MUTATIONS = {
-    "createPipeline", "updatePipeline", "deletePipeline",
-    "createStage", "updateStage", "deleteStage", "reorderStages",
-    "createAutomation", "updateAutomation", "deleteAutomation",
-    "inviteUser", "updateUser", "deactivateUser",
-    "createApiToken", "revokeApiToken",
-    "createWebhookEndpoint", "updateWebhookEndpoint", "deleteWebhookEndpoint",
+    "createPipeline",
+    "updatePipeline",
+    "deletePipeline",
+    "createStage",
+    "updateStage",
+    "deleteStage",
+    "reorderStages",
+    "createAutomation",
+    "updateAutomation",
+    "deleteAutomation",
+    "inviteUser",
+    "updateUser",
+    "deactivateUser",
+    "createApiToken",
+    "revokeApiToken",
+    "createWebhookEndpoint",
+    "updateWebhookEndpoint",
+    "deleteWebhookEndpoint",
     "redeliverWebhook",
 }
 ADMIN_QUERIES = {"apiTokens", "webhookEndpoints"}
@@ -99,9 +111,11 @@ CALLERS = [
 
 # ------------------------------------------------------------------------------- helpers
 
+
 async def post(http: httpx.AsyncClient, token: str, query: str, **variables: Any) -> dict:
     response = await http.post(
-        "/graphql", json={"query": query, "variables": variables},
+        "/graphql",
+        json={"query": query, "variables": variables},
         headers={"Authorization": f"Bearer {token}"},
     )
     assert response.status_code == 200, response.text
@@ -137,8 +151,10 @@ async def token_for(firm: NewFirm, caller: Caller) -> str:
     user = firm.owner
     if caller.role != "OWNER":
         user = await User.create(
-            firm_id=firm.firm.id, email=f"{caller.role.lower()}@caller.test",
-            name=f"{caller.role.title()} Caller", role=Role(caller.role),
+            firm_id=firm.firm.id,
+            email=f"{caller.role.lower()}@caller.test",
+            name=f"{caller.role.title()} Caller",
+            role=Role(caller.role),
         )
     _, secret = await issue_token(user, str(caller), sorted(caller.scopes))
     return secret
@@ -181,19 +197,30 @@ async def build_world(firm: NewFirm) -> World:
     t_delete = await tasks.create_task(a, work.id, "delete me")
     review = p_stages[2].id  # no job enters it: its automations never run here
     au_update = await automations.create_automation(
-        a, review, ActionType.CREATE_TASK, {"title": "Check"})
+        a, review, ActionType.CREATE_TASK, {"title": "Check"}
+    )
     au_delete = await automations.create_automation(
-        a, review, ActionType.CREATE_TASK, {"title": "Check again"})
+        a, review, ActionType.CREATE_TASK, {"title": "Check again"}
+    )
     entry = await JobEvent.filter(job_id=work.id).order_by("id").first()
     assert entry is not None
     failed = await AutomationRun.create(
-        firm_id=firm.firm.id, automation_id=au_update.id, job_id=work.id, entry_id=entry.id,
-        stage_id=review, action=ActionType.CREATE_TASK, settings={"title": "Check"},
-        status=RunStatus.FAILED, attempts=5, run_after=datetime.now(UTC), error="boom",
+        firm_id=firm.firm.id,
+        automation_id=au_update.id,
+        job_id=work.id,
+        entry_id=entry.id,
+        stage_id=review,
+        action=ActionType.CREATE_TASK,
+        settings={"title": "Check"},
+        status=RunStatus.FAILED,
+        attempts=5,
+        run_after=datetime.now(UTC),
+        error="boom",
     )
     organizer = await documents.send_organizer(a, work.id, "Organizer", ["Income?"])
     invoice = await documents.create_invoice(
-        a, work.id, "USD", [{"description": "1040", "quantity": 1, "unitPriceCents": 100}])
+        a, work.id, "USD", [{"description": "1040", "quantity": 1, "unitPriceCents": 100}]
+    )
     rename = await User.create(firm_id=firm.firm.id, email="rename@a.test", name="Rename Me")
     leaver = await User.create(firm_id=firm.firm.id, email="leaver@a.test", name="Leaver")
     spare, _ = await issue_token(rename, "spare")  # not an owner's: admins may revoke it
@@ -203,20 +230,28 @@ async def build_world(firm: NewFirm) -> World:
     delivery = await WebhookDelivery.filter(endpoint_id=e_update.id).first()
     assert delivery is not None
     return {
-        "pipeline": gid("Pipeline", p.id), "payroll": gid("Pipeline", q.id),
-        "bookkeeping": gid("Pipeline", r.id), "doomed": gid("Pipeline", doomed.id),
+        "pipeline": gid("Pipeline", p.id),
+        "payroll": gid("Pipeline", q.id),
+        "bookkeeping": gid("Pipeline", r.id),
+        "doomed": gid("Pipeline", doomed.id),
         "stages": [gid("Stage", s.id) for s in p_stages],
         "r stages": [gid("Stage", s.id) for s in r_stages],
-        "client": gid("Client", avery.id), "job": gid("Job", work.id),
-        "to archive": gid("Job", to_archive.id), "to move": gid("Job", to_move.id),
+        "client": gid("Client", avery.id),
+        "job": gid("Job", work.id),
+        "to archive": gid("Job", to_archive.id),
+        "to move": gid("Job", to_move.id),
         "to transfer": gid("Job", to_transfer.id),
-        "task update": gid("Task", t_update.id), "task complete": gid("Task", t_complete.id),
-        "task reopen": gid("Task", t_reopen.id), "task delete": gid("Task", t_delete.id),
+        "task update": gid("Task", t_update.id),
+        "task complete": gid("Task", t_complete.id),
+        "task reopen": gid("Task", t_reopen.id),
+        "task delete": gid("Task", t_delete.id),
         "automation update": gid("Automation", au_update.id),
         "automation delete": gid("Automation", au_delete.id),
         "failed run": gid("AutomationRun", failed.id),
-        "organizer": gid("Organizer", organizer.id), "invoice": gid("Invoice", invoice.id),
-        "rename": gid("User", rename.id), "leaver": gid("User", leaver.id),
+        "organizer": gid("Organizer", organizer.id),
+        "invoice": gid("Invoice", invoice.id),
+        "rename": gid("User", rename.id),
+        "leaver": gid("User", leaver.id),
         "spare token": gid("ApiToken", spare.id),
         "endpoint update": gid("WebhookEndpoint", e_update.id),
         "endpoint delete": gid("WebhookEndpoint", e_delete.id),
@@ -237,9 +272,12 @@ async def small_world(firm: NewFirm) -> World:
     delivery = await WebhookDelivery.filter(endpoint_id=endpoint.id).first()
     assert delivery is not None
     return {
-        "pipeline": gid("Pipeline", p.id), "stages": [gid("Stage", s.id) for s in stages],
-        "client": gid("Client", avery.id), "job": gid("Job", work.id),
-        "to move": gid("Job", to_move.id), "spare token": gid("ApiToken", spare.id),
+        "pipeline": gid("Pipeline", p.id),
+        "stages": [gid("Stage", s.id) for s in stages],
+        "client": gid("Client", avery.id),
+        "job": gid("Job", work.id),
+        "to move": gid("Job", to_move.id),
+        "spare token": gid("ApiToken", spare.id),
         "endpoint update": gid("WebhookEndpoint", endpoint.id),
         "delivery": gid("WebhookDelivery", delivery.id),
     }
@@ -249,49 +287,72 @@ async def small_world(firm: NewFirm) -> World:
 # without READ may ask for too) and a valid input on the world.
 Input = Callable[[World], dict[str, Any]]
 MUTATIONS: dict[str, tuple[str, Input]] = {
-    "createPipeline": ("pipeline { id name }",
-                       lambda w: {"name": "Fresh", "stageNames": ["One", "Two"]}),
+    "createPipeline": (
+        "pipeline { id name }",
+        lambda w: {"name": "Fresh", "stageNames": ["One", "Two"]},
+    ),
     "updatePipeline": ("pipeline { id name }", lambda w: {"id": w["pipeline"], "name": "1040"}),
     "deletePipeline": ("deletedId", lambda w: {"id": w["doomed"]}),
     "createStage": ("stage { id name }", lambda w: {"pipelineId": w["payroll"], "name": "Q3"}),
     "updateStage": ("stage { id name }", lambda w: {"id": w["stages"][0], "name": "Docs In"}),
     "deleteStage": ("deletedId pipeline { id }", lambda w: {"id": w["stages"][3]}),
-    "reorderStages": ("pipeline { id }", lambda w: {
-        "pipelineId": w["bookkeeping"], "stageIds": w["r stages"][::-1]}),
+    "reorderStages": (
+        "pipeline { id }",
+        lambda w: {"pipelineId": w["bookkeeping"], "stageIds": w["r stages"][::-1]},
+    ),
     "createClient": ("client { id name }", lambda w: {"name": "Blue Harbor LLC"}),
     "updateClient": ("client { id name }", lambda w: {"id": w["client"], "name": "Avery J."}),
-    "createJob": ("job { id version }", lambda w: {
-        "pipelineId": w["pipeline"], "clientId": w["client"], "title": "2026 return"}),
+    "createJob": (
+        "job { id version }",
+        lambda w: {"pipelineId": w["pipeline"], "clientId": w["client"], "title": "2026 return"},
+    ),
     "updateJob": ("job { id version }", lambda w: {"id": w["job"], "title": "renamed"}),
     "archiveJob": ("job { id status }", lambda w: {"id": w["to archive"]}),
-    "moveJob": ("job { id version }",
-                lambda w: {"jobId": w["to move"], "stageId": w["stages"][1]}),
-    "transferJob": ("job { id version }",
-                    lambda w: {"jobId": w["to transfer"], "pipelineId": w["payroll"]}),
+    "moveJob": ("job { id version }", lambda w: {"jobId": w["to move"], "stageId": w["stages"][1]}),
+    "transferJob": (
+        "job { id version }",
+        lambda w: {"jobId": w["to transfer"], "pipelineId": w["payroll"]},
+    ),
     "createTask": ("task { id title }", lambda w: {"jobId": w["job"], "title": "Call"}),
     "updateTask": ("task { id title }", lambda w: {"id": w["task update"], "title": "renamed"}),
     "completeTask": ("task { id done }", lambda w: {"id": w["task complete"]}),
     "reopenTask": ("task { id done }", lambda w: {"id": w["task reopen"]}),
     "deleteTask": ("deletedId job { id }", lambda w: {"id": w["task delete"]}),
-    "createAutomation": ("automation { id }", lambda w: {
-        "stageId": w["stages"][2], "action": "CREATE_TASK", "settings": {"title": "Sign"}}),
-    "updateAutomation": ("automation { id enabled }",
-                         lambda w: {"id": w["automation update"], "enabled": False}),
+    "createAutomation": (
+        "automation { id }",
+        lambda w: {
+            "stageId": w["stages"][2],
+            "action": "CREATE_TASK",
+            "settings": {"title": "Sign"},
+        },
+    ),
+    "updateAutomation": (
+        "automation { id enabled }",
+        lambda w: {"id": w["automation update"], "enabled": False},
+    ),
     "deleteAutomation": ("deletedId", lambda w: {"id": w["automation delete"]}),
     "retryAutomationRun": ("automationRun { id status }", lambda w: {"id": w["failed run"]}),
-    "submitOrganizer": ("organizer { id status }",
-                        lambda w: {"id": w["organizer"], "answers": ["Salary"]}),
+    "submitOrganizer": (
+        "organizer { id status }",
+        lambda w: {"id": w["organizer"], "answers": ["Salary"]},
+    ),
     "payInvoice": ("invoice { id status }", lambda w: {"id": w["invoice"]}),
-    "inviteUser": ("user { id role } token",  # the role every inviter can give a token to
-                   lambda w: {"email": "new@a.test", "role": "ADMIN"}),
+    "inviteUser": (
+        "user { id role } token",  # the role every inviter can give a token to
+        lambda w: {"email": "new@a.test", "role": "ADMIN"},
+    ),
     "updateUser": ("user { id name }", lambda w: {"id": w["rename"], "name": "Renamed"}),
     "deactivateUser": ("user { id isActive }", lambda w: {"id": w["leaver"]}),
-    "createApiToken": ("apiToken { id scopes } secret",
-                       lambda w: {"name": "partner", "scopes": w["scopes"]}),
+    "createApiToken": (
+        "apiToken { id scopes } secret",
+        lambda w: {"name": "partner", "scopes": w["scopes"]},
+    ),
     "revokeApiToken": ("apiToken { id revokedAt }", lambda w: {"id": w["spare token"]}),
     "createWebhookEndpoint": ("webhookEndpoint { id }", lambda w: {"url": URL}),
-    "updateWebhookEndpoint": ("webhookEndpoint { id description }",
-                              lambda w: {"id": w["endpoint update"], "description": "CRM"}),
+    "updateWebhookEndpoint": (
+        "webhookEndpoint { id description }",
+        lambda w: {"id": w["endpoint update"], "description": "CRM"},
+    ),
     "deleteWebhookEndpoint": ("deletedId", lambda w: {"id": w["endpoint delete"]}),
     "redeliverWebhook": ("webhookDelivery { id status }", lambda w: {"deliveryId": w["delivery"]}),
 }
@@ -299,8 +360,10 @@ MUTATIONS: dict[str, tuple[str, Input]] = {
 
 def mutation_document(name: str) -> str:
     fields, _ = MUTATIONS[name]
-    return (f"mutation($input: {mutation_fields()[name]}) {{ {name}(input: $input) "
-            f"{{ errors {{ code field message }} {fields} }} }}")
+    return (
+        f"mutation($input: {mutation_fields()[name]}) {{ {name}(input: $input) "
+        f"{{ errors {{ code field message }} {fields} }} }}"
+    )
 
 
 def mutation_needs(name: str) -> set[str]:
@@ -314,6 +377,7 @@ def test_every_mutation_of_the_schema_has_a_row_in_the_matrix() -> None:
 
 
 # -------------------------------------------------------------------- the mutation matrix
+
 
 @pytest.mark.parametrize("caller", CALLERS, ids=str)
 async def test_every_mutation_is_allowed_or_refused_as_the_table_says(
@@ -397,14 +461,18 @@ async def test_admin_types_by_node_need_admin(
     token = await token_for(firm_a, caller)
     ids = [world[label] for label in ADMIN_TYPE_IDS]
     fields = " ".join(f'n{n}: node(id: "{i}") {{ id }}' for n, i in enumerate(ids))
-    body = await post(http, token, "query($ids: [ID!]!) { " + fields
-                      + " all: nodes(ids: $ids) { id } }", ids=ids)
+    body = await post(
+        http, token, "query($ids: [ID!]!) { " + fields + " all: nodes(ids: $ids) { id } }", ids=ids
+    )
     if READ not in caller.has:
         assert forbidden(body), body
     elif ADMIN in caller.has:
-        assert body == {"data": {
-            **{f"n{n}": {"id": i} for n, i in enumerate(ids)}, "all": [{"id": i} for i in ids],
-        }}
+        assert body == {
+            "data": {
+                **{f"n{n}": {"id": i} for n, i in enumerate(ids)},
+                "all": [{"id": i} for i in ids],
+            }
+        }
     else:
         assert body == {"data": {**{f"n{n}": None for n in range(3)}, "all": [None] * 3}}
 
@@ -418,9 +486,13 @@ async def test_admin_types_behind_fragments_and_nested_edges_need_admin(
     payload (board data) needs READ too."""
     await small_world(firm_a)
     token = await token_for(firm_a, caller)
-    body = await post(http, token, """query { ...Admin }
+    body = await post(
+        http,
+        token,
+        """query { ...Admin }
         fragment Admin on Query { webhookEndpoints { ... on WebhookEndpoint {
-            secret deliveries { edges { node { payload } } } } } }""")
+            secret deliveries { edges { node { payload } } } } } }""",
+    )
     if {ADMIN, READ} <= caller.has:
         assert "errors" not in body and len(body["data"]["webhookEndpoints"]) == 2, body
     else:
@@ -447,10 +519,18 @@ async def test_without_read_a_mutation_answers_its_objects_own_fields(
 ) -> None:
     world = await small_world(firm_a)
     token = await token_for(firm_a, Caller("OWNER", frozenset({WRITE})))
-    body = await post(http, token, MOVE_ASKING % "job { id version tags } errors { code field }",
-                      j=world["to move"], s=world["stages"][1])
-    assert body == {"data": {"moveJob": {
-        "job": {"id": world["to move"], "version": 2, "tags": []}, "errors": []}}}
+    body = await post(
+        http,
+        token,
+        MOVE_ASKING % "job { id version tags } errors { code field }",
+        j=world["to move"],
+        s=world["stages"][1],
+    )
+    assert body == {
+        "data": {
+            "moveJob": {"job": {"id": world["to move"], "version": 2, "tags": []}, "errors": []}
+        }
+    }
 
 
 @pytest.mark.parametrize("document", NESTED_SELECTIONS.values(), ids=NESTED_SELECTIONS.keys())
@@ -499,7 +579,8 @@ async def test_a_subscription_over_http_is_a_clear_client_error(
 ) -> None:
     world = await small_world(firm_a)
     response = await http.post(
-        "/graphql", json={"query": SUBSCRIBE, "variables": {"p": world["pipeline"]}},
+        "/graphql",
+        json={"query": SUBSCRIBE, "variables": {"p": world["pipeline"]}},
         headers={"Authorization": f"Bearer {firm_a.token}"},
     )
     assert response.status_code < 500
@@ -555,9 +636,11 @@ async def test_an_admin_cannot_demote_or_promote_to_owner(
     token = await admin_token(firm_a)
     staff = await User.create(firm_id=firm_a.firm.id, email="s@a.test", name="Staff")
     before = await snapshot()
-    for change in ({"id": gid("User", firm_a.owner.id), "role": "STAFF"},
-                   {"id": gid("User", firm_a.owner.id), "role": "ADMIN"},
-                   {"id": gid("User", staff.id), "role": "OWNER"}):
+    for change in (
+        {"id": gid("User", firm_a.owner.id), "role": "STAFF"},
+        {"id": gid("User", firm_a.owner.id), "role": "ADMIN"},
+        {"id": gid("User", staff.id), "role": "OWNER"},
+    ):
         answer = (await post(http, token, UPDATE_USER, input=change))["data"]["updateUser"]
         assert refused_with(answer, "FORBIDDEN"), (change, answer)
     assert await snapshot() == before
@@ -579,7 +662,8 @@ async def test_an_admin_cannot_deactivate_an_owner(
 ) -> None:
     token = await admin_token(firm_a)
     second_owner = await User.create(
-        firm_id=firm_a.firm.id, email="o2@a.test", name="Second Owner", role=Role.OWNER)
+        firm_id=firm_a.firm.id, email="o2@a.test", name="Second Owner", role=Role.OWNER
+    )
     before = await snapshot()
     for owner in (firm_a.owner, second_owner):  # not even one of two
         answer = (await post(http, token, DEACTIVATE, id=gid("User", owner.id)))["data"]
@@ -592,11 +676,16 @@ async def test_the_last_active_owner_can_be_neither_demoted_nor_deactivated(
     http: httpx.AsyncClient, firm_a: NewFirm
 ) -> None:
     me = gid("User", firm_a.owner.id)
-    gone = await User.create(firm_id=firm_a.firm.id, email="old@a.test", name="Old Owner",
-                             role=Role.OWNER, is_active=False)  # an owner, but not active
+    gone = await User.create(
+        firm_id=firm_a.firm.id,
+        email="old@a.test",
+        name="Old Owner",
+        role=Role.OWNER,
+        is_active=False,
+    )  # an owner, but not active
     before = await snapshot()
     for role in ("ADMIN", "STAFF"):
-        answer = (await post(http, firm_a.token, UPDATE_USER, input={"id": me, "role": role}))
+        answer = await post(http, firm_a.token, UPDATE_USER, input={"id": me, "role": role})
         assert answer["data"]["updateUser"]["user"] is None, answer
         assert answer["data"]["updateUser"]["errors"], answer
     answer = (await post(http, firm_a.token, DEACTIVATE, id=me))["data"]["deactivateUser"]
@@ -606,9 +695,11 @@ async def test_the_last_active_owner_can_be_neither_demoted_nor_deactivated(
 
     # with a second active owner, either may step down
     await post(http, firm_a.token, INVITE, email="o2@a.test", role="OWNER")
-    answer = (await post(http, firm_a.token, UPDATE_USER, input={"id": me, "role": "ADMIN"}))
+    answer = await post(http, firm_a.token, UPDATE_USER, input={"id": me, "role": "ADMIN"})
     assert answer["data"]["updateUser"] == {
-        "user": {"id": me, "name": "Alice Owner", "role": "ADMIN"}, "errors": []}
+        "user": {"id": me, "name": "Alice Owner", "role": "ADMIN"},
+        "errors": [],
+    }
 
 
 async def test_a_token_cannot_get_a_scope_its_creator_lacks(
@@ -636,13 +727,16 @@ async def test_create_api_token_shows_the_secret_once(
     secret = created["secret"]
     assert created["errors"] == [] and secret.startswith("wf_")
     assert (await post(http, secret, VIEWER))["data"]["viewer"]["id"] == gid(
-        "User", firm_a.owner.id)
+        "User", firm_a.owner.id
+    )
 
-    listed = await http.post("/graphql", json={"query": TOKENS},
-                             headers={"Authorization": f"Bearer {firm_a.token}"})
+    listed = await http.post(
+        "/graphql", json={"query": TOKENS}, headers={"Authorization": f"Bearer {firm_a.token}"}
+    )
     assert created["apiToken"]["id"] in listed.text and secret not in listed.text
-    introspected = await post(http, firm_a.token,
-                              '{ __type(name: "ApiToken") { fields { name } } }')
+    introspected = await post(
+        http, firm_a.token, '{ __type(name: "ApiToken") { fields { name } } }'
+    )
     names = {f["name"] for f in introspected["data"]["__type"]["fields"]}
     assert names == {"id", "name", "scopes", "createdAt", "lastUsedAt", "revokedAt", "userId"}
     rows = await ApiToken.all().values()
@@ -665,8 +759,10 @@ async def test_last_used_at_is_set_once_a_token_is_used(
     http: httpx.AsyncClient, firm_a: NewFirm
 ) -> None:
     created = (await post(http, firm_a.token, CREATE_TOKEN, scopes=[READ]))["data"]
-    token_id, secret = created["createApiToken"]["apiToken"]["id"], created["createApiToken"][
-        "secret"]
+    token_id, secret = (
+        created["createApiToken"]["apiToken"]["id"],
+        created["createApiToken"]["secret"],
+    )
     assert created["createApiToken"]["apiToken"]["lastUsedAt"] is None
 
     def last_used(tokens: dict) -> str | None:
@@ -684,7 +780,7 @@ async def test_an_invited_user_gets_a_working_token_with_the_rights_of_their_rol
     http: httpx.AsyncClient, firm_a: NewFirm
 ) -> None:
     for role, may_shape_pipelines in (("STAFF", False), ("ADMIN", True), ("OWNER", True)):
-        invited = (await post(http, firm_a.token, INVITE, email=f"new-{role}@a.test", role=role))
+        invited = await post(http, firm_a.token, INVITE, email=f"new-{role}@a.test", role=role)
         answer = invited["data"]["inviteUser"]
         token = answer["token"]
         assert answer["errors"] == [] and token
@@ -718,8 +814,11 @@ async def test_revoked_tokens_and_deactivated_users_get_401_at_once(
     invited = (await post(http, firm_a.token, INVITE, email="s@a.test", role="STAFF"))["data"]
     staff_token = invited["inviteUser"]["token"]
     for token in (secret, staff_token):
-        assert (await http.post("/graphql", json={"query": VIEWER},
-                                headers={"Authorization": f"Bearer {token}"})).status_code == 200
+        assert (
+            await http.post(
+                "/graphql", json={"query": VIEWER}, headers={"Authorization": f"Bearer {token}"}
+            )
+        ).status_code == 200
     revoke = """mutation($id: ID!) { revokeApiToken(input: {id: $id}) { apiToken { revokedAt }
         errors { code } } }"""
     revoked = await post(http, firm_a.token, revoke, id=created["createApiToken"]["apiToken"]["id"])
@@ -727,8 +826,9 @@ async def test_revoked_tokens_and_deactivated_users_get_401_at_once(
     deactivated = await post(http, firm_a.token, DEACTIVATE, id=invited["inviteUser"]["user"]["id"])
     assert deactivated["data"]["deactivateUser"]["user"]["isActive"] is False
     for token in (secret, staff_token):
-        response = await http.post("/graphql", json={"query": VIEWER},
-                                   headers={"Authorization": f"Bearer {token}"})
+        response = await http.post(
+            "/graphql", json={"query": VIEWER}, headers={"Authorization": f"Bearer {token}"}
+        )
         assert response.status_code == 401
 
 
@@ -748,28 +848,33 @@ async def test_two_owners_removing_each_other_at_once_leave_one_owner(
     """A trigger makes every update of a user take 0.3 s, so both requests are in flight
     together (the window a real race needs, made wide)."""
     second = await User.create(
-        firm_id=firm_a.firm.id, email="o2@a.test", name="Second Owner", role=Role.OWNER)
+        firm_id=firm_a.firm.id, email="o2@a.test", name="Second Owner", role=Role.OWNER
+    )
     _, second_token = await issue_token(second, "second")
 
     async def remove(token: str, user: User) -> dict:
         if how == "deactivate":
             return await post(http, token, DEACTIVATE, id=gid("User", user.id))
-        return await post(http, token, UPDATE_USER, input={"id": gid("User", user.id),
-                                                            "role": "STAFF"})
+        return await post(
+            http, token, UPDATE_USER, input={"id": gid("User", user.id), "role": "STAFF"}
+        )
 
     connection = connections.get("default")
     await connection.execute_script(SLOW_USER_UPDATES)
     try:
-        answers = await asyncio.gather(remove(firm_a.token, second),
-                                       remove(second_token, firm_a.owner))
+        answers = await asyncio.gather(
+            remove(firm_a.token, second), remove(second_token, firm_a.owner)
+        )
     finally:
         await connection.execute_script(
-            "DROP TRIGGER wf_test_slow_update ON app_user; DROP FUNCTION wf_test_slow_update();")
+            "DROP TRIGGER wf_test_slow_update ON app_user; DROP FUNCTION wf_test_slow_update();"
+        )
     owners = await User.filter(firm_id=firm_a.firm.id, role=Role.OWNER, is_active=True).count()
     assert owners == 1, answers
 
 
 # ------------------------------------------------------------ websockets, real processes
+
 
 @dataclass
 class Stack:
@@ -826,8 +931,12 @@ def invite(server: ServerProcess, owner: str, email: str, role: str) -> tuple[st
 
 
 def http_status(server: ServerProcess, token: str) -> int:
-    return httpx.post(f"{server.url}/graphql", json={"query": VIEWER},
-                      headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code
+    return httpx.post(
+        f"{server.url}/graphql",
+        json={"query": VIEWER},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    ).status_code
 
 
 async def refusal(server: ServerProcess, token: str, protocol: str) -> int | None:
@@ -866,8 +975,11 @@ async def test_a_subscription_needs_a_token_with_read(stack: Stack) -> None:
         for label, (token, code) in refused.items():
             assert await refusal(stack.last, token, protocol) == code, (label, protocol)
         for token in allowed.values():
-            subs.append(await Subscription.open(
-                stack.last, token, BOARD_SUBSCRIPTION, protocol, p=board.pipeline))
+            subs.append(
+                await Subscription.open(
+                    stack.last, token, BOARD_SUBSCRIPTION, protocol, p=board.pipeline
+                )
+            )
     await asyncio.sleep(0.2)
     graphql(stack.first, board.token, MOVE, j=board.jobs[0], s=board.stages[1])
     for sub in subs:
@@ -881,8 +993,7 @@ async def test_a_revoked_token_stops_at_once_on_every_process(stack: Stack) -> N
     board = make_board(stack.first)
     token_id, secret = new_token(stack.first, board.token, READ)
     doomed = await Subscription.open(stack.first, secret, BOARD_SUBSCRIPTION, p=board.pipeline)
-    other = await Subscription.open(stack.first, board.token, BOARD_SUBSCRIPTION,
-                                    p=board.pipeline)
+    other = await Subscription.open(stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline)
     await asyncio.sleep(0.2)
     graphql(stack.last, board.token, MOVE, j=board.jobs[0], s=board.stages[1])
     assert (await doomed.event())["type"] == (await other.event())["type"] == "JOB_MOVED"
@@ -898,7 +1009,7 @@ async def test_a_revoked_token_stops_at_once_on_every_process(stack: Stack) -> N
 
 
 async def test_deactivating_a_user_closes_their_sockets_and_stops_their_tokens(
-    stack: Stack
+    stack: Stack,
 ) -> None:
     board = make_board(stack.first)
     user_id, first = invite(stack.first, board.token, "admin@acme.test", "ADMIN")
@@ -907,8 +1018,7 @@ async def test_deactivating_a_user_closes_their_sockets_and_stops_their_tokens(
         await Subscription.open(stack.first, first, BOARD_SUBSCRIPTION, p=board.pipeline),
         await Subscription.open(stack.last, second, BOARD_SUBSCRIPTION, p=board.pipeline),
     ]
-    owners = await Subscription.open(stack.first, board.token, BOARD_SUBSCRIPTION,
-                                     p=board.pipeline)
+    owners = await Subscription.open(stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline)
     await asyncio.sleep(0.2)
 
     answer = await asyncio.to_thread(graphql, stack.last, board.token, DEACTIVATE, id=user_id)
@@ -924,14 +1034,15 @@ async def test_deactivating_a_user_closes_their_sockets_and_stops_their_tokens(
 
 
 async def test_a_lowered_role_closes_the_users_sockets_and_they_reconnect_with_less(
-    stack: Stack
+    stack: Stack,
 ) -> None:
     board = make_board(stack.first)
     user_id, token = invite(stack.first, board.token, "admin@acme.test", "ADMIN")
     sub = await Subscription.open(stack.first, token, BOARD_SUBSCRIPTION, p=board.pipeline)
     await asyncio.sleep(0.2)
-    lowered = await asyncio.to_thread(graphql, stack.last, board.token, UPDATE_USER,
-                                      input={"id": user_id, "role": "STAFF"})
+    lowered = await asyncio.to_thread(
+        graphql, stack.last, board.token, UPDATE_USER, input={"id": user_id, "role": "STAFF"}
+    )
     assert lowered["updateUser"]["errors"] == []
     assert await closed_within(sub, CLOSED_WITHIN) == 4401
     assert http_status(stack.first, token) == 200  # the token itself still works, as STAFF
@@ -940,7 +1051,6 @@ async def test_a_lowered_role_closes_the_users_sockets_and_they_reconnect_with_l
     graphql(stack.last, board.token, MOVE, j=board.jobs[0], s=board.stages[1])
     assert (await again.event())["type"] == "JOB_MOVED"
     await again.close()
-
 
 
 async def test_a_socket_may_only_run_what_its_token_may(stack: Stack) -> None:
@@ -955,11 +1065,15 @@ async def test_a_socket_may_only_run_what_its_token_may(stack: Stack) -> None:
     assert message["type"] == "error", message
     assert [e["extensions"]["code"] for e in message["payload"]] == ["FORBIDDEN"]
     assert graphql(stack.first, board.token, version, j=board.jobs[0])["job"] == {
-        "version": 1, "stage": {"id": board.stages[0]}}
+        "version": 1,
+        "stage": {"id": board.stages[0]},
+    }
 
     read_write = new_token(stack.first, board.token, READ, WRITE)[1]
-    sub = await Subscription.open(stack.last, read_write, MOVE, j=board.jobs[0],
-                                  s=board.stages[1])
-    assert await sub.message() == {"id": "1", "type": "next", "payload": {
-        "data": {"moveJob": {"job": {"version": 2}, "errors": []}}}}
+    sub = await Subscription.open(stack.last, read_write, MOVE, j=board.jobs[0], s=board.stages[1])
+    assert await sub.message() == {
+        "id": "1",
+        "type": "next",
+        "payload": {"data": {"moveJob": {"job": {"version": 2}, "errors": []}}},
+    }
     await sub.close()

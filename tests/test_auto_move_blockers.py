@@ -36,8 +36,9 @@ async def _add_jobs(
         done = await tasks.create_task(scope, card.id, "Done")
         await tasks.set_task_done(scope, done.id, True)
         await documents.send_organizer(scope, card.id, f"Organizer {n}", ["Income?"])
-        await documents.create_invoice(scope, card.id, "USD", [
-            {"description": "1040", "quantity": 1, "unitPriceCents": 100}])
+        await documents.create_invoice(
+            scope, card.id, "USD", [{"description": "1040", "quantity": 1, "unitPriceCents": 100}]
+        )
         added.append(card)
     return added
 
@@ -50,8 +51,11 @@ async def _load(gql: GraphQL, counter: StatementCounter, firm: NewFirm) -> tuple
     data = await gql(BOARD)
     executed = len(counter.statements)
     stages = data["pipelines"]["edges"][0]["node"]["stages"]
-    blockers = {e["node"]["title"]: e["node"]["autoMoveBlockers"]
-                for s in stages for e in s["jobs"]["edges"]}
+    blockers = {
+        e["node"]["title"]: e["node"]["autoMoveBlockers"]
+        for s in stages
+        for e in s["jobs"]["edges"]
+    }
     return executed, blockers
 
 
@@ -67,8 +71,11 @@ async def test_blockers_of_50_jobs_cost_the_statements_of_one(
     fifty, blockers = await _load(gql, sql_statements, firm_a)
     assert one == fifty == BOARD_STATEMENTS, sql_statements.statements
     assert len(blockers) == 50
-    assert blockers["job 7"] == ["task 'Open 7'", "organizer 'Organizer 7'",
-                                 f"invoice #{invoices['job 7']}"]
+    assert blockers["job 7"] == [
+        "task 'Open 7'",
+        "organizer 'Organizer 7'",
+        f"invoice #{invoices['job 7']}",
+    ]
 
 
 async def test_blockers_are_answered_for_each_job_of_the_board(
@@ -77,7 +84,7 @@ async def test_blockers_are_answered_for_each_job_of_the_board(
     """A job with nothing open, one whose items are all done, and one moved on: each its own."""
     pipeline, stages = await board(firm_a)
     scope = scope_of(firm_a)
-    busy, = await _add_jobs(firm_a, pipeline.id, stages[1].id, 1)
+    (busy,) = await _add_jobs(firm_a, pipeline.id, stages[1].id, 1)
     avery = await client(firm_a, "Blake")
     await jobs.create_job(scope, pipeline.id, avery.id, "idle")
     finished = await jobs.create_job(scope, pipeline.id, avery.id, "finished")
@@ -86,16 +93,22 @@ async def test_blockers_are_answered_for_each_job_of_the_board(
     await jobs.move_job(scope, busy.id, stages[2].id)  # its open items stay in stages[1]
     await tasks.create_task(scope, busy.id, "Review")
     data = await gql(BOARD)
-    found = {e["node"]["title"]: e["node"]["autoMoveBlockers"]
-             for s in data["pipelines"]["edges"][0]["node"]["stages"] for e in s["jobs"]["edges"]}
+    found = {
+        e["node"]["title"]: e["node"]["autoMoveBlockers"]
+        for s in data["pipelines"]["edges"][0]["node"]["stages"]
+        for e in s["jobs"]["edges"]
+    }
     assert found == {"job 0": ["task 'Review'"], "idle": [], "finished": []}
 
 
 def test_blockers_count_in_the_query_cost() -> None:
     """100 jobs asking for their blockers cost 100 short lists more than without them."""
+
     def cost(fields: str) -> int:
-        document = parse("{ pipelines(first: 1) { edges { node { stages { jobs(first: 100) "
-                         "{ edges { node { " + fields + " } } } } } } } }")
+        document = parse(
+            "{ pipelines(first: 1) { edges { node { stages { jobs(first: 100) "
+            "{ edges { node { " + fields + " } } } } } } } }"
+        )
         return analyze(schema._schema, document, None, None, frozenset(Permission)).cost
 
     stages_jobs = LIST_ESTIMATE * 100

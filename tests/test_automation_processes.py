@@ -27,8 +27,9 @@ def processes(database_url: str, tmp_path: Path) -> Iterator[list[ServerProcess]
         started = [ServerProcess(tmp_path, DATABASE_URL=database_url).start()]
     else:
         started = [ServerProcess(tmp_path, "--no-runner", DATABASE_URL=database_url).start()]
-        started += [ServerProcess(tmp_path, "worker", DATABASE_URL=database_url).start()
-                    for _ in range(2)]
+        started += [
+            ServerProcess(tmp_path, "worker", DATABASE_URL=database_url).start() for _ in range(2)
+        ]
     yield started
     for process in started:
         process.stop()
@@ -38,10 +39,12 @@ def test_every_entry_runs_its_automation_exactly_once(processes: list[ServerProc
     server = processes[0]
     board = make_board(server, jobs=6)
     assert graphql(server, board.token, CREATE, s=board.stages[1])["createAutomation"] == {
-        "errors": []}
+        "errors": []
+    }
     for job in board.jobs:
         assert graphql(server, board.token, MOVE, j=job, s=board.stages[1])["moveJob"] == {
-            "errors": []}
+            "errors": []
+        }
     deadline = time.monotonic() + 20
     while True:
         jobs = graphql(server, board.token, RUNS, p=board.pipeline)["pipeline"]["jobs"]["edges"]

@@ -47,10 +47,12 @@ async def w(gql: GraphQL, firm_a: NewFirm, firm_b: NewFirm) -> World:
     endpoint = await webhooks.create_endpoint(scope_of(firm_a), "http://127.0.0.1:9/hooks")
     b_pipeline, b_stages = await board(firm_b)
     b_endpoint = await webhooks.create_endpoint(scope_of(firm_b), "http://127.0.0.1:9/b")
-    foreign = {"stageId": gid("Stage", b_stages[1].id),
-               "pipelineId": gid("Pipeline", b_pipeline.id),
-               "assigneeId": gid("User", firm_b.owner.id),
-               "endpointId": gid("WebhookEndpoint", b_endpoint.id)}
+    foreign = {
+        "stageId": gid("Stage", b_stages[1].id),
+        "pipelineId": gid("Pipeline", b_pipeline.id),
+        "assigneeId": gid("User", firm_b.owner.id),
+        "endpointId": gid("WebhookEndpoint", b_endpoint.id),
+    }
     return World(gql, stages, other, other_stages, user, endpoint.id, foreign)
 
 
@@ -67,8 +69,12 @@ async def _existing(w: World, action: str) -> str:
     return data["automation"]["id"]
 
 
-async def _create(w: World, action: str, settings: Any, conditions: Any = None,
-                  ) -> dict[str, Any]:
+async def _create(
+    w: World,
+    action: str,
+    settings: Any,
+    conditions: Any = None,
+) -> dict[str, Any]:
     payload = {"stageId": w.stage(), "action": action, "settings": settings}
     if conditions is not None:
         payload["conditions"] = conditions
@@ -80,19 +86,24 @@ def valid_settings(w: World) -> dict[str, dict[str, Any]]:
         "CREATE_TASK": {"title": "Prepare", "assigneeId": gid("User", w.user.id), "dueInDays": 3},
         "SEND_ORGANIZER": {"title": "Organizer", "questions": ["Income?"]},
         "SEND_MESSAGE": {"subject": "Hi {client.name}", "body": "Due {job.dueDate}"},
-        "CREATE_INVOICE": {"currency": "USD", "lineItems": [
-            {"description": "1040", "quantity": 2, "unitPriceCents": 100}]},
+        "CREATE_INVOICE": {
+            "currency": "USD",
+            "lineItems": [{"description": "1040", "quantity": 2, "unitPriceCents": 100}],
+        },
         "MOVE_JOB": {"stageId": w.stage(2)},
-        "TRANSFER_JOB": {"pipelineId": gid("Pipeline", w.other.id),
-                         "stageId": gid("Stage", w.other_stages[1].id)},
+        "TRANSFER_JOB": {
+            "pipelineId": gid("Pipeline", w.other.id),
+            "stageId": gid("Stage", w.other_stages[1].id),
+        },
         "ARCHIVE_JOB": {},
         "UPDATE_TAGS": {"target": "CLIENT", "add": ["vip"], "remove": ["lead"]},
         "CALL_WEBHOOK": {"endpointId": gid("WebhookEndpoint", w.endpoint)},
     }
 
 
-async def _refused(w: World, action: str, settings: Any, conditions: Any = None,
-                   automation_id: str | None = None) -> list[dict[str, Any]]:
+async def _refused(
+    w: World, action: str, settings: Any, conditions: Any = None, automation_id: str | None = None
+) -> list[dict[str, Any]]:
     """createAutomation and updateAutomation (of `automation_id`, or of a new valid automation
     of `action`) with these settings and conditions: both refused with one UserError, nothing
     written; their two errors."""
@@ -122,8 +133,12 @@ ID_SETTINGS: list[tuple[str, dict[str, Any], str]] = [
     ("CREATE_TASK", {"title": "Prepare"}, "assigneeId"),
     ("CALL_WEBHOOK", {}, "endpointId"),
 ]
-ID_TYPES = {"stageId": "Stage", "pipelineId": "Pipeline", "assigneeId": "User",
-            "endpointId": "WebhookEndpoint"}
+ID_TYPES = {
+    "stageId": "Stage",
+    "pipelineId": "Pipeline",
+    "assigneeId": "User",
+    "endpointId": "WebhookEndpoint",
+}
 
 
 def _b64(text: str) -> str:
@@ -132,9 +147,24 @@ def _b64(text: str) -> str:
 
 # ids that are no id: out of the columns' range, as numbers or encoded, and malformed
 BAD_IDS: list[Any] = [
-    2**31, 2**63, 10**20, -(2**63), -1, 0, 2**31 - 1, 7, 1.5, True,
-    _b64("Stage:99999999999999999999"), _b64("Stage:2147483648"), _b64("User:-1"),
-    "not an id", "", "x" * 1000, ["a"], {"id": 1},
+    2**31,
+    2**63,
+    10**20,
+    -(2**63),
+    -1,
+    0,
+    2**31 - 1,
+    7,
+    1.5,
+    True,
+    _b64("Stage:99999999999999999999"),
+    _b64("Stage:2147483648"),
+    _b64("User:-1"),
+    "not an id",
+    "",
+    "x" * 1000,
+    ["a"],
+    {"id": 1},
 ]
 
 
@@ -143,8 +173,9 @@ def _with(w: World, others: dict[str, Any], key: str, value: Any) -> dict[str, A
     return {**settings, key: value}
 
 
-@pytest.mark.parametrize(("action", "others", "key"), ID_SETTINGS,
-                         ids=[f"{a} {k}" for a, _, k in ID_SETTINGS])
+@pytest.mark.parametrize(
+    ("action", "others", "key"), ID_SETTINGS, ids=[f"{a} {k}" for a, _, k in ID_SETTINGS]
+)
 async def test_an_id_setting_that_is_no_id_is_refused(
     w: World, action: str, others: dict[str, Any], key: str
 ) -> None:
@@ -154,14 +185,17 @@ async def test_an_id_setting_that_is_no_id_is_refused(
             assert (error["code"], error["field"]) == ("INVALID_ID", f"settings.{key}"), bad
 
 
-@pytest.mark.parametrize(("action", "others", "key"), ID_SETTINGS,
-                         ids=[f"{a} {k}" for a, _, k in ID_SETTINGS])
+@pytest.mark.parametrize(
+    ("action", "others", "key"), ID_SETTINGS, ids=[f"{a} {k}" for a, _, k in ID_SETTINGS]
+)
 async def test_another_firms_id_in_settings_is_answered_like_a_missing_one(
     w: World, action: str, others: dict[str, Any], key: str
 ) -> None:
     missing = gid(ID_TYPES[key], 999_999)
-    answers = [await _refused(w, action, _with(w, others, key, value))
-               for value in (w.foreign[key], missing)]
+    answers = [
+        await _refused(w, action, _with(w, others, key, value))
+        for value in (w.foreign[key], missing)
+    ]
     assert answers[0] == answers[1]
     for error in answers[0]:
         assert (error["code"], error["field"]) == ("NOT_FOUND", f"settings.{key}"), error
@@ -179,12 +213,14 @@ async def test_the_domain_refuses_out_of_range_row_ids(firm_a: NewFirm) -> None:
             (ActionType.TRANSFER_JOB, {"pipelineId": huge}, "pipelineId"),
         ]:
             with pytest.raises(DomainError) as refused:
-                await automations.create_automation(scope_of(firm_a), stages[1].id, action,
-                                                    settings)
+                await automations.create_automation(
+                    scope_of(firm_a), stages[1].id, action, settings
+                )
             assert (refused.value.code, refused.value.field) == ("NOT_FOUND", f"settings.{key}")
 
 
 # --- typed settings and conditions (defect 14) ---------------------------------------------
+
 
 def _item(**changes: Any) -> dict[str, Any]:
     return {"description": "1040", "quantity": 1, "unitPriceCents": 100, **changes}
@@ -289,10 +325,15 @@ WRONG: dict[str, list[tuple[dict[str, Any], str]]] = {
 
 
 def _filled(w: World, settings: dict[str, Any]) -> dict[str, Any]:
-    ids = {STAGE: w.stage(2), PIPELINE: gid("Pipeline", w.other.id),
-           "ENDPOINT": gid("WebhookEndpoint", w.endpoint)}
-    return {key: ids.get(value, value) if isinstance(value, str) else value
-            for key, value in settings.items()}
+    ids = {
+        STAGE: w.stage(2),
+        PIPELINE: gid("Pipeline", w.other.id),
+        "ENDPOINT": gid("WebhookEndpoint", w.endpoint),
+    }
+    return {
+        key: ids.get(value, value) if isinstance(value, str) else value
+        for key, value in settings.items()
+    }
 
 
 @pytest.mark.parametrize("action", list(WRONG))
@@ -327,51 +368,77 @@ async def test_wrong_typed_conditions_are_refused(w: World) -> None:
             assert (error["code"], error["field"]) == ("INVALID_INPUT", field), conditions
 
 
-async def test_valid_settings_and_conditions_are_accepted_and_read_back_unchanged(
-    w: World
-) -> None:
+async def test_valid_settings_and_conditions_are_accepted_and_read_back_unchanged(w: World) -> None:
     """Every action's settings, then the settings read back sent again (nulls included)."""
-    conditions = {"clientTagsAll": ["vip"], "clientTagsNone": [], "jobTagsAll": None,
-                  "priorities": ["HIGH", "URGENT"]}
+    conditions = {
+        "clientTagsAll": ["vip"],
+        "clientTagsNone": [],
+        "jobTagsAll": None,
+        "priorities": ["HIGH", "URGENT"],
+    }
     for action, settings in valid_settings(w).items():
         created = await _create(w, action, settings, conditions)
         assert created["errors"] == [], (action, created)
         automation = created["automation"]
-        assert automation["conditions"] == {"clientTagsAll": ["vip"],
-                                            "priorities": ["HIGH", "URGENT"]}
-        again = (await w.gql(UPDATE, input={
-            "id": automation["id"], "settings": automation["settings"],
-            "conditions": automation["conditions"]}))["updateAutomation"]
+        assert automation["conditions"] == {
+            "clientTagsAll": ["vip"],
+            "priorities": ["HIGH", "URGENT"],
+        }
+        again = (
+            await w.gql(
+                UPDATE,
+                input={
+                    "id": automation["id"],
+                    "settings": automation["settings"],
+                    "conditions": automation["conditions"],
+                },
+            )
+        )["updateAutomation"]
         assert again["errors"] == [] and again["automation"] == automation, action
-    created = await _create(w, "CREATE_TASK", {"title": "Sign", "description": None,
-                                               "assigneeId": None, "assignToJobAssignees": True,
-                                               "dueInDays": None})
+    created = await _create(
+        w,
+        "CREATE_TASK",
+        {
+            "title": "Sign",
+            "description": None,
+            "assigneeId": None,
+            "assignToJobAssignees": True,
+            "dueInDays": None,
+        },
+    )
     assert created["automation"]["settings"] == {
-        "title": "Sign", "description": "", "assigneeId": None, "assignToJobAssignees": True,
-        "dueInDays": None}
-    optional = await _create(w, "TRANSFER_JOB", {"pipelineId": gid("Pipeline", w.other.id),
-                                                 "stageId": None})
+        "title": "Sign",
+        "description": "",
+        "assigneeId": None,
+        "assignToJobAssignees": True,
+        "dueInDays": None,
+    }
+    optional = await _create(
+        w, "TRANSFER_JOB", {"pipelineId": gid("Pipeline", w.other.id), "stageId": None}
+    )
     assert optional["errors"] == []
 
 
 # --- at most MAX_AUTOMATIONS_PER_STAGE automations on a stage (defect 6, in part) -----------
 
-async def test_a_stage_takes_at_most_its_cap_of_automations(
-    w: World, firm_a: NewFirm
-) -> None:
+
+async def test_a_stage_takes_at_most_its_cap_of_automations(w: World, firm_a: NewFirm) -> None:
     assert MAX_AUTOMATIONS_PER_STAGE == 20
     scope = scope_of(firm_a)
-    made = [await automations.create_automation(scope, w.stages[1].id, ActionType.ARCHIVE_JOB,
-                                                 {}) for _ in range(MAX_AUTOMATIONS_PER_STAGE)]
+    made = [
+        await automations.create_automation(scope, w.stages[1].id, ActionType.ARCHIVE_JOB, {})
+        for _ in range(MAX_AUTOMATIONS_PER_STAGE)
+    ]
     before = await _state()
     refused = await _create(w, "ARCHIVE_JOB", {})
     assert refused["automation"] is None
-    error, = refused["errors"]
+    (error,) = refused["errors"]
     assert (error["code"], error["field"]) == ("INVALID_INPUT", "stageId")
     assert str(MAX_AUTOMATIONS_PER_STAGE) in error["message"]
     assert await _state() == before
-    other_stage = (await w.gql(CREATE, input={"stageId": w.stage(2), "action": "ARCHIVE_JOB",
-                                              "settings": {}}))["createAutomation"]
+    other_stage = (
+        await w.gql(CREATE, input={"stageId": w.stage(2), "action": "ARCHIVE_JOB", "settings": {}})
+    )["createAutomation"]
     assert other_stage["errors"] == []  # the cap is per stage
     await automations.delete_automation(scope, made[0].id)
     assert (await _create(w, "ARCHIVE_JOB", {}))["errors"] == []  # room again

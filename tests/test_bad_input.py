@@ -25,6 +25,8 @@ from workflow import jobs, tasks
 from workflow.firms import NewFirm
 
 MISSING = 999_999
+
+
 async def refused(gql: GraphQL, op: str, input: dict[str, Any]) -> dict[str, Any]:
     """Run a mutation that must fail: one UserError, null object, nothing written."""
     before, events = await snapshot(), await JobEvent.all().count()
@@ -63,8 +65,12 @@ async def w(firm_a: NewFirm) -> World:
     other, other_stages = await board(firm_a, ("Lead", "Won"), name="Bookkeeping Lead")
     avery = await client(firm_a)
     first = await jobs.create_job(
-        scope, pipeline.id, avery.id, "Avery 2025",
-        start_date=date(2026, 3, 1), due_date=date(2026, 4, 15),
+        scope,
+        pipeline.id,
+        avery.id,
+        "Avery 2025",
+        start_date=date(2026, 3, 1),
+        due_date=date(2026, 4, 15),
     )
     first = await jobs.update_job(scope, first.id, tags=["vip"])
     second = await job(firm_a, pipeline, avery, "Avery amended")
@@ -75,8 +81,9 @@ async def w(firm_a: NewFirm) -> World:
     task = await tasks.create_task(scope, first.id, "Request W-2")
     pat = await User.create(firm_id=firm_a.firm.id, name="Pat Preparer", email="pat@a.test")
     assert first.version == 2
-    return World(pipeline, stages, other, other_stages, avery, first, second, third, archived,
-                 task, pat)
+    return World(
+        pipeline, stages, other, other_stages, avery, first, second, third, archived, task, pat
+    )
 
 
 Input = Callable[[World, str], dict[str, Any]]
@@ -87,15 +94,19 @@ NAMED: list[tuple[str, str, Input]] = [
     ("createPipeline", "name", lambda w, v: {"name": v, "stageNames": ["One"]}),
     ("createPipeline", "stageNames", lambda w, v: {"name": "New", "stageNames": ["One", v]}),
     ("updatePipeline", "name", lambda w, v: {"id": w.id("Pipeline", w.pipeline), "name": v}),
-    ("createStage", "name",
-     lambda w, v: {"pipelineId": w.id("Pipeline", w.pipeline), "name": v}),
+    ("createStage", "name", lambda w, v: {"pipelineId": w.id("Pipeline", w.pipeline), "name": v}),
     ("updateStage", "name", lambda w, v: {"id": w.id("Stage", w.stages[0]), "name": v}),
     ("createClient", "name", lambda w, v: {"name": v}),
     ("updateClient", "name", lambda w, v: {"id": w.id("Client", w.client), "name": v}),
-    ("createJob", "title", lambda w, v: {
-        "pipelineId": w.id("Pipeline", w.pipeline), "clientId": w.id("Client", w.client),
-        "title": v,
-    }),
+    (
+        "createJob",
+        "title",
+        lambda w, v: {
+            "pipelineId": w.id("Pipeline", w.pipeline),
+            "clientId": w.id("Client", w.client),
+            "title": v,
+        },
+    ),
     ("updateJob", "title", lambda w, v: {"id": w.id("Job", w.job), "title": v}),
     ("createTask", "title", lambda w, v: {"jobId": w.id("Job", w.job), "title": v}),
     ("updateTask", "title", lambda w, v: {"id": w.id("Task", w.task), "title": v}),
@@ -136,54 +147,131 @@ async def test_a_name_of_200_characters_is_accepted(
 ID_ARGUMENTS: list[tuple[str, str, str, Input]] = [
     ("moveJob", "jobId", "Job", lambda w, i: {"jobId": i, "stageId": w.id("Stage", w.stages[1])}),
     ("moveJob", "stageId", "Stage", lambda w, i: {"jobId": w.id("Job", w.job), "stageId": i}),
-    ("moveJob", "beforeJobId", "Job", lambda w, i: {
-        "jobId": w.id("Job", w.job), "stageId": w.id("Stage", w.stages[1]), "beforeJobId": i,
-    }),
-    ("moveJob", "afterJobId", "Job", lambda w, i: {
-        "jobId": w.id("Job", w.job), "stageId": w.id("Stage", w.stages[1]), "afterJobId": i,
-    }),
-    ("transferJob", "jobId", "Job",
-     lambda w, i: {"jobId": i, "pipelineId": w.id("Pipeline", w.other)}),
-    ("transferJob", "pipelineId", "Pipeline",
-     lambda w, i: {"jobId": w.id("Job", w.job), "pipelineId": i}),
-    ("transferJob", "stageId", "Stage", lambda w, i: {
-        "jobId": w.id("Job", w.job), "pipelineId": w.id("Pipeline", w.other), "stageId": i,
-    }),
-    ("createJob", "pipelineId", "Pipeline", lambda w, i: {
-        "pipelineId": i, "clientId": w.id("Client", w.client), "title": "New",
-    }),
-    ("createJob", "clientId", "Client", lambda w, i: {
-        "pipelineId": w.id("Pipeline", w.pipeline), "clientId": i, "title": "New",
-    }),
-    ("createJob", "stageId", "Stage", lambda w, i: {
-        "pipelineId": w.id("Pipeline", w.pipeline), "clientId": w.id("Client", w.client),
-        "title": "New", "stageId": i,
-    }),
-    ("createJob", "assigneeIds", "User", lambda w, i: {
-        "pipelineId": w.id("Pipeline", w.pipeline), "clientId": w.id("Client", w.client),
-        "title": "New", "assigneeIds": [w.id("User", w.user), i],
-    }),
+    (
+        "moveJob",
+        "beforeJobId",
+        "Job",
+        lambda w, i: {
+            "jobId": w.id("Job", w.job),
+            "stageId": w.id("Stage", w.stages[1]),
+            "beforeJobId": i,
+        },
+    ),
+    (
+        "moveJob",
+        "afterJobId",
+        "Job",
+        lambda w, i: {
+            "jobId": w.id("Job", w.job),
+            "stageId": w.id("Stage", w.stages[1]),
+            "afterJobId": i,
+        },
+    ),
+    (
+        "transferJob",
+        "jobId",
+        "Job",
+        lambda w, i: {"jobId": i, "pipelineId": w.id("Pipeline", w.other)},
+    ),
+    (
+        "transferJob",
+        "pipelineId",
+        "Pipeline",
+        lambda w, i: {"jobId": w.id("Job", w.job), "pipelineId": i},
+    ),
+    (
+        "transferJob",
+        "stageId",
+        "Stage",
+        lambda w, i: {
+            "jobId": w.id("Job", w.job),
+            "pipelineId": w.id("Pipeline", w.other),
+            "stageId": i,
+        },
+    ),
+    (
+        "createJob",
+        "pipelineId",
+        "Pipeline",
+        lambda w, i: {
+            "pipelineId": i,
+            "clientId": w.id("Client", w.client),
+            "title": "New",
+        },
+    ),
+    (
+        "createJob",
+        "clientId",
+        "Client",
+        lambda w, i: {
+            "pipelineId": w.id("Pipeline", w.pipeline),
+            "clientId": i,
+            "title": "New",
+        },
+    ),
+    (
+        "createJob",
+        "stageId",
+        "Stage",
+        lambda w, i: {
+            "pipelineId": w.id("Pipeline", w.pipeline),
+            "clientId": w.id("Client", w.client),
+            "title": "New",
+            "stageId": i,
+        },
+    ),
+    (
+        "createJob",
+        "assigneeIds",
+        "User",
+        lambda w, i: {
+            "pipelineId": w.id("Pipeline", w.pipeline),
+            "clientId": w.id("Client", w.client),
+            "title": "New",
+            "assigneeIds": [w.id("User", w.user), i],
+        },
+    ),
     ("createTask", "jobId", "Job", lambda w, i: {"jobId": i, "title": "Call"}),
-    ("createTask", "assigneeId", "User",
-     lambda w, i: {"jobId": w.id("Job", w.job), "title": "Call", "assigneeId": i}),
+    (
+        "createTask",
+        "assigneeId",
+        "User",
+        lambda w, i: {"jobId": w.id("Job", w.job), "title": "Call", "assigneeId": i},
+    ),
     ("updateJob", "id", "Job", lambda w, i: {"id": i, "title": "Renamed"}),
     ("updateJob", "clientId", "Client", lambda w, i: {"id": w.id("Job", w.job), "clientId": i}),
-    ("updateJob", "assigneeIds", "User",
-     lambda w, i: {"id": w.id("Job", w.job), "assigneeIds": [i]}),
+    (
+        "updateJob",
+        "assigneeIds",
+        "User",
+        lambda w, i: {"id": w.id("Job", w.job), "assigneeIds": [i]},
+    ),
     ("archiveJob", "id", "Job", lambda w, i: {"id": i}),
     ("deleteStage", "id", "Stage", lambda w, i: {"id": i}),
-    ("deleteStage", "moveJobsToStageId", "Stage",
-     lambda w, i: {"id": w.id("Stage", w.stages[0]), "moveJobsToStageId": i}),
+    (
+        "deleteStage",
+        "moveJobsToStageId",
+        "Stage",
+        lambda w, i: {"id": w.id("Stage", w.stages[0]), "moveJobsToStageId": i},
+    ),
     ("updatePipeline", "id", "Pipeline", lambda w, i: {"id": i, "name": "Renamed"}),
     ("deletePipeline", "id", "Pipeline", lambda w, i: {"id": i}),
     ("createStage", "pipelineId", "Pipeline", lambda w, i: {"pipelineId": i, "name": "New"}),
     ("updateStage", "id", "Stage", lambda w, i: {"id": i, "name": "Renamed"}),
-    ("reorderStages", "pipelineId", "Pipeline",
-     lambda w, i: {"pipelineId": i, "stageIds": [w.id("Stage", s) for s in w.stages]}),
+    (
+        "reorderStages",
+        "pipelineId",
+        "Pipeline",
+        lambda w, i: {"pipelineId": i, "stageIds": [w.id("Stage", s) for s in w.stages]},
+    ),
     ("updateClient", "id", "Client", lambda w, i: {"id": i, "name": "Renamed"}),
     ("updateTask", "id", "Task", lambda w, i: {"id": i, "title": "Renamed"}),
-    ("updateTask", "assigneeId", "User",
-     lambda w, i: {"id": w.id("Task", w.task), "assigneeId": i}),
+    (
+        "updateTask",
+        "assigneeId",
+        "User",
+        lambda w, i: {"id": w.id("Task", w.task), "assigneeId": i},
+    ),
     ("completeTask", "id", "Task", lambda w, i: {"id": i}),
     ("reopenTask", "id", "Task", lambda w, i: {"id": i}),
     ("deleteTask", "id", "Task", lambda w, i: {"id": i}),
@@ -204,7 +292,8 @@ async def post(
 ) -> dict[str, Any]:
     """The whole response body, top-level errors or not."""
     response = await http.post(
-        "/graphql", json={"query": query, "variables": variables},
+        "/graphql",
+        json={"query": query, "variables": variables},
         headers={"Authorization": f"Bearer {firm.token}"},
     )
     assert response.status_code == 200, response.text
@@ -218,9 +307,12 @@ def _b64(raw: str) -> str:
 def malformed_ids(w: World, type_name: str) -> dict[str, str]:
     """Strings that are not a global id of `type_name`, by kind."""
     other_type = {
-        "Job": w.id("Stage", w.stages[0]), "Stage": w.id("Job", w.job),
-        "Pipeline": w.id("Stage", w.stages[0]), "Client": w.id("Job", w.job),
-        "User": w.id("Client", w.client), "Task": w.id("Job", w.job),
+        "Job": w.id("Stage", w.stages[0]),
+        "Stage": w.id("Job", w.job),
+        "Pipeline": w.id("Stage", w.stages[0]),
+        "Client": w.id("Job", w.job),
+        "User": w.id("Client", w.client),
+        "Task": w.id("Job", w.job),
     }
     return {
         "garbage": "not an id!",
@@ -239,7 +331,12 @@ def malformed_ids(w: World, type_name: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(("op", "field", "type_name", "make"), ID_ARGUMENTS, ids=ID_ARGUMENT_IDS)
 async def test_malformed_id_is_invalid_id_and_writes_nothing(
-    http: httpx.AsyncClient, firm_a: NewFirm, w: World, op: str, field: str, type_name: str,
+    http: httpx.AsyncClient,
+    firm_a: NewFirm,
+    w: World,
+    op: str,
+    field: str,
+    type_name: str,
     make: Input,
 ) -> None:
     answers: dict[str, Any] = {}
@@ -266,7 +363,12 @@ SUPERSCRIPT_TWO = "\u00b2"  # str.isdigit() says yes, int() says no
     ids=["moveJob.jobId", "createJob.clientId"],
 )
 async def test_id_with_a_non_ascii_digit_key_is_invalid_id(
-    http: httpx.AsyncClient, firm_a: NewFirm, w: World, op: str, field: str, type_name: str,
+    http: httpx.AsyncClient,
+    firm_a: NewFirm,
+    w: World,
+    op: str,
+    field: str,
+    type_name: str,
     make: Input,
 ) -> None:
     before = await snapshot()
@@ -281,40 +383,63 @@ async def test_id_with_a_non_ascii_digit_key_is_invalid_id(
 
 # ------------------------------------------------------------------------------- domain rules
 
+
 async def test_move_to_a_stage_of_another_pipeline_is_wrong_pipeline(
     gql: GraphQL, w: World
 ) -> None:
-    error = await refused(gql, "moveJob", {
-        "jobId": w.id("Job", w.job), "stageId": w.id("Stage", w.other_stages[0]),
-    })
+    error = await refused(
+        gql,
+        "moveJob",
+        {
+            "jobId": w.id("Job", w.job),
+            "stageId": w.id("Stage", w.other_stages[0]),
+        },
+    )
     assert (error["code"], error["field"]) == ("WRONG_PIPELINE", "stageId")
 
 
 async def test_create_job_in_a_stage_of_another_pipeline_is_wrong_pipeline(
     gql: GraphQL, w: World
 ) -> None:
-    error = await refused(gql, "createJob", {
-        "pipelineId": w.id("Pipeline", w.pipeline), "clientId": w.id("Client", w.client),
-        "title": "New", "stageId": w.id("Stage", w.other_stages[0]),
-    })
+    error = await refused(
+        gql,
+        "createJob",
+        {
+            "pipelineId": w.id("Pipeline", w.pipeline),
+            "clientId": w.id("Client", w.client),
+            "title": "New",
+            "stageId": w.id("Stage", w.other_stages[0]),
+        },
+    )
     assert (error["code"], error["field"]) == ("WRONG_PIPELINE", "stageId")
 
 
 async def test_transfer_to_a_stage_of_another_pipeline_is_wrong_pipeline(
     gql: GraphQL, w: World
 ) -> None:
-    error = await refused(gql, "transferJob", {
-        "jobId": w.id("Job", w.job), "pipelineId": w.id("Pipeline", w.other),
-        "stageId": w.id("Stage", w.stages[1]),
-    })
+    error = await refused(
+        gql,
+        "transferJob",
+        {
+            "jobId": w.id("Job", w.job),
+            "pipelineId": w.id("Pipeline", w.other),
+            "stageId": w.id("Stage", w.stages[1]),
+        },
+    )
     assert (error["code"], error["field"]) == ("WRONG_PIPELINE", "stageId")
 
 
 ON_ARCHIVED: list[tuple[str, str, Callable[[World], dict[str, Any]]]] = [
-    ("moveJob", "jobId",
-     lambda w: {"jobId": w.id("Job", w.archived), "stageId": w.id("Stage", w.stages[1])}),
-    ("transferJob", "jobId",
-     lambda w: {"jobId": w.id("Job", w.archived), "pipelineId": w.id("Pipeline", w.other)}),
+    (
+        "moveJob",
+        "jobId",
+        lambda w: {"jobId": w.id("Job", w.archived), "stageId": w.id("Stage", w.stages[1])},
+    ),
+    (
+        "transferJob",
+        "jobId",
+        lambda w: {"jobId": w.id("Job", w.archived), "pipelineId": w.id("Pipeline", w.other)},
+    ),
     ("archiveJob", "id", lambda w: {"id": w.id("Job", w.archived)}),
     ("updateJob", "id", lambda w: {"id": w.id("Job", w.archived), "title": "Renamed"}),
     ("createTask", "jobId", lambda w: {"jobId": w.id("Job", w.archived), "title": "Call"}),
@@ -331,12 +456,18 @@ async def test_changing_an_archived_job_is_job_archived(
 
 VERSIONED: list[tuple[str, Callable[[World], dict[str, Any]]]] = [
     ("moveJob", lambda w: {"jobId": w.id("Job", w.job), "stageId": w.id("Stage", w.stages[1])}),
-    ("moveJob", lambda w: {  # a move within the stage
-        "jobId": w.id("Job", w.job), "stageId": w.id("Stage", w.stages[0]),
-        "afterJobId": w.id("Job", w.second),
-    }),
-    ("transferJob",
-     lambda w: {"jobId": w.id("Job", w.job), "pipelineId": w.id("Pipeline", w.other)}),
+    (
+        "moveJob",
+        lambda w: {  # a move within the stage
+            "jobId": w.id("Job", w.job),
+            "stageId": w.id("Stage", w.stages[0]),
+            "afterJobId": w.id("Job", w.second),
+        },
+    ),
+    (
+        "transferJob",
+        lambda w: {"jobId": w.id("Job", w.job), "pipelineId": w.id("Pipeline", w.other)},
+    ),
     ("updateJob", lambda w: {"id": w.id("Job", w.job), "title": "Renamed"}),
     ("archiveJob", lambda w: {"id": w.id("Job", w.job)}),
 ]
@@ -344,7 +475,8 @@ VERSIONED: list[tuple[str, Callable[[World], dict[str, Any]]]] = [
 
 @pytest.mark.parametrize("stale", [1, 3, 0, -1])
 @pytest.mark.parametrize(
-    ("op", "make"), VERSIONED,
+    ("op", "make"),
+    VERSIONED,
     ids=["moveJob", "moveJob-within-stage", "transferJob", "updateJob", "archiveJob"],
 )
 async def test_stale_expected_version_is_version_conflict(
@@ -356,9 +488,7 @@ async def test_stale_expected_version_is_version_conflict(
     assert payload["errors"] == []  # the current version is accepted
 
 
-async def test_deleting_a_stage_that_holds_jobs_needs_a_destination(
-    gql: GraphQL, w: World
-) -> None:
+async def test_deleting_a_stage_that_holds_jobs_needs_a_destination(gql: GraphQL, w: World) -> None:
     error = await refused(gql, "deleteStage", {"id": w.id("Stage", w.stages[1])})
     assert (error["code"], error["field"]) == ("STAGE_NOT_EMPTY", "moveJobsToStageId")
 
@@ -368,9 +498,14 @@ async def test_deleting_a_stage_into_a_wrong_destination_is_wrong_pipeline(
     gql: GraphQL, w: World, target: str
 ) -> None:
     destination = w.stages[1] if target == "itself" else w.other_stages[0]
-    error = await refused(gql, "deleteStage", {
-        "id": w.id("Stage", w.stages[1]), "moveJobsToStageId": w.id("Stage", destination),
-    })
+    error = await refused(
+        gql,
+        "deleteStage",
+        {
+            "id": w.id("Stage", w.stages[1]),
+            "moveJobsToStageId": w.id("Stage", destination),
+        },
+    )
     assert (error["code"], error["field"]) == ("WRONG_PIPELINE", "moveJobsToStageId")
 
 
@@ -388,7 +523,9 @@ async def test_deleting_a_stage_moves_its_jobs_where_told(gql: GraphQL, w: World
         jobs(includeArchived: true) { edges { node { title stage { id } } } } } } }"""
     edges = (await gql(query, id=w.id("Stage", w.stages[2])))["node"]["jobs"]["edges"]
     assert sorted(e["node"]["title"] for e in edges) == [
-        "Avery 2025", "Avery amended", "Old return",
+        "Avery 2025",
+        "Avery amended",
+        "Old return",
     ]
     assert {e["node"]["stage"]["id"] for e in edges} == {w.id("Stage", w.stages[2])}
     assert await Stage.filter(id=w.stages[0].id).count() == 0
@@ -416,23 +553,37 @@ REORDERS: dict[str, Callable[[World], list[str]]] = {
 
 
 @pytest.mark.parametrize("kind", list(REORDERS))
-async def test_reorder_stages_must_name_every_stage_once(
-    gql: GraphQL, w: World, kind: str
-) -> None:
-    error = await refused(gql, "reorderStages", {
-        "pipelineId": w.id("Pipeline", w.pipeline), "stageIds": REORDERS[kind](w),
-    })
+async def test_reorder_stages_must_name_every_stage_once(gql: GraphQL, w: World, kind: str) -> None:
+    error = await refused(
+        gql,
+        "reorderStages",
+        {
+            "pipelineId": w.id("Pipeline", w.pipeline),
+            "stageIds": REORDERS[kind](w),
+        },
+    )
     assert (error["code"], error["field"]) == ("INVALID_INPUT", "stageIds")
 
 
 DATES: list[tuple[str, Callable[[World], dict[str, Any]]]] = [
-    ("createJob", lambda w: {
-        "pipelineId": w.id("Pipeline", w.pipeline), "clientId": w.id("Client", w.client),
-        "title": "New", "startDate": "2026-03-01", "dueDate": "2026-02-28",
-    }),
-    ("updateJob", lambda w: {
-        "id": w.id("Job", w.second), "startDate": "2026-03-01", "dueDate": "2026-02-28",
-    }),
+    (
+        "createJob",
+        lambda w: {
+            "pipelineId": w.id("Pipeline", w.pipeline),
+            "clientId": w.id("Client", w.client),
+            "title": "New",
+            "startDate": "2026-03-01",
+            "dueDate": "2026-02-28",
+        },
+    ),
+    (
+        "updateJob",
+        lambda w: {
+            "id": w.id("Job", w.second),
+            "startDate": "2026-03-01",
+            "dueDate": "2026-02-28",
+        },
+    ),
     # only dueDate sent: before the job's own startDate (2026-03-01)
     ("updateJob", lambda w: {"id": w.id("Job", w.job), "dueDate": "2026-02-28"}),
 ]
@@ -457,14 +608,23 @@ async def test_updating_start_date_past_the_due_date_is_invalid_input(
 
 WIP: list[tuple[str, Callable[[World], dict[str, Any]]]] = [
     ("moveJob", lambda w: {"jobId": w.id("Job", w.job), "stageId": w.id("Stage", w.stages[1])}),
-    ("createJob", lambda w: {
-        "pipelineId": w.id("Pipeline", w.pipeline), "clientId": w.id("Client", w.client),
-        "title": "New", "stageId": w.id("Stage", w.stages[1]),
-    }),
-    ("transferJob", lambda w: {
-        "jobId": w.id("Job", w.job), "pipelineId": w.id("Pipeline", w.pipeline),
-        "stageId": w.id("Stage", w.stages[1]),
-    }),
+    (
+        "createJob",
+        lambda w: {
+            "pipelineId": w.id("Pipeline", w.pipeline),
+            "clientId": w.id("Client", w.client),
+            "title": "New",
+            "stageId": w.id("Stage", w.stages[1]),
+        },
+    ),
+    (
+        "transferJob",
+        lambda w: {
+            "jobId": w.id("Job", w.job),
+            "pipelineId": w.id("Pipeline", w.pipeline),
+            "stageId": w.id("Stage", w.stages[1]),
+        },
+    ),
 ]
 
 
@@ -475,9 +635,13 @@ async def test_entering_a_full_stage_is_wip_limit_reached(
     """stages[1] holds one active job (third) and gets a limit of 1."""
     if op == "transferJob":  # come from the other pipeline
         w.job = await jobs.transfer_job(scope_of(firm_a), w.job.id, w.other.id)
-    limited = await gql(document("updateStage"), input={
-        "id": w.id("Stage", w.stages[1]), "wipLimit": 1,
-    })
+    limited = await gql(
+        document("updateStage"),
+        input={
+            "id": w.id("Stage", w.stages[1]),
+            "wipLimit": 1,
+        },
+    )
     assert limited["updateStage"]["errors"] == []
     error = await refused(gql, op, make(w))
     assert (error["code"], error["field"]) == ("WIP_LIMIT_REACHED", "stageId")
@@ -488,40 +652,82 @@ async def test_reordering_within_a_full_stage_is_allowed(
 ) -> None:
     await jobs.move_job(scope_of(firm_a), w.second.id, w.stages[1].id)
     await gql(document("updateStage"), input={"id": w.id("Stage", w.stages[1]), "wipLimit": 2})
-    payload = (await gql(document("moveJob"), input={
-        "jobId": w.id("Job", w.third), "stageId": w.id("Stage", w.stages[1]),
-        "afterJobId": w.id("Job", w.second),
-    }))["moveJob"]
+    payload = (
+        await gql(
+            document("moveJob"),
+            input={
+                "jobId": w.id("Job", w.third),
+                "stageId": w.id("Stage", w.stages[1]),
+                "afterJobId": w.id("Job", w.second),
+            },
+        )
+    )["moveJob"]
     assert payload["errors"] == []
 
 
 PLACES: list[tuple[str, str, str, Callable[[World], dict[str, Any]]]] = [
-    ("before a job of another stage", "NOT_FOUND", "beforeJobId", lambda w: {
-        "jobId": w.id("Job", w.job), "stageId": w.id("Stage", w.stages[1]),
-        "beforeJobId": w.id("Job", w.second),
-    }),
-    ("after a job of another stage", "NOT_FOUND", "afterJobId", lambda w: {
-        "jobId": w.id("Job", w.job), "stageId": w.id("Stage", w.stages[0]),
-        "afterJobId": w.id("Job", w.third),
-    }),
-    ("after itself, in its stage", "INVALID_INPUT", "afterJobId", lambda w: {
-        "jobId": w.id("Job", w.job), "stageId": w.id("Stage", w.stages[0]),
-        "afterJobId": w.id("Job", w.job),
-    }),
-    ("before itself, into another stage", "INVALID_INPUT", "beforeJobId", lambda w: {
-        "jobId": w.id("Job", w.job), "stageId": w.id("Stage", w.stages[1]),
-        "beforeJobId": w.id("Job", w.job),
-    }),
-    ("between two jobs in the wrong order", "INVALID_INPUT", "beforeJobId", lambda w: {
-        "jobId": w.id("Job", w.archived), "stageId": w.id("Stage", w.stages[0]),
-        "afterJobId": w.id("Job", w.second), "beforeJobId": w.id("Job", w.job),
-    }),
+    (
+        "before a job of another stage",
+        "NOT_FOUND",
+        "beforeJobId",
+        lambda w: {
+            "jobId": w.id("Job", w.job),
+            "stageId": w.id("Stage", w.stages[1]),
+            "beforeJobId": w.id("Job", w.second),
+        },
+    ),
+    (
+        "after a job of another stage",
+        "NOT_FOUND",
+        "afterJobId",
+        lambda w: {
+            "jobId": w.id("Job", w.job),
+            "stageId": w.id("Stage", w.stages[0]),
+            "afterJobId": w.id("Job", w.third),
+        },
+    ),
+    (
+        "after itself, in its stage",
+        "INVALID_INPUT",
+        "afterJobId",
+        lambda w: {
+            "jobId": w.id("Job", w.job),
+            "stageId": w.id("Stage", w.stages[0]),
+            "afterJobId": w.id("Job", w.job),
+        },
+    ),
+    (
+        "before itself, into another stage",
+        "INVALID_INPUT",
+        "beforeJobId",
+        lambda w: {
+            "jobId": w.id("Job", w.job),
+            "stageId": w.id("Stage", w.stages[1]),
+            "beforeJobId": w.id("Job", w.job),
+        },
+    ),
+    (
+        "between two jobs in the wrong order",
+        "INVALID_INPUT",
+        "beforeJobId",
+        lambda w: {
+            "jobId": w.id("Job", w.archived),
+            "stageId": w.id("Stage", w.stages[0]),
+            "afterJobId": w.id("Job", w.second),
+            "beforeJobId": w.id("Job", w.job),
+        },
+    ),
 ]
 
 
 @pytest.mark.parametrize(("case", "code", "field", "make"), PLACES, ids=[c[0] for c in PLACES])
 async def test_move_to_a_place_that_does_not_exist_is_refused(
-    gql: GraphQL, w: World, firm_a: NewFirm, case: str, code: str, field: str,
+    gql: GraphQL,
+    w: World,
+    firm_a: NewFirm,
+    case: str,
+    code: str,
+    field: str,
     make: Callable[[World], dict[str, Any]],
 ) -> None:
     if case.startswith("between"):  # the mover must be active
@@ -532,44 +738,103 @@ async def test_move_to_a_place_that_does_not_exist_is_refused(
 
 OTHER: list[tuple[str, str, str, Callable[[World], dict[str, Any]]]] = [
     ("createPipeline", "stageNames", "no stages", lambda w: {"name": "P", "stageNames": []}),
-    ("createPipeline", "stageNames", "51 stages",
-     lambda w: {"name": "P", "stageNames": [f"S{n}" for n in range(51)]}),
-    ("createStage", "position", "negative position",
-     lambda w: {"pipelineId": w.id("Pipeline", w.pipeline), "name": "S", "position": -1}),
-    ("createStage", "position", "position past the end",
-     lambda w: {"pipelineId": w.id("Pipeline", w.pipeline), "name": "S", "position": 4}),
-    ("createStage", "wipLimit", "zero wip limit",
-     lambda w: {"pipelineId": w.id("Pipeline", w.pipeline), "name": "S", "wipLimit": 0}),
-    ("updateStage", "wipLimit", "negative wip limit",
-     lambda w: {"id": w.id("Stage", w.stages[0]), "wipLimit": -1}),
-    ("updateStage", "timeLimitDays", "zero time limit",
-     lambda w: {"id": w.id("Stage", w.stages[0]), "timeLimitDays": 0}),
-    ("updateStage", "name", "null name",
-     lambda w: {"id": w.id("Stage", w.stages[0]), "name": None}),
+    (
+        "createPipeline",
+        "stageNames",
+        "51 stages",
+        lambda w: {"name": "P", "stageNames": [f"S{n}" for n in range(51)]},
+    ),
+    (
+        "createStage",
+        "position",
+        "negative position",
+        lambda w: {"pipelineId": w.id("Pipeline", w.pipeline), "name": "S", "position": -1},
+    ),
+    (
+        "createStage",
+        "position",
+        "position past the end",
+        lambda w: {"pipelineId": w.id("Pipeline", w.pipeline), "name": "S", "position": 4},
+    ),
+    (
+        "createStage",
+        "wipLimit",
+        "zero wip limit",
+        lambda w: {"pipelineId": w.id("Pipeline", w.pipeline), "name": "S", "wipLimit": 0},
+    ),
+    (
+        "updateStage",
+        "wipLimit",
+        "negative wip limit",
+        lambda w: {"id": w.id("Stage", w.stages[0]), "wipLimit": -1},
+    ),
+    (
+        "updateStage",
+        "timeLimitDays",
+        "zero time limit",
+        lambda w: {"id": w.id("Stage", w.stages[0]), "timeLimitDays": 0},
+    ),
+    (
+        "updateStage",
+        "name",
+        "null name",
+        lambda w: {"id": w.id("Stage", w.stages[0]), "name": None},
+    ),
     ("createClient", "email", "bad email", lambda w: {"name": "C", "email": "not-an-email"}),
-    ("updateClient", "email", "bad email on update",
-     lambda w: {"id": w.id("Client", w.client), "email": "a@b"}),
+    (
+        "updateClient",
+        "email",
+        "bad email on update",
+        lambda w: {"id": w.id("Client", w.client), "email": "a@b"},
+    ),
     ("createClient", "tags", "oversize tag", lambda w: {"name": "C", "tags": ["t" * 51]}),
     ("createClient", "tags", "empty tag", lambda w: {"name": "C", "tags": [" "]}),
-    ("createJob", "tags", "too many tags", lambda w: {
-        "pipelineId": w.id("Pipeline", w.pipeline), "clientId": w.id("Client", w.client),
-        "title": "New", "tags": [f"t{n}" for n in range(51)],
-    }),
+    (
+        "createJob",
+        "tags",
+        "too many tags",
+        lambda w: {
+            "pipelineId": w.id("Pipeline", w.pipeline),
+            "clientId": w.id("Client", w.client),
+            "title": "New",
+            "tags": [f"t{n}" for n in range(51)],
+        },
+    ),
     ("updateJob", "title", "null title", lambda w: {"id": w.id("Job", w.job), "title": None}),
-    ("updateJob", "status", "archive through updateJob",
-     lambda w: {"id": w.id("Job", w.job), "status": "ARCHIVED"}),
-    ("transferJob", "pipelineId", "transfer into its own pipeline",
-     lambda w: {"jobId": w.id("Job", w.job), "pipelineId": w.id("Pipeline", w.pipeline)}),
-    ("createTask", "description", "control character in description",
-     lambda w: {"jobId": w.id("Job", w.job), "title": "T", "description": "bad\x00text"}),
-    ("updateTask", "description", "oversize description",
-     lambda w: {"id": w.id("Task", w.task), "description": "d" * 10_001}),
+    (
+        "updateJob",
+        "status",
+        "archive through updateJob",
+        lambda w: {"id": w.id("Job", w.job), "status": "ARCHIVED"},
+    ),
+    (
+        "transferJob",
+        "pipelineId",
+        "transfer into its own pipeline",
+        lambda w: {"jobId": w.id("Job", w.job), "pipelineId": w.id("Pipeline", w.pipeline)},
+    ),
+    (
+        "createTask",
+        "description",
+        "control character in description",
+        lambda w: {"jobId": w.id("Job", w.job), "title": "T", "description": "bad\x00text"},
+    ),
+    (
+        "updateTask",
+        "description",
+        "oversize description",
+        lambda w: {"id": w.id("Task", w.task), "description": "d" * 10_001},
+    ),
 ]
 
 
 @pytest.mark.parametrize(("op", "field", "case", "make"), OTHER, ids=[c[2] for c in OTHER])
 async def test_other_bad_input_is_invalid_input(
-    gql: GraphQL, w: World, op: str, field: str, case: str,
+    gql: GraphQL,
+    w: World,
+    op: str,
+    field: str,
+    case: str,
     make: Callable[[World], dict[str, Any]],
 ) -> None:
     error = await refused(gql, op, make(w))
@@ -578,8 +843,10 @@ async def test_other_bad_input_is_invalid_input(
 
 # --------------------------------------------------------------------------------- pagination
 
-JOBS_PAGE = "query($first: Int, $after: String) { jobs(first: $first, after: $after) { " \
+JOBS_PAGE = (
+    "query($first: Int, $after: String) { jobs(first: $first, after: $after) { "
     "totalCount edges { node { title } } } }"
+)
 STAGE_PAGE = """query($id: ID!, $first: Int, $after: String) { node(id: $id) { ... on Stage {
     jobs(first: $first, after: $after) { totalCount edges { node { title } } } } } }"""
 
@@ -643,14 +910,21 @@ async def test_a_lone_surrogate_echoed_in_an_error_is_still_answered_as_json(
     http: httpx.AsyncClient, firm_a: NewFirm
 ) -> None:
     """orjson refuses such strings; the answer falls back to the standard library's encoder."""
-    body = json.dumps({  # ASCII-escaped: the JSON is valid, the string it holds is not UTF-8
-        "query": """mutation($input: CreateWebhookEndpointInput!) {
+    body = json.dumps(
+        {  # ASCII-escaped: the JSON is valid, the string it holds is not UTF-8
+            "query": """mutation($input: CreateWebhookEndpointInput!) {
           createWebhookEndpoint(input: $input) {
             webhookEndpoint { id } errors { code message } } }""",
-        "variables": {"input": {"url": "https://hooks.example.test/1", "eventTypes": ["\ud800"]}},
-    })
-    response = await http.post("/graphql", content=body, headers={
-        "Authorization": f"Bearer {firm_a.token}", "Content-Type": "application/json"})
+            "variables": {
+                "input": {"url": "https://hooks.example.test/1", "eventTypes": ["\ud800"]}
+            },
+        }
+    )
+    response = await http.post(
+        "/graphql",
+        content=body,
+        headers={"Authorization": f"Bearer {firm_a.token}", "Content-Type": "application/json"},
+    )
     assert response.status_code == 200, response.text
     body = response.json()  # an unknown event type: refused, whichever layer refuses it
     errors = body.get("errors") or body["data"]["createWebhookEndpoint"]["errors"]

@@ -42,8 +42,10 @@ async def test_fifty_concurrent_moves_leave_a_consistent_board(
 
     failures = [r["moveJob"]["errors"] for r in results if r["moveJob"]["errors"]]
     # The only acceptable failure: the anchor had meanwhile left the target stage.
-    assert all(e[0]["code"] == "NOT_FOUND" and e[0]["field"] in ("afterJobId", "beforeJobId")
-               for e in failures)
+    assert all(
+        e[0]["code"] == "NOT_FOUND" and e[0]["field"] in ("afterJobId", "beforeJobId")
+        for e in failures
+    )
     assert len(failures) < 50
     final = {j.id: j for j in await Job.filter(pipeline_id=pipeline.id)}
     ranks = defaultdict(list)
@@ -63,14 +65,18 @@ async def test_fifty_concurrent_moves_leave_a_consistent_board(
         assert final[job_id].rank == history[-1].changes.get("rank", final[job_id].rank)
 
 
-async def test_expected_version_lets_exactly_one_of_many_win(
-    gql: GraphQL, firm_a: NewFirm
-) -> None:
+async def test_expected_version_lets_exactly_one_of_many_win(gql: GraphQL, firm_a: NewFirm) -> None:
     pipeline, stages = await board(firm_a)
     card = await job(firm_a, pipeline, await client(firm_a))
     moves = [
-        gql(MOVE, input={"jobId": gid("Job", card.id), "expectedVersion": 1,
-                         "stageId": gid("Stage", stages[1 + n % 2].id)})
+        gql(
+            MOVE,
+            input={
+                "jobId": gid("Job", card.id),
+                "expectedVersion": 1,
+                "stageId": gid("Stage", stages[1 + n % 2].id),
+            },
+        )
         for n in range(20)
     ]
     results = [r["moveJob"] for r in await asyncio.gather(*moves)]

@@ -28,8 +28,9 @@ def large(n: int, document: str) -> str:
 
 
 async def post(http: httpx.AsyncClient, firm: NewFirm, query: str) -> dict[str, Any]:
-    response = await http.post("/graphql", json={"query": query},
-                               headers={"Authorization": f"Bearer {firm.token}"})
+    response = await http.post(
+        "/graphql", json={"query": query}, headers={"Authorization": f"Bearer {firm.token}"}
+    )
     assert response.status_code == 200, response.text[:300]
     body = response.json()
     assert "errors" not in body, body
@@ -74,8 +75,10 @@ async def test_caches_are_keyed_by_digest_and_skip_large_documents(
     http: httpx.AsyncClient, firm_a: NewFirm
 ) -> None:
     caches = {
-        "parse": extensions.PARSED, "validation": guard.VALID,
-        "cacheable": result_cache.CACHEABLE, "introspection": introspection.ANSWERS,
+        "parse": extensions.PARSED,
+        "validation": guard.VALID,
+        "cacheable": result_cache.CACHEABLE,
+        "introspection": introspection.ANSWERS,
     }
     for cache in caches.values():
         cache.clear()
@@ -92,8 +95,12 @@ async def test_caches_are_keyed_by_digest_and_skip_large_documents(
         await post(http, firm_a, query)
     board, schema_ = document_key(BOARD), document_key(SCHEMA)
     assert board and schema_ and not large_digests & {board, schema_}
-    expected = {"parse": {board, schema_}, "validation": {board, schema_},
-                "cacheable": {board}, "introspection": {schema_}}
+    expected = {
+        "parse": {board, schema_},
+        "validation": {board, schema_},
+        "cacheable": {board},
+        "introspection": {schema_},
+    }
     for name, cache in caches.items():
         parts = {part for key in keys_of(cache) for part in flatten(key)}
         assert expected[name] <= parts, name

@@ -70,6 +70,7 @@ async def rights(http: httpx.AsyncClient, secret: str) -> frozenset[str]:
 
 # ------------------------------------------------------------------------ obtaining tokens
 
+
 @pytest.mark.parametrize("caller", CALLERS, ids=str)
 async def test_a_created_token_never_has_more_rights_than_its_creator(
     http: httpx.AsyncClient, firm_a: NewFirm, caller: Caller
@@ -86,8 +87,11 @@ async def test_a_created_token_never_has_more_rights_than_its_creator(
             if answer["errors"] != [] or got != wanted:
                 wrong.append(f"{sorted(wanted)}: should give exactly them, got {body}, {got}")
             continue
-        refused = forbidden(body) if ADMIN not in caller.has else refused_with(
-            body["data"]["createApiToken"], "FORBIDDEN")
+        refused = (
+            forbidden(body)
+            if ADMIN not in caller.has
+            else refused_with(body["data"]["createApiToken"], "FORBIDDEN")
+        )
         if not refused or await snapshot() != before:
             wrong.append(f"{sorted(wanted)}: should be refused, unchanged; got {body}")
     assert wrong == []
@@ -159,8 +163,11 @@ DELETE_ENDPOINT = """mutation($id: ID!) { deleteWebhookEndpoint(input: {id: $id}
 
 
 def payloads(body: dict) -> list[dict]:
-    return [edge["node"]["payload"] for endpoint in body["data"]["webhookEndpoints"]
-            for edge in endpoint["deliveries"]["edges"]]
+    return [
+        edge["node"]["payload"]
+        for endpoint in body["data"]["webhookEndpoints"]
+        for edge in endpoint["deliveries"]["edges"]
+    ]
 
 
 @pytest.mark.parametrize("caller", CALLERS, ids=str)
@@ -177,7 +184,8 @@ async def test_board_data_in_admin_types_needs_read_too(
     body = await post(http, token, DELIVERY_PAYLOADS)
     if reads:
         assert "errors" not in body and any(
-            p["data"]["job"]["title"] == "hooked" for p in payloads(body)), body
+            p["data"]["job"]["title"] == "hooked" for p in payloads(body)
+        ), body
     else:
         assert forbidden(body), body
 
@@ -303,4 +311,6 @@ async def test_an_admin_cannot_lock_the_owners_out(
     assert refused_with(answer["data"]["deactivateUser"], "FORBIDDEN"), answer
     assert await ApiToken.filter(user_id=firm_a.owner.id, revoked_at__isnull=True).count() == 2
     assert (await post(http, firm_a.token, VIEWER))["data"]["viewer"] == {
-        "id": owner_id, "role": "OWNER"}
+        "id": owner_id,
+        "role": "OWNER",
+    }

@@ -24,15 +24,25 @@ async def _runs(firm: NewFirm, count: int) -> list[AutomationRun]:
     copies of it."""
     pipeline, stages = await board(firm)
     await automations.create_automation(
-        scope_of(firm), stages[0].id, ActionType.CREATE_TASK, {"title": "Collect documents"})
+        scope_of(firm), stages[0].id, ActionType.CREATE_TASK, {"title": "Collect documents"}
+    )
     await job(firm, pipeline, await client(firm))
     [first] = await AutomationRun.filter(firm_id=firm.firm.id)
-    await AutomationRun.bulk_create([
-        AutomationRun(firm_id=first.firm_id, automation_id=first.automation_id,
-                      job_id=first.job_id, entry_id=first.entry_id, stage_id=first.stage_id,
-                      action=first.action, settings=first.settings, run_after=first.run_after)
-        for _ in range(count - 1)
-    ])
+    await AutomationRun.bulk_create(
+        [
+            AutomationRun(
+                firm_id=first.firm_id,
+                automation_id=first.automation_id,
+                job_id=first.job_id,
+                entry_id=first.entry_id,
+                stage_id=first.stage_id,
+                action=first.action,
+                settings=first.settings,
+                run_after=first.run_after,
+            )
+            for _ in range(count - 1)
+        ]
+    )
     return list(await AutomationRun.filter(firm_id=firm.firm.id).order_by("id"))
 
 
@@ -57,8 +67,10 @@ async def test_runs_are_taken_round_robin_between_firms_across_calls(
     turns = runner.FirmTurns()
     for _ in range(4):  # one run at a time, like a runner woken for each: the turn moves on
         assert await runner.run_due(limit=1, turns=turns) == 1
-    ran = {firm: sum([await _status(run) == RunStatus.SUCCEEDED for run in firm_runs])
-           for firm, firm_runs in runs.items()}
+    ran = {
+        firm: sum([await _status(run) == RunStatus.SUCCEEDED for run in firm_runs])
+        for firm, firm_runs in runs.items()
+    }
     assert sorted(ran.values()) == [1, 1, 2]
     assert await runner.run_due() == 11  # and every run once, all told
     assert await AutomationRun.filter(status=RunStatus.SUCCEEDED).count() == 15
@@ -70,7 +82,8 @@ async def test_runs_committed_during_a_round_take_their_turn_in_the_next(
     await _runs(firm_a, 30)
     pipeline, stages = await board(firm_b)
     await automations.create_automation(
-        scope_of(firm_b), stages[0].id, ActionType.CREATE_TASK, {"title": "Collect documents"})
+        scope_of(firm_b), stages[0].id, ActionType.CREATE_TASK, {"title": "Collect documents"}
+    )
     avery = await client(firm_b)
     woken = asyncio.Event()  # what a commit that leaves runs sets in a server (Runner.wake)
 

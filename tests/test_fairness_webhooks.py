@@ -46,11 +46,18 @@ async def _deliveries(
     endpoint = await webhooks.create_endpoint(scope_of(firm), url)
     await WebhookEndpoint.filter(id=endpoint.id).update(consecutive_failures=failures)
     now = datetime.now(UTC)
-    await WebhookDelivery.bulk_create([
-        WebhookDelivery(firm_id=firm.firm.id, endpoint_id=endpoint.id, event_type="JOB_MOVED",
-                        payload={"type": "JOB_MOVED", "n": n}, next_attempt_at=now)
-        for n in range(count)
-    ])
+    await WebhookDelivery.bulk_create(
+        [
+            WebhookDelivery(
+                firm_id=firm.firm.id,
+                endpoint_id=endpoint.id,
+                event_type="JOB_MOVED",
+                payload={"type": "JOB_MOVED", "n": n},
+                next_attempt_at=now,
+            )
+            for n in range(count)
+        ]
+    )
     deliveries = await WebhookDelivery.filter(endpoint_id=endpoint.id).order_by("id")
     return endpoint, list(deliveries)
 
@@ -122,8 +129,7 @@ async def test_an_endpoint_that_keeps_failing_gets_the_short_timeout(
     finally:
         await worker.stop()
     stored = await WebhookDelivery.get(id=delivery.id)
-    assert (stored.status, stored.last_error) == (
-        DeliveryStatus.PENDING, "no answer within 0.2 s")
+    assert (stored.status, stored.last_error) == (DeliveryStatus.PENDING, "no answer within 0.2 s")
     assert (await WebhookEndpoint.get(id=delivery.endpoint_id)).consecutive_failures == 4
 
 

@@ -56,22 +56,49 @@ async def test_nested_board_returns_the_right_data(gql: GraphQL, firm_a: NewFirm
     assert review["jobs"]["totalCount"] == 1 and last["jobs"]["totalCount"] == 0
     card = review["jobs"]["edges"][0]["node"]
     assert card == {
-        "id": gid("Job", first.id), "title": "Avery 2025", "version": 1, "status": "ACTIVE",
-        "priority": "NORMAL", "tags": ["2025"],
+        "id": gid("Job", first.id),
+        "title": "Avery 2025",
+        "version": 1,
+        "status": "ACTIVE",
+        "priority": "NORMAL",
+        "tags": ["2025"],
         "client": {"name": "Avery Johnson", "email": "avery@example.test"},
         "assignees": [{"name": "Pat Preparer", "email": "pat@a.test"}],
         "stage": {"id": gid("Stage", stages[0].id), "name": "Review Docs"},
         "pipeline": {"name": "1040 Return"},
-        "tasks": {"totalCount": 1, "edges": [{"node": {
-            "title": "Request W-2", "done": False, "assignee": {"name": "Pat Preparer"},
-            "job": {"title": "Avery 2025"},
-        }}]},
-        "history": {"edges": [
-            {"node": {"type": "JOB_CREATED", "seq": 1, "actor": {"name": "Alice Owner"},
-                      "toStageId": gid("Stage", stages[0].id)}},
-            {"node": {"type": "TASK_CHANGED", "seq": 3, "actor": {"name": "Alice Owner"},
-                      "toStageId": None}},
-        ]},
+        "tasks": {
+            "totalCount": 1,
+            "edges": [
+                {
+                    "node": {
+                        "title": "Request W-2",
+                        "done": False,
+                        "assignee": {"name": "Pat Preparer"},
+                        "job": {"title": "Avery 2025"},
+                    }
+                }
+            ],
+        },
+        "history": {
+            "edges": [
+                {
+                    "node": {
+                        "type": "JOB_CREATED",
+                        "seq": 1,
+                        "actor": {"name": "Alice Owner"},
+                        "toStageId": gid("Stage", stages[0].id),
+                    }
+                },
+                {
+                    "node": {
+                        "type": "TASK_CHANGED",
+                        "seq": 3,
+                        "actor": {"name": "Alice Owner"},
+                        "toStageId": None,
+                    }
+                },
+            ]
+        },
     }
     moved = prepare["jobs"]["edges"][0]["node"]
     assert moved["title"] == "Avery amended" and moved["version"] == 2
@@ -107,9 +134,12 @@ async def test_node_and_nodes_resolve_every_type(gql: GraphQL, firm_a: NewFirm) 
     card = await job(firm_a, pipeline, avery)
     task = await tasks.create_task(scope_of(firm_a), card.id, "Call")
     ids = {
-        "Pipeline": gid("Pipeline", pipeline.id), "Stage": gid("Stage", stages[0].id),
-        "Job": gid("Job", card.id), "Task": gid("Task", task.id),
-        "Client": gid("Client", avery.id), "User": gid("User", firm_a.owner.id),
+        "Pipeline": gid("Pipeline", pipeline.id),
+        "Stage": gid("Stage", stages[0].id),
+        "Job": gid("Job", card.id),
+        "Task": gid("Task", task.id),
+        "Client": gid("Client", avery.id),
+        "User": gid("User", firm_a.owner.id),
     }
     data = await gql(
         "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }", ids=list(ids.values())
@@ -127,10 +157,18 @@ async def test_jobs_filters(gql: GraphQL, firm_a: NewFirm) -> None:
     scope = scope_of(firm_a)
     from datetime import date
 
-    a = await jobs.create_job(scope, pipeline.id, avery.id, "Avery 1040", tags=["vip", "2025"],
-                              due_date=date(2026, 4, 15), assignee_ids=[pat.id])
-    b = await jobs.create_job(scope, pipeline.id, blue.id, "Blue Harbor payroll",
-                              due_date=date(2026, 1, 31))
+    a = await jobs.create_job(
+        scope,
+        pipeline.id,
+        avery.id,
+        "Avery 1040",
+        tags=["vip", "2025"],
+        due_date=date(2026, 4, 15),
+        assignee_ids=[pat.id],
+    )
+    b = await jobs.create_job(
+        scope, pipeline.id, blue.id, "Blue Harbor payroll", due_date=date(2026, 1, 31)
+    )
     c = await jobs.create_job(scope, other.id, blue.id, "Blue Harbor books", tags=["vip_2"])
     await jobs.move_job(scope, b.id, stages[2].id)
     archived = await job(firm_a, pipeline, avery, "Old return")

@@ -45,8 +45,10 @@ class Board:
     client: str
 
     def create_job(self, title: str = "Avery 2025") -> dict[str, Any]:
-        return {"query": CREATE_JOB, "variables": {"p": self.pipeline, "c": self.client,
-                                                   "t": title}}
+        return {
+            "query": CREATE_JOB,
+            "variables": {"p": self.pipeline, "c": self.client, "t": title},
+        }
 
 
 @pytest.fixture
@@ -78,39 +80,47 @@ def keyed(token: str, key: str | bytes) -> dict[str, Any]:
 async def test_the_same_key_and_body_replays_the_first_response_and_runs_once(
     http: httpx.AsyncClient, firm_a: NewFirm, jobs_board: Board
 ) -> None:
-    first = await http.post("/graphql", json=jobs_board.create_job(),
-                            headers=keyed(firm_a.token, "job-1"))
+    first = await http.post(
+        "/graphql", json=jobs_board.create_job(), headers=keyed(firm_a.token, "job-1")
+    )
     assert first.status_code == 200 and first.json()["data"]["createJob"]["errors"] == []
     assert "idempotent-replayed" not in first.headers
     for _ in range(2):
-        again = await http.post("/graphql", json=jobs_board.create_job(),
-                                headers=keyed(firm_a.token, "job-1"))
+        again = await http.post(
+            "/graphql", json=jobs_board.create_job(), headers=keyed(firm_a.token, "job-1")
+        )
         assert again.status_code == first.status_code
         assert again.content == first.content
         assert again.headers["idempotent-replayed"] == "true"
     assert await Job.all().count() == 1
     assert await JobEvent.all().count() == 1
     # Without a key nothing is remembered: the same request runs again.
-    await http.post("/graphql", json=jobs_board.create_job(),
-                    headers={"Authorization": f"Bearer {firm_a.token}"})
+    await http.post(
+        "/graphql",
+        json=jobs_board.create_job(),
+        headers={"Authorization": f"Bearer {firm_a.token}"},
+    )
     assert await Job.all().count() == 2
 
 
 async def test_the_same_key_with_another_body_is_refused_422_and_runs_nothing(
     http: httpx.AsyncClient, firm_a: NewFirm, jobs_board: Board
 ) -> None:
-    first = await http.post("/graphql", json=jobs_board.create_job("Avery 2025"),
-                            headers=keyed(firm_a.token, "job-1"))
+    first = await http.post(
+        "/graphql", json=jobs_board.create_job("Avery 2025"), headers=keyed(firm_a.token, "job-1")
+    )
     before = await snapshot()
-    other = await http.post("/graphql", json=jobs_board.create_job("Blake 2025"),
-                            headers=keyed(firm_a.token, "job-1"))
+    other = await http.post(
+        "/graphql", json=jobs_board.create_job("Blake 2025"), headers=keyed(firm_a.token, "job-1")
+    )
     assert other.status_code == 422
     assert codes(other.json()) == ["IDEMPOTENCY_KEY_REUSED"]
     assert "idempotent-replayed" not in other.headers
     assert await snapshot() == before
     assert await Job.all().values_list("title", flat=True) == ["Avery 2025"]
-    replay = await http.post("/graphql", json=jobs_board.create_job("Avery 2025"),
-                             headers=keyed(firm_a.token, "job-1"))
+    replay = await http.post(
+        "/graphql", json=jobs_board.create_job("Avery 2025"), headers=keyed(firm_a.token, "job-1")
+    )
     assert replay.content == first.content  # the key still answers for its first body
 
 
@@ -118,10 +128,14 @@ async def test_concurrent_requests_with_one_key_run_once(
     http: httpx.AsyncClient, firm_a: NewFirm, jobs_board: Board
 ) -> None:
     """Five at once in one process: one runs; each other one is told 409 or gets the replay."""
-    responses = await asyncio.gather(*[
-        http.post("/graphql", json=jobs_board.create_job(), headers=keyed(firm_a.token, "burst"))
-        for _ in range(5)
-    ])
+    responses = await asyncio.gather(
+        *[
+            http.post(
+                "/graphql", json=jobs_board.create_job(), headers=keyed(firm_a.token, "burst")
+            )
+            for _ in range(5)
+        ]
+    )
     assert_ran_once(responses)
     assert await Job.all().count() == 1
 
@@ -155,8 +169,11 @@ async def test_one_key_runs_once_across_server_processes(
     async with httpx.AsyncClient(timeout=30) as http:
 
         async def create(server: ServerProcess, key: str) -> httpx.Response:
-            return await http.post(f"{server.url}/graphql", json=jobs_board.create_job(),
-                                   headers=keyed(firm_a.token, key))
+            return await http.post(
+                f"{server.url}/graphql",
+                json=jobs_board.create_job(),
+                headers=keyed(firm_a.token, key),
+            )
 
         async with changes_blocked(db, jobs_board.pipeline_pk):
             first = asyncio.create_task(create(servers[0], "slow-one"))
@@ -188,20 +205,34 @@ async def test_keys_belong_to_a_firm(
 ) -> None:
     """Firm B may use the key firm A used, with another body: its request runs, and neither
     firm is shown the other's response."""
-    a = await http.post("/graphql", json={"query": CREATE_CLIENT, "variables": {"n": "A's"}},
-                        headers=keyed(firm_a.token, "shared-key"))
-    b = await http.post("/graphql", json={"query": CREATE_CLIENT, "variables": {"n": "B's"}},
-                        headers=keyed(firm_b.token, "shared-key"))
+    a = await http.post(
+        "/graphql",
+        json={"query": CREATE_CLIENT, "variables": {"n": "A's"}},
+        headers=keyed(firm_a.token, "shared-key"),
+    )
+    b = await http.post(
+        "/graphql",
+        json={"query": CREATE_CLIENT, "variables": {"n": "B's"}},
+        headers=keyed(firm_b.token, "shared-key"),
+    )
     assert b.status_code == 200 and "idempotent-replayed" not in b.headers
     assert b.json()["data"]["createClient"]["client"]["name"] == "B's"
-    same_body = await http.post("/graphql", headers=keyed(firm_b.token, "shared-key"),
-                                json={"query": CREATE_CLIENT, "variables": {"n": "A's"}})
+    same_body = await http.post(
+        "/graphql",
+        headers=keyed(firm_b.token, "shared-key"),
+        json={"query": CREATE_CLIENT, "variables": {"n": "A's"}},
+    )
     assert same_body.status_code == 422  # B's key holds B's request, not A's
-    replay = await http.post("/graphql", json={"query": CREATE_CLIENT, "variables": {"n": "A's"}},
-                             headers=keyed(firm_a.token, "shared-key"))
+    replay = await http.post(
+        "/graphql",
+        json={"query": CREATE_CLIENT, "variables": {"n": "A's"}},
+        headers=keyed(firm_a.token, "shared-key"),
+    )
     assert replay.content == a.content and replay.headers["idempotent-replayed"] == "true"
     assert sorted(await Client.all().values_list("firm_id", "name")) == [
-        (firm_a.firm.id, "A's"), (firm_b.firm.id, "B's")]
+        (firm_a.firm.id, "A's"),
+        (firm_b.firm.id, "B's"),
+    ]
 
 
 ADMIN_TOKEN = """mutation { createApiToken(input: {name: "partner", scopes: [READ, WRITE, ADMIN]})
@@ -215,27 +246,29 @@ async def test_keys_belong_to_a_token_not_to_its_firm(
     body. It does not receive the first answer (the new ADMIN token's secret): its own request
     runs, and is refused for want of ADMIN."""
     _, reader = await issue_token(firm_a.owner, "reader", [Permission.READ])
-    first = await http.post("/graphql", json={"query": ADMIN_TOKEN},
-                            headers=keyed(firm_a.token, "new-token"))
+    first = await http.post(
+        "/graphql", json={"query": ADMIN_TOKEN}, headers=keyed(firm_a.token, "new-token")
+    )
     secret = first.json()["data"]["createApiToken"]["key"]
     assert secret.startswith("wf_")
-    other = await http.post("/graphql", json={"query": ADMIN_TOKEN},
-                            headers=keyed(reader, "new-token"))
+    other = await http.post(
+        "/graphql", json={"query": ADMIN_TOKEN}, headers=keyed(reader, "new-token")
+    )
     assert "idempotent-replayed" not in other.headers and secret not in other.text
     assert set(codes(other.json())) == {"FORBIDDEN"}
     assert await ApiToken.filter(name="partner").count() == 1
 
 
-async def test_a_replay_never_repeats_a_secret(
-    http: httpx.AsyncClient, firm_a: NewFirm
-) -> None:
+async def test_a_replay_never_repeats_a_secret(http: httpx.AsyncClient, firm_a: NewFirm) -> None:
     """The stored answer of a secret-making mutation has null for the secret, under any alias;
     the replay is otherwise the first answer, and the token was made once."""
-    first = await http.post("/graphql", json={"query": ADMIN_TOKEN},
-                            headers=keyed(firm_a.token, "mint"))
+    first = await http.post(
+        "/graphql", json={"query": ADMIN_TOKEN}, headers=keyed(firm_a.token, "mint")
+    )
     secret = first.json()["data"]["createApiToken"]["key"]
-    replay = await http.post("/graphql", json={"query": ADMIN_TOKEN},
-                             headers=keyed(firm_a.token, "mint"))
+    replay = await http.post(
+        "/graphql", json={"query": ADMIN_TOKEN}, headers=keyed(firm_a.token, "mint")
+    )
     assert replay.headers["idempotent-replayed"] == "true"
     answer = replay.json()["data"]["createApiToken"]
     assert answer["key"] is None
@@ -245,11 +278,13 @@ async def test_a_replay_never_repeats_a_secret(
     assert secret not in stored and "wf_" not in stored
     invite = """mutation { inviteUser(input: {email: "new@a.test", role: STAFF}) {
       user { id } token errors { code } } }"""
-    made = await http.post("/graphql", json={"query": invite},
-                           headers=keyed(firm_a.token, "invite"))
+    made = await http.post(
+        "/graphql", json={"query": invite}, headers=keyed(firm_a.token, "invite")
+    )
     assert made.json()["data"]["inviteUser"]["token"].startswith("wf_")
-    again = await http.post("/graphql", json={"query": invite},
-                            headers=keyed(firm_a.token, "invite"))
+    again = await http.post(
+        "/graphql", json={"query": invite}, headers=keyed(firm_a.token, "invite")
+    )
     assert again.json()["data"]["inviteUser"]["token"] is None
     assert again.json()["data"]["inviteUser"]["user"] == made.json()["data"]["inviteUser"]["user"]
 
@@ -259,14 +294,20 @@ async def test_an_invalid_key_is_refused_400_and_runs_nothing(
 ) -> None:
     """Empty, over 255 characters, spaces, control or non-ASCII characters: 400."""
     for key in ("", "k" * 256, "two words", "tab\there", b"caf\xc3\xa9"):
-        response = await http.post("/graphql", headers=keyed(firm_a.token, key),
-                                   json={"query": CREATE_CLIENT, "variables": {"n": "X"}})
+        response = await http.post(
+            "/graphql",
+            headers=keyed(firm_a.token, key),
+            json={"query": CREATE_CLIENT, "variables": {"n": "X"}},
+        )
         assert response.status_code == 400, key
         assert codes(response.json()) == ["INVALID_IDEMPOTENCY_KEY"]
     assert await Client.all().count() == 0
     assert await IdempotentRequest.all().count() == 0
-    longest = await http.post("/graphql", json={"query": CREATE_CLIENT, "variables": {"n": "X"}},
-                              headers=keyed(firm_a.token, "~" * 255))
+    longest = await http.post(
+        "/graphql",
+        json={"query": CREATE_CLIENT, "variables": {"n": "X"}},
+        headers=keyed(firm_a.token, "~" * 255),
+    )
     assert longest.status_code == 200  # the largest valid key
 
 
@@ -274,13 +315,15 @@ async def test_a_key_expires_after_24_hours(
     http: httpx.AsyncClient, firm_a: NewFirm, jobs_board: Board
 ) -> None:
     """Past 24 hours the stored response is gone: the key may carry a new request."""
-    await http.post("/graphql", json=jobs_board.create_job("Old"),
-                    headers=keyed(firm_a.token, "daily"))
+    await http.post(
+        "/graphql", json=jobs_board.create_job("Old"), headers=keyed(firm_a.token, "daily")
+    )
     await IdempotentRequest.filter(key="daily").update(
         created_at=datetime.now(UTC) - timedelta(hours=24, minutes=1)
     )
-    fresh = await http.post("/graphql", json=jobs_board.create_job("New"),
-                            headers=keyed(firm_a.token, "daily"))
+    fresh = await http.post(
+        "/graphql", json=jobs_board.create_job("New"), headers=keyed(firm_a.token, "daily")
+    )
     assert fresh.status_code == 200 and "idempotent-replayed" not in fresh.headers
     assert sorted(await Job.all().values_list("title", flat=True)) == ["New", "Old"]
 
@@ -320,9 +363,11 @@ async def test_a_rate_limited_request_releases_its_key(
 ) -> None:
     """Refused 429 with nothing run; a minute later the same key and body run (once)."""
     http, clock = limited_http
-    spend = await http.post("/graphql",
-                            json={"query": "{ pipelines(first: 95) { edges { node { id } } } }"},
-                            headers={"Authorization": f"Bearer {firm_a.token}"})
+    spend = await http.post(
+        "/graphql",
+        json={"query": "{ pipelines(first: 95) { edges { node { id } } } }"},
+        headers={"Authorization": f"Bearer {firm_a.token}"},
+    )
     assert spend.status_code == 200
     request = {"query": CREATE_CLIENT, "variables": {"n": "Retry Later"}}
     refused = await http.post("/graphql", json=request, headers=keyed(firm_a.token, "later"))
@@ -344,8 +389,9 @@ async def test_a_timed_out_request_releases_its_key(
     headers = keyed(firm_a.token, "timed-out")
     async with app_client(request_timeout=1.0) as http:
         # Warm up: the token's last use and the hourly purge of old keys are written now.
-        warm = await http.post("/graphql", json={"query": "{ viewer { id } }"},
-                               headers=keyed(firm_a.token, "warm-up"))
+        warm = await http.post(
+            "/graphql", json={"query": "{ viewer { id } }"}, headers=keyed(firm_a.token, "warm-up")
+        )
         assert warm.status_code == 200
         async with changes_blocked(db, jobs_board.pipeline_pk):
             stuck = await http.post("/graphql", json=jobs_board.create_job(), headers=headers)

@@ -45,14 +45,18 @@ TOOL_OPTIONS: dict[str, dict[str, bool]] = {
     "defaults (Apollo client:download-schema, Relay get-graphql-schema)": {},
     "GraphiQL Docs": {"input_value_deprecation": True, "schema_description": True},
     "GraphQL Code Generator": {
-        "directive_is_repeatable": True, "input_value_deprecation": True,
+        "directive_is_repeatable": True,
+        "input_value_deprecation": True,
         "specified_by_url": True,
     },
     "gql fetch_schema_from_transport": {"input_value_deprecation": True},
     "without descriptions": {"descriptions": False},
     "everything graphql-core can ask": {
-        "specified_by_url": True, "directive_is_repeatable": True, "schema_description": True,
-        "input_value_deprecation": True, "experimental_directive_deprecation": True,
+        "specified_by_url": True,
+        "directive_is_repeatable": True,
+        "schema_description": True,
+        "input_value_deprecation": True,
+        "experimental_directive_deprecation": True,
         "one_of": True,
     },
 }
@@ -91,8 +95,8 @@ async def test_the_standard_introspection_query_rebuilds_the_served_schema(
 ) -> None:
     options = TOOL_OPTIONS[tool]
     response = await http.post(
-        "/graphql", json={"query": get_introspection_query(**options),
-                          "operationName": "IntrospectionQuery"},
+        "/graphql",
+        json={"query": get_introspection_query(**options), "operationName": "IntrospectionQuery"},
         headers={"Authorization": f"Bearer {firm_a.token}"},
     )
     assert response.status_code == 200, response.text
@@ -134,10 +138,13 @@ async def test_create_automation_without_settings_still_means_empty_settings(
     gql = graphql_client(http, firm_a.token)
     pipeline = (await gql(PIPELINE))["createPipeline"]["pipeline"]
     for extra in ({}, {"settings": None}):
-        data = await gql(CREATE, input={
-            "stageId": pipeline["stages"][1]["id"], "action": "ARCHIVE_JOB", **extra})
+        data = await gql(
+            CREATE, input={"stageId": pipeline["stages"][1]["id"], "action": "ARCHIVE_JOB", **extra}
+        )
         assert data["createAutomation"] == {
-            "automation": {"action": "ARCHIVE_JOB", "settings": {}}, "errors": []}, extra
+            "automation": {"action": "ARCHIVE_JOB", "settings": {}},
+            "errors": [],
+        }, extra
 
 
 @pytest.fixture
@@ -150,8 +157,10 @@ def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
 def test_a_server_process_answers_the_full_introspection_query(server: ServerProcess) -> None:
     owner = json.loads(server.cli("create-firm", "Intro CPA", "--owner-email", "o@intro.test"))
     response = httpx.post(
-        f"{server.url}/graphql", json={"query": get_introspection_query(**FULL)},
-        headers={"Authorization": f"Bearer {owner['token']}"}, timeout=30,
+        f"{server.url}/graphql",
+        json={"query": get_introspection_query(**FULL)},
+        headers={"Authorization": f"Bearer {owner['token']}"},
+        timeout=30,
     )
     assert response.status_code == 200, response.text
     check_answer(response.json(), FULL)
@@ -159,13 +168,15 @@ def test_a_server_process_answers_the_full_introspection_query(server: ServerPro
 
 # --- introspection is limited and costed like any other selection --------------------------
 
-ALIASED_SCHEMAS = "{ " + " ".join(
-    f"s{n}: __schema {{ types {{ fields {{ name }} }} }}" for n in range(20)) + " }"
+ALIASED_SCHEMAS = (
+    "{ " + " ".join(f"s{n}: __schema {{ types {{ fields {{ name }} }} }}" for n in range(20)) + " }"
+)
 
 
 async def post(http: httpx.AsyncClient, firm: NewFirm, query: str) -> dict[str, Any]:
-    response = await http.post("/graphql", json={"query": query},
-                               headers={"Authorization": f"Bearer {firm.token}"})
+    response = await http.post(
+        "/graphql", json={"query": query}, headers={"Authorization": f"Bearer {firm.token}"}
+    )
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -184,7 +195,8 @@ async def test_twenty_aliased_schemas_are_refused_before_running(
     assert body["data"] is None and codes(body) == ["QUERY_TOO_COMPLEX"], body
     assert body["errors"][0]["message"] == (
         f"20 introspection root fields (__schema, __type); at most "
-        f"{MAX_INTROSPECTION_ROOT_FIELDS} per operation")
+        f"{MAX_INTROSPECTION_ROOT_FIELDS} per operation"
+    )
     assert [s for s in sql_statements.statements if '"api_token"' not in s] == []
     two = "{ " + " ".join(f"s{n}: __schema {{ types {{ name }} }}" for n in range(2)) + " }"
     assert "errors" not in await post(http, firm_a, two)
@@ -193,8 +205,9 @@ async def test_twenty_aliased_schemas_are_refused_before_running(
 def test_introspection_costs_what_its_answer_holds() -> None:
     """A full introspection is charged about the objects it returns (it cost 0)."""
     served = schema._schema  # noqa: SLF001
-    full = analyze(served, parse(get_introspection_query(**FULL)), None, None,
-                   frozenset(Permission))
+    full = analyze(
+        served, parse(get_introspection_query(**FULL)), None, None, frozenset(Permission)
+    )
     answer = graphql_sync(served, get_introspection_query(**FULL))
 
     def objects(value: Any) -> int:
@@ -204,8 +217,9 @@ def test_introspection_costs_what_its_answer_holds() -> None:
 
     assert full.refused == [] and objects(answer.data) <= full.cost <= 5 * objects(answer.data)
     assert full.cost <= MAX_COST // MAX_INTROSPECTION_ROOT_FIELDS  # two full ones are allowed
-    types_only = analyze(served, parse("{ __schema { types { name } } }"), None, None,
-                         frozenset(Permission))
+    types_only = analyze(
+        served, parse("{ __schema { types { name } } }"), None, None, frozenset(Permission)
+    )
     assert types_only.cost == 1 + len(served.type_map)
 
 
@@ -219,7 +233,8 @@ async def test_introspection_counts_toward_the_depth_limit(
     body = await post(http, firm_a, f'query Deep {{ __type(name: "Job") {{ {inner} }} }}')
     assert body["data"] is None, body
     assert [e["message"] for e in body["errors"]] == [
-        f"'Deep' exceeds maximum operation depth of {MAX_DEPTH}"]
+        f"'Deep' exceeds maximum operation depth of {MAX_DEPTH}"
+    ]
     assert codes(body) == ["QUERY_TOO_COMPLEX"]
 
 
@@ -239,10 +254,14 @@ async def test_fragments_spread_again_and_again_are_refused_at_once(
     the guard walked every expansion (seconds, doubling per link); now the fragments are
     measured once and the guard stops at MAX_SELECTIONS."""
     links = 20
-    fragments = " ".join(f"fragment F{n} on Query {{ ...F{n + 1} ...F{n + 1} }}"
-                         for n in range(links))
-    body = await post(http, firm_a, f"query Bomb {{ ...F0 }} {fragments} "
-                                    f"fragment F{links} on Query {{ __typename }}")
+    fragments = " ".join(
+        f"fragment F{n} on Query {{ ...F{n + 1} ...F{n + 1} }}" for n in range(links)
+    )
+    body = await post(
+        http,
+        firm_a,
+        f"query Bomb {{ ...F0 }} {fragments} fragment F{links} on Query {{ __typename }}",
+    )
     assert body["data"] is None and codes(body) == ["QUERY_TOO_COMPLEX"], body
     assert f"more than {MAX_SELECTIONS} fields" in body["errors"][0]["message"]
 

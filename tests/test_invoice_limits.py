@@ -51,19 +51,34 @@ async def test_an_invoice_over_the_limit_is_refused_when_saved(
 ) -> None:
     _, stages = await board(firm_a)
     settings = {"currency": "USD", "lineItems": [_item(100)]}
-    kept = (await gql(CREATE, input={"stageId": gid("Stage", stages[1].id),
-                                     "action": "CREATE_INVOICE", "settings": settings}))
+    kept = await gql(
+        CREATE,
+        input={
+            "stageId": gid("Stage", stages[1].id),
+            "action": "CREATE_INVOICE",
+            "settings": settings,
+        },
+    )
     automation_id = kept["createAutomation"]["automation"]["id"]
     before, automations = await snapshot(), await _automations()
-    created = (await gql(CREATE, input={
-        "stageId": gid("Stage", stages[1].id), "action": "CREATE_INVOICE",
-        "settings": {"currency": "USD", "lineItems": items}}))["createAutomation"]
-    updated = (await gql(UPDATE, input={
-        "id": automation_id, "settings": {"currency": "USD", "lineItems": items}}
-    ))["updateAutomation"]
+    created = (
+        await gql(
+            CREATE,
+            input={
+                "stageId": gid("Stage", stages[1].id),
+                "action": "CREATE_INVOICE",
+                "settings": {"currency": "USD", "lineItems": items},
+            },
+        )
+    )["createAutomation"]
+    updated = (
+        await gql(
+            UPDATE, input={"id": automation_id, "settings": {"currency": "USD", "lineItems": items}}
+        )
+    )["updateAutomation"]
     for payload in (created, updated):
         assert payload["automation"] is None
-        error, = payload["errors"]
+        (error,) = payload["errors"]
         assert (error["code"], error["field"]) == ("INVALID_INPUT", "settings.lineItems")
         assert "2147483647" in error["message"]
     assert (await snapshot(), await _automations()) == (before, automations)
@@ -74,18 +89,34 @@ async def test_an_invoice_of_exactly_the_limit_is_made_and_answered_on_the_board
 ) -> None:
     pipeline, stages = await board(firm_a)
     items = [_item(2**30 - 1, 2), _item(1)]  # 2^31 - 1 in all
-    saved = (await gql(CREATE, input={
-        "stageId": gid("Stage", stages[1].id), "action": "CREATE_INVOICE",
-        "settings": {"currency": "USD", "lineItems": items}}))["createAutomation"]
+    saved = (
+        await gql(
+            CREATE,
+            input={
+                "stageId": gid("Stage", stages[1].id),
+                "action": "CREATE_INVOICE",
+                "settings": {"currency": "USD", "lineItems": items},
+            },
+        )
+    )["createAutomation"]
     assert saved["errors"] == []
     card = await job(firm_a, pipeline, await client(firm_a))
     await jobs.move_job(scope_of(firm_a), card.id, stages[1].id)
     assert await runner.run_due() == 1
     data = await gql(BOARD)
-    answered = [e["node"] for s in data["pipelines"]["edges"][0]["node"]["stages"]
-                for e in s["jobs"]["edges"]]
-    assert answered == [{"title": card.title, "invoices": {"edges": [{"node": {
-        "totalCents": MAX_INVOICE_TOTAL_CENTS, "lineItems": items}}]}}]
+    answered = [
+        e["node"]
+        for s in data["pipelines"]["edges"][0]["node"]["stages"]
+        for e in s["jobs"]["edges"]
+    ]
+    assert answered == [
+        {
+            "title": card.title,
+            "invoices": {
+                "edges": [{"node": {"totalCents": MAX_INVOICE_TOTAL_CENTS, "lineItems": items}}]
+            },
+        }
+    ]
 
 
 async def test_an_automation_saved_before_the_limit_fails_its_run_and_invoices_nothing(
@@ -94,9 +125,12 @@ async def test_an_automation_saved_before_the_limit_fails_its_run_and_invoices_n
     """Settings written before the rule (straight into the table) are checked when run too."""
     pipeline, stages = await board(firm_a)
     await Automation.create(
-        firm_id=firm_a.firm.id, stage_id=stages[1].id, position=0,
+        firm_id=firm_a.firm.id,
+        stage_id=stages[1].id,
+        position=0,
         action=ActionType.CREATE_INVOICE,
-        settings={"currency": "USD", "lineItems": [_item(2**31)]}, conditions={},
+        settings={"currency": "USD", "lineItems": [_item(2**31)]},
+        conditions={},
     )
     card = await job(firm_a, pipeline, await client(firm_a))
     await jobs.move_job(scope_of(firm_a), card.id, stages[1].id)

@@ -28,8 +28,12 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
 
 def command(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "server.py", *args], cwd=ROOT, env=server.env, capture_output=True,
-        text=True, timeout=60,
+        [sys.executable, "server.py", *args],
+        cwd=ROOT,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -51,8 +55,12 @@ def refusal(server: ServerProcess, *args: str) -> str:
 
 
 def call(server: ServerProcess, token: str, query: str, **variables: Any) -> httpx.Response:
-    return httpx.post(f"{server.url}/graphql", json={"query": query, "variables": variables},
-                      headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    return httpx.post(
+        f"{server.url}/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
 
 
 def data(server: ServerProcess, token: str, query: str, **variables: Any) -> dict[str, Any]:
@@ -85,23 +93,27 @@ def test_issue_token_lets_a_locked_out_owner_back_in(server: ServerProcess) -> N
     owner = create_firm(server, "Acme CPA", "owner@acme.test")
     for token in data(server, owner["token"], "{ apiTokens { id } }")["apiTokens"]:
         assert data(server, owner["token"], REVOKE, id=token["id"])["revokeApiToken"] == {
-            "errors": []}
+            "errors": []
+        }
     assert call(server, owner["token"], VIEWER).status_code == 401  # locked out
 
     recovered = issued(server, "--email", "Owner@Acme.test")
     assert (recovered["firm_id"], recovered["user_id"]) == (owner["firm_id"], owner["user_id"])
     assert data(server, recovered["token"], VIEWER)["viewer"] == {
-        "id": owner["user_id"], "email": "owner@acme.test", "role": "OWNER"}
+        "id": owner["user_id"],
+        "email": "owner@acme.test",
+        "role": "OWNER",
+    }
     assert data(server, recovered["token"], NEW_PIPELINE)["createPipeline"]["errors"] == []
     tokens = data(server, recovered["token"], "{ apiTokens { name scopes revokedAt } }")
     assert {"name": "recovery", "scopes": ["ADMIN", "READ", "WRITE"], "revokedAt": None} in (
-        tokens["apiTokens"])
+        tokens["apiTokens"]
+    )
 
 
 def test_issue_token_with_a_name_and_scopes(server: ServerProcess) -> None:
     owner = create_firm(server, "Acme CPA", "owner@acme.test")
-    reader = issued(server, "--email", "owner@acme.test", "--name", "auditor", "--scopes",
-                    "READ")
+    reader = issued(server, "--email", "owner@acme.test", "--name", "auditor", "--scopes", "READ")
     assert data(server, reader["token"], VIEWER)["viewer"]["role"] == "OWNER"
     assert codes(server, reader["token"], NEW_CLIENT) == ["FORBIDDEN"]
     listed = data(server, owner["token"], "{ apiTokens { name scopes } }")["apiTokens"]

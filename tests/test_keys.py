@@ -49,7 +49,7 @@ async def test_a_tampered_id_is_invalid_never_another_row(gql: GraphQL, firm_a: 
         for char in alphabet:
             if real[position] == char:
                 continue
-            forged = real[:position] + char + real[position + 1:]
+            forged = real[:position] + char + real[position + 1 :]
             body = await gql(query, expect_errors=True, id=forged)
             assert body["errors"][0]["extensions"]["code"] == "INVALID_ID", forged
 
@@ -86,13 +86,17 @@ def test_sealed_values_open_only_for_their_purpose() -> None:
     assert b"whsec" not in base64.urlsafe_b64decode(sealed + "==")
     assert keys.unseal(sealed, b"webhook-secret") == b"whsec_abc"
     assert keys.unseal(sealed, b"feed-cursor") is None
-    assert keys.unseal(sealed[:-2] + ("A" if sealed[-2] != "A" else "B") + sealed[-1],
-                       b"webhook-secret") is None
+    assert (
+        keys.unseal(
+            sealed[:-2] + ("A" if sealed[-2] != "A" else "B") + sealed[-1], b"webhook-secret"
+        )
+        is None
+    )
     assert keys.seal(b"same", b"p") != keys.seal(b"same", b"p")  # a fresh nonce each time
 
 
 async def test_webhook_secrets_are_stored_sealed_and_message_ids_are_random(
-    firm_a: NewFirm
+    firm_a: NewFirm,
 ) -> None:
     """Nothing is sent: the endpoint (loopback) is only written."""
     scope_firm = firm_a.firm.id
@@ -100,31 +104,46 @@ async def test_webhook_secrets_are_stored_sealed_and_message_ids_are_random(
     stored = await WebhookEndpoint.get(id=endpoint.id)
     secret = webhooks.signing_secret(stored)
     assert secret.startswith("whsec_") and secret not in stored.encrypted_secret
-    deliveries = [WebhookDelivery(firm_id=scope_firm, endpoint_id=endpoint.id, event_type="X",
-                                  payload={}, next_attempt_at=stored.created_at)
-                  for _ in range(3)]
+    deliveries = [
+        WebhookDelivery(
+            firm_id=scope_firm,
+            endpoint_id=endpoint.id,
+            event_type="X",
+            payload={},
+            next_attempt_at=stored.created_at,
+        )
+        for _ in range(3)
+    ]
     await WebhookDelivery.bulk_create(deliveries)
     ids = [d.message_id for d in await WebhookDelivery.all().order_by("id")]
     assert len(set(ids)) == 3 and all(i and i.startswith("msg_") and len(i) == 28 for i in ids)
-    assert not any(str(d.id) == i.removeprefix("msg_") for d, i in zip(
-        await WebhookDelivery.all().order_by("id"), ids, strict=True))
+    assert not any(
+        str(d.id) == i.removeprefix("msg_")
+        for d, i in zip(await WebhookDelivery.all().order_by("id"), ids, strict=True)
+    )
 
 
-async def test_history_and_webhook_payloads_speak_global_ids(
-    gql: GraphQL, firm_a: NewFirm
-) -> None:
+async def test_history_and_webhook_payloads_speak_global_ids(gql: GraphQL, firm_a: NewFirm) -> None:
     """A task's event and an assignee change name their rows by global id, never by number."""
     pipeline, _ = await board(firm_a)
     card = await job(firm_a, pipeline, await client(firm_a))
     task = await tasks.create_task(scope_of(firm_a), card.id, "Collect W-2s")
     await jobs.update_job(scope_of(firm_a), card.id, assignee_ids=[firm_a.owner.id])
-    history = (await gql("""query($id: ID!) { job(id: $id) { history { edges { node {
-        type changes } } } } }""", id=gid("Job", card.id)))["job"]["history"]["edges"]
+    history = (
+        await gql(
+            """query($id: ID!) { job(id: $id) { history { edges { node {
+        type changes } } } } }""",
+            id=gid("Job", card.id),
+        )
+    )["job"]["history"]["edges"]
     changes = [edge["node"]["changes"] for edge in history]
     assert {"task": gid("Task", task.id), "action": "created"}.items() <= next(
-        c for c in changes if "task" in c).items()
+        c for c in changes if "task" in c
+    ).items()
     assert next(c for c in changes if "assignee_ids" in c)["assignee_ids"] == {
-        "from": [], "to": [gid("User", firm_a.owner.id)]}
+        "from": [],
+        "to": [gid("User", firm_a.owner.id)],
+    }
     [event] = await JobEvent.filter(job_id=card.id, type="JOB_UPDATED")
     payload = webhooks.event_payload(event, card)
     assert payload["data"]["changes"]["assignee_ids"]["to"] == [gid("User", firm_a.owner.id)]

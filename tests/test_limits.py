@@ -68,7 +68,8 @@ class World:
 
     async def post(self, query: str, **variables: Any) -> httpx.Response:
         return await self.http.post(
-            "/graphql", json={"query": query, "variables": variables},
+            "/graphql",
+            json={"query": query, "variables": variables},
             headers=bearer(self.firm.token),
         )
 
@@ -96,8 +97,9 @@ async def world(
 ) -> World:
     pipeline, _ = await board(firm_a)
     customer = await client(firm_a)
-    world = World(http, firm_a, gid("Pipeline", pipeline.id), gid("Client", customer.id),
-                  sql_statements)
+    world = World(
+        http, firm_a, gid("Pipeline", pipeline.id), gid("Client", customer.id), sql_statements
+    )
     assert (await world.post("{ viewer { id } }")).status_code == 200  # token's last use written
     return world
 
@@ -123,8 +125,9 @@ async def test_a_query_nested_past_max_depth_is_refused_before_running(world: Wo
     assert [e["message"] for e in body["errors"]] == [
         f"'Deep' exceeds maximum operation depth of {MAX_DEPTH}"
     ]
-    shallow = await world.post(f"query Ok($j: ID!) {{ job(id: $j) {{ {nested(2)} }} }}",
-                               j=gid("Job", 1))
+    shallow = await world.post(
+        f"query Ok($j: ID!) {{ job(id: $j) {{ {nested(2)} }} }}", j=gid("Job", 1)
+    )
     assert shallow.json() == {"data": {"job": None}}  # the same shape, 10 deep, runs
 
 
@@ -140,9 +143,7 @@ async def test_an_alias_bomb_is_refused_and_creates_nothing(world: World) -> Non
     response = await world.refused_job(bomb)
     body = response.json()
     assert response.status_code == 200 and body["data"] is None
-    assert [e["message"] for e in body["errors"]] == [
-        f"500 aliases found. Allowed: {MAX_ALIASES}"
-    ]
+    assert [e["message"] for e in body["errors"]] == [f"500 aliases found. Allowed: {MAX_ALIASES}"]
     bigger = await world.refused_job(" ".join(f"a{n}: title" for n in range(1000)))
     assert "more than 3000 tokens" in bigger.json()["errors"][0]["message"]
 
@@ -164,10 +165,12 @@ async def test_more_root_fields_than_allowed_are_refused(world: World) -> None:
     assert len(allowed.json()["data"]) == 20
     for query in (
         "{ " + " ".join(f"v{n}: viewer {{ id }}" for n in range(25)) + " }",
-        "mutation { " + " ".join(
+        "mutation { "
+        + " ".join(
             f'c{n}: createClient(input: {{name: "Spam {n}"}}) {{ client {{ id }} }}'
             for n in range(25)
-        ) + " }",
+        )
+        + " }",
     ):
         response = await world.refused(query)
         body = response.json()
@@ -219,28 +222,45 @@ async def test_a_real_board_of_10_stages_by_50_jobs_is_accepted(world: World) ->
     customer = await Client.first()
     assert customer is not None
     now = datetime.now(UTC)
-    await Job.bulk_create([
-        Job(firm_id=world.firm.firm.id, client_id=customer.id, pipeline_id=pipeline.id,
-            stage_id=stage.id, title=f"job {n}", rank=f"{n:04d}", stage_entered_at=now)
-        for stage in stages for n in range(50)
-    ])
-    await Task.bulk_create([
-        Task(firm_id=world.firm.firm.id, job_id=job_id, title=f"task {n}")
-        for job_id in await Job.filter(pipeline_id=pipeline.id).values_list("id", flat=True)
-        for n in range(12)
-    ])
-    response = await world.post("""query Board($p: ID!) { pipeline(id: $p) { id name
+    await Job.bulk_create(
+        [
+            Job(
+                firm_id=world.firm.firm.id,
+                client_id=customer.id,
+                pipeline_id=pipeline.id,
+                stage_id=stage.id,
+                title=f"job {n}",
+                rank=f"{n:04d}",
+                stage_entered_at=now,
+            )
+            for stage in stages
+            for n in range(50)
+        ]
+    )
+    await Task.bulk_create(
+        [
+            Task(firm_id=world.firm.firm.id, job_id=job_id, title=f"task {n}")
+            for job_id in await Job.filter(pipeline_id=pipeline.id).values_list("id", flat=True)
+            for n in range(12)
+        ]
+    )
+    response = await world.post(
+        """query Board($p: ID!) { pipeline(id: $p) { id name
       stages { id name jobs(first: 50) { totalCount edges { node {
         id title version rank dueDate client { name } assignees { name }
         tasks(first: 10) { totalCount edges { node { title done } } } } } } } } }""",
-                                p=gid("Pipeline", pipeline.id))
+        p=gid("Pipeline", pipeline.id),
+    )
     assert response.status_code == 200
     body = response.json()
     assert "errors" not in body, body
     columns = body["data"]["pipeline"]["stages"]
     assert [len(column["jobs"]["edges"]) for column in columns] == [50] * 10
-    assert {len(edge["node"]["tasks"]["edges"]) for column in columns
-            for edge in column["jobs"]["edges"]} == {10}
+    assert {
+        len(edge["node"]["tasks"]["edges"])
+        for column in columns
+        for edge in column["jobs"]["edges"]
+    } == {10}
 
 
 # --- the request itself: size, batches, JSON ---------------------------------------------
@@ -260,14 +280,16 @@ async def test_a_body_over_the_limit_is_refused_413_by_content_length(world: Wor
     under it runs."""
     limit = Settings.max_body_bytes
     response = await world.http.post(
-        "/graphql", content=padded_mutation(limit + 10_000),
+        "/graphql",
+        content=padded_mutation(limit + 10_000),
         headers={**bearer(world.firm.token), "content-type": "application/json"},
     )
     assert response.status_code == 413
     assert codes(response.json()) == ["REQUEST_TOO_LARGE"]
     assert await Client.all().count() == 1
     under = await world.http.post(
-        "/graphql", content=padded_mutation(limit - 10_000),
+        "/graphql",
+        content=padded_mutation(limit - 10_000),
         headers={**bearer(world.firm.token), "content-type": "application/json"},
     )
     assert under.status_code == 200 and await Client.all().count() == 2
@@ -279,10 +301,11 @@ async def test_a_streamed_body_over_the_limit_is_refused_413(world: World) -> No
 
     async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(payload), 64 * 1024):
-            yield payload[start:start + 64 * 1024]
+            yield payload[start : start + 64 * 1024]
 
     response = await world.http.post(
-        "/graphql", content=chunks(),
+        "/graphql",
+        content=chunks(),
         headers={**bearer(world.firm.token), "content-type": "application/json"},
     )
     assert "content-length" not in response.request.headers
@@ -313,11 +336,17 @@ async def raw_http(db: str) -> AsyncIterator[httpx.AsyncClient]:
 async def test_malformed_json_is_a_400(raw_http: httpx.AsyncClient, firm_a: NewFirm) -> None:
     """Truncated, empty, not UTF-8, not JSON, wrong field types: 400, never a 500."""
     for body in (
-        b'{"query": "{ viewer { id } }"', b"", b"\xff\xfe{}", b"{'query': 1}", b'{"query": 5}',
-        b'{"query": "{ viewer { id } }", "variables": "x"}', b"{}",
+        b'{"query": "{ viewer { id } }"',
+        b"",
+        b"\xff\xfe{}",
+        b"{'query': 1}",
+        b'{"query": 5}',
+        b'{"query": "{ viewer { id } }", "variables": "x"}',
+        b"{}",
     ):
         response = await raw_http.post(
-            "/graphql", content=body,
+            "/graphql",
+            content=body,
             headers={**bearer(firm_a.token), "content-type": "application/json"},
         )
         assert response.status_code == 400, (body, response.text)
@@ -328,7 +357,8 @@ async def test_json_that_is_not_an_object_is_a_400(
 ) -> None:
     for body in (b"null", b'"{ viewer { id } }"', b"5", b"true"):
         response = await raw_http.post(
-            "/graphql", content=body,
+            "/graphql",
+            content=body,
             headers={**bearer(firm_a.token), "content-type": "application/json"},
         )
         assert response.status_code == 400, (body, response.text)
@@ -344,8 +374,12 @@ PROBES = [
     "mutation { createJb(input: {}) { job { id } } }",
     f"query {{ job(id: 1) {{ {nested(6)} }} }}",
 ]
-NOT_TOKENS = [{}, {"Authorization": "Bearer wf_not-a-token"}, {"Authorization": "Basic YTpi"},
-              {"Authorization": "Bearer "}]
+NOT_TOKENS = [
+    {},
+    {"Authorization": "Bearer wf_not-a-token"},
+    {"Authorization": "Basic YTpi"},
+    {"Authorization": "Bearer "},
+]
 
 
 async def test_unauthenticated_callers_get_401_and_no_schema(
@@ -353,10 +387,14 @@ async def test_unauthenticated_callers_get_401_and_no_schema(
 ) -> None:
     """Whatever the query, by POST or GET, without a valid token: the same 401, naming
     nothing of the schema (no suggestions, no introspection)."""
-    expected = {"errors": [{
-        "message": "a valid bearer token is required (Authorization: Bearer <token>)",
-        "extensions": {"code": "UNAUTHENTICATED"},
-    }]}
+    expected = {
+        "errors": [
+            {
+                "message": "a valid bearer token is required (Authorization: Bearer <token>)",
+                "extensions": {"code": "UNAUTHENTICATED"},
+            }
+        ]
+    }
     for headers in NOT_TOKENS:
         for query in PROBES:
             for response in (
@@ -378,8 +416,9 @@ async def test_authenticated_callers_may_introspect_and_get_suggestions(
     )
     names = {t["name"] for t in introspection.json()["data"]["__schema"]["types"]}
     assert {"Job", "Pipeline", "Mutation"} <= names
-    typo = await http.post("/graphql", json={"query": "{ viewr { id } }"},
-                           headers=bearer(firm_a.token))
+    typo = await http.post(
+        "/graphql", json={"query": "{ viewr { id } }"}, headers=bearer(firm_a.token)
+    )
     assert "Did you mean 'viewer'?" in typo.json()["errors"][0]["message"]
 
 
@@ -443,8 +482,10 @@ async def test_a_request_running_past_the_timeout_gets_503_and_changes_nothing(
     server = start_server(REQUEST_TIMEOUT_SECONDS="1")
     pipeline, _ = await board(firm_a)
     customer = await client(firm_a)
-    create = {"query": CREATE_JOB % "id", "variables": {
-        "p": gid("Pipeline", pipeline.id), "c": gid("Client", customer.id)}}
+    create = {
+        "query": CREATE_JOB % "id",
+        "variables": {"p": gid("Pipeline", pipeline.id), "c": gid("Client", customer.id)},
+    }
     async with httpx.AsyncClient(base_url=server.url, headers=bearer(firm_a.token)) as http:
         if not db.startswith("sqlite"):
             assert (await http.post("/graphql", json={"query": "{ viewer { id } }"})).is_success
@@ -473,7 +514,7 @@ async def test_a_server_refuses_large_bodies_with_413_declared_or_streamed(
 
     async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(payload), 4096):
-            yield payload[start:start + 4096]
+            yield payload[start : start + 4096]
 
     headers = {**bearer(firm_a.token), "content-type": "application/json"}
     async with httpx.AsyncClient(base_url=server.url) as http:
@@ -503,12 +544,16 @@ class Caller:
         self.http, self.token = http, token
 
     async def __call__(self, server: ServerProcess, query: str) -> httpx.Response:
-        return await self.http.post(f"{server.url}/graphql", json={"query": query},
-                                    headers=bearer(self.token))
+        return await self.http.post(
+            f"{server.url}/graphql", json={"query": query}, headers=bearer(self.token)
+        )
 
     async def new_token(self, server: ServerProcess) -> Caller:
-        response = await self(server, """mutation { createApiToken(input: {name: "second",
-            scopes: [READ, WRITE]}) { secret } }""")
+        response = await self(
+            server,
+            """mutation { createApiToken(input: {name: "second",
+            scopes: [READ, WRITE]}) { secret } }""",
+        )
         return Caller(self.http, response.json()["data"]["createApiToken"]["secret"])
 
 
@@ -531,7 +576,9 @@ def assert_rate_limited(response: httpx.Response) -> None:
 
 
 async def test_the_token_limit_counts_query_cost_not_requests(
-    db: str, firm_a: NewFirm, remote: httpx.AsyncClient,
+    db: str,
+    firm_a: NewFirm,
+    remote: httpx.AsyncClient,
     start_server: Callable[..., ServerProcess],
 ) -> None:
     """25,000 a minute: 100 cheap queries and 2 of cost 10,100 pass; a third, or a costly
@@ -547,16 +594,24 @@ async def test_the_token_limit_counts_query_cost_not_requests(
     for _ in range(2):
         assert_passed(await alice(server, EXPENSIVE_QUERY))
     assert_rate_limited(await alice(server, EXPENSIVE_QUERY))
-    assert_rate_limited(await alice(server, """mutation { createClient(input: {name: "Late"}) {
+    assert_rate_limited(
+        await alice(
+            server,
+            """mutation { createClient(input: {name: "Late"}) {
         client { jobs(first: 100) { edges { node { tasks(first: 100) { edges { node { id }
-        } } } } } } } }"""))
+        } } } } } } } }""",
+        )
+    )
     cheap = await alice(server, "{ clients(first: 1) { totalCount } }")
     assert cheap.json() == {"data": {"clients": {"totalCount": 0}}}
     assert await Client.all().count() == 0
 
 
 async def test_the_firm_limit_spans_its_tokens_and_spares_other_firms(
-    db: str, firm_a: NewFirm, firm_b: NewFirm, remote: httpx.AsyncClient,
+    db: str,
+    firm_a: NewFirm,
+    firm_b: NewFirm,
+    remote: httpx.AsyncClient,
     start_server: Callable[..., ServerProcess],
 ) -> None:
     """Per firm 25,000 a minute (no per-token limit): firm A's second token is refused once its
@@ -575,7 +630,10 @@ async def test_the_firm_limit_spans_its_tokens_and_spares_other_firms(
 
 
 async def test_server_processes_share_one_budget_through_redis(
-    db: str, firm_a: NewFirm, redis: RedisProcess, remote: httpx.AsyncClient,
+    db: str,
+    firm_a: NewFirm,
+    redis: RedisProcess,
+    remote: httpx.AsyncClient,
     start_server: Callable[..., ServerProcess],
 ) -> None:
     """Two processes on PostgreSQL and one Redis: what one spent, the other refuses."""

@@ -92,8 +92,9 @@ async def test_a_move_on_one_process_reaches_subscribers_on_another(
 
 
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
-@pytest.mark.parametrize("payload", [{}, {"Authorization": "Bearer wf_nope"},
-                                     {"authorization": "Basic abc"}])
+@pytest.mark.parametrize(
+    "payload", [{}, {"Authorization": "Bearer wf_nope"}, {"authorization": "Basic abc"}]
+)
 async def test_connection_init_without_a_valid_token_is_closed_4401(
     stack: Stack, protocol: str, payload: dict[str, str]
 ) -> None:
@@ -124,7 +125,9 @@ async def test_another_firms_pipeline_is_answered_like_a_missing_one(stack: Stac
     foreign, absent = await answer(board_a.pipeline), await answer(missing)
     assert foreign == absent
     assert foreign["type"] == "next" and foreign["payload"]["errors"][0]["extensions"] == {  # type: ignore[index]
-        "code": "NOT_FOUND", "field": "pipelineId"}
+        "code": "NOT_FOUND",
+        "field": "pipelineId",
+    }
 
 
 async def test_resume_from_a_cursor_has_no_gap_and_no_duplicate(stack: Stack) -> None:
@@ -165,8 +168,10 @@ async def test_a_cursor_that_was_never_handed_out_is_refused(stack: Stack, posit
         )
         message = await sub.message()
         await sub.close()
-        assert message["payload"]["errors"][0]["extensions"] == {"code": "INVALID_INPUT",
-                                                                "field": "after"}
+        assert message["payload"]["errors"][0]["extensions"] == {
+            "code": "INVALID_INPUT",
+            "field": "after",
+        }
 
 
 async def test_a_cursor_ahead_of_this_process_but_in_the_log_is_resumed(
@@ -193,21 +198,37 @@ async def test_a_cursor_ahead_of_this_process_but_in_the_log_is_resumed(
 
 async def test_job_updated_follows_a_job_across_pipelines(stack: Stack) -> None:
     board = make_board(stack.first, jobs=1)
-    other = graphql(stack.first, board.token, """mutation { createPipeline(input: {
-        name: "Bookkeeping", stageNames: ["Onboard"]}) { pipeline { id } } }""")
+    other = graphql(
+        stack.first,
+        board.token,
+        """mutation { createPipeline(input: {
+        name: "Bookkeeping", stageNames: ["Onboard"]}) { pipeline { id } } }""",
+    )
     query = """subscription($j: ID!) { jobUpdated(jobId: $j) { type pipelineId job { title } } }"""
     sub = await Subscription.open(stack.first, board.token, query, j=board.jobs[0])
     await asyncio.sleep(0.2)
     target = other["createPipeline"]["pipeline"]["id"]
-    graphql(stack.last, board.token, """mutation($j: ID!, $p: ID!) {
+    graphql(
+        stack.last,
+        board.token,
+        """mutation($j: ID!, $p: ID!) {
         transferJob(input: {jobId: $j, pipelineId: $p}) { errors { code } } }""",
-            j=board.jobs[0], p=target)
-    graphql(stack.last, board.token, """mutation($j: ID!) {
-        updateJob(input: {id: $j, title: "renamed"}) { errors { code } } }""", j=board.jobs[0])
+        j=board.jobs[0],
+        p=target,
+    )
+    graphql(
+        stack.last,
+        board.token,
+        """mutation($j: ID!) {
+        updateJob(input: {id: $j, title: "renamed"}) { errors { code } } }""",
+        j=board.jobs[0],
+    )
     events = [await sub.event() for _ in range(3)]
     assert [(e["type"], e["pipelineId"]) for e in events] == [
-        ("JOB_TRANSFERRED_OUT", board.pipeline), ("JOB_TRANSFERRED_IN", target),
-        ("JOB_UPDATED", target)]
+        ("JOB_TRANSFERRED_OUT", board.pipeline),
+        ("JOB_TRANSFERRED_IN", target),
+        ("JOB_UPDATED", target),
+    ]
     assert events[-1]["job"] == {"title": "renamed"}
 
 
@@ -225,7 +246,8 @@ async def test_redis_outage_loses_nothing(stack: Stack) -> None:
     async with httpx.AsyncClient() as http:
         ready = [await http.get(f"{s.url}/readyz") for s in stack.servers]
     assert [(r.status_code, r.json()) for r in ready] == [
-        (503, {"database": "ok", "broker": "down"})] * 2
+        (503, {"database": "ok", "broker": "down"})
+    ] * 2
     for n in range(5):  # mutations keep working while Redis is down
         _move(stack.last, board.token, board.jobs[n % 3], board.stages[2 - n % 2])
     received += [await sub.event() for _ in range(5)]  # from the log, by polling
@@ -256,13 +278,23 @@ def test_a_subscriber_that_stops_reading_is_closed_4413(database_url: str, tmp_p
         ws.send({"type": "connection_init", "payload": {"Authorization": f"Bearer {board.token}"}})
         assert b"connection_ack" in ws.frame()[1]
         tags = [f"{n:02d}" + "x" * 48 for n in range(50)]  # the most a job may carry: 2.6 KB
-        graphql(server, board.token, """mutation($j: ID!, $t: [String!]!) {
+        graphql(
+            server,
+            board.token,
+            """mutation($j: ID!, $t: [String!]!) {
             updateJob(input: {id: $j, tags: $t}) { errors { code } } }""",
-                j=board.jobs[0], t=tags)
+            j=board.jobs[0],
+            t=tags,
+        )
         copies = " ".join(f"t{n}: tags" for n in range(25))  # about 65 KB a message
         query = f"subscription($p: ID!) {{ boardUpdated(pipelineId: $p) {{ job {{ {copies} }} }} }}"
-        ws.send({"id": "1", "type": "subscribe",
-                 "payload": {"query": query, "variables": {"p": board.pipeline}}})
+        ws.send(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {"query": query, "variables": {"p": board.pipeline}},
+            }
+        )
         for n in range(80):  # the board keeps changing; the client reads nothing
             _move(server, board.token, board.jobs[0], board.stages[1 + n % 2])
         assert ws.close_code() == 4413

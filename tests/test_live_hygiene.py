@@ -41,27 +41,45 @@ async def test_a_thousand_subscribe_and_leave_cycles_leave_nothing_behind(
     key = FeedKey("pipeline", pipeline.id)
     port = free_port()
     # A thousand subscription starts of one token in a few seconds: no start rate here.
-    app = create_app(load({"DATABASE_URL": db, "REDIS_URL": private_redis.url,
-                           "SUBSCRIPTION_STARTS_PER_10S": "0",
-                           "FIRM_SUBSCRIPTION_STARTS_PER_10S": "0"}),
-                     own_database=False)
+    app = create_app(
+        load(
+            {
+                "DATABASE_URL": db,
+                "REDIS_URL": private_redis.url,
+                "SUBSCRIPTION_STARTS_PER_10S": "0",
+                "FIRM_SUBSCRIPTION_STARTS_PER_10S": "0",
+            }
+        ),
+        own_database=False,
+    )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
     await until(lambda: server.started)
     hub: Hub = app.state.hub
     probe = redis.Redis.from_url(private_redis.url)
     url = f"ws://127.0.0.1:{port}/graphql"
-    init = json.dumps({"type": "connection_init",
-                       "payload": {"Authorization": f"Bearer {firm_a.token}"}})
-    subscribe = json.dumps({"id": "1", "type": "subscribe", "payload": {
-        "query": BOARD_SUBSCRIPTION, "variables": {"p": gid("Pipeline", pipeline.id)}}})
+    init = json.dumps(
+        {"type": "connection_init", "payload": {"Authorization": f"Bearer {firm_a.token}"}}
+    )
+    subscribe = json.dumps(
+        {
+            "id": "1",
+            "type": "subscribe",
+            "payload": {
+                "query": BOARD_SUBSCRIPTION,
+                "variables": {"p": gid("Pipeline", pipeline.id)},
+            },
+        }
+    )
 
     async def redis_subscriptions() -> int:
         return int((await probe.pubsub_numsub(key.channel))[0][1])
 
     async def cycle(clients: int = 1) -> None:
-        sockets = [await websockets.connect(url, subprotocols=[TRANSPORT_WS])  # type: ignore[list-item]
-                   for _ in range(clients)]
+        sockets = [
+            await websockets.connect(url, subprotocols=[TRANSPORT_WS])  # type: ignore[list-item]
+            for _ in range(clients)
+        ]
         for ws in sockets:
             await ws.send(init)
             await ws.recv()

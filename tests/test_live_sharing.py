@@ -40,13 +40,30 @@ async def test_watchers_of_one_board_share_each_distinct_execution(
     try:
         for document in [WITH_CLIENT] * 3 + [WITH_STAGE] * 2:
             ws = await websockets.connect(
-                f"ws://127.0.0.1:{port}/graphql", subprotocols=[TRANSPORT_WS]  # type: ignore[list-item]
+                f"ws://127.0.0.1:{port}/graphql",
+                subprotocols=[TRANSPORT_WS],  # type: ignore[list-item]
             )
-            await ws.send(json.dumps({"type": "connection_init",
-                                      "payload": {"Authorization": f"Bearer {firm_a.token}"}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "connection_init",
+                        "payload": {"Authorization": f"Bearer {firm_a.token}"},
+                    }
+                )
+            )
             await ws.recv()
-            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
-                "query": document, "variables": {"p": gid("Pipeline", pipeline.id)}}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": "1",
+                        "type": "subscribe",
+                        "payload": {
+                            "query": document,
+                            "variables": {"p": gid("Pipeline", pipeline.id)},
+                        },
+                    }
+                )
+            )
             sockets.append(ws)
         feed = next(iter(app.state.hub.feeds.values()))
         await until(lambda: len(feed.subscribers) == 5)
@@ -61,14 +78,22 @@ async def test_watchers_of_one_board_share_each_distinct_execution(
         server.should_exit = True
         await serving
 
-    event = {"type": "JOB_MOVED", "job": {"title": "2025 return",
-                                          "client": {"name": "Avery Johnson"}}}
+    event = {
+        "type": "JOB_MOVED",
+        "job": {"title": "2025 return", "client": {"name": "Avery Johnson"}},
+    }
     assert [r["boardUpdated"] for r in received[:3]] == [event] * 3
-    assert [r["boardUpdated"] for r in received[3:]] == [{
-        "type": "JOB_MOVED", "stageId": gid("Stage", stages[1].id),
-        "job": {"version": 2, "stage": {"name": "Prepare Return"},
-                "client": {"name": "Avery Johnson"}},
-    }] * 2
+    assert [r["boardUpdated"] for r in received[3:]] == [
+        {
+            "type": "JOB_MOVED",
+            "stageId": gid("Stage", stages[1].id),
+            "job": {
+                "version": 2,
+                "stage": {"name": "Prepare Return"},
+                "client": {"name": "Avery Johnson"},
+            },
+        }
+    ] * 2
     # batched loads (WHERE id IN ...) are the subscriptions'; the move reads by single id
     loads = [s for s in sql_statements.statements if s.startswith("SELECT") and " IN (" in s]
     client_reads = [s for s in loads if 'FROM "client"' in s]

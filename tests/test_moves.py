@@ -54,8 +54,14 @@ async def test_after_and_before_place_the_job(gql: GraphQL, firm_a: NewFirm) -> 
     ids = {card.title: gid("Job", card.id) for card in (a, b, c, d)}
 
     async def move(title: str, stage: Stage, **place: str) -> None:
-        data = await gql(MOVE, input={"jobId": ids[title], "stageId": gid("Stage", stage.id),
-                                      **{k: ids[v] for k, v in place.items()}})
+        data = await gql(
+            MOVE,
+            input={
+                "jobId": ids[title],
+                "stageId": gid("Stage", stage.id),
+                **{k: ids[v] for k, v in place.items()},
+            },
+        )
         assert data["moveJob"]["errors"] == []
 
     await move("c", stages[0], beforeJobId="a")
@@ -78,8 +84,14 @@ async def test_a_move_writes_one_job_row(
     avery = await client(firm_a)
     cards = [await job(firm_a, pipeline, avery, f"job {n}") for n in range(20)]
     sql_statements.statements.clear()
-    await gql(MOVE, input={"jobId": gid("Job", cards[-1].id), "afterJobId": gid("Job", cards[3].id),
-                           "stageId": gid("Stage", stages[0].id)})
+    await gql(
+        MOVE,
+        input={
+            "jobId": gid("Job", cards[-1].id),
+            "afterJobId": gid("Job", cards[3].id),
+            "stageId": gid("Stage", stages[0].id),
+        },
+    )
     writes = [s for s in sql_statements.statements if s.lstrip().upper().startswith("UPDATE")]
     job_writes = [s for s in writes if '"job"' in s.split("SET")[0]]
     assert len(job_writes) == 1, writes
@@ -120,8 +132,10 @@ async def test_many_placements_between_the_same_neighbours(
     renumbered = await JobEvent.filter(pipeline_id=pipeline.id, type="JOB_MOVED").all()
     assert any(e.changes.get("renumbered") for e in renumbered)
     for card in await Job.filter(stage_id=stages[0].id):
-        assert card.version == await JobEvent.filter(job_id=card.id).exclude(
-            type="TASK_CHANGED").count()
+        assert (
+            card.version
+            == await JobEvent.filter(job_id=card.id).exclude(type="TASK_CHANGED").count()
+        )
 
 
 async def test_transfer_enters_the_first_stage_and_logs_both_pipelines(
@@ -136,10 +150,14 @@ async def test_transfer_enters_the_first_stage_and_logs_both_pipelines(
     into_books = {"jobId": gid("Job", card.id), "pipelineId": gid("Pipeline", books.id)}
     data = await gql(TRANSFER, input=into_books)
 
-    assert data["transferJob"] == {"job": {
-        "version": 2, "pipeline": {"id": gid("Pipeline", books.id)},
-        "stage": {"id": gid("Stage", books_stages[0].id)},
-    }, "errors": []}
+    assert data["transferJob"] == {
+        "job": {
+            "version": 2,
+            "pipeline": {"id": gid("Pipeline", books.id)},
+            "stage": {"id": gid("Stage", books_stages[0].id)},
+        },
+        "errors": [],
+    }
     assert await column(gql, books_stages[0]) == [already.title, card.title]
     out = await JobEvent.get(pipeline_id=lead.id, type="JOB_TRANSFERRED_OUT")
     into = await JobEvent.get(pipeline_id=books.id, type="JOB_TRANSFERRED_IN")
@@ -154,9 +172,15 @@ async def test_transfer_to_a_named_stage(gql: GraphQL, firm_a: NewFirm) -> None:
     lead, _ = await board(firm_a, ("New Lead",), name="Lead")
     books, books_stages = await board(firm_a, ("Onboard", "Monthly close"), name="Books")
     card = await job(firm_a, lead, await client(firm_a))
-    data = await gql(TRANSFER, input={"jobId": gid("Job", card.id), "expectedVersion": 1,
-                                      "pipelineId": gid("Pipeline", books.id),
-                                      "stageId": gid("Stage", books_stages[1].id)})
+    data = await gql(
+        TRANSFER,
+        input={
+            "jobId": gid("Job", card.id),
+            "expectedVersion": 1,
+            "pipelineId": gid("Pipeline", books.id),
+            "stageId": gid("Stage", books_stages[1].id),
+        },
+    )
     assert data["transferJob"]["job"]["stage"]["id"] == gid("Stage", books_stages[1].id)
 
 
@@ -165,15 +189,30 @@ async def test_update_job_logs_what_changed(gql: GraphQL, firm_a: NewFirm) -> No
     card = await job(firm_a, pipeline, await client(firm_a))
     update = """mutation($input: UpdateJobInput!) { updateJob(input: $input) {
       job { title version dueDate tags priority } errors { code } } }"""
-    data = await gql(update, input={"id": gid("Job", card.id), "title": "2025 return (amended)",
-                                    "dueDate": "2026-04-15", "tags": ["vip", " vip "]})
-    assert data["updateJob"] == {"job": {"title": "2025 return (amended)", "version": 2,
-                                         "dueDate": "2026-04-15", "tags": ["vip"],
-                                         "priority": "NORMAL"}, "errors": []}
+    data = await gql(
+        update,
+        input={
+            "id": gid("Job", card.id),
+            "title": "2025 return (amended)",
+            "dueDate": "2026-04-15",
+            "tags": ["vip", " vip "],
+        },
+    )
+    assert data["updateJob"] == {
+        "job": {
+            "title": "2025 return (amended)",
+            "version": 2,
+            "dueDate": "2026-04-15",
+            "tags": ["vip"],
+            "priority": "NORMAL",
+        },
+        "errors": [],
+    }
     event = await JobEvent.get(job_id=card.id, type="JOB_UPDATED")
     assert event.changes == {
         "title": {"from": "2025 return", "to": "2025 return (amended)"},
-        "due_date": {"from": None, "to": "2026-04-15"}, "tags": {"from": [], "to": ["vip"]},
+        "due_date": {"from": None, "to": "2026-04-15"},
+        "tags": {"from": [], "to": ["vip"]},
     }
     same = await gql(update, input={"id": gid("Job", card.id), "title": "2025 return (amended)"})
     assert same["updateJob"]["job"]["version"] == 2  # nothing changed, nothing bumped
@@ -184,12 +223,16 @@ async def test_archive_and_restore(gql: GraphQL, firm_a: NewFirm) -> None:
     card = await job(firm_a, pipeline, await client(firm_a))
     archive = """mutation($id: ID!) { archiveJob(input: {id: $id}) { job { status version } } }"""
     assert (await gql(archive, id=gid("Job", card.id)))["archiveJob"]["job"] == {
-        "status": "ARCHIVED", "version": 2}
+        "status": "ARCHIVED",
+        "version": 2,
+    }
     assert await column(gql, stages[0]) == []
     restore = """mutation($id: ID!) { updateJob(input: {id: $id, status: ACTIVE}) {
       job { status version } } }"""
     assert (await gql(restore, id=gid("Job", card.id)))["updateJob"]["job"] == {
-        "status": "ACTIVE", "version": 3}
+        "status": "ACTIVE",
+        "version": 3,
+    }
     assert await column(gql, stages[0]) == [card.title]
 
 
@@ -200,8 +243,11 @@ async def test_restoring_a_job_respects_the_wip_limit(gql: GraphQL, firm_a: NewF
     first = await job(firm_a, pipeline, avery, "first")
     await jobs.archive_job(scope_of(firm_a), first.id)
     await job(firm_a, pipeline, avery, "second")
-    data = await gql("""mutation($id: ID!) { updateJob(input: {id: $id, status: ACTIVE}) {
-        job { id } errors { code } } }""", id=gid("Job", first.id))
+    data = await gql(
+        """mutation($id: ID!) { updateJob(input: {id: $id, status: ACTIVE}) {
+        job { id } errors { code } } }""",
+        id=gid("Job", first.id),
+    )
     assert data["updateJob"] == {"job": None, "errors": [{"code": "WIP_LIMIT_REACHED"}]}
 
 
@@ -209,9 +255,12 @@ async def test_an_archived_jobs_assignees_stay_put(gql: GraphQL, firm_a: NewFirm
     pipeline, _ = await board(firm_a)
     card = await job(firm_a, pipeline, await client(firm_a))
     await jobs.archive_job(scope_of(firm_a), card.id)
-    data = await gql("""mutation($id: ID!, $u: [ID!]) { updateJob(input: {id: $id,
-        assigneeIds: $u}) { errors { code } } }""", id=gid("Job", card.id),
-                     u=[gid("User", firm_a.owner.id)])
+    data = await gql(
+        """mutation($id: ID!, $u: [ID!]) { updateJob(input: {id: $id,
+        assigneeIds: $u}) { errors { code } } }""",
+        id=gid("Job", card.id),
+        u=[gid("User", firm_a.owner.id)],
+    )
     assert data["updateJob"]["errors"] == [{"code": "JOB_ARCHIVED"}]
 
 
@@ -221,25 +270,43 @@ async def test_tasks_complete_reopen_delete(gql: GraphQL, firm_a: NewFirm) -> No
     created = await gql(
         """mutation($input: CreateTaskInput!) { createTask(input: $input) {
         task { id title done doneAt assignee { name } } errors { code } } }""",
-        input={"jobId": gid("Job", card.id), "title": "Request W-2",
-               "assigneeId": gid("User", firm_a.owner.id), "dueDate": "2026-02-01"},
+        input={
+            "jobId": gid("Job", card.id),
+            "title": "Request W-2",
+            "assigneeId": gid("User", firm_a.owner.id),
+            "dueDate": "2026-02-01",
+        },
     )
     task = created["createTask"]["task"]
     assert (task["title"], task["done"], task["doneAt"]) == ("Request W-2", False, None)
     assert task["assignee"] == {"name": "Alice Owner"}
-    done = await gql("""mutation($id: ID!) { completeTask(input: {id: $id}) {
-        task { done doneAt } } }""", id=task["id"])
+    done = await gql(
+        """mutation($id: ID!) { completeTask(input: {id: $id}) {
+        task { done doneAt } } }""",
+        id=task["id"],
+    )
     assert done["completeTask"]["task"]["done"] is True
     assert done["completeTask"]["task"]["doneAt"] is not None
-    reopened = await gql("""mutation($id: ID!) { reopenTask(input: {id: $id}) {
-        task { done doneAt } } }""", id=task["id"])
+    reopened = await gql(
+        """mutation($id: ID!) { reopenTask(input: {id: $id}) {
+        task { done doneAt } } }""",
+        id=task["id"],
+    )
     assert reopened["reopenTask"]["task"] == {"done": False, "doneAt": None}
-    deleted = await gql("""mutation($id: ID!) { deleteTask(input: {id: $id}) {
-        deletedId job { tasks { totalCount } } errors { code } } }""", id=task["id"])
-    assert deleted["deleteTask"] == {"deletedId": task["id"], "job": {"tasks": {"totalCount": 0}},
-                                     "errors": []}
-    actions = [e.changes["action"] for e in await JobEvent.filter(
-        job_id=card.id, type="TASK_CHANGED").order_by("seq")]
+    deleted = await gql(
+        """mutation($id: ID!) { deleteTask(input: {id: $id}) {
+        deletedId job { tasks { totalCount } } errors { code } } }""",
+        id=task["id"],
+    )
+    assert deleted["deleteTask"] == {
+        "deletedId": task["id"],
+        "job": {"tasks": {"totalCount": 0}},
+        "errors": [],
+    }
+    actions = [
+        e.changes["action"]
+        for e in await JobEvent.filter(job_id=card.id, type="TASK_CHANGED").order_by("seq")
+    ]
     assert actions == ["created", "completed", "reopened", "deleted"]
     assert (await Job.get(id=card.id)).version == 1  # task changes leave the job's version
 
@@ -248,27 +315,48 @@ async def test_stage_create_reorder_delete(gql: GraphQL, firm_a: NewFirm) -> Non
     pipeline, stages = await board(firm_a)
     card = await job(firm_a, pipeline, await client(firm_a))
     names = """query($id: ID!) { pipeline(id: $id) { stages { id name position } } }"""
-    created = await gql("""mutation($input: CreateStageInput!) { createStage(input: $input) {
+    created = await gql(
+        """mutation($input: CreateStageInput!) { createStage(input: $input) {
         stage { name position wipLimit } errors { code } } }""",
-                        input={"pipelineId": gid("Pipeline", pipeline.id), "name": "Engagement",
-                               "position": 1, "wipLimit": 5})
+        input={
+            "pipelineId": gid("Pipeline", pipeline.id),
+            "name": "Engagement",
+            "position": 1,
+            "wipLimit": 5,
+        },
+    )
     assert created["createStage"]["stage"] == {"name": "Engagement", "position": 1, "wipLimit": 5}
     current = (await gql(names, id=gid("Pipeline", pipeline.id)))["pipeline"]["stages"]
     assert [(s["name"], s["position"]) for s in current] == [
-        ("Review Docs", 0), ("Engagement", 1), ("Prepare Return", 2), ("Review", 3)]
-    reordered = await gql("""mutation($input: ReorderStagesInput!) { reorderStages(input: $input) {
+        ("Review Docs", 0),
+        ("Engagement", 1),
+        ("Prepare Return", 2),
+        ("Review", 3),
+    ]
+    reordered = await gql(
+        """mutation($input: ReorderStagesInput!) { reorderStages(input: $input) {
         pipeline { stages { name } } errors { code } } }""",
-                          input={"pipelineId": gid("Pipeline", pipeline.id),
-                                 "stageIds": [s["id"] for s in reversed(current)]})
+        input={
+            "pipelineId": gid("Pipeline", pipeline.id),
+            "stageIds": [s["id"] for s in reversed(current)],
+        },
+    )
     assert [s["name"] for s in reordered["reorderStages"]["pipeline"]["stages"]] == [
-        "Review", "Prepare Return", "Engagement", "Review Docs"]
-    deleted = await gql("""mutation($input: DeleteStageInput!) { deleteStage(input: $input) {
+        "Review",
+        "Prepare Return",
+        "Engagement",
+        "Review Docs",
+    ]
+    deleted = await gql(
+        """mutation($input: DeleteStageInput!) { deleteStage(input: $input) {
         deletedId pipeline { stages { name position } } errors { code } } }""",
-                        input={"id": gid("Stage", stages[0].id),
-                               "moveJobsToStageId": gid("Stage", stages[2].id)})
+        input={"id": gid("Stage", stages[0].id), "moveJobsToStageId": gid("Stage", stages[2].id)},
+    )
     assert deleted["deleteStage"]["pipeline"]["stages"] == [
-        {"name": "Review", "position": 0}, {"name": "Prepare Return", "position": 1},
-        {"name": "Engagement", "position": 2}]
+        {"name": "Review", "position": 0},
+        {"name": "Prepare Return", "position": 1},
+        {"name": "Engagement", "position": 2},
+    ]
     moved = await Job.get(id=card.id)
     assert (moved.stage_id, moved.version) == (stages[2].id, 2)
     assert await JobEvent.filter(pipeline_id=pipeline.id, type="STAGE_CHANGED").count() == 3
@@ -282,9 +370,13 @@ async def test_deleting_a_stage_respects_the_target_wip_limit(
     await job(firm_a, pipeline, avery, "a")
     await job(firm_a, pipeline, avery, "b")
     await Stage.filter(id=stages[1].id).update(wip_limit=1)
-    data = await gql("""mutation($input: DeleteStageInput!) { deleteStage(input: $input) {
-        deletedId errors { code field } } }""", input={
-        "id": gid("Stage", stages[0].id), "moveJobsToStageId": gid("Stage", stages[1].id)})
-    assert data["deleteStage"] == {"deletedId": None, "errors": [
-        {"code": "WIP_LIMIT_REACHED", "field": "moveJobsToStageId"}]}
+    data = await gql(
+        """mutation($input: DeleteStageInput!) { deleteStage(input: $input) {
+        deletedId errors { code field } } }""",
+        input={"id": gid("Stage", stages[0].id), "moveJobsToStageId": gid("Stage", stages[1].id)},
+    )
+    assert data["deleteStage"] == {
+        "deletedId": None,
+        "errors": [{"code": "WIP_LIMIT_REACHED", "field": "moveJobsToStageId"}],
+    }
     assert await Job.filter(stage_id=stages[0].id).count() == 2

@@ -29,9 +29,7 @@ async def _add_jobs(firm: NewFirm, pipeline: int, count: int) -> None:
         await tasks.create_task(scope, card.id, "Request documents", assignee_id=staff.id)
 
 
-async def _count(
-    gql: GraphQL, counter: StatementCounter, firm: NewFirm
-) -> tuple[int, int, int]:
+async def _count(gql: GraphQL, counter: StatementCounter, firm: NewFirm) -> tuple[int, int, int]:
     """Statements of a board load after a change, of the same load again, and its jobs."""
     await gql(BOARD)  # warm: the token's last-used time is written at most once a minute
     await clients.create_client(scope_of(firm), "Someone new")  # a change: the next load runs
@@ -77,8 +75,9 @@ async def test_a_move_costs_the_same_statements_whatever_the_stage_size(
         await jobs.move_job(scope_of(firm_a), anchor.id, stages[1].id)
         await gql("{ viewer { name } }")  # the token's last use is written once a minute
         sql_statements.statements.clear()
-        data = await gql(MOVE, j=gid("Job", mover.id), s=gid("Stage", stages[1].id),
-                         a=gid("Job", anchor.id))
+        data = await gql(
+            MOVE, j=gid("Job", mover.id), s=gid("Stage", stages[1].id), a=gid("Job", anchor.id)
+        )
         assert data["moveJob"]["errors"] == [] and data["moveJob"]["job"]["stage"]
         counts.append(len(sql_statements.statements))
     assert counts == [MOVE_STATEMENTS, MOVE_STATEMENTS], sql_statements.statements

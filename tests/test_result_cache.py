@@ -45,9 +45,12 @@ def test_every_object_type_is_classified() -> None:
     graphql_schema = schema._schema
     roots = {graphql_schema.mutation_type, graphql_schema.subscription_type}
     objects = {
-        name for name, named in graphql_schema.type_map.items()
-        if not name.startswith("__") and not is_leaf_type(get_named_type(named))
-        and named not in roots and not name.endswith(("Input", "Payload", "Filter"))
+        name
+        for name, named in graphql_schema.type_map.items()
+        if not name.startswith("__")
+        and not is_leaf_type(get_named_type(named))
+        and named not in roots
+        and not name.endswith(("Input", "Payload", "Filter"))
         and name not in {"Node", "BoardEvent", "UserError"}
     }
     assert objects - CACHED_TYPES - UNCACHED_TYPES.keys() == set()
@@ -133,8 +136,9 @@ async def test_identical_loads_at_once_run_once(
 def two_servers(database_url: str, tmp_path: Path) -> Any:
     if database_url.startswith("sqlite"):
         pytest.skip("the embedded default is one process")
-    servers = [ServerProcess(tmp_path, "--no-runner", DATABASE_URL=database_url).start()
-               for _ in range(2)]
+    servers = [
+        ServerProcess(tmp_path, "--no-runner", DATABASE_URL=database_url).start() for _ in range(2)
+    ]
     yield servers
     for server in servers:
         server.stop()
@@ -148,15 +152,27 @@ def test_a_change_on_one_process_is_seen_by_the_cache_of_another(two_servers: An
 
     def titles() -> list[tuple[str, str]]:
         stages = graphql(first, made.token, query, p=made.pipeline)["pipeline"]["stages"]
-        return [(e["node"]["title"], e["node"]["client"]["name"])
-                for s in stages for e in s["jobs"]["edges"]]
+        return [
+            (e["node"]["title"], e["node"]["client"]["name"])
+            for s in stages
+            for e in s["jobs"]["edges"]
+        ]
 
     assert titles() == titles() == [("job 0", "Avery")]
-    graphql(second, made.token, """mutation($j: ID!) { updateJob(input: {id: $j,
-        title: "renamed"}) { job { id } } }""", j=made.jobs[0])
+    graphql(
+        second,
+        made.token,
+        """mutation($j: ID!) { updateJob(input: {id: $j,
+        title: "renamed"}) { job { id } } }""",
+        j=made.jobs[0],
+    )
     assert titles() == [("renamed", "Avery")]
     client_id = graphql(second, made.token, "{ clients { edges { node { id } } } }")
-    graphql(second, made.token, """mutation($c: ID!) { updateClient(input: {id: $c,
+    graphql(
+        second,
+        made.token,
+        """mutation($c: ID!) { updateClient(input: {id: $c,
         name: "Blake"}) { client { id } } }""",
-            c=client_id["clients"]["edges"][0]["node"]["id"])
+        c=client_id["clients"]["edges"][0]["node"]["id"],
+    )
     assert titles() == [("renamed", "Blake")]

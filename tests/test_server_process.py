@@ -43,27 +43,40 @@ def test_server_process_serves_the_workflow_over_http(server: ServerProcess) -> 
     assert "graphiql" in httpx.get(f"{base}/graphql").text.lower()
 
     assert gql("{ viewer { id email role } }")["viewer"] == {
-        "id": owner["user_id"], "email": "owner@acme.test", "role": "OWNER"}
+        "id": owner["user_id"],
+        "email": "owner@acme.test",
+        "role": "OWNER",
+    }
     pipeline = gql("""mutation { createPipeline(input: {name: "1040 Return",
         stageNames: ["Review Docs", "Prepare Return", "Review"]}) {
         pipeline { id stages { id name } } errors { code } } }""")["createPipeline"]["pipeline"]
     client = gql("""mutation { createClient(input: {name: "Avery Johnson", tags: ["vip"]}) {
         client { id } } }""")["createClient"]["client"]
-    created = gql("""mutation($p: ID!, $c: ID!) { createJob(input: {pipelineId: $p, clientId: $c,
+    created = gql(
+        """mutation($p: ID!, $c: ID!) { createJob(input: {pipelineId: $p, clientId: $c,
         title: "Avery 2025"}) { job { id version stage { name } } errors { code } } }""",
-                  p=pipeline["id"], c=client["id"])["createJob"]
+        p=pipeline["id"],
+        c=client["id"],
+    )["createJob"]
     assert created["errors"] == [] and created["job"]["stage"] == {"name": "Review Docs"}
-    moved = gql("""mutation($j: ID!, $s: ID!) { moveJob(input: {jobId: $j, stageId: $s,
+    moved = gql(
+        """mutation($j: ID!, $s: ID!) { moveJob(input: {jobId: $j, stageId: $s,
         expectedVersion: 1}) { job { version stage { name } } errors { code } } }""",
-                j=created["job"]["id"], s=pipeline["stages"][2]["id"])["moveJob"]
+        j=created["job"]["id"],
+        s=pipeline["stages"][2]["id"],
+    )["moveJob"]
     assert moved == {"job": {"version": 2, "stage": {"name": "Review"}}, "errors": []}
-    board = gql("""query BoardQuery($p: ID!) { pipeline(id: $p) { stages { name
+    board = gql(
+        """query BoardQuery($p: ID!) { pipeline(id: $p) { stages { name
         jobs(first: 20) { edges { node { title client { name }
           history(first: 10) { edges { node { type } } } } } }
-        } } }""", p=pipeline["id"])["pipeline"]["stages"]
+        } } }""",
+        p=pipeline["id"],
+    )["pipeline"]["stages"]
     assert [len(s["jobs"]["edges"]) for s in board] == [0, 0, 1]
     assert board[2]["jobs"]["edges"][0]["node"] == {
-        "title": "Avery 2025", "client": {"name": "Avery Johnson"},
+        "title": "Avery 2025",
+        "client": {"name": "Avery Johnson"},
         "history": {"edges": [{"node": {"type": "JOB_CREATED"}}, {"node": {"type": "JOB_MOVED"}}]},
     }
     lines = [line for line in log.read_text().splitlines() if "op=BoardQuery" in line]
@@ -75,23 +88,33 @@ def test_demo_seeds_a_board(server: ServerProcess) -> None:
     base = server.url
     demo = json.loads(server.cli("demo"))
     response = httpx.post(
-        f"{base}/graphql", headers={"Authorization": f"Bearer {demo['token']}"},
-        json={"query": "{ pipelines { edges { node { name stages { name "
-                       "jobs { totalCount } } } } } }"},
+        f"{base}/graphql",
+        headers={"Authorization": f"Bearer {demo['token']}"},
+        json={
+            "query": "{ pipelines { edges { node { name stages { name jobs { totalCount } } } } } }"
+        },
     )
     edges = response.json()["data"]["pipelines"]["edges"]
     pipelines = {e["node"]["name"]: e["node"] for e in edges}
     assert set(pipelines) == {"1040 Return", "W-2", "Payroll", "Bookkeeping Lead"}
     assert [s["name"] for s in pipelines["1040 Return"]["stages"]] == [
-        "Review Docs", "Prepare Engagement Letter", "Prepare Return", "Review"]
+        "Review Docs",
+        "Prepare Engagement Letter",
+        "Prepare Return",
+        "Review",
+    ]
     assert all(sum(s["jobs"]["totalCount"] for s in p["stages"]) == 5 for p in pipelines.values())
 
 
 def test_several_workers_on_sqlite_are_refused(tmp_path: Path) -> None:
     env = {**os.environ, "DATABASE_URL": f"sqlite://{tmp_path}/db.sqlite3"}
     done = subprocess.run(
-        [sys.executable, "server.py", "--workers", "2"], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=60,
+        [sys.executable, "server.py", "--workers", "2"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2
     assert done.stderr.strip().startswith("configuration error: DATABASE_URL: SQLite has a single")
@@ -100,7 +123,11 @@ def test_several_workers_on_sqlite_are_refused(tmp_path: Path) -> None:
 def test_bad_configuration_fails_with_one_line() -> None:
     env = {**os.environ, "DATABASE_URL": "mysql://nowhere/db"}
     done = subprocess.run(
-        [sys.executable, "server.py"], cwd=ROOT, env=env, capture_output=True, text=True,
+        [sys.executable, "server.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert done.returncode == 2

@@ -44,17 +44,35 @@ def test_bad_values_name_their_variable(env: dict[str, str], variable: str) -> N
 def test_slow_client_limits_default_and_parse() -> None:
     defaults = load({})
     assert (defaults.max_connections, defaults.header_timeout, defaults.body_timeout) == (
-        2000, 10.0, 20.0)
-    tuned = load({"MAX_CONNECTIONS": "50", "HEADER_TIMEOUT_SECONDS": "0.5",
-                  "BODY_TIMEOUT_SECONDS": "3"})
+        2000,
+        10.0,
+        20.0,
+    )
+    tuned = load(
+        {"MAX_CONNECTIONS": "50", "HEADER_TIMEOUT_SECONDS": "0.5", "BODY_TIMEOUT_SECONDS": "3"}
+    )
     assert (tuned.max_connections, tuned.header_timeout, tuned.body_timeout) == (50, 0.5, 3.0)
 
 
 def test_socket_limits_default_and_parse() -> None:
     defaults = load({})
-    assert (defaults.max_sockets_per_token, defaults.max_sockets_per_firm,
-            defaults.token_starts_per_10s, defaults.firm_starts_per_10s) == (50, 500, 100, 1000)
-    tuned = load({"MAX_SOCKETS_PER_TOKEN": "0", "MAX_SOCKETS_PER_FIRM": "7",
-                  "SUBSCRIPTION_STARTS_PER_10S": "0", "FIRM_SUBSCRIPTION_STARTS_PER_10S": "9"})
-    assert (tuned.max_sockets_per_token, tuned.max_sockets_per_firm,
-            tuned.token_starts_per_10s, tuned.firm_starts_per_10s) == (0, 7, 0, 9)
+    assert (
+        defaults.max_sockets_per_token,
+        defaults.max_sockets_per_firm,
+        defaults.token_starts_per_10s,
+        defaults.firm_starts_per_10s,
+    ) == (50, 500, 100, 1000)
+    tuned = load(
+        {
+            "MAX_SOCKETS_PER_TOKEN": "0",
+            "MAX_SOCKETS_PER_FIRM": "7",
+            "SUBSCRIPTION_STARTS_PER_10S": "0",
+            "FIRM_SUBSCRIPTION_STARTS_PER_10S": "9",
+        }
+    )
+    assert (
+        tuned.max_sockets_per_token,
+        tuned.max_sockets_per_firm,
+        tuned.token_starts_per_10s,
+        tuned.firm_starts_per_10s,
+    ) == (0, 7, 0, 9)

@@ -22,8 +22,12 @@ from tests.servers import ServerProcess, graphql
 from web.sockets import StartLimits
 from workflow.scope import Scope
 
-LIMITS = {"MAX_SOCKETS_PER_TOKEN": "3", "MAX_SOCKETS_PER_FIRM": "4",
-          "SUBSCRIPTION_STARTS_PER_10S": "5", "FIRM_SUBSCRIPTION_STARTS_PER_10S": "8"}
+LIMITS = {
+    "MAX_SOCKETS_PER_TOKEN": "3",
+    "MAX_SOCKETS_PER_FIRM": "4",
+    "SUBSCRIPTION_STARTS_PER_10S": "5",
+    "FIRM_SUBSCRIPTION_STARTS_PER_10S": "8",
+}
 BOARD = "subscription($p: ID!) { boardUpdated(pipelineId: $p) { type } }"
 CREATE_TOKEN = """mutation { createApiToken(input: {name: "second", scopes: [READ]}) {
   secret errors { code } } }"""
@@ -49,8 +53,9 @@ async def connect(
 ) -> tuple[ClientConnection | None, int | None, list[dict[str, Any]]]:
     """(the acknowledged socket, None, []) or (None, its close code, what came before)."""
     ws = await websockets.connect(server.ws_url, subprotocols=[protocol])  # type: ignore[list-item]
-    await ws.send(json.dumps({"type": "connection_init",
-                              "payload": {"Authorization": f"Bearer {token}"}}))
+    await ws.send(
+        json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+    )
     before: list[dict[str, Any]] = []
     try:
         while True:
@@ -70,8 +75,15 @@ async def connected(server: ServerProcess, token: str) -> ClientConnection:
 
 async def subscribe(ws: ClientConnection, board: Board, ids: range) -> None:
     for number in ids:
-        await ws.send(json.dumps({"id": str(number), "type": "subscribe", "payload": {
-            "query": BOARD, "variables": {"p": board.pipeline}}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "id": str(number),
+                    "type": "subscribe",
+                    "payload": {"query": BOARD, "variables": {"p": board.pipeline}},
+                }
+            )
+        )
 
 
 async def messages(ws: ClientConnection, count: int) -> list[dict[str, Any]]:
@@ -143,14 +155,15 @@ async def test_subscription_starts_over_the_token_and_firm_rates_get_an_error(
         assert (refused["type"], refused["id"], codes(refused)) == ("error", "4", ["RATE_LIMITED"])
 
         await subscribe(bystander, other, range(1, 2))
-        await asyncio.to_thread(graphql, server, acme.token, MOVE, j=acme.jobs[0],
-                                s=acme.stages[1])
-        await asyncio.to_thread(graphql, server, other.token, MOVE, j=other.jobs[0],
-                                s=other.stages[1])
+        await asyncio.to_thread(graphql, server, acme.token, MOVE, j=acme.jobs[0], s=acme.stages[1])
+        await asyncio.to_thread(
+            graphql, server, other.token, MOVE, j=other.jobs[0], s=other.stages[1]
+        )
         for ws, started in ((first, 5), (second, 3), (bystander, 1)):
             events = await messages(ws, started)  # the accepted starts are live
             assert sorted((m["type"], m["id"]) for m in events) == [
-                ("next", str(n)) for n in range(1, started + 1)]
+                ("next", str(n)) for n in range(1, started + 1)
+            ]
     finally:
         for ws in (first, second, bystander):
             await ws.close()
@@ -162,12 +175,22 @@ async def test_a_legacy_subscription_start_over_the_rate_gets_an_error(
     acme = firm(server)
     ws = await websockets.connect(server.ws_url, subprotocols=[LEGACY_WS])  # type: ignore[list-item]
     try:
-        await ws.send(json.dumps({"type": "connection_init",
-                                  "payload": {"Authorization": f"Bearer {acme.token}"}}))
+        await ws.send(
+            json.dumps(
+                {"type": "connection_init", "payload": {"Authorization": f"Bearer {acme.token}"}}
+            )
+        )
         assert json.loads(await ws.recv())["type"] == "connection_ack"
         for number in range(1, 7):
-            await ws.send(json.dumps({"id": str(number), "type": "start", "payload": {
-                "query": BOARD, "variables": {"p": acme.pipeline}}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": str(number),
+                        "type": "start",
+                        "payload": {"query": BOARD, "variables": {"p": acme.pipeline}},
+                    }
+                )
+            )
         received = await messages(ws, 1)
         while received[-1]["type"] == "ka":
             received = await messages(ws, 1)

@@ -36,8 +36,10 @@ CREATE = """mutation($url: String!) { createWebhookEndpoint(input: {url: $url}) 
 UPDATE = """mutation($id: ID!, $url: String!) { updateWebhookEndpoint(input: {id: $id, url: $url})
   { webhookEndpoint { url } errors { code field message } } }"""
 LOG = """{ webhookEndpoints { deliveries { edges { node { status lastError } } } } }"""
-LOOPBACK = re.compile(r"(127\.0\.0\.1|::1) is a loopback address|::ffff:7f00:1 is an "
-                      r"IPv4-mapped address of 127\.0\.0\.1, a loopback address")
+LOOPBACK = re.compile(
+    r"(127\.0\.0\.1|::1) is a loopback address|::ffff:7f00:1 is an "
+    r"IPv4-mapped address of 127\.0\.0\.1, a loopback address"
+)
 LOCALHOST = "localhost.? resolves to a loopback address"
 
 
@@ -56,17 +58,28 @@ def private_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def loopback_spellings(port: int) -> list[tuple[str, str]]:
     """Every way of writing this machine's loopback a URL allows (nothing else: tests never
     register another address), with what the refusal says."""
-    return [(f"http://{host}:{port}/hooks", said) for host, said in [
-        ("127.0.0.1", LOOPBACK.pattern), ("127.0.0.2", "127.0.0.2 is a loopback address"),
-        ("2130706433", LOOPBACK.pattern), ("0x7f000001", LOOPBACK.pattern),
-        ("0177.0.0.1", LOOPBACK.pattern), ("017700000001", LOOPBACK.pattern),
-        ("127.1", LOOPBACK.pattern), ("0x7f.1", LOOPBACK.pattern),
-        ("127.0.0.1.", LOOPBACK.pattern), ("[::1]", LOOPBACK.pattern),
-        ("[0:0:0:0:0:0:0:1]", LOOPBACK.pattern), ("[::ffff:127.0.0.1]", LOOPBACK.pattern),
-        ("[::ffff:7f00:1]", LOOPBACK.pattern), ("localhost", LOCALHOST),
-        ("LocalHost", LOCALHOST), ("localhost.", LOCALHOST),
-        ("user:password@127.0.0.1", LOOPBACK.pattern),
-    ]] + [(f"https://localhost:{port}/hooks?token=x", LOCALHOST)]
+    return [
+        (f"http://{host}:{port}/hooks", said)
+        for host, said in [
+            ("127.0.0.1", LOOPBACK.pattern),
+            ("127.0.0.2", "127.0.0.2 is a loopback address"),
+            ("2130706433", LOOPBACK.pattern),
+            ("0x7f000001", LOOPBACK.pattern),
+            ("0177.0.0.1", LOOPBACK.pattern),
+            ("017700000001", LOOPBACK.pattern),
+            ("127.1", LOOPBACK.pattern),
+            ("0x7f.1", LOOPBACK.pattern),
+            ("127.0.0.1.", LOOPBACK.pattern),
+            ("[::1]", LOOPBACK.pattern),
+            ("[0:0:0:0:0:0:0:1]", LOOPBACK.pattern),
+            ("[::ffff:127.0.0.1]", LOOPBACK.pattern),
+            ("[::ffff:7f00:1]", LOOPBACK.pattern),
+            ("localhost", LOCALHOST),
+            ("LocalHost", LOCALHOST),
+            ("localhost.", LOCALHOST),
+            ("user:password@127.0.0.1", LOOPBACK.pattern),
+        ]
+    ] + [(f"https://localhost:{port}/hooks?token=x", LOCALHOST)]
 
 
 async def test_private_targets_are_refused_at_registration_in_every_spelling(
@@ -78,8 +91,9 @@ async def test_private_targets_are_refused_at_registration_in_every_spelling(
         assert answer["webhookEndpoint"] is None, url
         [error] = answer["errors"]
         assert (error["code"], error["field"]) == ("INVALID_INPUT", "url"), url
-        assert re.search(f"url refused: ({said}); webhooks go to public addresses only",
-                         error["message"]), (url, error["message"])
+        assert re.search(
+            f"url refused: ({said}); webhooks go to public addresses only", error["message"]
+        ), (url, error["message"])
         assert "password" not in error["message"] and "token" not in error["message"]
     assert await WebhookEndpoint.all().count() == 0
     assert receiver.messages() == []
@@ -92,7 +106,7 @@ async def test_an_endpoint_cannot_be_moved_to_a_private_target(
     monkeypatch.setattr(webhook_addresses.POLICY, "allow_private", False)
     port = receiver.server.server_address[1]
     for url in (f"http://localhost:{port}/other", f"http://[::1]:{port}/other"):
-        answer = (await gql(UPDATE, id=gid("WebhookEndpoint", endpoint.id), url=url))
+        answer = await gql(UPDATE, id=gid("WebhookEndpoint", endpoint.id), url=url)
         [error] = answer["updateWebhookEndpoint"]["errors"]
         assert (error["code"], error["field"]) == ("INVALID_INPUT", "url")
     await endpoint.refresh_from_db()
@@ -128,7 +142,8 @@ async def test_targets_that_became_private_are_refused_when_connecting(
         assert await sender.send_due(worker.client, (0, 0)) == 3
         refused = await WebhookDelivery.all().order_by("endpoint_id")
         assert [(d.status, d.attempts, d.last_status_code) for d in refused] == [
-            (DeliveryStatus.PENDING, 1, None)] * 3
+            (DeliveryStatus.PENDING, 1, None)
+        ] * 3
         assert [d.last_error for d in refused] == [
             "refused: 127.0.0.1 is a loopback address",
             "refused: localhost resolves to a loopback address",
@@ -162,14 +177,33 @@ async def test_a_sender_refusing_private_targets_ignores_the_suites_policy(
 # TLS: the connection goes to the checked address, while SNI, certificate verification and the
 # Host header stay the URL's name.
 
+
 @pytest.fixture(scope="module")
 def localhost_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-         "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key),
-         "-out", str(cert)], check=True, capture_output=True, timeout=60,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     return cert, key
 
@@ -229,8 +263,9 @@ async def test_tls_is_verified_for_the_name_while_connecting_to_the_checked_addr
 def test_the_setting_is_true_or_false_and_off_by_default() -> None:
     base = {"DATABASE_URL": "sqlite://:memory:"}
     assert settings_module.load(base).webhook_allow_private is False
-    assert settings_module.load({**base, "WEBHOOK_ALLOW_PRIVATE": ""}).webhook_allow_private \
-        is False
+    assert (
+        settings_module.load({**base, "WEBHOOK_ALLOW_PRIVATE": ""}).webhook_allow_private is False
+    )
     for text, value in (("true", True), ("TRUE", True), ("false", False), ("False", False)):
         loaded = settings_module.load({**base, "WEBHOOK_ALLOW_PRIVATE": text})
         assert loaded.webhook_allow_private is value

@@ -21,6 +21,8 @@ from workflow import jobs, tasks
 from workflow.firms import NewFirm
 
 MISSING = 999_999
+
+
 @dataclass
 class Firms:
     """Firm A's data (the target) and firm B's own (the caller's)."""
@@ -81,12 +83,27 @@ async def f(firm_a: NewFirm, firm_b: NewFirm) -> Firms:
     b_task = await tasks.create_task(scope_of(firm_b), b_job.id, "Collect timesheets")
     b_user = await User.create(firm_id=firm_b.firm.id, name="Quinn", email="quinn@b.test")
     return Firms(
-        a_pipeline, a_stages, a_other, avery, a_job, await Job.get(id=a_moved.id), a_task, pat,
-        a_events, b_pipeline, b_stages, b_other, blue, b_job, b_task, b_user,
+        a_pipeline,
+        a_stages,
+        a_other,
+        avery,
+        a_job,
+        await Job.get(id=a_moved.id),
+        a_task,
+        pat,
+        a_events,
+        b_pipeline,
+        b_stages,
+        b_other,
+        blue,
+        b_job,
+        b_task,
+        b_user,
     )
 
 
 # ----------------------------------------------------------------------------------- lists
+
 
 async def test_lists_show_only_the_callers_firm(gql_b: GraphQL, f: Firms) -> None:
     data = await gql_b("""{
@@ -97,29 +114,40 @@ async def test_lists_show_only_the_callers_firm(gql_b: GraphQL, f: Firms) -> Non
         users { name }
         viewer { name }
     }""")
-    assert data["pipelines"] == {"totalCount": 2, "edges": [
-        {"node": {"name": "Payroll", "stages": [{"name": "Intake"}, {"name": "Work"}],
-                  "jobs": {"totalCount": 1}}},
-        {"node": {"name": "W-2", "stages": [{"name": "New"}], "jobs": {"totalCount": 0}}},
-    ]}
+    assert data["pipelines"] == {
+        "totalCount": 2,
+        "edges": [
+            {
+                "node": {
+                    "name": "Payroll",
+                    "stages": [{"name": "Intake"}, {"name": "Work"}],
+                    "jobs": {"totalCount": 1},
+                }
+            },
+            {"node": {"name": "W-2", "stages": [{"name": "New"}], "jobs": {"totalCount": 0}}},
+        ],
+    }
     assert data["jobs"] == {"totalCount": 1, "edges": [{"node": {"title": "Blue payroll"}}]}
     assert data["clients"] == {"totalCount": 1, "edges": [{"node": {"name": "Blue Harbor LLC"}}]}
     assert data["users"] == [{"name": "Bob Owner"}, {"name": "Quinn"}]
     assert data["viewer"] == {"name": "Bob Owner"}
 
 
-async def test_searches_and_filters_find_nothing_of_another_firm(
-    gql_b: GraphQL, f: Firms
-) -> None:
-    data = await gql_b("""query($p: ID!, $c: ID!, $s: ID!, $u: ID!) {
+async def test_searches_and_filters_find_nothing_of_another_firm(gql_b: GraphQL, f: Firms) -> None:
+    data = await gql_b(
+        """query($p: ID!, $c: ID!, $s: ID!, $u: ID!) {
         byPipeline: jobs(filter: {pipelineId: $p}) { totalCount edges { node { id } } }
         byClient: jobs(filter: {clientId: $c}) { totalCount edges { node { id } } }
         byStage: jobs(filter: {stageId: $s}) { totalCount edges { node { id } } }
         byAssignee: jobs(filter: {assigneeId: $u}) { totalCount edges { node { id } } }
         byTitle: jobs(filter: {search: "Avery"}) { totalCount edges { node { id } } }
         clients(search: "Avery") { totalCount edges { node { id } } }
-    }""", p=gid("Pipeline", f.a_pipeline.id), c=gid("Client", f.a_client.id),
-        s=gid("Stage", f.a_stages[0].id), u=gid("User", f.a_user.id))
+    }""",
+        p=gid("Pipeline", f.a_pipeline.id),
+        c=gid("Client", f.a_client.id),
+        s=gid("Stage", f.a_stages[0].id),
+        u=gid("User", f.a_user.id),
+    )
     empty = {"totalCount": 0, "edges": []}
     assert data == {key: empty for key in data}
     assert len(data) == 6
@@ -132,17 +160,23 @@ async def test_firm_a_sees_its_own_data(gql: GraphQL, f: Firms) -> None:
     assert [node and node["id"] for node in data["nodes"]] == list(ids.values())
     listed = await gql("{ jobs { totalCount } clients { totalCount } pipelines { totalCount } }")
     assert listed == {
-        "jobs": {"totalCount": 2}, "clients": {"totalCount": 1}, "pipelines": {"totalCount": 2},
+        "jobs": {"totalCount": 2},
+        "clients": {"totalCount": 1},
+        "pipelines": {"totalCount": 2},
     }
 
 
 # --------------------------------------------------------------------------------- lookups
 
-@pytest.mark.parametrize(("field", "type_name", "attr"), [
-    ("pipeline", "Pipeline", "a_pipeline"),
-    ("job", "Job", "a_job"),
-    ("client", "Client", "a_client"),
-])
+
+@pytest.mark.parametrize(
+    ("field", "type_name", "attr"),
+    [
+        ("pipeline", "Pipeline", "a_pipeline"),
+        ("job", "Job", "a_job"),
+        ("client", "Client", "a_client"),
+    ],
+)
 async def test_lookup_of_another_firms_id_is_null(
     gql_b: GraphQL, f: Firms, field: str, type_name: str, attr: str
 ) -> None:
@@ -176,7 +210,7 @@ async def test_aliases_in_one_query_reveal_nothing(gql_b: GraphQL, f: Firms) -> 
     ]
     data: dict[str, Any] = {}
     for start in range(0, len(fields), 20):  # at most 20 root fields per operation
-        data |= await gql_b("{ " + "\n".join(fields[start:start + 20]) + " }")
+        data |= await gql_b("{ " + "\n".join(fields[start : start + 20]) + " }")
     mine = data.pop("mine")
     assert mine == {"title": "Blue payroll"}
     assert data == {key: None for key in data}
@@ -188,72 +222,169 @@ async def test_aliases_in_one_query_reveal_nothing(gql_b: GraphQL, f: Firms) -> 
 # (label, mutation, type of the foreign id, input given that id)
 Input = Callable[[Firms, str], dict[str, Any]]
 FOREIGN: list[tuple[str, str, str, Input]] = [
-    ("moveJob A's job", "moveJob", "Job",
-     lambda f, i: {"jobId": i, "stageId": gid("Stage", f.b_stages[1].id)}),
-    ("moveJob into A's stage", "moveJob", "Stage",
-     lambda f, i: {"jobId": gid("Job", f.b_job.id), "stageId": i}),
-    ("moveJob before A's job", "moveJob", "Job", lambda f, i: {
-        "jobId": gid("Job", f.b_job.id), "stageId": gid("Stage", f.b_stages[1].id),
-        "beforeJobId": i,
-    }),
-    ("transferJob into A's pipeline", "transferJob", "Pipeline",
-     lambda f, i: {"jobId": gid("Job", f.b_job.id), "pipelineId": i}),
-    ("transferJob into A's stage", "transferJob", "Stage", lambda f, i: {
-        "jobId": gid("Job", f.b_job.id), "pipelineId": gid("Pipeline", f.b_other.id),
-        "stageId": i,
-    }),
-    ("transferJob A's job", "transferJob", "Job",
-     lambda f, i: {"jobId": i, "pipelineId": gid("Pipeline", f.b_other.id)}),
-    ("createJob for A's client", "createJob", "Client", lambda f, i: {
-        "pipelineId": gid("Pipeline", f.b_pipeline.id), "clientId": i, "title": "Sneaky",
-    }),
-    ("createJob in A's pipeline", "createJob", "Pipeline", lambda f, i: {
-        "pipelineId": i, "clientId": gid("Client", f.b_client.id), "title": "Sneaky",
-    }),
-    ("createJob in A's stage", "createJob", "Stage", lambda f, i: {
-        "pipelineId": gid("Pipeline", f.b_pipeline.id), "clientId": gid("Client", f.b_client.id),
-        "title": "Sneaky", "stageId": i,
-    }),
-    ("createJob assigned to A's user", "createJob", "User", lambda f, i: {
-        "pipelineId": gid("Pipeline", f.b_pipeline.id), "clientId": gid("Client", f.b_client.id),
-        "title": "Sneaky", "assigneeIds": [i],
-    }),
+    (
+        "moveJob A's job",
+        "moveJob",
+        "Job",
+        lambda f, i: {"jobId": i, "stageId": gid("Stage", f.b_stages[1].id)},
+    ),
+    (
+        "moveJob into A's stage",
+        "moveJob",
+        "Stage",
+        lambda f, i: {"jobId": gid("Job", f.b_job.id), "stageId": i},
+    ),
+    (
+        "moveJob before A's job",
+        "moveJob",
+        "Job",
+        lambda f, i: {
+            "jobId": gid("Job", f.b_job.id),
+            "stageId": gid("Stage", f.b_stages[1].id),
+            "beforeJobId": i,
+        },
+    ),
+    (
+        "transferJob into A's pipeline",
+        "transferJob",
+        "Pipeline",
+        lambda f, i: {"jobId": gid("Job", f.b_job.id), "pipelineId": i},
+    ),
+    (
+        "transferJob into A's stage",
+        "transferJob",
+        "Stage",
+        lambda f, i: {
+            "jobId": gid("Job", f.b_job.id),
+            "pipelineId": gid("Pipeline", f.b_other.id),
+            "stageId": i,
+        },
+    ),
+    (
+        "transferJob A's job",
+        "transferJob",
+        "Job",
+        lambda f, i: {"jobId": i, "pipelineId": gid("Pipeline", f.b_other.id)},
+    ),
+    (
+        "createJob for A's client",
+        "createJob",
+        "Client",
+        lambda f, i: {
+            "pipelineId": gid("Pipeline", f.b_pipeline.id),
+            "clientId": i,
+            "title": "Sneaky",
+        },
+    ),
+    (
+        "createJob in A's pipeline",
+        "createJob",
+        "Pipeline",
+        lambda f, i: {
+            "pipelineId": i,
+            "clientId": gid("Client", f.b_client.id),
+            "title": "Sneaky",
+        },
+    ),
+    (
+        "createJob in A's stage",
+        "createJob",
+        "Stage",
+        lambda f, i: {
+            "pipelineId": gid("Pipeline", f.b_pipeline.id),
+            "clientId": gid("Client", f.b_client.id),
+            "title": "Sneaky",
+            "stageId": i,
+        },
+    ),
+    (
+        "createJob assigned to A's user",
+        "createJob",
+        "User",
+        lambda f, i: {
+            "pipelineId": gid("Pipeline", f.b_pipeline.id),
+            "clientId": gid("Client", f.b_client.id),
+            "title": "Sneaky",
+            "assigneeIds": [i],
+        },
+    ),
     ("updateJob A's job", "updateJob", "Job", lambda f, i: {"id": i, "title": "Hijacked"}),
-    ("updateJob to A's client", "updateJob", "Client",
-     lambda f, i: {"id": gid("Job", f.b_job.id), "clientId": i}),
-    ("updateJob assigned to A's user", "updateJob", "User",
-     lambda f, i: {"id": gid("Job", f.b_job.id), "assigneeIds": [i]}),
+    (
+        "updateJob to A's client",
+        "updateJob",
+        "Client",
+        lambda f, i: {"id": gid("Job", f.b_job.id), "clientId": i},
+    ),
+    (
+        "updateJob assigned to A's user",
+        "updateJob",
+        "User",
+        lambda f, i: {"id": gid("Job", f.b_job.id), "assigneeIds": [i]},
+    ),
     ("archiveJob A's job", "archiveJob", "Job", lambda f, i: {"id": i}),
     ("createTask on A's job", "createTask", "Job", lambda f, i: {"jobId": i, "title": "Sneaky"}),
-    ("createTask assigned to A's user", "createTask", "User",
-     lambda f, i: {"jobId": gid("Job", f.b_job.id), "title": "Sneaky", "assigneeId": i}),
+    (
+        "createTask assigned to A's user",
+        "createTask",
+        "User",
+        lambda f, i: {"jobId": gid("Job", f.b_job.id), "title": "Sneaky", "assigneeId": i},
+    ),
     ("updateTask A's task", "updateTask", "Task", lambda f, i: {"id": i, "title": "Hijacked"}),
-    ("updateTask assigned to A's user", "updateTask", "User",
-     lambda f, i: {"id": gid("Task", f.b_task.id), "assigneeId": i}),
+    (
+        "updateTask assigned to A's user",
+        "updateTask",
+        "User",
+        lambda f, i: {"id": gid("Task", f.b_task.id), "assigneeId": i},
+    ),
     ("completeTask A's task", "completeTask", "Task", lambda f, i: {"id": i}),
     ("reopenTask A's task", "reopenTask", "Task", lambda f, i: {"id": i}),
     ("deleteTask A's task", "deleteTask", "Task", lambda f, i: {"id": i}),
-    ("updateClient A's client", "updateClient", "Client",
-     lambda f, i: {"id": i, "name": "Hijacked"}),
-    ("updatePipeline A's pipeline", "updatePipeline", "Pipeline",
-     lambda f, i: {"id": i, "name": "Hijacked"}),
+    (
+        "updateClient A's client",
+        "updateClient",
+        "Client",
+        lambda f, i: {"id": i, "name": "Hijacked"},
+    ),
+    (
+        "updatePipeline A's pipeline",
+        "updatePipeline",
+        "Pipeline",
+        lambda f, i: {"id": i, "name": "Hijacked"},
+    ),
     ("deletePipeline A's pipeline", "deletePipeline", "Pipeline", lambda f, i: {"id": i}),
-    ("createStage in A's pipeline", "createStage", "Pipeline",
-     lambda f, i: {"pipelineId": i, "name": "Sneaky"}),
+    (
+        "createStage in A's pipeline",
+        "createStage",
+        "Pipeline",
+        lambda f, i: {"pipelineId": i, "name": "Sneaky"},
+    ),
     ("updateStage A's stage", "updateStage", "Stage", lambda f, i: {"id": i, "name": "Hijacked"}),
     ("deleteStage A's stage", "deleteStage", "Stage", lambda f, i: {"id": i}),
-    ("deleteStage into A's stage", "deleteStage", "Stage",
-     lambda f, i: {"id": gid("Stage", f.b_stages[0].id), "moveJobsToStageId": i}),
-    ("reorderStages of A's pipeline", "reorderStages", "Pipeline", lambda f, i: {
-        "pipelineId": i, "stageIds": [gid("Stage", s.id) for s in f.a_stages],
-    }),
+    (
+        "deleteStage into A's stage",
+        "deleteStage",
+        "Stage",
+        lambda f, i: {"id": gid("Stage", f.b_stages[0].id), "moveJobsToStageId": i},
+    ),
+    (
+        "reorderStages of A's pipeline",
+        "reorderStages",
+        "Pipeline",
+        lambda f, i: {
+            "pipelineId": i,
+            "stageIds": [gid("Stage", s.id) for s in f.a_stages],
+        },
+    ),
 ]
 
 # Which of A's objects each foreign id names, by type (the first, untouched one).
 A_OBJECT: dict[str, Callable[[Firms], int]] = {
-    "Pipeline": lambda f: f.a_pipeline.id, "Stage": lambda f: f.a_stages[0].id,
-    "Job": lambda f: f.a_job.id, "Client": lambda f: f.a_client.id,
-    "Task": lambda f: f.a_task.id, "User": lambda f: f.a_user.id,
+    "Pipeline": lambda f: f.a_pipeline.id,
+    "Stage": lambda f: f.a_stages[0].id,
+    "Job": lambda f: f.a_job.id,
+    "Client": lambda f: f.a_client.id,
+    "Task": lambda f: f.a_task.id,
+    "User": lambda f: f.a_user.id,
 }
 
 
@@ -274,9 +405,12 @@ async def test_reorder_own_stages_with_another_firms_stage_is_like_a_made_up_one
 ) -> None:
     """Here the answer is INVALID_INPUT (stageIds must list the pipeline's stages), not
     NOT_FOUND; what matters is that A's stage is indistinguishable from no stage."""
+
     def reorder(foreign: str) -> dict[str, Any]:
-        return {"pipelineId": gid("Pipeline", f.b_pipeline.id),
-                "stageIds": [gid("Stage", f.b_stages[0].id), foreign]}
+        return {
+            "pipelineId": gid("Pipeline", f.b_pipeline.id),
+            "stageIds": [gid("Stage", f.b_stages[0].id), foreign],
+        }
 
     before = await snapshot()
     theirs = await gql_b(document("reorderStages"), input=reorder(gid("Stage", f.a_stages[1].id)))
@@ -288,13 +422,25 @@ async def test_reorder_own_stages_with_another_firms_stage_is_like_a_made_up_one
 
 async def test_firm_a_can_still_change_what_b_could_not(gql: GraphQL, f: Firms) -> None:
     """The control for the mutations: the same operations on A's ids work with A's token."""
-    moved = (await gql(document("moveJob"), input={
-        "jobId": gid("Job", f.a_job.id), "stageId": gid("Stage", f.a_stages[1].id),
-    }))["moveJob"]
-    done = (await gql(document("reopenTask"), input={"id": gid("Task", f.a_task.id)}))
-    renamed = (await gql(document("updateClient"), input={
-        "id": gid("Client", f.a_client.id), "name": "Avery J.",
-    }))["updateClient"]
+    moved = (
+        await gql(
+            document("moveJob"),
+            input={
+                "jobId": gid("Job", f.a_job.id),
+                "stageId": gid("Stage", f.a_stages[1].id),
+            },
+        )
+    )["moveJob"]
+    done = await gql(document("reopenTask"), input={"id": gid("Task", f.a_task.id)})
+    renamed = (
+        await gql(
+            document("updateClient"),
+            input={
+                "id": gid("Client", f.a_client.id),
+                "name": "Avery J.",
+            },
+        )
+    )["updateClient"]
     assert moved == {"errors": [], "job": {"id": gid("Job", f.a_job.id)}}
     assert done["reopenTask"]["errors"] == []
     assert renamed == {"errors": [], "client": {"id": gid("Client", f.a_client.id)}}
@@ -305,15 +451,19 @@ async def test_firm_a_can_still_change_what_b_could_not(gql: GraphQL, f: Firms) 
 QUERY = {"query": "{ viewer { name } }"}
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"Authorization": ""},
-    {"Authorization": "Bearer"},
-    {"Authorization": "Bearer "},
-    {"Authorization": "Bearer wf_not-a-real-token"},
-    {"Authorization": "Bearer not-even-the-prefix"},
-    {"Authorization": "Basic dXNlcjpwYXNz"},
-], ids=["none", "empty", "scheme only", "scheme and space", "unknown", "no prefix", "basic"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": ""},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Bearer wf_not-a-real-token"},
+        {"Authorization": "Bearer not-even-the-prefix"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+    ],
+    ids=["none", "empty", "scheme only", "scheme and space", "unknown", "no prefix", "basic"],
+)
 async def test_post_without_a_valid_token_is_401(
     http: httpx.AsyncClient, firm_a: NewFirm, headers: dict[str, str]
 ) -> None:

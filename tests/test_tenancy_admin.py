@@ -40,9 +40,13 @@ class Admin:
     b_user: str
 
     def b_ids(self) -> dict[str, str]:
-        return {"ApiToken": self.b_token, "WebhookEndpoint": self.b_endpoint,
-                "WebhookDelivery": self.b_delivery, "User": self.b_user,
-                "Pipeline": self.b_pipeline}
+        return {
+            "ApiToken": self.b_token,
+            "WebhookEndpoint": self.b_endpoint,
+            "WebhookDelivery": self.b_delivery,
+            "User": self.b_user,
+            "Pipeline": self.b_pipeline,
+        }
 
 
 async def _firm(firm: NewFirm, email: str) -> tuple[str, ...]:
@@ -53,9 +57,14 @@ async def _firm(firm: NewFirm, email: str) -> tuple[str, ...]:
     delivery = await WebhookDelivery.get(endpoint_id=endpoint.id)
     token = await ApiToken.get(user_id=firm.owner.id)
     staff = await User.create(firm_id=firm.firm.id, email=email, name=email.split("@")[0])
-    return (gid("Pipeline", pipeline.id), gid("Stage", stages[-1].id),
-            gid("WebhookEndpoint", endpoint.id),
-            gid("WebhookDelivery", delivery.id), gid("ApiToken", token.id), gid("User", staff.id))
+    return (
+        gid("Pipeline", pipeline.id),
+        gid("Stage", stages[-1].id),
+        gid("WebhookEndpoint", endpoint.id),
+        gid("WebhookDelivery", delivery.id),
+        gid("ApiToken", token.id),
+        gid("User", staff.id),
+    )
 
 
 @pytest.fixture
@@ -75,8 +84,9 @@ async def test_firm_a_sees_its_own_administration(
 ) -> None:
     """The control for this file: A's own ids are found with the same queries."""
     own = [ids.a_token, ids.a_endpoint, ids.a_delivery, ids.a_user]
-    body = await post(http, firm_a.token, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
-                      ids=own)
+    body = await post(
+        http, firm_a.token, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", ids=own
+    )
     assert body == {"data": {"nodes": [{"id": i} for i in own]}}
 
 
@@ -96,70 +106,121 @@ async def test_nodes_and_aliases_of_firm_bs_admin_ids_are_null(
     http: httpx.AsyncClient, firm_a: NewFirm, ids: Admin
 ) -> None:
     theirs = [ids.b_ids()[t] for t in ADMIN_TYPES]
-    body = await post(http, firm_a.token, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
-                      ids=[*theirs, ids.a_endpoint])
+    body = await post(
+        http,
+        firm_a.token,
+        "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+        ids=[*theirs, ids.a_endpoint],
+    )
     assert body == {"data": {"nodes": [None] * len(theirs) + [{"id": ids.a_endpoint}]}}
     aliases = " ".join(f'{"abcd"[n]}: node(id: "{i}") {{ id }}' for n, i in enumerate(theirs))
-    body = await post(http, firm_a.token, "{ " + aliases + f' mine: node(id: "{ids.a_token}") '
-                      "{ id } }")
-    assert body == {"data": {"a": None, "b": None, "c": None, "d": None,
-                             "mine": {"id": ids.a_token}}}
+    body = await post(
+        http, firm_a.token, "{ " + aliases + f' mine: node(id: "{ids.a_token}") {{ id }} }}'
+    )
+    assert body == {
+        "data": {"a": None, "b": None, "c": None, "d": None, "mine": {"id": ids.a_token}}
+    }
 
 
 async def test_lists_never_show_firm_bs_admin_objects(
     http: httpx.AsyncClient, firm_a: NewFirm, firm_b: NewFirm, ids: Admin
 ) -> None:
-    body = await post(http, firm_a.token, """{ apiTokens { id } users { id }
-        webhookEndpoints { id pipelineId deliveries { totalCount edges { node { id } } } } }""")
+    body = await post(
+        http,
+        firm_a.token,
+        """{ apiTokens { id } users { id }
+        webhookEndpoints { id pipelineId deliveries { totalCount edges { node { id } } } } }""",
+    )
     data = body["data"]
     assert data["apiTokens"] == [{"id": ids.a_token}]
     assert {u["id"] for u in data["users"]} == {ids.a_user, gid("User", firm_a.owner.id)}
-    assert data["webhookEndpoints"] == [{
-        "id": ids.a_endpoint, "pipelineId": ids.a_pipeline,
-        "deliveries": {"totalCount": 1, "edges": [{"node": {"id": ids.a_delivery}}]},
-    }]
+    assert data["webhookEndpoints"] == [
+        {
+            "id": ids.a_endpoint,
+            "pipelineId": ids.a_pipeline,
+            "deliveries": {"totalCount": 1, "edges": [{"node": {"id": ids.a_delivery}}]},
+        }
+    ]
     # B's lists are B's own, so A's lists above did have something to leave out
-    theirs = (await post(http, firm_b.token, "{ apiTokens { id } webhookEndpoints { id } }"))
-    assert theirs["data"] == {"apiTokens": [{"id": ids.b_token}],
-                              "webhookEndpoints": [{"id": ids.b_endpoint}]}
+    theirs = await post(http, firm_b.token, "{ apiTokens { id } webhookEndpoints { id } }")
+    assert theirs["data"] == {
+        "apiTokens": [{"id": ids.b_token}],
+        "webhookEndpoints": [{"id": ids.b_endpoint}],
+    }
 
 
 # (mutation, type of B's id, payload fields, input given that id)
 Input = Callable[[Admin, str], dict[str, Any]]
 FOREIGN: list[tuple[str, str, str, Input]] = [
     ("revokeApiToken", "ApiToken", "apiToken { id revokedAt }", lambda a, i: {"id": i}),
-    ("updateWebhookEndpoint", "WebhookEndpoint", "webhookEndpoint { id }",
-     lambda a, i: {"id": i, "description": "mine now", "enabled": False, "rotateSecret": True}),
+    (
+        "updateWebhookEndpoint",
+        "WebhookEndpoint",
+        "webhookEndpoint { id }",
+        lambda a, i: {"id": i, "description": "mine now", "enabled": False, "rotateSecret": True},
+    ),
     ("deleteWebhookEndpoint", "WebhookEndpoint", "deletedId", lambda a, i: {"id": i}),
-    ("redeliverWebhook", "WebhookDelivery", "webhookDelivery { id status }",
-     lambda a, i: {"deliveryId": i}),
+    (
+        "redeliverWebhook",
+        "WebhookDelivery",
+        "webhookDelivery { id status }",
+        lambda a, i: {"deliveryId": i},
+    ),
     ("updateUser", "User", "user { id }", lambda a, i: {"id": i, "name": "Hijacked"}),
     ("updateUser", "User", "user { id }", lambda a, i: {"id": i, "role": "ADMIN"}),
     ("deactivateUser", "User", "user { id }", lambda a, i: {"id": i}),
-    ("createWebhookEndpoint", "Pipeline", "webhookEndpoint { id }",
-     lambda a, i: {"url": URL, "pipelineId": i}),
-    ("updateWebhookEndpoint", "Pipeline", "webhookEndpoint { id }",
-     lambda a, i: {"id": a.a_endpoint, "pipelineId": i}),
-    ("createAutomation", "WebhookEndpoint", "automation { id }", lambda a, i: {
-        "stageId": a.a_stage, "action": "CALL_WEBHOOK", "settings": {"endpointId": i}}),
+    (
+        "createWebhookEndpoint",
+        "Pipeline",
+        "webhookEndpoint { id }",
+        lambda a, i: {"url": URL, "pipelineId": i},
+    ),
+    (
+        "updateWebhookEndpoint",
+        "Pipeline",
+        "webhookEndpoint { id }",
+        lambda a, i: {"id": a.a_endpoint, "pipelineId": i},
+    ),
+    (
+        "createAutomation",
+        "WebhookEndpoint",
+        "automation { id }",
+        lambda a, i: {
+            "stageId": a.a_stage,
+            "action": "CALL_WEBHOOK",
+            "settings": {"endpointId": i},
+        },
+    ),
 ]
 INPUT_TYPES = {
-    "revokeApiToken": "RevokeApiTokenInput", "updateWebhookEndpoint": "UpdateWebhookEndpointInput",
+    "revokeApiToken": "RevokeApiTokenInput",
+    "updateWebhookEndpoint": "UpdateWebhookEndpointInput",
     "deleteWebhookEndpoint": "DeleteWebhookEndpointInput",
-    "redeliverWebhook": "RedeliverWebhookInput", "updateUser": "UpdateUserInput",
-    "deactivateUser": "DeactivateUserInput", "createWebhookEndpoint": "CreateWebhookEndpointInput",
+    "redeliverWebhook": "RedeliverWebhookInput",
+    "updateUser": "UpdateUserInput",
+    "deactivateUser": "DeactivateUserInput",
+    "createWebhookEndpoint": "CreateWebhookEndpointInput",
     "createAutomation": "CreateAutomationInput",
 }
 
 
-@pytest.mark.parametrize(("op", "type_name", "fields", "make"), FOREIGN,
-                         ids=[f"{op} {t}" for op, t, _, _ in FOREIGN])
+@pytest.mark.parametrize(
+    ("op", "type_name", "fields", "make"), FOREIGN, ids=[f"{op} {t}" for op, t, _, _ in FOREIGN]
+)
 async def test_a_mutation_with_firm_bs_id_is_not_found_like_a_made_up_one(
-    http: httpx.AsyncClient, firm_a: NewFirm, firm_b: NewFirm, ids: Admin, op: str,
-    type_name: str, fields: str, make: Input,
+    http: httpx.AsyncClient,
+    firm_a: NewFirm,
+    firm_b: NewFirm,
+    ids: Admin,
+    op: str,
+    type_name: str,
+    fields: str,
+    make: Input,
 ) -> None:
-    document = (f"mutation($input: {INPUT_TYPES[op]}!) {{ {op}(input: $input) "
-                f"{{ errors {{ code message field }} {fields} }} }}")
+    document = (
+        f"mutation($input: {INPUT_TYPES[op]}!) {{ {op}(input: $input) "
+        f"{{ errors {{ code message field }} {fields} }} }}"
+    )
     before = await snapshot()
     theirs = await post(http, firm_a.token, document, input=make(ids, ids.b_ids()[type_name]))
     made_up = await post(http, firm_a.token, document, input=make(ids, missing(type_name)))
@@ -191,7 +252,7 @@ async def test_firm_bs_endpoints_and_deliveries_are_untouched_by_firm_as_changes
     before = await WebhookDelivery.filter(endpoint_id=b_endpoint.id).count()
     create = """mutation($p: ID!, $c: ID!) { createJob(input: {pipelineId: $p, clientId: $c,
         title: "more"}) { errors { code } } }"""
-    a_client = (await post(http, firm_a.token, "{ clients { edges { node { id } } } }"))
+    a_client = await post(http, firm_a.token, "{ clients { edges { node { id } } } }")
     client_id = a_client["data"]["clients"]["edges"][0]["node"]["id"]
     body = await post(http, firm_a.token, create, p=ids.a_pipeline, c=client_id)
     assert body["data"]["createJob"]["errors"] == []

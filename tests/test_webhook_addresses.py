@@ -50,15 +50,40 @@ def test_every_spelling_of_an_address_is_read_as_that_address(host: str, address
     assert parse_literal(host) == ip_address(address)
 
 
-@pytest.mark.parametrize("host", ["example.com", "localhost", "localhost.", "hooks.example.test",
-                                  "1.example", "0x.example", "a1", "xn--bcher-kva.example"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "example.com",
+        "localhost",
+        "localhost.",
+        "hooks.example.test",
+        "1.example",
+        "0x.example",
+        "a1",
+        "xn--bcher-kva.example",
+    ],
+)
 def test_names_are_left_to_resolve(host: str) -> None:
     assert parse_literal(host) is None
 
 
-@pytest.mark.parametrize("host", ["1.2.3.256", "256.1.1.1", "1.2.3.4.5", "08.1.1.1", "0x1g.1",
-                                  "1..2", "4294967296", "1.16777216", "example.1", "::g", "1::2::3",
-                                  "::ffff:0177.0.0.1"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "1.2.3.256",
+        "256.1.1.1",
+        "1.2.3.4.5",
+        "08.1.1.1",
+        "0x1g.1",
+        "1..2",
+        "4294967296",
+        "1.16777216",
+        "example.1",
+        "::g",
+        "1::2::3",
+        "::ffff:0177.0.0.1",
+    ],
+)
 def test_a_numeric_host_that_is_no_address_is_refused(host: str) -> None:
     with pytest.raises(ValueError, match="not"):
         parse_literal(host)
@@ -127,12 +152,29 @@ def test_special_use_addresses_are_not_public(address: str, what: str, private: 
     assert (refusal(ip_address(address), allow_private=True) is None) == private
 
 
-@pytest.mark.parametrize("address", [
-    "8.8.8.8", "1.1.1.1", "100.63.255.255", "100.128.0.0", "172.15.255.255", "172.32.0.0",
-    "192.167.255.255", "192.169.0.0", "11.0.0.1", "126.255.255.255", "128.0.0.1", "223.255.255.255",
-    "2606:4700:4700::1111", "2a00:1450:4001::1", "::ffff:8.8.8.8", "64:ff9b::8.8.8.8",
-    "2002:808:808::1", "2001:4860:4860::8888",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "8.8.8.8",
+        "1.1.1.1",
+        "100.63.255.255",
+        "100.128.0.0",
+        "172.15.255.255",
+        "172.32.0.0",
+        "192.167.255.255",
+        "192.169.0.0",
+        "11.0.0.1",
+        "126.255.255.255",
+        "128.0.0.1",
+        "223.255.255.255",
+        "2606:4700:4700::1111",
+        "2a00:1450:4001::1",
+        "::ffff:8.8.8.8",
+        "64:ff9b::8.8.8.8",
+        "2002:808:808::1",
+        "2001:4860:4860::8888",
+    ],
+)
 def test_public_addresses_are_allowed(address: str) -> None:
     assert classify(ip_address(address)) is None
     assert refusal(ip_address(address), allow_private=False) is None
@@ -148,16 +190,24 @@ class Resolver:
         self.asked.append(host)
         if host not in self.answers:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "",
-                 (a, port)) for a in self.answers[host]]
+        return [
+            (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+            for a in self.answers[host]
+        ]
 
 
 async def test_a_name_is_refused_if_any_of_its_addresses_is_not_public() -> None:
-    resolve = Resolver({"hooks.example": ["93.184.215.14", "2606:2800:21f:cb07::1"],
-                        "rebind.example": ["93.184.215.14", "10.0.0.5"],
-                        "mapped.example": ["::ffff:192.168.0.1"]})
+    resolve = Resolver(
+        {
+            "hooks.example": ["93.184.215.14", "2606:2800:21f:cb07::1"],
+            "rebind.example": ["93.184.215.14", "10.0.0.5"],
+            "mapped.example": ["::ffff:192.168.0.1"],
+        }
+    )
     assert await check_host("hooks.example", 443, False, resolve) == [
-        ip_address("93.184.215.14"), ip_address("2606:2800:21f:cb07::1")]
+        ip_address("93.184.215.14"),
+        ip_address("2606:2800:21f:cb07::1"),
+    ]
     with pytest.raises(Refused, match=r"^rebind.example resolves to a private address$") as e:
         await check_host("rebind.example", 443, False, resolve)
     assert e.value.private
@@ -206,16 +256,21 @@ async def test_with_the_policy_on_registration_resolves_nothing() -> None:
     assert resolve.asked == []
 
 
-@pytest.mark.parametrize(("url", "redacted"), [
-    ("https://user:pass@hooks.example:8443/in/box?token=abc#frag",
-     "https://hooks.example:8443/…"),
-    ("http://hooks.example/path?sig=1", "http://hooks.example/…"),
-    ("https://hooks.slack.example/services/T0/B0/secret", "https://hooks.slack.example/…"),
-    ("http://[::1]:9/x?y=z", "http://[::1]:9/…"),
-    ("HTTPS://Hooks.Example/", "https://hooks.example/"),
-    ("http://a@b@hooks.example/", "http://hooks.example/"),
-    ("http://hooks.example:99999/", "(an unreadable URL)"),
-])
+@pytest.mark.parametrize(
+    ("url", "redacted"),
+    [
+        (
+            "https://user:pass@hooks.example:8443/in/box?token=abc#frag",
+            "https://hooks.example:8443/…",
+        ),
+        ("http://hooks.example/path?sig=1", "http://hooks.example/…"),
+        ("https://hooks.slack.example/services/T0/B0/secret", "https://hooks.slack.example/…"),
+        ("http://[::1]:9/x?y=z", "http://[::1]:9/…"),
+        ("HTTPS://Hooks.Example/", "https://hooks.example/"),
+        ("http://a@b@hooks.example/", "http://hooks.example/"),
+        ("http://hooks.example:99999/", "(an unreadable URL)"),
+    ],
+)
 def test_urls_are_redacted_of_userinfo_path_query_and_fragment(url: str, redacted: str) -> None:
     assert redact(url) == redacted
 

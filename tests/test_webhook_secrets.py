@@ -90,7 +90,9 @@ CREDENTIALS = ("hook-user", "hook-pass", "tok-123")
 
 
 async def test_urls_are_logged_and_reported_without_their_credentials(
-    firm_a: NewFirm, receiver: Receiver, caplog: pytest.LogCaptureFixture,
+    firm_a: NewFirm,
+    receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A failing endpoint with credentials in its URL: nothing the server logs or reports
@@ -115,8 +117,12 @@ async def test_urls_are_logged_and_reported_without_their_credentials(
     assert len(receiver.messages()) == 2
     assert receiver.messages()[0].headers["authorization"].startswith("Basic ")  # still sent
     assert f"POST http://127.0.0.1:{port}/…" in caplog.text  # the request log, redacted
-    reports = [text for text in [d.last_error for d in await WebhookDelivery.all()] + [
-        e.disabled_reason for e in await WebhookEndpoint.all()] if text]
+    reports = [
+        text
+        for text in [d.last_error for d in await WebhookDelivery.all()]
+        + [e.disabled_reason for e in await WebhookEndpoint.all()]
+        if text
+    ]
     assert len(reports) == 6  # 4 deliveries' lastError, 2 endpoints' disabledReason
     assert any("HTTP 500" in r for r in reports) and any("ConnectError" in r for r in reports)
     for text in (caplog.text, *reports):
@@ -138,8 +144,11 @@ async def test_a_firm_has_at_most_so_many_endpoints(
     # Deleting one makes room again.
     first = await WebhookEndpoint.filter(firm_id=firm_a.firm.id).order_by("id").first()
     assert first is not None
-    deleted = await gql("""mutation($id: ID!) { deleteWebhookEndpoint(input: {id: $id}) {
-      errors { code } } }""", id=gid("WebhookEndpoint", first.id))
+    deleted = await gql(
+        """mutation($id: ID!) { deleteWebhookEndpoint(input: {id: $id}) {
+      errors { code } } }""",
+        id=gid("WebhookEndpoint", first.id),
+    )
     assert deleted["deleteWebhookEndpoint"]["errors"] == []
     assert (await gql(CREATE, url=receiver.url))["createWebhookEndpoint"]["errors"] == []
 
@@ -160,10 +169,13 @@ async def test_a_replayed_creation_or_rotation_never_repeats_the_secret(
     http: httpx.AsyncClient, firm_a: NewFirm, receiver: Receiver
 ) -> None:
     """Idempotency-Key replays (web.idempotency) answer null where the secret was."""
+
     async def send(query: str, key: str, **variables: Any) -> httpx.Response:
-        return await http.post("/graphql", json={"query": query, "variables": variables},
-                               headers={"Authorization": f"Bearer {firm_a.token}",
-                                        "Idempotency-Key": key})
+        return await http.post(
+            "/graphql",
+            json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {firm_a.token}", "Idempotency-Key": key},
+        )
 
     first = await send(CREATE, "hook", url=receiver.url)
     secret = first.json()["data"]["createWebhookEndpoint"]["secret"]
@@ -171,8 +183,10 @@ async def test_a_replayed_creation_or_rotation_never_repeats_the_secret(
     assert replay.headers["idempotent-replayed"] == "true"
     answer = replay.json()["data"]["createWebhookEndpoint"]
     assert secret.startswith("whsec_") and answer["secret"] is None and secret not in replay.text
-    assert answer["webhookEndpoint"] == first.json()["data"]["createWebhookEndpoint"][
-        "webhookEndpoint"]
+    assert (
+        answer["webhookEndpoint"]
+        == first.json()["data"]["createWebhookEndpoint"]["webhookEndpoint"]
+    )
     endpoint_id = answer["webhookEndpoint"]["id"]
     rotated = await send(UPDATE, "rotate", id=endpoint_id, rotate=True)
     new_secret = rotated.json()["data"]["updateWebhookEndpoint"]["secret"]

@@ -57,8 +57,9 @@ def _wait_delivered(server: ServerProcess, token: str, count: int, timeout: floa
 def test_deliveries_are_signed_and_retried_after_500(
     database_url: str, tmp_path: Path, receiver: Receiver
 ) -> None:
-    server = ServerProcess(tmp_path, DATABASE_URL=database_url,
-                           WEBHOOK_RETRY_SCHEDULE="0.2,0.2,0.2").start()
+    server = ServerProcess(
+        tmp_path, DATABASE_URL=database_url, WEBHOOK_RETRY_SCHEDULE="0.2,0.2,0.2"
+    ).start()
     try:
         board_ = make_board(server, jobs=1)
         created = graphql(server, board_.token, ENDPOINT, url=receiver.url)
@@ -154,7 +155,10 @@ async def test_a_failing_delivery_gives_up_after_its_last_retry(
     await _send_all((0, 0))
     [delivery] = await WebhookDelivery.all()
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == (
-        DeliveryStatus.FAILED, 3, 500)
+        DeliveryStatus.FAILED,
+        3,
+        500,
+    )
     assert len(receiver.messages()) == 3
 
 
@@ -187,8 +191,11 @@ async def test_endpoints_get_only_the_event_types_and_pipeline_they_asked_for(
     await jobs.move_job(scope, card.id, stages[1].id)
     await job(firm_a, other, await client(firm_a, "Blake"))
     types = {
-        endpoint.id: sorted(await WebhookDelivery.filter(endpoint_id=endpoint.id)
-                            .values_list("event_type", flat=True))
+        endpoint.id: sorted(
+            await WebhookDelivery.filter(endpoint_id=endpoint.id).values_list(
+                "event_type", flat=True
+            )
+        )
         for endpoint in (moves, payroll)
     }
     assert types == {moves.id: ["JOB_MOVED"], payroll.id: ["JOB_CREATED"]}

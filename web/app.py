@@ -99,8 +99,9 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
                 at = now
                 if budget < 1:
                     await asyncio.sleep(REFUSAL_DELAY)
-                    await self.close(TOO_MANY, f"over {MESSAGES_PER_SOCKET} messages in "
-                                               f"{MESSAGE_WINDOW:.0f} s")
+                    await self.close(
+                        TOO_MANY, f"over {MESSAGES_PER_SOCKET} messages in {MESSAGE_WINDOW:.0f} s"
+                    )
                     return
                 budget -= 1
                 if problem := _malformed(message):
@@ -174,21 +175,29 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         # Counted only when it would start (acknowledged, a new id, room on this socket).
-        if (self.connection_acknowledged and message["id"] not in self.operations
-                and len(self.operations) < MAX_SUBSCRIPTIONS_PER_SOCKET
-                and (wait := _start_refused(self.context))):
-            await self.send_message({"id": message["id"], "type": "error",
-                                     "payload": [_rate_limited(wait).formatted]})
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.operations
+            and len(self.operations) < MAX_SUBSCRIPTIONS_PER_SOCKET
+            and (wait := _start_refused(self.context))
+        ):
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [_rate_limited(wait).formatted]}
+            )
             return
         await super().handle_subscribe(message)
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     async def handle_start(self, message: StartMessage) -> None:
-        if (self.connection_acknowledged and len(self.tasks) < MAX_SUBSCRIPTIONS_PER_SOCKET
-                and (wait := _start_refused(self.context))):
-            await self.send_message({"id": message["id"], "type": "error",
-                                     "payload": _rate_limited(wait).formatted})  # type: ignore[typeddict-item]
+        if (
+            self.connection_acknowledged
+            and len(self.tasks) < MAX_SUBSCRIPTIONS_PER_SOCKET
+            and (wait := _start_refused(self.context))
+        ):
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": _rate_limited(wait).formatted}
+            )  # type: ignore[typeddict-item]
             return
         await super().handle_start(message)
 
@@ -220,7 +229,7 @@ class GraphQLApp(GraphQL[Context, None]):
         except UnicodeDecodeError:
             raise HTTPException(400, "the body is not UTF-8 JSON") from None
         if not isinstance(parsed, dict | list):  # null, a string, a number: not a request
-            raise HTTPException(400, "the body must be a JSON object: {\"query\": ...}")
+            raise HTTPException(400, 'the body must be a JSON object: {"query": ...}')
         return parsed
 
     async def get_context(self, request: Request | WebSocket, response: object) -> Context:
@@ -236,19 +245,27 @@ class GraphQLApp(GraphQL[Context, None]):
         caller = await authenticate(bearer(context.connection_params))
         if caller is None or not caller.can(Permission.READ):  # every subscription reads
             context.request.state.refusal_code = UNAUTHORIZED if caller is None else FORBIDDEN
-            raise ConnectionRejectionError({"message": "a valid bearer token is required"
-                                            if caller is None else "the READ scope is required"})
+            raise ConnectionRejectionError(
+                {
+                    "message": "a valid bearer token is required"
+                    if caller is None
+                    else "the READ scope is required"
+                }
+            )
         if refusal := context.request.app.state.sockets.admit(context.request, caller):
             await asyncio.sleep(REFUSAL_DELAY)
             context.request.state.refusal_code = TOO_MANY
             context.request.state.refusal_reason = refusal
-            raise ConnectionRejectionError({"message": refusal,
-                                            "extensions": {"code": ErrorCode.RATE_LIMITED.value}})
+            raise ConnectionRejectionError(
+                {"message": refusal, "extensions": {"code": ErrorCode.RATE_LIMITED.value}}
+            )
         context.scope = caller
         context.request.state.scope = caller
 
     async def run(
-        self, request: Request | WebSocket, context: Context | UnsetType = UNSET,
+        self,
+        request: Request | WebSocket,
+        context: Context | UnsetType = UNSET,
         root_value: None | UnsetType = UNSET,
     ) -> Response | WebSocket:
         try:
@@ -275,7 +292,9 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 def create_app(
-    settings: settings_module.Settings | None = None, *, own_database: bool = True,
+    settings: settings_module.Settings | None = None,
+    *,
+    own_database: bool = True,
     runner: bool = True,
 ) -> Starlette:
     """The app; `own_database=False` when the caller (a test) has opened the database, and
@@ -291,17 +310,23 @@ def create_app(
         app.state.hub = hub
         await hub.start()
         sockets = app.state.sockets = OpenSockets(
-            broker, config.max_sockets_per_token, config.max_sockets_per_firm,
+            broker,
+            config.max_sockets_per_token,
+            config.max_sockets_per_firm,
             StartLimits(config.token_starts_per_10s, config.firm_starts_per_10s),
         )
         await sockets.start()
         firms.on_revoked(sockets.announce)
         unit.on_commit(hub.publish)
         webhook_addresses.configure(config.webhook_allow_private)  # registrations' policy
-        background = [
-            Runner(),
-            Sender(config.webhook_retry_schedule, allow_private=config.webhook_allow_private),
-        ] if runner else []
+        background = (
+            [
+                Runner(),
+                Sender(config.webhook_retry_schedule, allow_private=config.webhook_allow_private),
+            ]
+            if runner
+            else []
+        )
         for worker in background:
             worker.start()
             unit.on_commit(worker.wake, worker.owed_work)
@@ -320,7 +345,8 @@ def create_app(
                 await close_database()
 
     graphql = GraphQLApp(
-        schema, subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+        schema,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,  # then 4408
         max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_SOCKET,  # more: an error each
     )
@@ -332,11 +358,16 @@ def create_app(
                 "/graphql",
                 BodyLimit(
                     Timeout(
-                        BearerAuth(Idempotency(graphql, lease=IDEMPOTENCY_LEASE + timedelta(
-                            seconds=config.request_timeout))),
+                        BearerAuth(
+                            Idempotency(
+                                graphql,
+                                lease=IDEMPOTENCY_LEASE + timedelta(seconds=config.request_timeout),
+                            )
+                        ),
                         config.request_timeout,
                     ),
-                    config.max_body_bytes, config.body_timeout,
+                    config.max_body_bytes,
+                    config.body_timeout,
                 ),
                 methods=["GET", "POST"],
             ),

@@ -57,17 +57,30 @@ class Idempotency:
         self._releasing: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        key = next((v.decode("latin-1") for k, v in scope.get("headers", [])
-                    if k == b"idempotency-key"), None)
+        key = next(
+            (v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"idempotency-key"),
+            None,
+        )
         caller = scope.get("state", {}).get("scope")
-        if (key is None or scope["type"] != "http" or scope["method"] != "POST" or not caller
-                or caller.token_id is None):
+        if (
+            key is None
+            or scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not caller
+            or caller.token_id is None
+        ):
             await self.app(scope, receive, send)
             return
         if not KEY_RE.match(key):
-            await _send(send, *_error(
-                400, "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key: 1 to 255 visible ASCII characters"
-            ), [])
+            await _send(
+                send,
+                *_error(
+                    400,
+                    "INVALID_IDEMPOTENCY_KEY",
+                    "Idempotency-Key: 1 to 255 visible ASCII characters",
+                ),
+                [],
+            )
             return
         body = await _read(receive)
         digest = hashlib.sha256(body).hexdigest()
@@ -79,30 +92,53 @@ class Idempotency:
             claim = await asyncio.shield(claiming)
         except BaseException:
             claiming.add_done_callback(
-                lambda done: done.cancelled() or done.exception() or done.result()
-                or self._release_soon(owner, key)
+                lambda done: (
+                    done.cancelled()
+                    or done.exception()
+                    or done.result()
+                    or self._release_soon(owner, key)
+                )
             )
             raise
         if claim is not None:
             if claim.request_hash != digest:
-                await _send(send, *_error(
-                    422, "IDEMPOTENCY_KEY_REUSED",
-                    "this Idempotency-Key was used with another request body; use a new key",
-                ), [])
+                await _send(
+                    send,
+                    *_error(
+                        422,
+                        "IDEMPOTENCY_KEY_REUSED",
+                        "this Idempotency-Key was used with another request body; use a new key",
+                    ),
+                    [],
+                )
             elif claim.response is None and claim.changed and self._expired(claim):
-                await _send(send, *_error(
-                    409, "IDEMPOTENCY_RESPONSE_LOST",
-                    "the request with this Idempotency-Key was carried out, but the server "
-                    "stopped before answering: read the current state instead of retrying",
-                ), [])
+                await _send(
+                    send,
+                    *_error(
+                        409,
+                        "IDEMPOTENCY_RESPONSE_LOST",
+                        "the request with this Idempotency-Key was carried out, but the server "
+                        "stopped before answering: read the current state instead of retrying",
+                    ),
+                    [],
+                )
             elif claim.response is None:
-                await _send(send, *_error(
-                    409, "IDEMPOTENCY_KEY_IN_USE",
-                    "a request with this Idempotency-Key is running",
-                ), [(b"retry-after", b"1")])
+                await _send(
+                    send,
+                    *_error(
+                        409,
+                        "IDEMPOTENCY_KEY_IN_USE",
+                        "a request with this Idempotency-Key is running",
+                    ),
+                    [(b"retry-after", b"1")],
+                )
             else:
-                await _send(send, claim.status_code or 200, claim.response.encode(),
-                            [(b"idempotent-replayed", b"true")])
+                await _send(
+                    send,
+                    claim.status_code or 200,
+                    claim.response.encode(),
+                    [(b"idempotent-replayed", b"true")],
+                )
             return
         await self._run_and_store(scope, body, send, owner, key)
 
@@ -198,9 +234,7 @@ class Owner:
         return IdempotentRequest.filter(token_id=self.token_id, key=key)
 
 
-async def _claim(
-    owner: Owner, key: str, digest: str, lease: timedelta
-) -> IdempotentRequest | None:
+async def _claim(owner: Owner, key: str, digest: str, lease: timedelta) -> IdempotentRequest | None:
     """None if this request now holds the key; else the earlier request's row. A claim whose
     request was cut off by a stopped server, having changed nothing, is taken over."""
     for _ in range(2):
@@ -217,10 +251,16 @@ async def _claim(
             if existing.created_at < now - KEEP:
                 await IdempotentRequest.filter(id=existing.id).delete()
                 continue
-            if (existing.request_hash == digest and existing.response is None
-                    and not existing.changed and existing.created_at < now - lease):
+            if (
+                existing.request_hash == digest
+                and existing.response is None
+                and not existing.changed
+                and existing.created_at < now - lease
+            ):
                 taken = await IdempotentRequest.filter(
-                    id=existing.id, created_at=existing.created_at, response__isnull=True,
+                    id=existing.id,
+                    created_at=existing.created_at,
+                    response__isnull=True,
                     changed=False,
                 ).update(created_at=now)
                 if taken:

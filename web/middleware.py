@@ -57,8 +57,12 @@ class RequestLog:
             caller = state.get("scope")
             log.info(
                 "request id=%s %s %s status=%s op=%s firm=%s ms=%.1f",
-                request_id, scope["method"], scope["path"], status,
-                state.get("operation", "-"), caller.firm_id if caller else "-",
+                request_id,
+                scope["method"],
+                scope["path"],
+                status,
+                state.get("operation", "-"),
+                caller.firm_id if caller else "-",
                 (time.perf_counter() - started) * 1000,
             )
 
@@ -84,8 +88,13 @@ class BearerAuth:
             if not database_unavailable(error):
                 raise
             log.warning("database unavailable: %s", error)
-            await _send_error(send, 503, "SERVICE_UNAVAILABLE",
-                              "the database is unavailable: retry shortly", RETRY_SOON)
+            await _send_error(
+                send,
+                503,
+                "SERVICE_UNAVAILABLE",
+                "the database is unavailable: retry shortly",
+                RETRY_SOON,
+            )
             return
         if caller is None:
             await _unauthenticated(send)
@@ -95,27 +104,34 @@ class BearerAuth:
 
 
 async def _unauthenticated(send: Send) -> None:
-    body = json.dumps({
-        "errors": [{
-            "message": "a valid bearer token is required (Authorization: Bearer <token>)",
-            "extensions": {"code": "UNAUTHENTICATED"},
-        }]
-    }).encode()
-    await send({
-        "type": "http.response.start",
-        "status": 401,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"www-authenticate", b'Bearer realm="workflow"'),
-        ],
-    })
+    body = json.dumps(
+        {
+            "errors": [
+                {
+                    "message": "a valid bearer token is required (Authorization: Bearer <token>)",
+                    "extensions": {"code": "UNAUTHENTICATED"},
+                }
+            ]
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"www-authenticate", b'Bearer realm="workflow"'),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
 def _json_error(status: int, code: str, message: str) -> tuple[Message, Message]:
     body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
     start: Message = {
-        "type": "http.response.start", "status": status,
+        "type": "http.response.start",
+        "status": status,
         "headers": [(b"content-type", b"application/json")],
     }
     return start, {"type": "http.response.body", "body": body}
@@ -192,9 +208,13 @@ class BodyLimit:
         except _TooSlow:
             log.warning("request body not complete after %g s", self.timeout)
             if not started:
-                await _send_error(send, 408, "REQUEST_TIMEOUT",
-                                  f"the request body took over {self.timeout:g} s",
-                                  (b"connection", b"close"))
+                await _send_error(
+                    send,
+                    408,
+                    "REQUEST_TIMEOUT",
+                    f"the request body took over {self.timeout:g} s",
+                    (b"connection", b"close"),
+                )
 
     async def _refuse(self, send: Send) -> None:
         for message in _json_error(
@@ -228,6 +248,10 @@ class Timeout:
         except TimeoutError:
             log.warning("request timed out after %.0f s", self.seconds)
             if not started:
-                await _send_error(send, 503, "TIMEOUT",
-                                  f"the request took over {self.seconds:.0f} s; retry later",
-                                  RETRY_SOON)
+                await _send_error(
+                    send,
+                    503,
+                    "TIMEOUT",
+                    f"the request took over {self.seconds:.0f} s; retry later",
+                    RETRY_SOON,
+                )

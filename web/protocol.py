@@ -42,8 +42,13 @@ LINGER = 1.0
 def _answer(status: str, code: str, message: str, *headers: bytes) -> bytes:
     """A whole HTTP response that closes the connection, with a GraphQL-style error body."""
     body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
-    head = [f"HTTP/1.1 {status}".encode(), b"content-type: application/json",
-            b"connection: close", b"content-length: %d" % len(body), *headers]
+    head = [
+        f"HTTP/1.1 {status}".encode(),
+        b"content-type: application/json",
+        b"connection: close",
+        b"content-length: %d" % len(body),
+        *headers,
+    ]
     return b"\r\n".join(head) + b"\r\n\r\n" + body
 
 
@@ -57,7 +62,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     _refusals_logged_at = 0.0
 
     def __init__(
-        self, config: Config, server_state: ServerState, app_state: dict[str, Any],
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
@@ -77,10 +85,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         if self.max_connections and len(self.connections) > self.max_connections:
             self._log_refusal()
-            self._hang_up(_answer(
-                "503 Service Unavailable", "SERVICE_UNAVAILABLE",
-                "the server has too many open connections: retry shortly", b"retry-after: 1",
-            ))
+            self._hang_up(
+                _answer(
+                    "503 Service Unavailable",
+                    "SERVICE_UNAVAILABLE",
+                    "the server has too many open connections: retry shortly",
+                    b"retry-after: 1",
+                )
+            )
             return
         self._arm_head_timer()
 
@@ -98,10 +110,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if in_head and self.in_head:  # all of it was head: still incomplete
             self.head_bytes += len(data)
             if self.head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
-                self._hang_up(_answer(
-                    "431 Request Header Fields Too Large", "REQUEST_TOO_LARGE",
-                    f"the request head is over {MAX_HEAD_BYTES} bytes",
-                ))
+                self._hang_up(
+                    _answer(
+                        "431 Request Header Fields Too Large",
+                        "REQUEST_TOO_LARGE",
+                        f"the request head is over {MAX_HEAD_BYTES} bytes",
+                    )
+                )
 
     # ------------------------------------------------------------------ parser callbacks
 
@@ -137,10 +152,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.cycle.keep_alive = False
             return
         if self.head_bytes:
-            self._hang_up(_answer(
-                "408 Request Timeout", "REQUEST_TIMEOUT",
-                f"the request head took over {self.header_timeout:g} s",
-            ))
+            self._hang_up(
+                _answer(
+                    "408 Request Timeout",
+                    "REQUEST_TIMEOUT",
+                    f"the request head took over {self.header_timeout:g} s",
+                )
+            )
         else:
             self.transport.close()
 
@@ -174,6 +192,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         cls._refused += 1
         now = time.monotonic()
         if now - cls._refusals_logged_at >= REFUSAL_LOG_INTERVAL:
-            log.warning("refused %d connection(s): MAX_CONNECTIONS=%d are open", cls._refused,
-                        self.max_connections)
+            log.warning(
+                "refused %d connection(s): MAX_CONNECTIONS=%d are open",
+                cls._refused,
+                self.max_connections,
+            )
             cls._refused, cls._refusals_logged_at = 0, now

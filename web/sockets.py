@@ -41,7 +41,10 @@ class StartLimits:
     """
 
     def __init__(
-        self, per_token: int, per_firm: int, window: float = START_WINDOW,
+        self,
+        per_token: int,
+        per_firm: int,
+        window: float = START_WINDOW,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.per_token, self.per_firm, self.window, self.clock = per_token, per_firm, window, clock
@@ -54,8 +57,10 @@ class StartLimits:
         now = self.clock()
         levels: list[tuple[tuple[str, int], float]] = []
         wait = 0.0
-        for key, limit in ((("token", scope.token_id or 0), self.per_token),
-                           (("firm", scope.firm_id), self.per_firm)):
+        for key, limit in (
+            (("token", scope.token_id or 0), self.per_token),
+            (("firm", scope.firm_id), self.per_firm),
+        ):
             if not limit:
                 continue
             level, at = self.buckets.get(key, (float(limit), now))
@@ -75,7 +80,10 @@ class StartLimits:
 
 class OpenSockets:
     def __init__(
-        self, broker: Broker, max_per_token: int = 0, max_per_firm: int = 0,
+        self,
+        broker: Broker,
+        max_per_token: int = 0,
+        max_per_firm: int = 0,
         starts: StartLimits | None = None,
     ) -> None:
         self.broker = broker

@@ -106,15 +106,27 @@ class InFlight:
 async def _due(limit: int, in_flight: InFlight, turns: FirmTurns) -> list[int]:
     """Ids of up to `limit` due deliveries in turns, within every firm's free slots."""
     full, endpoints = in_flight.full_firms(), in_flight.busy_failing_endpoints()
-    busy = "".join([
-        f' AND d."firm_id" NOT IN ({", ".join("?" * len(full))})' if full else "",
-        f' AND d."endpoint_id" NOT IN ({", ".join("?" * len(endpoints))})' if endpoints else "",
-    ])
+    busy = "".join(
+        [
+            f' AND d."firm_id" NOT IN ({", ".join("?" * len(full))})' if full else "",
+            f' AND d."endpoint_id" NOT IN ({", ".join("?" * len(endpoints))})' if endpoints else "",
+        ]
+    )
     # A firm with attempts in flight may get rows it has no slot for: ask for that many more.
-    rows = await sql.fetch(DUE.format(busy=busy), [
-        FAILING_AFTER, DeliveryStatus.PENDING.value, datetime.now(UTC), True, *full,
-        *endpoints, FIRM_IN_FLIGHT, turns.last_firm, limit + len(in_flight),
-    ])
+    rows = await sql.fetch(
+        DUE.format(busy=busy),
+        [
+            FAILING_AFTER,
+            DeliveryStatus.PENDING.value,
+            datetime.now(UTC),
+            True,
+            *full,
+            *endpoints,
+            FIRM_IN_FLIGHT,
+            turns.last_firm,
+            limit + len(in_flight),
+        ],
+    )
     taken: Counter[int] = Counter()
     chosen: list[int] = []
     for row in rows:
@@ -150,8 +162,7 @@ async def claim(
             next_attempt_at=now + LEASE, attempts=F("attempts") + 1
         )
     endpoints = {
-        e.id: e
-        for e in await WebhookEndpoint.filter(id__in={d.endpoint_id for d in deliveries})
+        e.id: e for e in await WebhookEndpoint.filter(id__in={d.endpoint_id for d in deliveries})
     }
     for delivery in deliveries:
         delivery.attempts += 1
@@ -187,16 +198,22 @@ async def record(
         if endpoint is None:
             return  # deleted meanwhile, with its deliveries
         if not error:
-            fields = {"status": DeliveryStatus.DELIVERED, "delivered_at": now,
-                      "last_status_code": status_code, "last_error": None}
+            fields = {
+                "status": DeliveryStatus.DELIVERED,
+                "delivered_at": now,
+                "last_status_code": status_code,
+                "last_error": None,
+            }
             endpoint.consecutive_failures = 0
         else:
             retry = delivery.attempts <= len(schedule)
             fields = {
                 "status": DeliveryStatus.PENDING if retry else DeliveryStatus.FAILED,
                 "next_attempt_at": now + timedelta(seconds=schedule[delivery.attempts - 1])
-                if retry else delivery.next_attempt_at,
-                "last_status_code": status_code, "last_error": error,
+                if retry
+                else delivery.next_attempt_at,
+                "last_status_code": status_code,
+                "last_error": error,
             }
             endpoint.consecutive_failures += 1
             if endpoint.enabled and endpoint.consecutive_failures >= DISABLE_AFTER:
@@ -207,9 +224,7 @@ async def record(
                 )
                 log.warning("webhook endpoint %s disabled: %s", endpoint.id, error)
         await WebhookDelivery.filter(id=delivery.id).update(**fields)
-        await endpoint.save(
-            update_fields=["consecutive_failures", "enabled", "disabled_reason"]
-        )
+        await endpoint.save(update_fields=["consecutive_failures", "enabled", "disabled_reason"])
 
 
 async def deliver(
@@ -243,7 +258,9 @@ class Sender(BackgroundLoop):
     owed_work = DELIVERIES  # woken after commits that leave it this
 
     def __init__(
-        self, schedule: Sequence[float], max_in_flight: int = MAX_IN_FLIGHT,
+        self,
+        schedule: Sequence[float],
+        max_in_flight: int = MAX_IN_FLIGHT,
         allow_private: bool | None = None,
     ) -> None:
         super().__init__()

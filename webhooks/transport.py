@@ -34,7 +34,10 @@ class CheckedBackend(httpcore.AsyncNetworkBackend):
         self.network = httpcore.AnyIOBackend()
 
     async def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109 (httpcore's)
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's)
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
@@ -56,7 +59,9 @@ class CheckedBackend(httpcore.AsyncNetworkBackend):
         raise failure
 
     async def connect_unix_socket(
-        self, path: str, timeout: float | None = None,  # noqa: ASYNC109 (httpcore's)
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's)
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         raise httpcore.ConnectError("webhooks are not sent over unix sockets")
@@ -101,6 +106,8 @@ def new_client(timeout: float, allow_private: bool | None = None) -> httpx.Async
     if not any(isinstance(f, RedactUrls) for f in httpx_log.filters):
         httpx_log.addFilter(RedactUrls())
     return httpx.AsyncClient(
-        transport=CheckedTransport(allow_private), timeout=timeout, follow_redirects=False,
+        transport=CheckedTransport(allow_private),
+        timeout=timeout,
+        follow_redirects=False,
         trust_env=False,
     )

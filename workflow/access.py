@@ -15,14 +15,29 @@ from __future__ import annotations
 
 from models.firm import Permission
 
-ADMIN_MUTATIONS = frozenset({
-    "createPipeline", "updatePipeline", "deletePipeline",
-    "createStage", "updateStage", "deleteStage", "reorderStages",
-    "createAutomation", "updateAutomation", "deleteAutomation",
-    "inviteUser", "updateUser", "deactivateUser",
-    "createApiToken", "revokeApiToken",
-    "createWebhookEndpoint", "updateWebhookEndpoint", "deleteWebhookEndpoint", "redeliverWebhook",
-})
+ADMIN_MUTATIONS = frozenset(
+    {
+        "createPipeline",
+        "updatePipeline",
+        "deletePipeline",
+        "createStage",
+        "updateStage",
+        "deleteStage",
+        "reorderStages",
+        "createAutomation",
+        "updateAutomation",
+        "deleteAutomation",
+        "inviteUser",
+        "updateUser",
+        "deactivateUser",
+        "createApiToken",
+        "revokeApiToken",
+        "createWebhookEndpoint",
+        "updateWebhookEndpoint",
+        "deleteWebhookEndpoint",
+        "redeliverWebhook",
+    }
+)
 ADMIN_QUERIES = frozenset({"apiTokens", "webhookEndpoints"})
 ADMIN_TYPES = frozenset({"ApiToken", "WebhookEndpoint", "WebhookDelivery"})
 # (GraphQL type, field): what the field needs beyond its root field's and its type's needs.

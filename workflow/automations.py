@@ -27,8 +27,12 @@ async def _check(
 
 
 async def create_automation(
-    scope: Scope, stage_id: int, action: ActionType, settings: dict[str, Any],
-    enabled: bool = True, conditions: dict[str, Any] | None = None,
+    scope: Scope,
+    stage_id: int,
+    action: ActionType,
+    settings: dict[str, Any],
+    enabled: bool = True,
+    conditions: dict[str, Any] | None = None,
 ) -> Automation:
     """Add an automation last among its stage's automations."""
     stage = await scope.get(Stage, stage_id, field="stageId")
@@ -38,17 +42,28 @@ async def create_automation(
         await scope.get(Stage, stage_id, field="stageId", lock=True)  # positions, one at a time
         position = await Automation.filter(stage_id=stage_id).count()
         if position >= MAX_AUTOMATIONS_PER_STAGE:
-            raise invalid("stageId", f"a stage has at most {MAX_AUTOMATIONS_PER_STAGE} "
-                          "automations: delete one, or combine their work, first")
+            raise invalid(
+                "stageId",
+                f"a stage has at most {MAX_AUTOMATIONS_PER_STAGE} "
+                "automations: delete one, or combine their work, first",
+            )
         return await Automation.create(
-            firm_id=scope.firm_id, stage_id=stage_id, position=position, action=action,
-            settings=checked, enabled=enabled, conditions=checked_conditions,
+            firm_id=scope.firm_id,
+            stage_id=stage_id,
+            position=position,
+            action=action,
+            settings=checked,
+            enabled=enabled,
+            conditions=checked_conditions,
         )
 
 
 async def update_automation(
-    scope: Scope, automation_id: int, settings: dict[str, Any] | None = None,
-    enabled: bool | None = None, conditions: dict[str, Any] | None = None,
+    scope: Scope,
+    automation_id: int,
+    settings: dict[str, Any] | None = None,
+    enabled: bool | None = None,
+    conditions: dict[str, Any] | None = None,
 ) -> Automation:
     automation = await scope.get(Automation, automation_id, field="id")
     if conditions is not None:

@@ -23,11 +23,16 @@ from workflow.unit import Change
 JobInStage = tuple[int, int]  # (job id, stage id)
 
 # Each kind of item that holds a job in its stage: its open filter, columns and description.
-_OPEN: tuple[tuple[type[Model], dict[str, Any], tuple[str, ...], Callable[[dict[str, Any]], str]],
-             ...] = (
+_OPEN: tuple[
+    tuple[type[Model], dict[str, Any], tuple[str, ...], Callable[[dict[str, Any]], str]], ...
+] = (
     (Task, {"done": False}, ("title",), lambda row: f"task {row['title']!r}"),
-    (Organizer, {"status": OrganizerStatus.SENT}, ("title",),
-     lambda row: f"organizer {row['title']!r}"),
+    (
+        Organizer,
+        {"status": OrganizerStatus.SENT},
+        ("title",),
+        lambda row: f"organizer {row['title']!r}",
+    ),
     (Invoice, {"status": InvoiceStatus.UNPAID}, (), lambda row: f"invoice #{row['id']}"),
 )
 
@@ -42,9 +47,13 @@ async def open_items(firm_id: int, jobs: Collection[JobInStage]) -> dict[JobInSt
     job_ids = sorted({job_id for job_id, _ in found})
     stage_ids = sorted({stage_id for _, stage_id in found})
     for model, open_filter, columns, describe in _OPEN:
-        rows = await model.filter(
-            firm_id=firm_id, job_id__in=job_ids, stage_id__in=stage_ids, **open_filter
-        ).order_by("id").values("id", "job_id", "stage_id", *columns)
+        rows = (
+            await model.filter(
+                firm_id=firm_id, job_id__in=job_ids, stage_id__in=stage_ids, **open_filter
+            )
+            .order_by("id")
+            .values("id", "job_id", "stage_id", *columns)
+        )
         for row in rows:  # the IN lists pair every job with every stage: keep the asked pairs
             if (key := (row["job_id"], row["stage_id"])) in found:
                 found[key].append(describe(row))
@@ -70,9 +79,11 @@ async def auto_move_if_done(unit: Change, job: Job) -> None:
     stage = await Stage.get(id=job.stage_id)
     if not stage.auto_move or job.status != JobStatus.ACTIVE:
         return
-    following = await Stage.filter(
-        pipeline_id=stage.pipeline_id, position__gt=stage.position
-    ).order_by("position").first()
+    following = (
+        await Stage.filter(pipeline_id=stage.pipeline_id, position__gt=stage.position)
+        .order_by("position")
+        .first()
+    )
     if following is None or not await _has_items(job) or await blockers(job):
         return
     await enter_stage(unit, job, following)

@@ -13,8 +13,11 @@ from workflow.unit import change
 async def create_client(
     scope: Scope, name: str, email: str | None = None, tags: list[str] | None = None
 ) -> Client:
-    clean = {"name": validation.name(name, "name"), "email": validation.email(email),
-             "tags": validation.tags(tags or [])}
+    clean = {
+        "name": validation.name(name, "name"),
+        "email": validation.email(email),
+        "tags": validation.tags(tags or []),
+    }
     async with change(scope):
         return await Client.create(firm_id=scope.firm_id, **clean)
 

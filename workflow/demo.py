@@ -17,10 +17,14 @@ PIPELINES = {
     "Bookkeeping Lead": ["New Lead", "Discovery Call", "Proposal Sent", "Won"],
 }
 CLIENTS = [
-    ("Avery Johnson", ["individual"]), ("Blue Harbor LLC", ["business", "vip"]),
-    ("Carmen Diaz", ["individual"]), ("Delta Dental Group", ["business"]),
-    ("Eli Thompson", ["individual", "new"]), ("Fernwood Bakery", ["business"]),
-    ("Grace Kim", ["individual", "vip"]), ("Hilltop Contractors", ["business"]),
+    ("Avery Johnson", ["individual"]),
+    ("Blue Harbor LLC", ["business", "vip"]),
+    ("Carmen Diaz", ["individual"]),
+    ("Delta Dental Group", ["business"]),
+    ("Eli Thompson", ["individual", "new"]),
+    ("Fernwood Bakery", ["business"]),
+    ("Grace Kim", ["individual", "vip"]),
+    ("Hilltop Contractors", ["business"]),
 ]
 TEAM = [("Pat Preparer", "pat", Role.STAFF), ("Riley Reviewer", "riley", Role.ADMIN)]
 TASKS = ["Request documents", "Check prior-year return", "Call the client"]
@@ -40,10 +44,14 @@ async def seed_demo() -> NewFirm:
         stages = await pipeline.stages.all().order_by("position")
         for client in rng.sample(people, 5):
             job = await jobs.create_job(
-                scope, pipeline.id, client.id, f"{pipeline_name} – {client.name}",
+                scope,
+                pipeline.id,
+                client.id,
+                f"{pipeline_name} – {client.name}",
                 priority=rng.choice(list(Priority)),
                 due_date=date.today() + timedelta(days=rng.randint(5, 60)),
-                tags=["2026"], assignee_ids=[rng.choice(team).id],
+                tags=["2026"],
+                assignee_ids=[rng.choice(team).id],
             )
             for title in rng.sample(TASKS, 2):
                 await tasks.create_task(scope, job.id, title, assignee_id=rng.choice(team).id)

@@ -42,8 +42,11 @@ def check_template(template: str, field: str) -> str:
 
 
 def render(template: str, job: Job, client: Client) -> str:
-    values = {"client.name": client.name, "job.title": job.title,
-              "job.dueDate": job.due_date.isoformat() if job.due_date else ""}
+    values = {
+        "client.name": client.name,
+        "job.title": job.title,
+        "job.dueDate": job.due_date.isoformat() if job.due_date else "",
+    }
     return PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
 
 
@@ -65,20 +68,32 @@ def check_line_items(items: Any) -> list[dict[str, Any]]:
         if not isinstance(item, dict):
             raise invalid(field, f"line item {number} is not an object")
         if unknown := set(item) - set(LINE_ITEM_KEYS):
-            raise invalid(field, f"line item {number} takes {', '.join(LINE_ITEM_KEYS)}; "
-                          f"unknown: {', '.join(sorted(unknown))}")
+            raise invalid(
+                field,
+                f"line item {number} takes {', '.join(LINE_ITEM_KEYS)}; "
+                f"unknown: {', '.join(sorted(unknown))}",
+            )
         description, price = item.get("description"), item.get("unitPriceCents")
         quantity = 1 if item.get("quantity") is None else item["quantity"]
         if not isinstance(description, str):
             raise invalid(field, f"line item {number}: description must be a string")
         if not _whole(quantity) or not 1 <= quantity <= 10_000:
-            raise invalid(field, f"line item {number}: quantity must be a whole number "
-                          "from 1 to 10000")
+            raise invalid(
+                field, f"line item {number}: quantity must be a whole number from 1 to 10000"
+            )
         if not _whole(price) or not 0 <= price <= MAX_INVOICE_TOTAL_CENTS:
-            raise invalid(field, f"line item {number}: unitPriceCents must be a whole number "
-                          f"of cents from 0 to {MAX_INVOICE_TOTAL_CENTS}")
-        checked.append({"description": validation.name(description, field), "quantity": quantity,
-                        "unitPriceCents": price})
+            raise invalid(
+                field,
+                f"line item {number}: unitPriceCents must be a whole number "
+                f"of cents from 0 to {MAX_INVOICE_TOTAL_CENTS}",
+            )
+        checked.append(
+            {
+                "description": validation.name(description, field),
+                "quantity": quantity,
+                "unitPriceCents": price,
+            }
+        )
     invoice_total(checked, field)
     return checked
 
@@ -87,8 +102,11 @@ def invoice_total(line_items: list[dict[str, Any]], field: str = "lineItems") ->
     """The total of checked line items, refused (INVALID_INPUT) above MAX_INVOICE_TOTAL_CENTS."""
     total = sum(item["quantity"] * item["unitPriceCents"] for item in line_items)
     if total > MAX_INVOICE_TOTAL_CENTS:
-        raise invalid(field, f"an invoice may total at most {MAX_INVOICE_TOTAL_CENTS} cents "
-                      f"(21,474,836.47); these line items total {total}")
+        raise invalid(
+            field,
+            f"an invoice may total at most {MAX_INVOICE_TOTAL_CENTS} cents "
+            f"(21,474,836.47); these line items total {total}",
+        )
     return total
 
 
@@ -102,11 +120,19 @@ async def send_organizer(scope: Scope, job_id: int, title: str, questions: list[
     async with change(scope) as unit:
         job = await unit.lock_job(job_id)
         organizer = await Organizer.create(
-            firm_id=scope.firm_id, job_id=job.id, client_id=job.client_id, stage_id=job.stage_id,
-            title=title, questions=questions,
+            firm_id=scope.firm_id,
+            job_id=job.id,
+            client_id=job.client_id,
+            stage_id=job.stage_id,
+            title=title,
+            questions=questions,
         )
-        await unit.record(job.pipeline_id, EventType.ORGANIZER_CHANGED, job,
-                          changes={"organizer": organizer.id, "action": "sent"})
+        await unit.record(
+            job.pipeline_id,
+            EventType.ORGANIZER_CHANGED,
+            job,
+            changes={"organizer": organizer.id, "action": "sent"},
+        )
     return organizer
 
 
@@ -122,8 +148,12 @@ async def submit_organizer(scope: Scope, organizer_id: int, answers: list[str]) 
         organizer.status, organizer.answers = OrganizerStatus.SUBMITTED, answers
         organizer.submitted_at = datetime.now(UTC)
         await organizer.save()
-        await unit.record(job.pipeline_id, EventType.ORGANIZER_CHANGED, job,
-                          changes={"organizer": organizer.id, "action": "submitted"})
+        await unit.record(
+            job.pipeline_id,
+            EventType.ORGANIZER_CHANGED,
+            job,
+            changes={"organizer": organizer.id, "action": "submitted"},
+        )
         await auto_move_if_done(unit, job)
     return organizer
 
@@ -133,11 +163,15 @@ async def send_message(scope: Scope, job_id: int, subject: str, body: str) -> Me
         job = await unit.lock_job(job_id)
         client = await scope.get(Client, job.client_id)
         message = await Message.create(
-            firm_id=scope.firm_id, job_id=job.id, client_id=client.id,
-            subject=render(subject, job, client)[:500], body=render(body, job, client),
+            firm_id=scope.firm_id,
+            job_id=job.id,
+            client_id=client.id,
+            subject=render(subject, job, client)[:500],
+            body=render(body, job, client),
         )
-        await unit.record(job.pipeline_id, EventType.MESSAGE_SENT, job,
-                          changes={"message": message.id})
+        await unit.record(
+            job.pipeline_id, EventType.MESSAGE_SENT, job, changes={"message": message.id}
+        )
     return message
 
 
@@ -148,11 +182,20 @@ async def create_invoice(
     async with change(scope) as unit:
         job = await unit.lock_job(job_id)
         invoice = await Invoice.create(
-            firm_id=scope.firm_id, job_id=job.id, client_id=job.client_id, stage_id=job.stage_id,
-            currency=currency, line_items=line_items, total_cents=total,
+            firm_id=scope.firm_id,
+            job_id=job.id,
+            client_id=job.client_id,
+            stage_id=job.stage_id,
+            currency=currency,
+            line_items=line_items,
+            total_cents=total,
         )
-        await unit.record(job.pipeline_id, EventType.INVOICE_CHANGED, job,
-                          changes={"invoice": invoice.id, "action": "created"})
+        await unit.record(
+            job.pipeline_id,
+            EventType.INVOICE_CHANGED,
+            job,
+            changes={"invoice": invoice.id, "action": "created"},
+        )
     return invoice
 
 
@@ -164,7 +207,11 @@ async def pay_invoice(scope: Scope, invoice_id: int) -> Invoice:
             raise invalid("id", "the invoice is already paid")
         invoice.status, invoice.paid_at = InvoiceStatus.PAID, datetime.now(UTC)
         await invoice.save()
-        await unit.record(job.pipeline_id, EventType.INVOICE_CHANGED, job,
-                          changes={"invoice": invoice.id, "action": "paid"})
+        await unit.record(
+            job.pipeline_id,
+            EventType.INVOICE_CHANGED,
+            job,
+            changes={"invoice": invoice.id, "action": "paid"},
+        )
         await auto_move_if_done(unit, job)
     return invoice

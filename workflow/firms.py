@@ -45,8 +45,11 @@ async def issue_token(
     """Create a token for a user; returns it with its secret, of which only the hash is kept."""
     secret = shown_once.note(TOKEN_PREFIX + secrets.token_urlsafe(32))
     token = await ApiToken.create(
-        firm_id=user.firm_id, user_id=user.id, name=validation.name(name, "name"),
-        token_hash=hash_token(secret), scopes=sorted(set(scopes)),
+        firm_id=user.firm_id,
+        user_id=user.id,
+        name=validation.name(name, "name"),
+        token_hash=hash_token(secret),
+        scopes=sorted(set(scopes)),
     )
     return token, secret
 
@@ -129,8 +132,11 @@ class IssuedToken:
 
 
 async def issue_recovery_token(
-    email: str, firm_id: int | None = None, firm_name: str | None = None,
-    name: str = "recovery", scopes: Iterable[Permission] | None = None,
+    email: str,
+    firm_id: int | None = None,
+    firm_name: str | None = None,
+    name: str = "recovery",
+    scopes: Iterable[Permission] | None = None,
 ) -> IssuedToken:
     """A new token for an existing active user, for the operator of the server (the command
     line), when nobody can make one through the API: e.g. every owner token was revoked.
@@ -148,16 +154,25 @@ async def issue_recovery_token(
         users = users.filter(firm__name=firm_name.strip())
     found = await users.order_by("firm_id")
     if not found:
-        where = (f" in the firm {firm_name!r}" if firm_name is not None
-                 else " in this firm" if firm_id is not None else "")
+        where = (
+            f" in the firm {firm_name!r}"
+            if firm_name is not None
+            else " in this firm"
+            if firm_id is not None
+            else ""
+        )
         raise DomainError(ErrorCode.NOT_FOUND, f"no user has the email {address}{where}", "email")
     if len(found) > 1:
-        raise invalid("firm", (
-            f"several firms named {firm_name!r} have a user {address}: choose the firm by its "
-            "id (--firm FIRM_ID)" if firm_name is not None else
-            f"users of {len(found)} firms have the email {address}: choose the firm "
-            "(--firm FIRM_ID or NAME)"
-        ))
+        raise invalid(
+            "firm",
+            (
+                f"several firms named {firm_name!r} have a user {address}: choose the firm by its "
+                "id (--firm FIRM_ID)"
+                if firm_name is not None
+                else f"users of {len(found)} firms have the email {address}: choose the firm "
+                "(--firm FIRM_ID or NAME)"
+            ),
+        )
     user = found[0]
     if not user.is_active:
         raise invalid("email", f"the user {address} is deactivated: no token is issued")
@@ -188,7 +203,9 @@ async def authenticate(secret: str) -> Scope | None:
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
         await ApiToken.filter(id=token.id).update(last_used_at=now)
     return Scope(
-        firm_id=token.firm_id, user_id=token.user_id, token_id=token.id,
+        firm_id=token.firm_id,
+        user_id=token.user_id,
+        token_id=token.id,
         permissions=frozenset(Permission(s) for s in token.scopes if s in Permission.__members__)
         & ROLE_PERMISSIONS[role],
     )

@@ -11,8 +11,21 @@ from typing import Any
 from models import keys
 
 TYPE_NAMES = (
-    "Firm", "Pipeline", "Stage", "Job", "Task", "Client", "User", "JobEvent", "Automation",
-    "AutomationRun", "Organizer", "Message", "Invoice", "ApiToken", "WebhookEndpoint",
+    "Firm",
+    "Pipeline",
+    "Stage",
+    "Job",
+    "Task",
+    "Client",
+    "User",
+    "JobEvent",
+    "Automation",
+    "AutomationRun",
+    "Organizer",
+    "Message",
+    "Invoice",
+    "ApiToken",
+    "WebhookEndpoint",
     "WebhookDelivery",
 )
 _TAGS = {name: keys.type_tag(name) for name in TYPE_NAMES}
@@ -38,8 +51,14 @@ def parse_global_id(text: str) -> tuple[str, int] | None:
 
 # Row ids that events record in their changes, by key: what type of global id each is.
 CHANGE_IDS = {
-    "task": "Task", "run": "AutomationRun", "organizer": "Organizer", "invoice": "Invoice",
-    "message": "Message", "stage": "Stage", "client_id": "Client", "assignee_ids": "User",
+    "task": "Task",
+    "run": "AutomationRun",
+    "organizer": "Organizer",
+    "invoice": "Invoice",
+    "message": "Message",
+    "stage": "Stage",
+    "client_id": "Client",
+    "assignee_ids": "User",
 }
 
 
@@ -58,5 +77,7 @@ def public_changes(changes: dict[str, Any]) -> dict[str, Any]:
             return {key: public(type_name, item) for key, item in value.items()}
         return value
 
-    return {key: public(CHANGE_IDS[key], value) if key in CHANGE_IDS else value
-            for key, value in changes.items()}
+    return {
+        key: public(CHANGE_IDS[key], value) if key in CHANGE_IDS else value
+        for key, value in changes.items()
+    }

@@ -118,14 +118,23 @@ async def _respread(unit: Change, stage_id: int, moving_id: int | None) -> None:
         job.version += 1
         await job.save(update_fields=["rank", "version", "updated_at"])
         await unit.record(
-            job.pipeline_id, EventType.JOB_MOVED, job, from_stage_id=stage_id,
-            to_stage_id=stage_id, changes={"rank": key, "renumbered": True},
+            job.pipeline_id,
+            EventType.JOB_MOVED,
+            job,
+            from_stage_id=stage_id,
+            to_stage_id=stage_id,
+            changes={"rank": key, "renumbered": True},
         )
 
 
 async def enter_stage(
-    unit: Change, job: Job, stage: Stage, *, before_id: int | None = None,
-    after_id: int | None = None, skip_automations: Collection[int] = (),
+    unit: Change,
+    job: Job,
+    stage: Stage,
+    *,
+    before_id: int | None = None,
+    after_id: int | None = None,
+    skip_automations: Collection[int] = (),
     automations: list[Automation] | None = None,
 ) -> JobEvent:
     """Move a locked job to another stage of its pipeline, log it and, unless the job is
@@ -137,8 +146,12 @@ async def enter_stage(
     job.version += 1
     await job.save(update_fields=["rank", "stage_id", "stage_entered_at", "version", "updated_at"])
     event = await unit.record(
-        job.pipeline_id, EventType.JOB_MOVED, job, from_stage_id=from_stage_id,
-        to_stage_id=stage.id, changes={"rank": job.rank},
+        job.pipeline_id,
+        EventType.JOB_MOVED,
+        job,
+        from_stage_id=from_stage_id,
+        to_stage_id=stage.id,
+        changes={"rank": job.rank},
     )
     if job.status != JobStatus.ARCHIVED:
         await on_stage_entry(unit, job, stage, event, skip_automations, automations)
@@ -170,9 +183,16 @@ async def create_job(
         assignees = await _users(scope, assignee_ids or [])
         rank = await _rank_in(unit, stage.id, None, None, None)
         job = await Job.create(
-            firm_id=scope.firm_id, client_id=client_id, pipeline_id=pipeline_id,
-            stage_id=stage.id, title=clean_title, rank=rank,
-            priority=priority, start_date=start_date, due_date=due_date, tags=clean_tags,
+            firm_id=scope.firm_id,
+            client_id=client_id,
+            pipeline_id=pipeline_id,
+            stage_id=stage.id,
+            title=clean_title,
+            rank=rank,
+            priority=priority,
+            start_date=start_date,
+            due_date=due_date,
+            tags=clean_tags,
             stage_entered_at=datetime.now(UTC),
         )
         if assignees:
@@ -273,7 +293,9 @@ async def archive_job(scope: Scope, job_id: int, expected_version: int | None = 
         job.version += 1
         await job.save(update_fields=["status", "version", "updated_at"])
         await unit.record(
-            job.pipeline_id, EventType.JOB_ARCHIVED, job,
+            job.pipeline_id,
+            EventType.JOB_ARCHIVED,
+            job,
             changes={"status": {"from": previous, "to": job.status}},
         )
     return job
@@ -312,8 +334,13 @@ async def move_job(
         if stage.id != job.stage_id:
             await _check_wip(stage, job.id)
             await enter_stage(
-                unit, job, stage, before_id=before_job_id, after_id=after_job_id,
-                skip_automations=skip_automations, automations=automations,
+                unit,
+                job,
+                stage,
+                before_id=before_job_id,
+                after_id=after_job_id,
+                skip_automations=skip_automations,
+                automations=automations,
             )
             return job
         if before_job_id is None and after_job_id is None:
@@ -322,8 +349,12 @@ async def move_job(
         job.version += 1
         await job.save(update_fields=["rank", "version", "updated_at"])
         await unit.record(
-            job.pipeline_id, EventType.JOB_MOVED, job, from_stage_id=stage.id,
-            to_stage_id=stage.id, changes={"rank": job.rank},
+            job.pipeline_id,
+            EventType.JOB_MOVED,
+            job,
+            from_stage_id=stage.id,
+            to_stage_id=stage.id,
+            changes={"rank": job.rank},
         )
     return job
 
@@ -354,8 +385,14 @@ async def transfer_job(
         job.stage_entered_at = datetime.now(UTC)
         job.version += 1
         await job.save(
-            update_fields=["rank", "pipeline_id", "stage_id", "stage_entered_at", "version",
-                           "updated_at"]
+            update_fields=[
+                "rank",
+                "pipeline_id",
+                "stage_id",
+                "stage_entered_at",
+                "version",
+                "updated_at",
+            ]
         )
         target = {"to_stage_id": stage.id, "to_pipeline_id": pipeline_id}
         await unit.record(

@@ -40,7 +40,8 @@ async def invite_user(scope: Scope, email: str, name: str | None, role: Role) ->
         lacking = " and ".join(sorted(ROLE_PERMISSIONS[role]))
         raise forbidden(
             f"the new user's first token would have no scope: a {role} gets {lacking}, "
-            "which this token lacks", "role",
+            "which this token lacks",
+            "role",
         )
     address = validation.email(email, "email")
     if address is None:

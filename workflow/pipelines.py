@@ -85,8 +85,13 @@ async def create_stage(
         if not 0 <= position <= len(stages):
             raise invalid("position", f"position must be between 0 and {len(stages)}")
         stage = await Stage.create(
-            firm_id=scope.firm_id, pipeline_id=pipeline_id, name=stage_name, position=position,
-            wip_limit=wip_limit, time_limit_days=time_limit_days, auto_move=auto_move,
+            firm_id=scope.firm_id,
+            pipeline_id=pipeline_id,
+            name=stage_name,
+            position=position,
+            wip_limit=wip_limit,
+            time_limit_days=time_limit_days,
+            auto_move=auto_move,
         )
         stages.insert(position, stage)
         if auto_move and stage is stages[-1]:
@@ -114,7 +119,8 @@ async def update_stage(scope: Scope, stage_id: int, **changes: object) -> Stage:
             setattr(stage, key, value)
         await stage.save(update_fields=[*changes, "updated_at"])
         await unit.record(
-            stage.pipeline_id, EventType.STAGE_CHANGED,
+            stage.pipeline_id,
+            EventType.STAGE_CHANGED,
             changes={"stage": stage.id, "fields": sorted(changes)},
         )
     return stage
@@ -144,9 +150,11 @@ async def delete_stage(scope: Scope, stage_id: int, move_jobs_to: int | None = N
                     "moveJobsToStageId",
                 )
             arriving = sum(job.status == JobStatus.ACTIVE for job in jobs)
-            if target.wip_limit is not None and arriving + await Job.filter(
-                stage_id=target.id, status=JobStatus.ACTIVE
-            ).count() > target.wip_limit:
+            if (
+                target.wip_limit is not None
+                and arriving + await Job.filter(stage_id=target.id, status=JobStatus.ACTIVE).count()
+                > target.wip_limit
+            ):
                 raise DomainError(
                     ErrorCode.WIP_LIMIT_REACHED,
                     f"stage {target.name!r} cannot take these jobs within its limit of "

@@ -21,7 +21,9 @@ async def _assignee(scope: Scope, user_id: int | None) -> int | None:
 
 async def _record(unit: Change, job: Job, task: Task, action: str, **details: Any) -> None:
     await unit.record(
-        job.pipeline_id, EventType.TASK_CHANGED, job,
+        job.pipeline_id,
+        EventType.TASK_CHANGED,
+        job,
         changes={"task": task.id, "action": action, **details},
     )
 
@@ -41,9 +43,13 @@ async def create_task(
         if job.status == JobStatus.ARCHIVED:
             raise DomainError(ErrorCode.JOB_ARCHIVED, "the job is archived", "jobId")
         task = await Task.create(
-            firm_id=scope.firm_id, job_id=job.id, title=clean_title,
-            description=clean_description, assignee_id=await _assignee(scope, assignee_id),
-            due_date=due_date, stage_id=job.stage_id,
+            firm_id=scope.firm_id,
+            job_id=job.id,
+            title=clean_title,
+            description=clean_description,
+            assignee_id=await _assignee(scope, assignee_id),
+            due_date=due_date,
+            stage_id=job.stage_id,
         )
         await _record(unit, job, task, "created", title=task.title)
     return task

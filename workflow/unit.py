@@ -117,8 +117,10 @@ class Change:
         """Append an event to a locked pipeline's log."""
         pipeline = self._pipelines[pipeline_id]
         pipeline.event_seq += 1
-        await sql.execute('UPDATE "pipeline" SET "event_seq" = ? WHERE "id" = ?',
-                          [pipeline.event_seq, pipeline_id])
+        await sql.execute(
+            'UPDATE "pipeline" SET "event_seq" = ? WHERE "id" = ?',
+            [pipeline.event_seq, pipeline_id],
+        )
         event = await JobEvent.create(
             firm_id=self.scope.firm_id,
             pipeline_id=pipeline_id,

@@ -69,7 +69,8 @@ _IETF = "an IETF protocol assignment"
 
 # The special-use registries (IANA), most specific first: the first match says what it is.
 _V4: tuple[tuple[IPv4Network, NotPublic], ...] = tuple(
-    (IPv4Network(network), NotPublic(what, private, what)) for network, what, private in (
+    (IPv4Network(network), NotPublic(what, private, what))
+    for network, what, private in (
         ("0.0.0.0/8", "an unspecified ('this network') address", False),
         ("10.0.0.0/8", _PRIVATE, True),
         ("100.64.0.0/10", "a shared (carrier-grade NAT) address", True),
@@ -89,12 +90,19 @@ _V4: tuple[tuple[IPv4Network, NotPublic], ...] = tuple(
     )
 )
 # Prefixes whose addresses carry an IPv4 address: judged by it (where it is, bit offset).
-_MAPPED, _NAT64, _6TO4 = IPv6Network("::ffff:0:0/96"), IPv6Network("64:ff9b::/96"), \
-    IPv6Network("2002::/16")
-_EMBEDDING = ((_MAPPED, 0, "an IPv4-mapped address of"), (_NAT64, 0, "a NAT64 address of"),
-              (_6TO4, 80, "a 6to4 address of"))
+_MAPPED, _NAT64, _6TO4 = (
+    IPv6Network("::ffff:0:0/96"),
+    IPv6Network("64:ff9b::/96"),
+    IPv6Network("2002::/16"),
+)
+_EMBEDDING = (
+    (_MAPPED, 0, "an IPv4-mapped address of"),
+    (_NAT64, 0, "a NAT64 address of"),
+    (_6TO4, 80, "a 6to4 address of"),
+)
 _V6: tuple[tuple[IPv6Network, NotPublic], ...] = tuple(
-    (IPv6Network(network), NotPublic(what, private, what)) for network, what, private in (
+    (IPv6Network(network), NotPublic(what, private, what))
+    for network, what, private in (
         ("::/128", "the unspecified address", False),
         ("::1/128", _LOOPBACK, True),
         ("::/96", "an IPv4-compatible address (deprecated)", False),
@@ -249,9 +257,13 @@ def scrub(text: str, url: str) -> str:
     except ValueError:
         return text
     userinfo = parts.netloc.rpartition("@")[0]
-    secrets = {part for raw in (userinfo, parts.query, parts.fragment) if raw
-               for part in (raw, unquote(raw), *raw.split(":"), *unquote(raw).split(":"))
-               if len(part) > 1}
+    secrets = {
+        part
+        for raw in (userinfo, parts.query, parts.fragment)
+        if raw
+        for part in (raw, unquote(raw), *raw.split(":"), *unquote(raw).split(":"))
+        if len(part) > 1
+    }
     for secret in sorted(secrets, key=len, reverse=True):  # the longest first: it holds others
         text = text.replace(secret, "[redacted]")
     return text

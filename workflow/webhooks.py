@@ -81,8 +81,9 @@ async def _url(value: str | None) -> str:
     try:
         await check_url(url, POLICY.allow_private)
     except Refused as refused:
-        raise invalid("url", f"url refused: {refused}; webhooks go to public addresses only") \
-            from None
+        raise invalid(
+            "url", f"url refused: {refused}; webhooks go to public addresses only"
+        ) from None
     return url
 
 
@@ -94,7 +95,10 @@ def _event_types(values: Iterable[str]) -> list[str]:
 
 
 async def create_endpoint(
-    scope: Scope, url: str, event_types: Iterable[str] = (), pipeline_id: int | None = None,
+    scope: Scope,
+    url: str,
+    event_types: Iterable[str] = (),
+    pipeline_id: int | None = None,
     description: str = "",
 ) -> WebhookEndpoint:
     """An endpoint for the given event types (none: all) of one pipeline (none: all)."""
@@ -106,11 +110,17 @@ async def create_endpoint(
         firm = Firm.filter(id=scope.firm_id)  # one creation at a time per firm: the cap holds
         await (firm.select_for_update() if is_postgres() else firm).first()
         if await WebhookEndpoint.filter(firm_id=scope.firm_id).count() >= MAX_ENDPOINTS_PER_FIRM:
-            raise DomainError(ErrorCode.INVALID_INPUT, f"a firm has at most "
-                              f"{MAX_ENDPOINTS_PER_FIRM} webhook endpoints: delete one first")
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                f"a firm has at most {MAX_ENDPOINTS_PER_FIRM} webhook endpoints: delete one first",
+            )
         return await WebhookEndpoint.create(
-            firm_id=scope.firm_id, url=checked_url, event_types=chosen, pipeline_id=pipeline_id,
-            description=text, encrypted_secret=seal_secret(new_secret()),
+            firm_id=scope.firm_id,
+            url=checked_url,
+            event_types=chosen,
+            pipeline_id=pipeline_id,
+            description=text,
+            encrypted_secret=seal_secret(new_secret()),
         )
 
 
@@ -203,8 +213,11 @@ async def enqueue(firm_id: int, payloads: list[tuple[JobEvent, dict[str, Any]]])
     now = datetime.now(UTC)
     deliveries = [
         WebhookDelivery(
-            firm_id=firm_id, endpoint_id=endpoint.id, event_type=str(event.type),
-            payload=payload, next_attempt_at=now,
+            firm_id=firm_id,
+            endpoint_id=endpoint.id,
+            event_type=str(event.type),
+            payload=payload,
+            next_attempt_at=now,
         )
         for event, payload in payloads
         for endpoint in endpoints
@@ -219,7 +232,9 @@ async def call(scope: Scope, endpoint_id: int, job: Job) -> WebhookDelivery:
     """A CALL_WEBHOOK action's message: the job, posted to one endpoint of the firm."""
     endpoint = await scope.get(WebhookEndpoint, endpoint_id, field="endpointId")
     return await WebhookDelivery.create(
-        firm_id=scope.firm_id, endpoint_id=endpoint.id, event_type=AUTOMATION_CALL,
+        firm_id=scope.firm_id,
+        endpoint_id=endpoint.id,
+        event_type=AUTOMATION_CALL,
         next_attempt_at=datetime.now(UTC),
         payload={
             "type": AUTOMATION_CALL,

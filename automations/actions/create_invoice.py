@@ -12,8 +12,10 @@ from workflow.scope import Scope
 
 async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
     typed.only(settings, "CREATE_INVOICE", ("currency", "lineItems"))
-    return {"currency": documents.check_currency(settings.get("currency")),
-            "lineItems": documents.check_line_items(settings.get("lineItems"))}
+    return {
+        "currency": documents.check_currency(settings.get("currency")),
+        "lineItems": documents.check_line_items(settings.get("lineItems")),
+    }
 
 
 async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any]:

@@ -20,9 +20,13 @@ async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[st
     due = typed.whole_number(settings, "dueInDays", 0, 3650)
     to_job_assignees = typed.flag(settings, "assignToJobAssignees")
     assignee = await typed.optional_record(scope, settings, "assigneeId", User)
-    return {"title": title, "description": description,
-            "assigneeId": assignee.id if assignee else None,
-            "assignToJobAssignees": to_job_assignees, "dueInDays": due}
+    return {
+        "title": title,
+        "description": description,
+        "assigneeId": assignee.id if assignee else None,
+        "assignToJobAssignees": to_job_assignees,
+        "dueInDays": due,
+    }
 
 
 async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any]:
@@ -33,7 +37,11 @@ async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any
     due_date = (datetime.now(UTC) + timedelta(days=due)).date() if due is not None else None
     created = [
         await tasks.create_task(
-            scope, job.id, settings["title"], settings.get("description") or "", assignee,
+            scope,
+            job.id,
+            settings["title"],
+            settings.get("description") or "",
+            assignee,
             due_date,
         )
         for assignee in assignees

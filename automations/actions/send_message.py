@@ -18,8 +18,10 @@ async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[st
     body = typed.text(settings, "body")
     if not body.strip():
         raise invalid("settings.body", "settings.body must not be empty")
-    return {"subject": documents.check_template(subject, "settings.subject"),
-            "body": documents.check_template(body, "settings.body")}
+    return {
+        "subject": documents.check_template(subject, "settings.subject"),
+        "body": documents.check_template(body, "settings.body"),
+    }
 
 
 async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any]:

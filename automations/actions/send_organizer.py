@@ -17,8 +17,10 @@ async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[st
     questions = typed.strings(settings.get("questions"), "settings.questions", 200)
     if not questions:
         raise invalid("settings.questions", "between 1 and 200 questions")
-    return {"title": title,
-            "questions": [validation.name(q, "settings.questions", 1000) for q in questions]}
+    return {
+        "title": title,
+        "questions": [validation.name(q, "settings.questions", 1000) for q in questions],
+    }
 
 
 async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any]:

@@ -69,8 +69,7 @@ async def add_create_task(server: ServerProcess, board: Board, stage: str) -> in
 
 async def add_endpoint(server: ServerProcess, board: Board, url: str) -> int:
     async with httpx.AsyncClient(timeout=30) as http:
-        created = (await gql(http, server, board.token, ENDPOINT, url=url))[
-            "createWebhookEndpoint"]
+        created = (await gql(http, server, board.token, ENDPOINT, url=url))["createWebhookEndpoint"]
     assert created["errors"] == [], created
     return pk(created["webhookEndpoint"]["id"])
 
@@ -84,9 +83,12 @@ async def wait_until_settled(url: str, within: float = 90) -> None:
     """Until no automation run waits and no webhook delivery is undelivered."""
     async with asyncio.timeout(within):
         while True:
-            [row] = await fetch(url, """SELECT
+            [row] = await fetch(
+                url,
+                """SELECT
                 (SELECT count(*) FROM automation_run WHERE status = 'PENDING') AS runs,
-                (SELECT count(*) FROM webhook_delivery WHERE status <> 'DELIVERED') AS hooks""")
+                (SELECT count(*) FROM webhook_delivery WHERE status <> 'DELIVERED') AS hooks""",
+            )
             if row["runs"] == 0 and row["hooks"] == 0:
                 return
             await asyncio.sleep(0.25)
@@ -111,21 +113,31 @@ class RunAccount:
         if set(self.statuses) - {"SUCCEEDED", "SKIPPED"}:
             problems.append(f"unfinished or failed runs: {dict(self.statuses)}")
         if len(self.ran_events_per_run) != self.runs or any(
-                n != 1 for n in self.ran_events_per_run.values()):
+            n != 1 for n in self.ran_events_per_run.values()
+        ):
             twice = {r: n for r, n in self.ran_events_per_run.items() if n != 1}
-            problems.append(f"AUTOMATION_RAN events: {len(self.ran_events_per_run)} runs "
-                            f"reported for {self.runs}; more than once: {twice}")
+            problems.append(
+                f"AUTOMATION_RAN events: {len(self.ran_events_per_run)} runs "
+                f"reported for {self.runs}; more than once: {twice}"
+            )
         if self.tasks != self.statuses["SUCCEEDED"]:
             problems.append(f"{self.tasks} tasks for {self.statuses['SUCCEEDED']} runs")
         return problems
 
 
 async def run_account(url: str, automation_pk: int, stage_pk: int) -> RunAccount:
-    entries = await fetch(url, """SELECT id FROM job_event WHERE to_stage_id = $1
+    entries = await fetch(
+        url,
+        """SELECT id FROM job_event WHERE to_stage_id = $1
         AND type IN ('JOB_CREATED', 'JOB_MOVED', 'JOB_TRANSFERRED_IN')
-        AND coalesce(from_stage_id, 0) <> $1""", stage_pk)
-    runs = await fetch(url, "SELECT id, entry_id, status, attempts FROM automation_run "
-                            "WHERE automation_id = $1", automation_pk)
+        AND coalesce(from_stage_id, 0) <> $1""",
+        stage_pk,
+    )
+    runs = await fetch(
+        url,
+        "SELECT id, entry_id, status, attempts FROM automation_run WHERE automation_id = $1",
+        automation_pk,
+    )
     reported = await fetch(url, "SELECT changes FROM job_event WHERE type = 'AUTOMATION_RAN'")
     run_ids = {r["id"] for r in runs}
     ran: Counter[int] = Counter()
@@ -133,11 +145,15 @@ async def run_account(url: str, automation_pk: int, stage_pk: int) -> RunAccount
         run = json.loads(row["changes"])["run"]
         if run in run_ids:
             ran[run] += 1
-    [tasks] = await fetch(url, "SELECT count(*) AS n FROM task WHERE title = $1",
-                          "Review the documents")
+    [tasks] = await fetch(
+        url, "SELECT count(*) AS n FROM task WHERE title = $1", "Review the documents"
+    )
     return RunAccount(
-        entries=len(entries), runs=len(runs),
+        entries=len(entries),
+        runs=len(runs),
         runs_per_entry=Counter(r["entry_id"] for r in runs),
-        statuses=Counter(r["status"] for r in runs), ran_events_per_run=ran,
-        tasks=int(tasks["n"]), max_attempts=max((r["attempts"] for r in runs), default=0),
+        statuses=Counter(r["status"] for r in runs),
+        ran_events_per_run=ran,
+        tasks=int(tasks["n"]),
+        max_attempts=max((r["attempts"] for r in runs), default=0),
     )

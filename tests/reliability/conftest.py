@@ -34,12 +34,15 @@ from web.middleware import RequestLog
 
 if find_spec("hypothesis") is None:
     if IN_CI:
-        raise ImportError("tests/reliability needs hypothesis under CI=true: "
-                          "pip install hypothesis schemathesis")
+        raise ImportError(
+            "tests/reliability needs hypothesis under CI=true: pip install hypothesis schemathesis"
+        )
     collect_ignore_glob = ["test_fuzz_mutations.py", "test_fuzz_requests.py"]
-    warnings.warn("hypothesis is not installed: the property-based tests of "
-                  "tests/reliability are not collected (pip install hypothesis schemathesis)",
-                  stacklevel=1)
+    warnings.warn(
+        "hypothesis is not installed: the property-based tests of "
+        "tests/reliability are not collected (pip install hypothesis schemathesis)",
+        stacklevel=1,
+    )
 
 
 @pytest.fixture

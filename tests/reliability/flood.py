@@ -40,7 +40,8 @@ async def _client(
             query = document["query"].replace("VARY", f"{number}x{i}")
             try:
                 response = await http.post(
-                    f"{spec['url']}/graphql", headers=headers,
+                    f"{spec['url']}/graphql",
+                    headers=headers,
                     json={"query": query, "variables": variables},
                 )
             except httpx.HTTPError as error:

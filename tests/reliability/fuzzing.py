@@ -32,31 +32,81 @@ GRAPHQL = schema._schema
 MUTATIONS = sorted(GRAPHQL.mutation_type.fields) if GRAPHQL.mutation_type else []
 
 SPECIAL_STRINGS = [
-    "", " ", "\t\n", "\x00", "a\x00b", "\x07\x1b[31m", "\x7f", "\u200b", "\u202e",
-    "\ud800", "a\udfffb", "\ufeff", "\U0001f4a9" * 3, "é" * 201, "x" * 100_000,
-    "\U0001f600" * 50_000, "\x00" * 1000, "' OR 1=1 --", "%s%n%x", "{client.name}",
-    "<script>alert(1)</script>", "../../etc/passwd", "null", "NaN", "-0", "1e309",
-    "http://127.0.0.1:9/x", "https://example.test/" + "a" * 2100, "owner@a.test",
-    "a@b", "2026-02-30", "9999-12-31", "0000-01-01", "2026-01-01T25:00:00",
+    "",
+    " ",
+    "\t\n",
+    "\x00",
+    "a\x00b",
+    "\x07\x1b[31m",
+    "\x7f",
+    "\u200b",
+    "\u202e",
+    "\ud800",
+    "a\udfffb",
+    "\ufeff",
+    "\U0001f4a9" * 3,
+    "é" * 201,
+    "x" * 100_000,
+    "\U0001f600" * 50_000,
+    "\x00" * 1000,
+    "' OR 1=1 --",
+    "%s%n%x",
+    "{client.name}",
+    "<script>alert(1)</script>",
+    "../../etc/passwd",
+    "null",
+    "NaN",
+    "-0",
+    "1e309",
+    "http://127.0.0.1:9/x",
+    "https://example.test/" + "a" * 2100,
+    "owner@a.test",
+    "a@b",
+    "2026-02-30",
+    "9999-12-31",
+    "0000-01-01",
+    "2026-01-01T25:00:00",
 ]
 INT_EDGES = [0, 1, -1, 2, 50, 100, 101, 3650, 3651, 2**31 - 1, -(2**31), 2**31, 2**53, -(2**63)]
 JSON_KEYS = [
-    "title", "description", "assigneeId", "assignToJobAssignees", "dueInDays", "stageId",
-    "pipelineId", "endpointId", "questions", "subject", "body", "currency", "lineItems",
-    "quantity", "unitPriceCents", "target", "add", "remove", "clientTagsAll",
-    "clientTagsNone", "jobTagsAll", "priorities", "taskIds",
+    "title",
+    "description",
+    "assigneeId",
+    "assignToJobAssignees",
+    "dueInDays",
+    "stageId",
+    "pipelineId",
+    "endpointId",
+    "questions",
+    "subject",
+    "body",
+    "currency",
+    "lineItems",
+    "quantity",
+    "unitPriceCents",
+    "target",
+    "add",
+    "remove",
+    "clientTagsAll",
+    "clientTagsNone",
+    "jobTagsAll",
+    "priorities",
+    "taskIds",
 ]
 
 
 def sane() -> st.SearchStrategy[str]:
     """What a person would type: letters, digits, a few signs, any script."""
-    return st.text(st.characters(categories=["L", "N"], include_characters=" -'&.,"),
-                   min_size=1, max_size=30).filter(str.strip)
+    return st.text(
+        st.characters(categories=["L", "N"], include_characters=" -'&.,"), min_size=1, max_size=30
+    ).filter(str.strip)
 
 
 def strings() -> st.SearchStrategy[str]:
     return st.one_of(
-        sane(), sane(), sane(),
+        sane(),
+        sane(),
+        sane(),
         st.text(max_size=40),
         st.text(st.characters(codec="utf-8", categories=["Cc", "Cf", "Zs", "Co"]), max_size=20),
         st.sampled_from(SPECIAL_STRINGS),
@@ -66,12 +116,15 @@ def strings() -> st.SearchStrategy[str]:
 def plausible(name: str) -> st.SearchStrategy[str] | None:
     """Strings shaped for the field they go in, often enough to get past validation."""
     if name in ("email",):
-        return st.one_of(sane().map(lambda s: f"{zlib.crc32(s.encode())}@example.test"),
-                         strings())
+        return st.one_of(sane().map(lambda s: f"{zlib.crc32(s.encode())}@example.test"), strings())
     if name in ("url",):
-        return st.one_of(sane().map(lambda s: f"https://hooks.example.test/{zlib.crc32(s.encode())}"),
-                         st.sampled_from(["http://127.0.0.1:9/x", "ftp://x.test/", "https://",
-                                          "javascript:alert(1)"]), strings())
+        return st.one_of(
+            sane().map(lambda s: f"https://hooks.example.test/{zlib.crc32(s.encode())}"),
+            st.sampled_from(
+                ["http://127.0.0.1:9/x", "ftp://x.test/", "https://", "javascript:alert(1)"]
+            ),
+            strings(),
+        )
     return None
 
 
@@ -92,70 +145,130 @@ class Ids:
         kinds = [type_name or "Job", "Job", "Nope"]
         malformed = st.one_of(
             strings(),
-            st.builds(lambda t, k: base64.b64encode(f"{t}:{k}".encode()).decode(),
-                      st.sampled_from(kinds), st.one_of(st.text(max_size=12), ints())),
-            st.builds(lambda t, k: str(encode_id(t, k)), st.sampled_from(kinds),
-                      st.sampled_from([0, 999_999, 2**31 - 1])),
+            st.builds(
+                lambda t, k: base64.b64encode(f"{t}:{k}".encode()).decode(),
+                st.sampled_from(kinds),
+                st.one_of(st.text(max_size=12), ints()),
+            ),
+            st.builds(
+                lambda t, k: str(encode_id(t, k)),
+                st.sampled_from(kinds),
+                st.sampled_from([0, 999_999, 2**31 - 1]),
+            ),
         )
         mine = self.own.get(type_name or "", []) or everything
         theirs = self.foreign.get(type_name or "", []) or foreign
-        return st.one_of(st.sampled_from(mine), st.sampled_from(mine), st.sampled_from(mine),
-                         st.sampled_from(everything), st.sampled_from(theirs), malformed)
+        return st.one_of(
+            st.sampled_from(mine),
+            st.sampled_from(mine),
+            st.sampled_from(mine),
+            st.sampled_from(everything),
+            st.sampled_from(theirs),
+            malformed,
+        )
 
 
 def settings_for(ids: Ids) -> st.SearchStrategy[Any]:
     """Automation settings and conditions shaped like the documented ones, with fuzzed leaves."""
     tag = st.one_of(sane(), strings())
-    line = st.fixed_dictionaries({"description": sane(), "unitPriceCents": ints()},
-                                 optional={"quantity": ints()})
+    line = st.fixed_dictionaries(
+        {"description": sane(), "unitPriceCents": ints()}, optional={"quantity": ints()}
+    )
     return st.one_of(
-        st.fixed_dictionaries({"title": sane()}, optional={
-            "description": strings(), "assigneeId": ids.strategy("User"),
-            "assignToJobAssignees": st.booleans(), "dueInDays": ints()}),
+        st.fixed_dictionaries(
+            {"title": sane()},
+            optional={
+                "description": strings(),
+                "assigneeId": ids.strategy("User"),
+                "assignToJobAssignees": st.booleans(),
+                "dueInDays": ints(),
+            },
+        ),
         st.fixed_dictionaries({"title": sane(), "questions": st.lists(strings(), max_size=4)}),
         st.fixed_dictionaries({"subject": sane(), "body": strings()}),
-        st.fixed_dictionaries({"currency": st.sampled_from(["USD", "EUR", "usd", ""]),
-                               "lineItems": st.lists(line, max_size=3)}),
+        st.fixed_dictionaries(
+            {
+                "currency": st.sampled_from(["USD", "EUR", "usd", ""]),
+                "lineItems": st.lists(line, max_size=3),
+            }
+        ),
         st.fixed_dictionaries({"stageId": ids.strategy("Stage")}),
-        st.fixed_dictionaries({"pipelineId": ids.strategy("Pipeline")},
-                              optional={"stageId": ids.strategy("Stage")}),
+        st.fixed_dictionaries(
+            {"pipelineId": ids.strategy("Pipeline")}, optional={"stageId": ids.strategy("Stage")}
+        ),
         st.just({}),
-        st.fixed_dictionaries({"target": st.sampled_from(["JOB", "CLIENT", "X"])}, optional={
-            "add": st.lists(tag, max_size=3), "remove": st.lists(tag, max_size=3)}),
+        st.fixed_dictionaries(
+            {"target": st.sampled_from(["JOB", "CLIENT", "X"])},
+            optional={"add": st.lists(tag, max_size=3), "remove": st.lists(tag, max_size=3)},
+        ),
         st.fixed_dictionaries({"endpointId": ids.strategy("WebhookEndpoint")}),
-        st.fixed_dictionaries({}, optional={
-            "clientTagsAll": st.lists(tag, max_size=3), "clientTagsNone": st.lists(tag),
-            "jobTagsAll": st.lists(tag, max_size=3),
-            "priorities": st.lists(st.sampled_from(["LOW", "NORMAL", "HIGH", "URGENT", "x"]))}),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "clientTagsAll": st.lists(tag, max_size=3),
+                "clientTagsNone": st.lists(tag),
+                "jobTagsAll": st.lists(tag, max_size=3),
+                "priorities": st.lists(st.sampled_from(["LOW", "NORMAL", "HIGH", "URGENT", "x"])),
+            },
+        ),
         json_values(ids),
     )
 
 
 def json_values(ids: Ids) -> st.SearchStrategy[Any]:
     leaves = st.one_of(
-        st.none(), st.booleans(), ints(), st.floats(allow_nan=False, allow_infinity=False),
-        strings(), ids.strategy(None),
+        st.none(),
+        st.booleans(),
+        ints(),
+        st.floats(allow_nan=False, allow_infinity=False),
+        strings(),
+        ids.strategy(None),
         st.sampled_from(["LOW", "HIGH", "URGENT", "JOB", "CLIENT", "USD", "EUR"]),
     )
     return st.recursive(
         leaves,
         lambda children: st.one_of(
             st.lists(children, max_size=4),
-            st.dictionaries(st.one_of(st.sampled_from(JSON_KEYS), st.text(max_size=8)),
-                            children, max_size=5),
+            st.dictionaries(
+                st.one_of(st.sampled_from(JSON_KEYS), st.text(max_size=8)), children, max_size=5
+            ),
         ),
         max_leaves=12,
     )
 
 
 ID_FIELDS = {
-    "jobId": "Job", "beforeJobId": "Job", "afterJobId": "Job", "stageId": "Stage",
-    "moveJobsToStageId": "Stage", "stageIds": "Stage", "pipelineId": "Pipeline",
-    "clientId": "Client", "assigneeId": "User", "assigneeIds": "User",
-    "skipAutomationIds": "Automation", "deliveryId": "WebhookDelivery",
+    "jobId": "Job",
+    "beforeJobId": "Job",
+    "afterJobId": "Job",
+    "stageId": "Stage",
+    "moveJobsToStageId": "Stage",
+    "stageIds": "Stage",
+    "pipelineId": "Pipeline",
+    "clientId": "Client",
+    "assigneeId": "User",
+    "assigneeIds": "User",
+    "skipAutomationIds": "Automation",
+    "deliveryId": "WebhookDelivery",
 }
-VERBS = ("create", "update", "delete", "archive", "complete", "reopen", "retry", "submit",
-         "pay", "deactivate", "revoke", "redeliver", "reorder", "invite", "move", "transfer")
+VERBS = (
+    "create",
+    "update",
+    "delete",
+    "archive",
+    "complete",
+    "reopen",
+    "retry",
+    "submit",
+    "pay",
+    "deactivate",
+    "revoke",
+    "redeliver",
+    "reorder",
+    "invite",
+    "move",
+    "transfer",
+)
 
 
 def id_type(mutation: str, field_name: str) -> str | None:
@@ -164,7 +277,7 @@ def id_type(mutation: str, field_name: str) -> str | None:
     if field_name == "id":
         for verb in VERBS:
             if mutation.startswith(verb):
-                noun = mutation[len(verb):]
+                noun = mutation[len(verb) :]
                 return {"Webhook": "WebhookDelivery"}.get(noun, noun)
     return None
 
@@ -190,8 +303,11 @@ def value(kind: GraphQLInputType, mutation: str, name: str, ids: Ids) -> st.Sear
         "Boolean": st.booleans(),
         "ID": ids.strategy(id_type(mutation, name)),
         "JSON": settings_for(ids),
-        "Date": st.one_of(st.dates().map(lambda d: d.isoformat()),
-                          st.dates().map(lambda d: d.isoformat()), strings()),
+        "Date": st.one_of(
+            st.dates().map(lambda d: d.isoformat()),
+            st.dates().map(lambda d: d.isoformat()),
+            strings(),
+        ),
         "DateTime": st.one_of(st.datetimes().map(lambda d: d.isoformat()), strings()),
     }
     return scalars.get(kind.name, strings())
@@ -221,12 +337,16 @@ def document(mutation: str) -> str:
     input_type = spec.args["input"].type
     payload = spec.type.of_type if isinstance(spec.type, GraphQLNonNull) else spec.type
     selection = " ".join(
-        f"{name} {{ id }}" if hasattr(_named(f.type), "fields") and "id" in _named(f.type).fields
+        f"{name} {{ id }}"
+        if hasattr(_named(f.type), "fields") and "id" in _named(f.type).fields
         else name
-        for name, f in payload.fields.items() if name != "errors"
+        for name, f in payload.fields.items()
+        if name != "errors"
     )
-    return (f"mutation($input: {input_type}) {{ {mutation}(input: $input) {{ "
-            f"errors {{ code field message }} {selection} }} }}")
+    return (
+        f"mutation($input: {input_type}) {{ {mutation}(input: $input) {{ "
+        f"errors {{ code field message }} {selection} }} }}"
+    )
 
 
 def _named(kind: Any) -> Any:
@@ -280,8 +400,12 @@ async def snapshot() -> dict[str, Any]:
     PostgreSQL as one digest per table, read in one query."""
     connection = connections.get("default")
     if connection.capabilities.dialect == "postgres":
-        names = [r["tablename"] for r in await connection.execute_query_dict(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        names = [
+            r["tablename"]
+            for r in await connection.execute_query_dict(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            )
+        ]
         row = "(to_jsonb(x) - 'last_used_at')::text"
         digests = " UNION ALL ".join(
             f"SELECT '{name}' AS name, count(*) AS n, "
@@ -289,13 +413,19 @@ async def snapshot() -> dict[str, Any]:
             f'FROM "{name}" x'
             for name in sorted(set(names) - NOT_SNAPSHOT)
         )
-        return {r["name"]: (r["n"], r["digest"])
-                for r in await connection.execute_query_dict(digests)}
-    names = [r["name"] for r in await connection.execute_query_dict(
-        "SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {
+            r["name"]: (r["n"], r["digest"]) for r in await connection.execute_query_dict(digests)
+        }
+    names = [
+        r["name"]
+        for r in await connection.execute_query_dict(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        )
+    ]
     tables = {}
     for name in sorted(set(names) - NOT_SNAPSHOT):
         rows = await connection.execute_query_dict(f'SELECT * FROM "{name}"')
         tables[name] = sorted(
-            repr(sorted((k, v) for k, v in row.items() if k != "last_used_at")) for row in rows)
+            repr(sorted((k, v) for k, v in row.items() if k != "last_used_at")) for row in rows
+        )
     return tables

@@ -104,24 +104,55 @@ class PostgresProcess:
         return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, *args: str, timeout: float = 60) -> None:
-        subprocess.run([*self.as_postgres, *args], check=True, timeout=timeout, cwd=self.dir,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.run(
+            [*self.as_postgres, *args],
+            check=True,
+            timeout=timeout,
+            cwd=self.dir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
 
     def init(self) -> PostgresProcess:
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U",
-                  "postgres", "-E", "UTF8", "--locale=C", "--no-sync")
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
         return self
 
     def start(self) -> PostgresProcess:
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories="
-                   f"{self.dir} -c fsync=off -c synchronous_commit=off -c max_connections=200")
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.logfile),
-                  "-o", options, "-w", "-t", "30", "start")
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories="
+            f"{self.dir} -c fsync=off -c synchronous_commit=off -c max_connections=200"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.logfile),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
         return self
 
     def stop(self, mode: str = "fast") -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "30",
-                  "stop")
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop"
+        )
 
     def remove(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError):
@@ -219,8 +250,11 @@ async def gql(
     http: httpx.AsyncClient, server: ServerProcess, token: str, query: str, **variables: Any
 ) -> dict[str, Any]:
     """One GraphQL request that must succeed; its data."""
-    response = await http.post(f"{server.url}/graphql", headers=bearer(token),
-                               json={"query": query, "variables": variables})
+    response = await http.post(
+        f"{server.url}/graphql",
+        headers=bearer(token),
+        json={"query": query, "variables": variables},
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert "errors" not in body, body
@@ -249,7 +283,8 @@ class FailoverClient:
             self.turn += 1
             try:
                 response = await self.http.post(
-                    f"{server.url}/graphql", headers=bearer(self.token),
+                    f"{server.url}/graphql",
+                    headers=bearer(self.token),
                     json={"query": query, "variables": variables},
                 )
                 if response.status_code < 500:
@@ -288,8 +323,12 @@ class Answer:
     @property
     def ok(self) -> bool:
         body = self.body
-        return (self.status == 200 and isinstance(body, dict) and not body.get("errors")
-                and body["data"]["moveJob"]["errors"] == [])
+        return (
+            self.status == 200
+            and isinstance(body, dict)
+            and not body.get("errors")
+            and body["data"]["moveJob"]["errors"] == []
+        )
 
     @property
     def codes(self) -> list[str | None]:
@@ -335,13 +374,28 @@ class MoveStream:
                 sent = time.monotonic()
                 try:
                     response = await http.post(
-                        f"{server.url}/graphql", headers=bearer(self.token),
-                        json={"query": STREAM_MOVE, "variables": {"j": job, "s": target}})
-                    answer = Answer(sent, time.monotonic() - sent, response.status_code,
-                                    response.text, job, target, dict(response.headers))
+                        f"{server.url}/graphql",
+                        headers=bearer(self.token),
+                        json={"query": STREAM_MOVE, "variables": {"j": job, "s": target}},
+                    )
+                    answer = Answer(
+                        sent,
+                        time.monotonic() - sent,
+                        response.status_code,
+                        response.text,
+                        job,
+                        target,
+                        dict(response.headers),
+                    )
                 except httpx.HTTPError as error:
-                    answer = Answer(sent, time.monotonic() - sent, None,
-                                    f"{type(error).__name__}: {error}", job, target)
+                    answer = Answer(
+                        sent,
+                        time.monotonic() - sent,
+                        None,
+                        f"{type(error).__name__}: {error}",
+                        job,
+                        target,
+                    )
                 self.answers.append(answer)
                 if answer.ok:
                     step += 1
@@ -416,15 +470,28 @@ class Watcher:
             await asyncio.sleep(0.1)
 
     async def _session(self, server: ServerProcess) -> None:
-        async with websockets.connect(server.ws_url, subprotocols=[TRANSPORT_WS],  # type: ignore[list-item]
-                                      open_timeout=5, max_size=None) as ws:
+        async with websockets.connect(
+            server.ws_url,
+            subprotocols=[TRANSPORT_WS],  # type: ignore[list-item]
+            open_timeout=5,
+            max_size=None,
+        ) as ws:
             self._ws = ws
-            await ws.send(json.dumps({"type": "connection_init",
-                                      "payload": bearer(self.token)}))
+            await ws.send(json.dumps({"type": "connection_init", "payload": bearer(self.token)}))
             ack = json.loads(await asyncio.wait_for(ws.recv(), 5))
             assert ack["type"] == "connection_ack", ack
-            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
-                "query": WATCH, "variables": {"p": self.pipeline, "after": self.cursor}}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "id": "1",
+                        "type": "subscribe",
+                        "payload": {
+                            "query": WATCH,
+                            "variables": {"p": self.pipeline, "after": self.cursor},
+                        },
+                    }
+                )
+            )
             async for raw in ws:
                 message = json.loads(raw)
                 if message["type"] == "ping":
@@ -441,7 +508,10 @@ class Watcher:
 
 @contextlib.asynccontextmanager
 async def watching(
-    servers: Sequence[ServerProcess], token: str, pipeline: str, pipeline_pk: int,
+    servers: Sequence[ServerProcess],
+    token: str,
+    pipeline: str,
+    pipeline_pk: int,
     after_seq: int,
 ) -> AsyncIterator[Watcher]:
     watcher = Watcher(servers, token, pipeline, board_cursor(pipeline_pk, after_seq)).start()
@@ -469,20 +539,33 @@ async def board_problems(url: str, pipeline_pks: Iterable[int]) -> list[str]:
     sequences without gaps."""
     pks = list(pipeline_pks)
     problems: list[str] = []
-    for row in await fetch(url, """
+    for row in await fetch(
+        url,
+        """
             SELECT j.id FROM job j JOIN stage s ON s.id = j.stage_id
-            WHERE j.pipeline_id = ANY($1) AND s.pipeline_id <> j.pipeline_id""", pks):
+            WHERE j.pipeline_id = ANY($1) AND s.pipeline_id <> j.pipeline_id""",
+        pks,
+    ):
         problems.append(f"job {row['id']} is in a stage of another pipeline")
-    for row in await fetch(url, """
+    for row in await fetch(
+        url,
+        """
             SELECT stage_id, rank, count(*) AS n FROM job WHERE pipeline_id = ANY($1)
-            GROUP BY stage_id, rank HAVING count(*) > 1""", pks):
+            GROUP BY stage_id, rank HAVING count(*) > 1""",
+        pks,
+    ):
         problems.append(f"{row['n']} jobs share rank {row['rank']!r} in stage {row['stage_id']}")
-    jobs = await fetch(url, "SELECT id, version, stage_id, pipeline_id FROM job "
-                            "WHERE pipeline_id = ANY($1)", pks)
-    events = await fetch(url, """
+    jobs = await fetch(
+        url, "SELECT id, version, stage_id, pipeline_id FROM job WHERE pipeline_id = ANY($1)", pks
+    )
+    events = await fetch(
+        url,
+        """
             SELECT e.job_id, e.job_version, e.type, e.to_stage_id, e.pipeline_id
             FROM job_event e JOIN job j ON j.id = e.job_id
-            WHERE j.pipeline_id = ANY($1) ORDER BY e.id""", pks)
+            WHERE j.pipeline_id = ANY($1) ORDER BY e.id""",
+        pks,
+    )
     by_job: dict[int, list[asyncpg.Record]] = defaultdict(list)
     for event in events:
         by_job[event["job_id"]].append(event)
@@ -493,16 +576,24 @@ async def board_problems(url: str, pipeline_pks: Iterable[int]) -> list[str]:
         if versions != set(range(1, job["version"] + 1)):
             extra = sorted(versions - set(range(1, job["version"] + 1)))[:5]
             gaps = sorted(set(range(1, job["version"] + 1)) - versions)[:5]
-            problems.append(f"job {job['id']} at version {job['version']}: versions without "
-                            f"an event {gaps}, events past its version {extra}")
+            problems.append(
+                f"job {job['id']} at version {job['version']}: versions without "
+                f"an event {gaps}, events past its version {extra}"
+            )
         placed = [e for e in history if e["type"] in stage_changes]
         if placed and placed[-1]["to_stage_id"] != job["stage_id"]:
-            problems.append(f"job {job['id']} is in stage {job['stage_id']} but its history "
-                            f"last put it in {placed[-1]['to_stage_id']}")
-    for row in await fetch(url, """
+            problems.append(
+                f"job {job['id']} is in stage {job['stage_id']} but its history "
+                f"last put it in {placed[-1]['to_stage_id']}"
+            )
+    for row in await fetch(
+        url,
+        """
             SELECT pipeline_id, count(*) AS n, min(seq) AS lo, max(seq) AS hi,
                    count(DISTINCT seq) AS distinct_seqs
-            FROM job_event WHERE pipeline_id = ANY($1) GROUP BY pipeline_id""", pks):
+            FROM job_event WHERE pipeline_id = ANY($1) GROUP BY pipeline_id""",
+        pks,
+    ):
         if not (row["lo"] == 1 and row["hi"] == row["n"] == row["distinct_seqs"]):
             problems.append(f"pipeline {row['pipeline_id']} log has gaps or duplicates: {row}")
     return problems

@@ -75,8 +75,11 @@ class Race:
                 job = rng.choice(self.jobs)
                 query, request = self._pick(rng, job, where, versions)
                 server = servers[rng.randrange(len(servers))]
-                response = await http.post(f"{server.url}/graphql", headers=bearer(self.token),
-                                           json={"query": query, "variables": {"input": request}})
+                response = await http.post(
+                    f"{server.url}/graphql",
+                    headers=bearer(self.token),
+                    json={"query": query, "variables": {"input": request}},
+                )
                 if response.status_code != 200 or "errors" in response.json():
                     self.unexpected.append(f"{response.status_code} {response.text[:300]}")
                     continue
@@ -90,12 +93,20 @@ class Race:
                     continue
                 done = payload["job"]
                 where[job], versions[job] = done["pipeline"]["id"], done["version"]
-                self.acks.append(Ack(pk(job), done["version"], op, pk(done["pipeline"]["id"]),
-                                     pk(done["stage"]["id"]),
-                                     "afterJobId" in request or "beforeJobId" in request))
+                self.acks.append(
+                    Ack(
+                        pk(job),
+                        done["version"],
+                        op,
+                        pk(done["pipeline"]["id"]),
+                        pk(done["stage"]["id"]),
+                        "afterJobId" in request or "beforeJobId" in request,
+                    )
+                )
 
-    def _pick(self, rng: random.Random, job: str, where: dict[str, str],
-              versions: dict[str, int]) -> tuple[str, dict[str, Any]]:
+    def _pick(
+        self, rng: random.Random, job: str, where: dict[str, str], versions: dict[str, int]
+    ) -> tuple[str, dict[str, Any]]:
         home = where[job]
         request: dict[str, Any] = {"jobId": job}
         if job in versions and rng.random() < 0.2:
@@ -109,7 +120,8 @@ class Race:
         request["stageId"] = rng.choice(self.pipelines[home])
         if rng.random() < 0.3:
             request[rng.choice(["afterJobId", "beforeJobId"])] = rng.choice(
-                [j for j in self.jobs if j != job])
+                [j for j in self.jobs if j != job]
+            )
         return MOVE, request
 
 
@@ -124,8 +136,10 @@ def lost_updates(acks: list[Ack]) -> list[str]:
         changes = [a for a in group if a.op == "transferJob" or a.anchored]
         places = {(a.pipeline, a.stage) for a in group}
         if len(group) > 1 and (len(changes) > 1 or len(places) > 1):
-            problems.append(f"job {job} version {version} acknowledged {len(group)} times: "
-                            f"{[(a.op, a.stage, a.anchored) for a in group]}")
+            problems.append(
+                f"job {job} version {version} acknowledged {len(group)} times: "
+                f"{[(a.op, a.stage, a.anchored) for a in group]}"
+            )
     return problems
 
 
@@ -140,8 +154,11 @@ def replay(events: list[Any]) -> tuple[dict[int, dict[str, Any]], set[tuple[int,
         if event["type"] not in ("JOB_CREATED", "JOB_MOVED", "JOB_TRANSFERRED_IN"):
             continue
         recorded = json.loads(event["changes"])
-        replayed[event["job_id"]] = {"pipeline": event["pipeline_id"],
-                                     "stage": event["to_stage_id"], "rank": recorded.get("rank")}
+        replayed[event["job_id"]] = {
+            "pipeline": event["pipeline_id"],
+            "stage": event["to_stage_id"],
+            "rank": recorded.get("rank"),
+        }
         if event["type"] != "JOB_CREATED":
             if recorded.get("renumbered"):
                 renumbered += 1
@@ -153,9 +170,11 @@ def replay(events: list[Any]) -> tuple[dict[int, dict[str, Any]], set[tuple[int,
 async def board_order(server: Process, token: str, pipelines: list[str]) -> dict[str, list[str]]:
     """Each stage's jobs in the order the API shows them."""
     async with httpx.AsyncClient(timeout=30) as http:
-        return {stage["id"]: [e["node"]["id"] for e in stage["jobs"]["edges"]]
-                for p in pipelines
-                for stage in (await gql(http, server, token, BOARD, p=p))["pipeline"]["stages"]}
+        return {
+            stage["id"]: [e["node"]["id"] for e in stage["jobs"]["edges"]]
+            for p in pipelines
+            for stage in (await gql(http, server, token, BOARD, p=p))["pipeline"]["stages"]
+        }
 
 
 async def test_fifty_clients_racing_over_twenty_jobs_lose_no_update(
@@ -167,40 +186,70 @@ async def test_fifty_clients_racing_over_twenty_jobs_lose_no_update(
     board = await new_board(servers[0], jobs=JOBS)
     async with httpx.AsyncClient(timeout=30) as http:
         other = (await gql(http, servers[0], board.token, PIPELINE, n="Bookkeeping"))[
-            "createPipeline"]["pipeline"]
+            "createPipeline"
+        ]["pipeline"]
     pipelines = {board.pipeline: board.stages, other["id"]: [s["id"] for s in other["stages"]]}
-    race = Race(pipelines, board.jobs, board.token, [], Counter(), [],
-                where=dict.fromkeys(board.jobs, board.pipeline))
+    race = Race(
+        pipelines,
+        board.jobs,
+        board.token,
+        [],
+        Counter(),
+        [],
+        where=dict.fromkeys(board.jobs, board.pipeline),
+    )
     started = time.monotonic()
     until = started + SECONDS
     await asyncio.gather(*(race.client(servers, seed, until) for seed in range(CLIENTS)))
     raced = time.monotonic() - started
 
     pipeline_pks = [pk(p) for p in pipelines]
-    events = await fetch(postgres_url, """SELECT e.job_id, e.job_version, e.type,
+    events = await fetch(
+        postgres_url,
+        """SELECT e.job_id, e.job_version, e.type,
         e.pipeline_id, e.to_stage_id, e.changes FROM job_event e
-        WHERE e.pipeline_id = ANY($1) AND e.job_id IS NOT NULL ORDER BY e.id""", pipeline_pks)
-    jobs = {r["id"]: r for r in await fetch(
-        postgres_url, "SELECT id, pipeline_id, stage_id, rank, version FROM job")}
+        WHERE e.pipeline_id = ANY($1) AND e.job_id IS NOT NULL ORDER BY e.id""",
+        pipeline_pks,
+    )
+    jobs = {
+        r["id"]: r
+        for r in await fetch(
+            postgres_url, "SELECT id, pipeline_id, stage_id, rank, version FROM job"
+        )
+    }
     replayed, changes, renumbered = replay(events)
-    final = {job: {"pipeline": row["pipeline_id"], "stage": row["stage_id"],
-                   "rank": row["rank"] if replayed[job]["rank"] is not None else None}
-             for job, row in jobs.items()}
+    final = {
+        job: {
+            "pipeline": row["pipeline_id"],
+            "stage": row["stage_id"],
+            "rank": row["rank"] if replayed[job]["rank"] is not None else None,
+        }
+        for job, row in jobs.items()
+    }
     acked = {(a.job, a.version) for a in race.acks}
     logged = {(e["job_id"], e["job_version"]) for e in events}
     shown = await board_order(servers[0], board.token, list(pipelines))
-    by_rank = {stage: [str(j) for j in sorted(
-        (j for j in board.jobs if jobs[pk(j)]["stage_id"] == pk(stage)),
-        key=lambda j: jobs[pk(j)]["rank"])] for stage in shown}
+    by_rank = {
+        stage: [
+            str(j)
+            for j in sorted(
+                (j for j in board.jobs if jobs[pk(j)]["stage_id"] == pk(stage)),
+                key=lambda j: jobs[pk(j)]["rank"],
+            )
+        ]
+        for stage in shown
+    }
     ops = Counter(a.op for a in race.acks)
-    print(f"\nconcurrency: {CLIENTS} clients x {SECONDS:.0f} s ({raced:.1f} s with the last "
-          f"answers) over {JOBS} jobs: "
-          f"{len(race.acks)} acknowledged ({dict(ops)}), refused {dict(race.refusals)}, "
-          f"{len(race.unexpected)} unexpected answers; {len(changes)} changes in the log "
-          f"(+{renumbered} renumberings), {len(acked)} distinct acknowledged versions (the "
-          f"{len(race.acks) - len(acked)} others repeat a version: moves that changed nothing); "
-          f"lost updates: {len(lost_updates(race.acks))}; replay matches the board: "
-          f"{replayed == final}")
+    print(
+        f"\nconcurrency: {CLIENTS} clients x {SECONDS:.0f} s ({raced:.1f} s with the last "
+        f"answers) over {JOBS} jobs: "
+        f"{len(race.acks)} acknowledged ({dict(ops)}), refused {dict(race.refusals)}, "
+        f"{len(race.unexpected)} unexpected answers; {len(changes)} changes in the log "
+        f"(+{renumbered} renumberings), {len(acked)} distinct acknowledged versions (the "
+        f"{len(race.acks) - len(acked)} others repeat a version: moves that changed nothing); "
+        f"lost updates: {len(lost_updates(race.acks))}; replay matches the board: "
+        f"{replayed == final}"
+    )
     assert race.unexpected == []
     assert len(race.acks) >= 20
     assert ops["moveJob"] > 0 and ops["transferJob"] > 0

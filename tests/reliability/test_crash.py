@@ -56,7 +56,10 @@ MOVES_PER_CLIENT = 100 if LONG else 50  # 20 x 50 = 1,000 moves
 
 
 async def _client(
-    number: int, servers: list[Process], board: Board, acked: list[tuple[int, int, int]],
+    number: int,
+    servers: list[Process],
+    board: Board,
+    acked: list[tuple[int, int, int]],
 ) -> int:
     """Client `number` moves job `number` on to the next stage, again and again; a move whose
     answer was lost is sent again (a repeat of an applied move changes nothing)."""
@@ -82,7 +85,10 @@ async def _kill_and_restart(victim: Process, acked: Sequence[object], at: int) -
 
 
 async def test_a_server_killed_mid_traffic_loses_nothing(
-    postgres_url: str, redis: RedisProcess, receiver: Receiver, logs: Path,
+    postgres_url: str,
+    redis: RedisProcess,
+    receiver: Receiver,
+    logs: Path,
     processes: list[Process],
 ) -> None:
     servers = [Process(logs, DATABASE_URL=postgres_url, REDIS_URL=redis.url) for _ in range(2)]
@@ -106,10 +112,15 @@ async def test_a_server_killed_mid_traffic_loses_nothing(
         await watch.wait_for_seq(final)
         await asyncio.sleep(1.5)  # any duplicate would arrive by now
     # 1. every acknowledged move is in the log, each move exactly once, in the client's order
-    moved = await fetch(postgres_url, """SELECT job_id, job_version, to_stage_id FROM job_event
-        WHERE type = 'JOB_MOVED' AND pipeline_id = $1 ORDER BY id""", board.pipeline_pk)
-    versions = await fetch(postgres_url, "SELECT job_id, job_version FROM job_event "
-                                         "WHERE job_id IS NOT NULL")
+    moved = await fetch(
+        postgres_url,
+        """SELECT job_id, job_version, to_stage_id FROM job_event
+        WHERE type = 'JOB_MOVED' AND pipeline_id = $1 ORDER BY id""",
+        board.pipeline_pk,
+    )
+    versions = await fetch(
+        postgres_url, "SELECT job_id, job_version FROM job_event WHERE job_id IS NOT NULL"
+    )
     known = {(r["job_id"], r["job_version"]) for r in versions}
     found = sum(1 for job, version, _ in acked if (job, version) in known)
     by_job: dict[int, list[int]] = defaultdict(list)
@@ -119,21 +130,24 @@ async def test_a_server_killed_mid_traffic_loses_nothing(
     # 2. the automation of the middle stage: one run per entry, each run reported once
     account = await run_account(postgres_url, automation, board.stage_pks[1])
     # 3. webhooks: every delivery delivered, each event's message received (by id) once or more
-    deliveries = await fetch(postgres_url, "SELECT message_id, status, attempts, payload FROM "
-                                           "webhook_delivery")
+    deliveries = await fetch(
+        postgres_url, "SELECT message_id, status, attempts, payload FROM webhook_delivery"
+    )
     messages = receiver.messages()
     received = Counter(m.message_id for m in messages)
     event_seqs = Counter(json.loads(d["payload"])["data"]["seq"] for d in deliveries)
     # 4. the subscriber
     seen, duplicates, missing = exactly_once(watch.seqs, start + 1, final)
-    print(f"\ncrash: {len(acked)} moves acknowledged in {moving:.1f} s, {found} found by "
-          f"version, {len(moved)} JOB_MOVED events; server down {downtime:.1f} s, "
-          f"{sum(lost)} requests resent; automation: {account.entries} entries, "
-          f"{account.runs} runs {dict(account.statuses)}, {account.tasks} tasks; webhooks: "
-          f"{len(deliveries)} events, {len(messages)} messages received, {len(received)} "
-          f"distinct ids; subscriber: {seen} events of {final - start}, {duplicates} "
-          f"duplicates, {missing} missing, {watch.connections} connections "
-          f"(closes {watch.closes})")
+    print(
+        f"\ncrash: {len(acked)} moves acknowledged in {moving:.1f} s, {found} found by "
+        f"version, {len(moved)} JOB_MOVED events; server down {downtime:.1f} s, "
+        f"{sum(lost)} requests resent; automation: {account.entries} entries, "
+        f"{account.runs} runs {dict(account.statuses)}, {account.tasks} tasks; webhooks: "
+        f"{len(deliveries)} events, {len(messages)} messages received, {len(received)} "
+        f"distinct ids; subscriber: {seen} events of {final - start}, {duplicates} "
+        f"duplicates, {missing} missing, {watch.connections} connections "
+        f"(closes {watch.closes})"
+    )
     assert len(acked) == total
     assert found == total
     assert len(moved) == total
@@ -157,21 +171,23 @@ async def test_a_worker_killed_mid_automation_leaves_each_run_to_another_exactly
     postgres_url: str, logs: Path, processes: list[Process]
 ) -> None:
     board, automation = await entries_waiting_for_a_worker(postgres_url, logs, processes)
-    before, _, code = await interrupt_a_worker(
-        postgres_url, logs, processes, board, signal.SIGKILL)
-    [pending] = await fetch(postgres_url, "SELECT count(*) AS n FROM automation_run "
-                                          "WHERE status = 'PENDING'")
+    before, _, code = await interrupt_a_worker(postgres_url, logs, processes, board, signal.SIGKILL)
+    [pending] = await fetch(
+        postgres_url, "SELECT count(*) AS n FROM automation_run WHERE status = 'PENDING'"
+    )
     successor = Process(logs, "worker", DATABASE_URL=postgres_url)
     processes.append(successor)
     successor.start()
     await runs_done(postgres_url, ENTRIES)
     await asyncio.sleep(1.5)  # both runners poll again: nothing runs twice
     account = await run_account(postgres_url, automation, board.stage_pks[1])
-    print(f"\nworker crash: {ENTRIES} entries; the worker was killed (exit {code}) after "
-          f"{before} runs, mid-run, {pending['n']} left; afterwards {account.runs} runs "
-          f"{dict(account.statuses)}, {account.tasks} tasks, "
-          f"{sum(account.ran_events_per_run.values())} AUTOMATION_RAN events, "
-          f"attempts at most {account.max_attempts}")
+    print(
+        f"\nworker crash: {ENTRIES} entries; the worker was killed (exit {code}) after "
+        f"{before} runs, mid-run, {pending['n']} left; afterwards {account.runs} runs "
+        f"{dict(account.statuses)}, {account.tasks} tasks, "
+        f"{sum(account.ran_events_per_run.values())} AUTOMATION_RAN events, "
+        f"attempts at most {account.max_attempts}"
+    )
     assert 0 < before < ENTRIES and pending["n"] > 0
     assert account.problems() == []
     assert account.entries == account.runs == ENTRIES
@@ -199,7 +215,8 @@ async def test_a_request_cut_by_a_crash_can_be_retried_with_its_idempotency_key(
     async with httpx.AsyncClient(timeout=30) as http:
         lock = await hold_pipeline_lock(postgres_url, board.pipeline_pk)
         in_flight = asyncio.create_task(
-            http.post(f"{server.url}/graphql", json=request, headers=headers))
+            http.post(f"{server.url}/graphql", json=request, headers=headers)
+        )
         await wait_for_lock_waiters(postgres_url)
         server.kill()  # mid-request: the move's transaction never commits
         with pytest.raises(httpx.TransportError):
@@ -215,11 +232,14 @@ async def test_a_request_cut_by_a_crash_can_be_retried_with_its_idempotency_key(
                 break
             await asyncio.sleep(float(retried.headers.get("retry-after", "1")))
         waited = time.monotonic() - restarted
-    moves = await fetch(postgres_url, "SELECT count(*) AS n FROM job_event "
-                                      "WHERE type = 'JOB_MOVED'")
-    print(f"\nidempotency after a crash: {len(answers)} retries over {waited:.1f} s, "
-          f"{len([a for a in answers if a[0] == 409])} answered 409 (key in use); the last: "
-          f"{answers[-1]}; JOB_MOVED events: {moves[0]['n']}")
+    moves = await fetch(
+        postgres_url, "SELECT count(*) AS n FROM job_event WHERE type = 'JOB_MOVED'"
+    )
+    print(
+        f"\nidempotency after a crash: {len(answers)} retries over {waited:.1f} s, "
+        f"{len([a for a in answers if a[0] == 409])} answered 409 (key in use); the last: "
+        f"{answers[-1]}; JOB_MOVED events: {moves[0]['n']}"
+    )
     assert answers[-1][0] == 200, answers[-1]
     assert '"errors":[]' in answers[-1][1].replace(" ", "")
     assert moves[0]["n"] == 1

@@ -67,25 +67,44 @@ HEAVY_BOARD = """query Heavy($n: Int!) { viewer { id } pipelines(first: 1) { edg
 def introspections(count: int, vary: bool = False) -> str:
     """The standard full introspection query with its __schema selection `count` times
     (aliased `s<VARY>_<i>` if `vary`: the flood makes each of its documents new)."""
-    document = parse(get_introspection_query(
-        descriptions=True, specified_by_url=True, directive_is_repeatable=True,
-        schema_description=True, input_value_deprecation=True,
-    ))
+    document = parse(
+        get_introspection_query(
+            descriptions=True,
+            specified_by_url=True,
+            directive_is_repeatable=True,
+            schema_description=True,
+            input_value_deprecation=True,
+        )
+    )
     operation = document.definitions[0]
     assert isinstance(operation, OperationDefinitionNode)
     field = operation.selection_set.selections[0]
     assert isinstance(field, FieldNode)
     prefix = "sVARY_" if vary else "s"
-    copies = [print_ast(FieldNode(alias=NameNode(value=f"{prefix}{i}"), name=field.name,
-                                  arguments=(), directives=(),
-                                  selection_set=field.selection_set)) for i in range(count)]
+    copies = [
+        print_ast(
+            FieldNode(
+                alias=NameNode(value=f"{prefix}{i}"),
+                name=field.name,
+                arguments=(),
+                directives=(),
+                selection_set=field.selection_set,
+            )
+        )
+        for i in range(count)
+    ]
     fragments = "\n".join(print_ast(d) for d in document.definitions[1:])
     return f"query Flood {{ {' '.join(copies)} }}\n{fragments}"
 
 
 def cost(query: str, **variables: Any) -> int:
-    analysis = analyze(schema._schema, parse(query), None, variables,  # noqa: SLF001
-                       frozenset(Permission))
+    analysis = analyze(
+        schema._schema,
+        parse(query),
+        None,
+        variables,  # noqa: SLF001
+        frozenset(Permission),
+    )
     assert analysis.refused == [], analysis.refused
     return analysis.cost
 
@@ -117,13 +136,18 @@ def target(
             url, drop = asyncio.run(create_database()), True
         except (OSError, asyncpg.PostgresError) as error:
             unavailable(f"PostgreSQL unreachable at {ADMIN_URL}: {error}")
-    server = Process(folder, DATABASE_URL=url, RATE_LIMIT_COST_PER_MINUTE="0",
-                     FIRM_RATE_LIMIT_COST_PER_MINUTE="0")
+    server = Process(
+        folder,
+        DATABASE_URL=url,
+        RATE_LIMIT_COST_PER_MINUTE="0",
+        FIRM_RATE_LIMIT_COST_PER_MINUTE="0",
+    )
     try:
         server.start()
         flooder = make_board(server, jobs=JOBS, firm="Flood CPA").token
-        victim = json.loads(server.cli("create-firm", "Quiet CPA", "--owner-email",
-                                       "o@quiet.test"))["token"]
+        victim = json.loads(
+            server.cli("create-firm", "Quiet CPA", "--owner-email", "o@quiet.test")
+        )["token"]
         yield Target(server, request.param, flooder, victim)
     finally:
         server.stop()
@@ -138,8 +162,9 @@ async def victim_latencies(target: Target, seconds: float) -> list[float]:
 
     async def one(http: httpx.AsyncClient) -> float:
         sent = time.monotonic()
-        response = await http.post(f"{target.server.url}/graphql",
-                                   headers=bearer(target.victim), json={"query": VICTIM})
+        response = await http.post(
+            f"{target.server.url}/graphql", headers=bearer(target.victim), json={"query": VICTIM}
+        )
         assert response.status_code == 200 and "errors" not in response.json()
         return time.monotonic() - sent
 
@@ -152,11 +177,20 @@ async def victim_latencies(target: Target, seconds: float) -> list[float]:
 
 
 async def flood(target: Target, documents: list[dict[str, Any]]) -> dict[str, Any]:
-    spec = {"url": target.server.url, "token": target.flooder, "seconds": SECONDS,
-            "concurrency": FLOODERS, "documents": documents}
+    spec = {
+        "url": target.server.url,
+        "token": target.flooder,
+        "seconds": SECONDS,
+        "concurrency": FLOODERS,
+        "documents": documents,
+    }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.reliability.flood", cwd=Path(ROOT),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "tests.reliability.flood",
+        cwd=Path(ROOT),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
     )
     out, _ = await process.communicate(json.dumps(spec).encode())
     assert process.returncode == 0
@@ -164,13 +198,16 @@ async def flood(target: Target, documents: list[dict[str, Any]]) -> dict[str, An
 
 
 def figures(label: str, took: list[float]) -> str:
-    return (f"{label}: {len(took)} requests, p50 {percentile(took, 0.5) * 1000:.1f} ms, "
-            f"p99 {percentile(took, 0.99) * 1000:.1f} ms, max {max(took) * 1000:.1f} ms")
+    return (
+        f"{label}: {len(took)} requests, p50 {percentile(took, 0.5) * 1000:.1f} ms, "
+        f"p99 {percentile(took, 0.99) * 1000:.1f} ms, max {max(took) * 1000:.1f} ms"
+    )
 
 
 @pytest.mark.parametrize("kind", ["introspection", "board"])
 async def test_another_firm_stays_responsive_while_one_floods_expensive_documents(
-    target: Target, kind: str,
+    target: Target,
+    kind: str,
 ) -> None:
     if kind == "introspection":
         document = {"query": introspections(MAX_INTROSPECTION_ROOT_FIELDS, vary=True)}
@@ -181,11 +218,14 @@ async def test_another_firm_stays_responsive_while_one_floods_expensive_document
         assert MAX_COST * 0.9 < expense <= MAX_COST  # as expensive as a request may be
 
     quiet = await victim_latencies(target, 3)
-    tally, loaded = await asyncio.gather(flood(target, [document]),
-                                         victim_latencies(target, SECONDS - 1))
+    tally, loaded = await asyncio.gather(
+        flood(target, [document]), victim_latencies(target, SECONDS - 1)
+    )
 
-    print(f"\n{target.backend}, {kind} flood ({FLOODERS} clients of one firm for {SECONDS} s, "
-          f"cost {expense} each): {tally}")
+    print(
+        f"\n{target.backend}, {kind} flood ({FLOODERS} clients of one firm for {SECONDS} s, "
+        f"cost {expense} each): {tally}"
+    )
     print(figures("  another firm, no flood  ", quiet))
     print(figures("  another firm, with flood", loaded))
     sent = sum(n for key, n in tally.items() if key.startswith("status:"))

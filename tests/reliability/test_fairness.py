@@ -74,8 +74,10 @@ class Figures:
     missed: int  # samples whose message or run had not come within WAIT
 
     def line(self) -> str:
-        return (f"webhook p50 {_p(self.webhook, 50):.3f} s p99 {_p(self.webhook, 99):.3f} s, "
-                f"run p50 {_p(self.runs, 50):.3f} s p99 {_p(self.runs, 99):.3f} s")
+        return (
+            f"webhook p50 {_p(self.webhook, 50):.3f} s p99 {_p(self.webhook, 99):.3f} s, "
+            f"run p50 {_p(self.runs, 50):.3f} s p99 {_p(self.runs, 99):.3f} s"
+        )
 
 
 def _p(values: list[float], percent: int) -> float:
@@ -102,8 +104,11 @@ async def _firm_id(url: str, name: str) -> int:
 
 
 async def _runs_done(url: str, firm_id: int) -> int:
-    [row] = await fetch(url, "SELECT count(*) AS n FROM automation_run "
-                             "WHERE firm_id = $1 AND status <> 'PENDING'", firm_id)
+    [row] = await fetch(
+        url,
+        "SELECT count(*) AS n FROM automation_run WHERE firm_id = $1 AND status <> 'PENDING'",
+        firm_id,
+    )
     return int(row["n"])
 
 
@@ -120,8 +125,9 @@ async def _measure(
 ) -> Figures:
     """B moves its job on SAMPLES times, each after the last one's message and run came; a
     sample that waits past WAIT ends the phase (the figures then say so)."""
-    [first] = await fetch(url, "SELECT coalesce(max(id), 0) AS id FROM automation_run "
-                               "WHERE firm_id = $1", firm_id)
+    [first] = await fetch(
+        url, "SELECT coalesce(max(id), 0) AS id FROM automation_run WHERE firm_id = $1", firm_id
+    )
     webhook: list[float] = []
     missed = 0
     async with httpx.AsyncClient(timeout=30) as http:
@@ -136,9 +142,13 @@ async def _measure(
             if not (await _eventually(partial(_ran, url, firm_id, done), WAIT) and arrived):
                 missed += 1
                 break
-    rows = await fetch(url, """SELECT extract(epoch FROM finished_at - created_at) AS took
+    rows = await fetch(
+        url,
+        """SELECT extract(epoch FROM finished_at - created_at) AS took
         FROM automation_run WHERE firm_id = $1 AND id > $2 AND finished_at IS NOT NULL""",
-                       firm_id, first["id"])
+        firm_id,
+        first["id"],
+    )
     return Figures(webhook, [float(row["took"]) for row in rows], missed)
 
 
@@ -156,21 +166,33 @@ async def _flood(server: Process, a: Board, hanging: HangingReceiver) -> None:
         client = (await gql(http, server, a.token, CLIENT))["createClient"]["client"]["id"]
 
         async def create(n: int) -> None:
-            made = await gql(http, server, a.token, CREATE_JOB, p=a.pipeline, c=client,
-                             s=a.stages[1], t=f"flood {n}")
+            made = await gql(
+                http,
+                server,
+                a.token,
+                CREATE_JOB,
+                p=a.pipeline,
+                c=client,
+                s=a.stages[1],
+                t=f"flood {n}",
+            )
             assert made["createJob"]["errors"] == [], made
 
         for chunk in range(0, FLOOD_JOBS, 10):
             await asyncio.gather(*(create(n) for n in range(chunk, chunk + 10)))
         for n in range(FLOOD_MOVES):
             job, there = a.jobs[n % len(a.jobs)], (n // len(a.jobs)) % 2 == 0
-            moved = await gql(http, server, a.token, MOVE, j=job,
-                              s=a.stages[2] if there else a.stages[0])
+            moved = await gql(
+                http, server, a.token, MOVE, j=job, s=a.stages[2] if there else a.stages[0]
+            )
             assert moved["moveJob"]["errors"] == [], moved
 
 
 async def test_one_firms_flood_does_not_delay_another_firms_webhooks_and_runs(
-    postgres_url: str, logs: Path, processes: list[Process], receiver: Receiver,
+    postgres_url: str,
+    logs: Path,
+    processes: list[Process],
+    receiver: Receiver,
     hanging: HangingReceiver,
 ) -> None:
     arrivals = Arrivals()
@@ -196,12 +218,15 @@ async def test_one_firms_flood_does_not_delay_another_firms_webhooks_and_runs(
     a_firm = await _firm_id(postgres_url, "Flood CPA")
     await _flood(recorder, a, hanging)
     recorder.stop()
-    [due] = await fetch(postgres_url, """SELECT
+    [due] = await fetch(
+        postgres_url,
+        """SELECT
         (SELECT count(*) FROM automation_run WHERE firm_id = $1 AND status = 'PENDING') AS runs,
         (SELECT count(*) FROM webhook_delivery WHERE firm_id = $1 AND status = 'PENDING')
-          AS deliveries""", a_firm)
-    assert (due["runs"], due["deliveries"]) == (FLOOD_JOBS * AUTOMATIONS,
-                                                FLOOD_MOVES * ENDPOINTS)
+          AS deliveries""",
+        a_firm,
+    )
+    assert (due["runs"], due["deliveries"]) == (FLOOD_JOBS * AUTOMATIONS, FLOOD_MOVES * ENDPOINTS)
 
     server = Process(logs, DATABASE_URL=postgres_url, **PRIVATE_OK)
     processes.append(server)
@@ -211,11 +236,13 @@ async def test_one_firms_flood_does_not_delay_another_firms_webhooks_and_runs(
     a_runs = await _runs_done(postgres_url, a_firm)
     server.stop()
 
-    print(f"\nfairness: firm B alone: {alone.line()}; beside firm A's flood ({due['deliveries']} "
-          f"deliveries due to {ENDPOINTS} endpoints that never answer, {due['runs']} runs "
-          f"due): {beside.line()}; {len(beside.webhook)} of {SAMPLES} samples, "
-          f"{beside.missed} past {WAIT:.0f} s; meanwhile A ran {a_runs} runs and held "
-          f"{a_held} connections ({hanging.accepted} opened)")
+    print(
+        f"\nfairness: firm B alone: {alone.line()}; beside firm A's flood ({due['deliveries']} "
+        f"deliveries due to {ENDPOINTS} endpoints that never answer, {due['runs']} runs "
+        f"due): {beside.line()}; {len(beside.webhook)} of {SAMPLES} samples, "
+        f"{beside.missed} past {WAIT:.0f} s; meanwhile A ran {a_runs} runs and held "
+        f"{a_held} connections ({hanging.accepted} opened)"
+    )
     assert alone.missed == 0 and len(alone.webhook) == SAMPLES
     assert beside.missed == 0 and len(beside.webhook) == SAMPLES, beside.line()
     assert _p(beside.webhook, 99) < BOUND, beside.line()

@@ -69,18 +69,35 @@ from workflow.firms import NewFirm, create_firm
 
 EXAMPLES = 100 if LONG else 8
 MODELS = {
-    "Pipeline": Pipeline, "Stage": Stage, "Job": Job, "Client": Client, "Task": Task,
-    "User": User, "Automation": Automation, "AutomationRun": AutomationRun,
-    "Organizer": Organizer, "Invoice": Invoice, "Message": Message,
-    "WebhookEndpoint": WebhookEndpoint, "WebhookDelivery": WebhookDelivery,
-    "ApiToken": ApiToken, "JobEvent": JobEvent,
+    "Pipeline": Pipeline,
+    "Stage": Stage,
+    "Job": Job,
+    "Client": Client,
+    "Task": Task,
+    "User": User,
+    "Automation": Automation,
+    "AutomationRun": AutomationRun,
+    "Organizer": Organizer,
+    "Invoice": Invoice,
+    "Message": Message,
+    "WebhookEndpoint": WebhookEndpoint,
+    "WebhookDelivery": WebhookDelivery,
+    "ApiToken": ApiToken,
+    "JobEvent": JobEvent,
 }
 LAST = ("delete", "deactivate", "revoke", "archive")  # so the others still find their objects
 ORDERED = sorted(MUTATIONS, key=lambda m: (m.startswith(LAST), m))
 FUZZ = settings(
-    max_examples=EXAMPLES, deadline=None, derandomize=not LONG, database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                           HealthCheck.data_too_large, HealthCheck.large_base_example],
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=not LONG,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
 )
 
 
@@ -100,8 +117,11 @@ async def populate(firm: NewFirm) -> None:
     for stage, action, settings_ in [
         (stages[1], ActionType.CREATE_TASK, {"title": "Review"}),
         (stages[2], ActionType.SEND_ORGANIZER, {"title": "Questions", "questions": ["W-2?"]}),
-        (stages[2], ActionType.CREATE_INVOICE, {"currency": "USD", "lineItems": [
-            {"description": "Return", "unitPriceCents": 10_000}]}),
+        (
+            stages[2],
+            ActionType.CREATE_INVOICE,
+            {"currency": "USD", "lineItems": [{"description": "Return", "unitPriceCents": 10_000}]},
+        ),
         (stages[2], ActionType.SEND_MESSAGE, {"subject": "Hi", "body": "{client.name}"}),
     ]:
         await automations.create_automation(scope, stage.id, action, settings_)
@@ -128,13 +148,21 @@ class World:
 async def _empty() -> None:
     connection = connections.get("default")
     if is_postgres():
-        names = [r["tablename"] for r in await connection.execute_query_dict(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        names = [
+            r["tablename"]
+            for r in await connection.execute_query_dict(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            )
+        ]
         tables = ", ".join(f'"{n}"' for n in names if n != "tortoise_migrations")
         await connection.execute_script(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         return
-    names = [r["name"] for r in await connection.execute_query_dict(
-        "SELECT name FROM sqlite_master WHERE type = 'table'")]
+    names = [
+        r["name"]
+        for r in await connection.execute_query_dict(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        )
+    ]
     for name in ["firm", *names]:  # the firm first: its rows cascade to nearly everything
         if name not in ("tortoise_migrations", "sqlite_sequence"):
             await connection.execute_script(f'DELETE FROM "{name}"')
@@ -175,14 +203,23 @@ def _minimal(kind: Any, mutation: str, name: str, ids: Ids) -> Any:
     if isinstance(kind, GraphQLList):
         return [_minimal(kind.of_type, mutation, name, ids)]
     if isinstance(kind, GraphQLInputObjectType):
-        return {field: _minimal(spec.type, mutation, field, ids)
-                for field, spec in kind.fields.items()
-                if isinstance(spec.type, GraphQLNonNull)}
+        return {
+            field: _minimal(spec.type, mutation, field, ids)
+            for field, spec in kind.fields.items()
+            if isinstance(spec.type, GraphQLNonNull)
+        }
     if isinstance(kind, GraphQLEnumType):
         return sorted(kind.values)[0]
     own = ids.own.get(id_type(mutation, name) or "", [])
-    plain = {"ID": own[0] if own else "eA", "String": "Plain name", "Int": 1,
-             "Boolean": False, "JSON": {}, "Date": "2026-05-01", "Float": 1.0}
+    plain = {
+        "ID": own[0] if own else "eA",
+        "String": "Plain name",
+        "Int": 1,
+        "Boolean": False,
+        "JSON": {},
+        "Date": "2026-05-01",
+        "Float": 1.0,
+    }
     return plain.get(kind.name, "x")
 
 
@@ -201,14 +238,20 @@ async def test_each_optional_field_sent_as_null_is_answered_cleanly(
                 continue
             variables = {"input": {**base, field: None}}
             response = await api.post(
-                "/graphql", content=body_of(document(mutation), variables),
-                headers={"Authorization": f"Bearer {world.firm.token}",
-                         "Content-Type": "application/json"})
+                "/graphql",
+                content=body_of(document(mutation), variables),
+                headers={
+                    "Authorization": f"Bearer {world.firm.token}",
+                    "Content-Type": "application/json",
+                },
+            )
             sent += 1
             if found := answer_problems(response.status_code, response.text):
                 problems[f"{mutation}({json.dumps(variables)})"] = found
-    print(f"\nexplicit nulls ({world.backend}): {sent} requests, "
-          f"{len(problems)} answered badly: {problems}")
+    print(
+        f"\nexplicit nulls ({world.backend}): {sent} requests, "
+        f"{len(problems)} answered badly: {problems}"
+    )
     assert problems == {}
 
 
@@ -222,23 +265,28 @@ def tally() -> Iterator[None]:
     total = sum(sum(c.values()) for c in TALLY.values())
     applied = sum(c["applied"] for c in TALLY.values())
     never = sorted(m for m, c in TALLY.items() if not c["applied"])
-    print(f"\nfuzz mutations (so far): {total} examples over {len(TALLY)} mutations x "
-          f"backends, {applied} applied, {total - applied} refused; never applied: "
-          f"{', '.join(never) or 'none'}")
+    print(
+        f"\nfuzz mutations (so far): {total} examples over {len(TALLY)} mutations x "
+        f"backends, {applied} applied, {total - applied} refused; never applied: "
+        f"{', '.join(never) or 'none'}"
+    )
 
 
 @pytest.mark.parametrize("mutation", ORDERED)
 @FUZZ
 @given(data=st.data())
 async def test_any_input_to_a_mutation_is_answered_cleanly(
-    api: httpx.AsyncClient, world: World, mutation: str, data: st.DataObject,
+    api: httpx.AsyncClient,
+    world: World,
+    mutation: str,
+    data: st.DataObject,
 ) -> None:
     variables: dict[str, Any] = {"input": data.draw(mutation_input(mutation, world.ids))}
     before = await snapshot()
     response = await api.post(
-        "/graphql", content=body_of(document(mutation), variables),
-        headers={"Authorization": f"Bearer {world.firm.token}",
-                 "Content-Type": "application/json"},
+        "/graphql",
+        content=body_of(document(mutation), variables),
+        headers={"Authorization": f"Bearer {world.firm.token}", "Content-Type": "application/json"},
     )
     note(f"answer: {response.status_code} {response.text[:600]}")
     assert answer_problems(response.status_code, response.text) == []

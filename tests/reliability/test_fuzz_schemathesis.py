@@ -22,8 +22,12 @@ EXAMPLES = 3000 if LONG else 400
 
 @pytest.fixture
 def seeded(postgres_url: str, logs: Path) -> Iterator[tuple[Process, str]]:
-    server = Process(logs, DATABASE_URL=postgres_url, RATE_LIMIT_COST_PER_MINUTE="0",
-                     FIRM_RATE_LIMIT_COST_PER_MINUTE="0").start()
+    server = Process(
+        logs,
+        DATABASE_URL=postgres_url,
+        RATE_LIMIT_COST_PER_MINUTE="0",
+        FIRM_RATE_LIMIT_COST_PER_MINUTE="0",
+    ).start()
     try:
         board = make_board(server, jobs=5)
         yield server, board.token
@@ -53,13 +57,24 @@ def _register_json(schemathesis: Any) -> None:
     def field(pair: tuple[str, Any]) -> graphql.ObjectFieldNode:
         return graphql.ObjectFieldNode(name=graphql.NameNode(value=pair[0]), value=pair[1])
 
-    leaves = st.one_of(st.text(max_size=20).map(nodes.String), st.integers().map(nodes.Int),
-                       st.booleans().map(nodes.Boolean), st.just(nodes.Null))
-    values = st.recursive(leaves, lambda inner: st.one_of(
-        st.lists(inner, max_size=3).map(nodes.List),
-        st.lists(st.tuples(st.sampled_from(JSON_KEYS), inner).map(field), max_size=4,
-                 unique_by=lambda f: f.name.value).map(nodes.Object),
-    ), max_leaves=8)
+    leaves = st.one_of(
+        st.text(max_size=20).map(nodes.String),
+        st.integers().map(nodes.Int),
+        st.booleans().map(nodes.Boolean),
+        st.just(nodes.Null),
+    )
+    values = st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3).map(nodes.List),
+            st.lists(
+                st.tuples(st.sampled_from(JSON_KEYS), inner).map(field),
+                max_size=4,
+                unique_by=lambda f: f.name.value,
+            ).map(nodes.Object),
+        ),
+        max_leaves=8,
+    )
     schemathesis.graphql.scalar("JSON", values)
 
 
@@ -76,31 +91,42 @@ def test_schemathesis_graphql_fuzzing_finds_no_500_and_no_unmasked_error(
     server, token = seeded
     url = f"{server.url}/graphql"
     schema = schemathesis.graphql.from_url(url, headers=bearer(token), timeout=30)
-    operations = [result.ok() for result in schema.get_all_operations()
-                  if isinstance(result, Ok)]
-    strategy = st.one_of([
-        operation.as_strategy(generation_mode=mode) for operation in operations
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-    ])
+    operations = [result.ok() for result in schema.get_all_operations() if isinstance(result, Ok)]
+    strategy = st.one_of(
+        [
+            operation.as_strategy(generation_mode=mode)
+            for operation in operations
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+        ]
+    )
     session = requests.Session()
     found: dict[tuple[str, str], str] = {}  # (operation, problem) -> the request body
     statuses: dict[int, int] = {}
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=not LONG,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=not LONG,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=strategy)
     def fuzz(case: Any) -> None:
-        response = case.call(base_url=server.url, session=session, headers=bearer(token),
-                             timeout=30)
+        response = case.call(
+            base_url=server.url, session=session, headers=bearer(token), timeout=30
+        )
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         for problem in answer_problems(response.status_code, response.text):
-            found.setdefault((case.operation.label, problem),
-                             f"{str(case.body)[:500]} -> {response.text[:300]}")
+            found.setdefault(
+                (case.operation.label, problem), f"{str(case.body)[:500]} -> {response.text[:300]}"
+            )
 
     fuzz()
-    print(f"\nschemathesis: {sum(statuses.values())} requests over {len(operations)} "
-          f"operations (valid and invalid), statuses {dict(sorted(statuses.items()))}, "
-          f"{len(found)} distinct problems")
+    print(
+        f"\nschemathesis: {sum(statuses.values())} requests over {len(operations)} "
+        f"operations (valid and invalid), statuses {dict(sorted(statuses.items()))}, "
+        f"{len(found)} distinct problems"
+    )
     for (operation, problem), reproducer in sorted(found.items()):
         print(f"  {operation}: {problem}\n    {reproducer}")
     assert found == {}

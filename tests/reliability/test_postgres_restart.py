@@ -32,8 +32,16 @@ from tests.reliability.infra import (
 )
 
 DOWN = 15.0 if LONG else 5.0
-DRIVER_WORDS = ("asyncpg", "tortoise", "connect call failed", "connection refused", "errno",
-                "postgres", "sqlstate", "127.0.0.1")
+DRIVER_WORDS = (
+    "asyncpg",
+    "tortoise",
+    "connect call failed",
+    "connection refused",
+    "errno",
+    "postgres",
+    "sqlstate",
+    "127.0.0.1",
+)
 
 
 @dataclass
@@ -57,8 +65,9 @@ class Outage:
         return min(after) - self.up if after else None
 
 
-async def _poll_readiness(url: str, seen: list[tuple[float, int, object]],
-                          stop: asyncio.Event) -> None:
+async def _poll_readiness(
+    url: str, seen: list[tuple[float, int, object]], stop: asyncio.Event
+) -> None:
     async with httpx.AsyncClient(timeout=10) as http:
         while not stop.is_set():
             try:
@@ -101,8 +110,9 @@ async def outage(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Outa
         await poller
         result.alive = server.alive()
         result.problems = await board_problems(url, [board.pipeline_pk])
-        versions = await fetch(url, "SELECT job_id, job_version FROM job_event "
-                                    "WHERE job_id IS NOT NULL")
+        versions = await fetch(
+            url, "SELECT job_id, job_version FROM job_event WHERE job_id IS NOT NULL"
+        )
         known = {(r["job_id"], r["job_version"]) for r in versions}
         for answer in stream.acknowledged():
             version = answer.body["data"]["moveJob"]["job"]["version"]
@@ -120,17 +130,20 @@ def _report(outage: Outage) -> None:
     down = outage.while_down
     shapes = sorted({(a.status, tuple(a.codes), a.headers.get("retry-after")) for a in down})
     slowest = max((a.took for a in down), default=0)
-    ready = sorted({(code, repr(body)) for t, code, body in outage.readiness
-                    if outage.down <= t <= outage.up})
-    print(f"\npostgres: {len(outage.answers)} requests, {len(outage.answers) - len(down)} "
-          f"around the outage ({sum(a.ok for a in outage.answers)} acknowledged); "
-          f"{len(down)} while it was down {DOWN:.0f} s, answered as "
-          f"(status, codes, retry-after) {shapes}, the slowest in {slowest:.2f} s; "
-          f"/readyz meanwhile {ready}; first move acknowledged "
-          f"{outage.recovered if outage.recovered is not None else 'never'} s after the "
-          f"restart; half-written changes: {outage.problems or 'none'}; acknowledged "
-          f"versions missing: {len(outage.unknown_versions)}; example answer while down: "
-          f"{down[0].text[:300] if down else '-'}")
+    ready = sorted(
+        {(code, repr(body)) for t, code, body in outage.readiness if outage.down <= t <= outage.up}
+    )
+    print(
+        f"\npostgres: {len(outage.answers)} requests, {len(outage.answers) - len(down)} "
+        f"around the outage ({sum(a.ok for a in outage.answers)} acknowledged); "
+        f"{len(down)} while it was down {DOWN:.0f} s, answered as "
+        f"(status, codes, retry-after) {shapes}, the slowest in {slowest:.2f} s; "
+        f"/readyz meanwhile {ready}; first move acknowledged "
+        f"{outage.recovered if outage.recovered is not None else 'never'} s after the "
+        f"restart; half-written changes: {outage.problems or 'none'}; acknowledged "
+        f"versions missing: {len(outage.unknown_versions)}; example answer while down: "
+        f"{down[0].text[:300] if down else '-'}"
+    )
 
 
 async def test_requests_fail_fast_and_cleanly_while_postgresql_is_down(outage: Outage) -> None:
@@ -140,7 +153,9 @@ async def test_requests_fail_fast_and_cleanly_while_postgresql_is_down(outage: O
     assert max(a.took for a in down) < 10, "a request hung"
     for answer in down:
         assert isinstance(answer.body, dict) and answer.body.get("errors") or answer.codes, (
-            answer.status, answer.text[:300])
+            answer.status,
+            answer.text[:300],
+        )
         assert no_traceback(answer.text), answer.text[:500]
         assert not any(word in answer.text.lower() for word in DRIVER_WORDS), answer.text[:500]
     assert outage.alive
@@ -158,10 +173,12 @@ async def test_failures_while_postgresql_is_down_tell_the_client_to_retry(
 async def test_the_server_recovers_by_itself(outage: Outage) -> None:
     assert outage.alive
     assert outage.recovered is not None and outage.recovered < 15
-    during = {(code, repr(body)) for t, code, body in outage.readiness
-              if outage.down + 1 <= t <= outage.up}
-    after = [code for t, code, _ in outage.readiness
-             if t > outage.up + outage.recovered + 0.5]
+    during = {
+        (code, repr(body))
+        for t, code, body in outage.readiness
+        if outage.down + 1 <= t <= outage.up
+    }
+    after = [code for t, code, _ in outage.readiness if t > outage.up + outage.recovered + 0.5]
     assert during == {(503, repr({"database": "down", "broker": "ok"}))}
     assert after and set(after) == {200}
 

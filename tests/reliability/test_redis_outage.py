@@ -40,8 +40,7 @@ class Readiness:
             while not stop.is_set():
                 for n, server in enumerate(self.servers):
                     response = await http.get(f"{server.url}/readyz")
-                    self.seen.append((time.monotonic(), n, response.status_code,
-                                      response.json()))
+                    self.seen.append((time.monotonic(), n, response.status_code, response.json()))
                 await asyncio.sleep(0.2)
 
     def first(self, status: int, after: float) -> float | None:
@@ -89,18 +88,24 @@ async def test_a_redis_outage_loses_no_mutation_and_no_event(
     failed = [a for a in stream.answers if not a.ok]
     acked = stream.acknowledged()
     seen, duplicates, missing = exactly_once(watch.seqs, start + 1, final)
-    answered = {(a.job, a.body["data"]["moveJob"]["job"]["version"]): a.sent + a.took
-                for a in acked}
-    delays = [e["receivedAt"] - answered[(e["job"]["id"], e["job"]["version"])]
-              for e in watch.events if (e["job"]["id"], e["job"]["version"]) in answered
-              and down <= answered[(e["job"]["id"], e["job"]["version"])] <= up]
-    print(f"\nredis: {len(acked)} moves acknowledged ({len([a for a in during if a.ok])} "
-          f"while Redis was down {OUTAGE:.0f} s), {len(failed)} failed; /readyz 503 after "
-          f"{(noticed or 0) - down:.1f} s {sorted(down_bodies)}, 200 again "
-          f"{(recovered or 0) - up:.1f} s after restart; subscriber: {seen} events of "
-          f"{final - start}, {duplicates} duplicates, {missing} missing, "
-          f"{watch.connections} connections; while down, events reached it "
-          f"{max(delays, default=0):.1f} s after the move at most (polling)")
+    answered = {
+        (a.job, a.body["data"]["moveJob"]["job"]["version"]): a.sent + a.took for a in acked
+    }
+    delays = [
+        e["receivedAt"] - answered[(e["job"]["id"], e["job"]["version"])]
+        for e in watch.events
+        if (e["job"]["id"], e["job"]["version"]) in answered
+        and down <= answered[(e["job"]["id"], e["job"]["version"])] <= up
+    ]
+    print(
+        f"\nredis: {len(acked)} moves acknowledged ({len([a for a in during if a.ok])} "
+        f"while Redis was down {OUTAGE:.0f} s), {len(failed)} failed; /readyz 503 after "
+        f"{(noticed or 0) - down:.1f} s {sorted(down_bodies)}, 200 again "
+        f"{(recovered or 0) - up:.1f} s after restart; subscriber: {seen} events of "
+        f"{final - start}, {duplicates} duplicates, {missing} missing, "
+        f"{watch.connections} connections; while down, events reached it "
+        f"{max(delays, default=0):.1f} s after the move at most (polling)"
+    )
     assert failed == []
     assert len(during) > 10
     assert noticed is not None and noticed - down < 5

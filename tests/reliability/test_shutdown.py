@@ -53,15 +53,26 @@ WATCH = """subscription($p: ID!, $after: String) { boardUpdated(pipelineId: $p, 
 GOING_AWAY = {1001, 1012}
 
 
-async def _watcher(server: Process, token: str, pipeline: str, pipeline_pk: int,
-                   protocol: str) -> websockets.ClientConnection:
+async def _watcher(
+    server: Process, token: str, pipeline: str, pipeline_pk: int, protocol: str
+) -> websockets.ClientConnection:
     """An open websocket with a live board subscription (it has replayed an event)."""
     ws = await websockets.connect(server.ws_url, subprotocols=[protocol])  # type: ignore[list-item]
     await ws.send(json.dumps({"type": "connection_init", "payload": bearer(token)}))
     await ws.recv()
     start = "subscribe" if protocol == TRANSPORT_WS else "start"
-    await ws.send(json.dumps({"id": "1", "type": start, "payload": {
-        "query": WATCH, "variables": {"p": pipeline, "after": board_cursor(pipeline_pk, 0)}}}))
+    await ws.send(
+        json.dumps(
+            {
+                "id": "1",
+                "type": start,
+                "payload": {
+                    "query": WATCH,
+                    "variables": {"p": pipeline, "after": board_cursor(pipeline_pk, 0)},
+                },
+            }
+        )
+    )
     message = json.loads(await asyncio.wait_for(ws.recv(), 10))
     assert message["type"] in ("next", "data"), message
     return ws
@@ -100,22 +111,27 @@ async def drain(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Drain
     try:
         await start_all([server])
         board = await new_board(server, jobs=6)
-        sockets = [await _watcher(server, board.token, board.pipeline, board.pipeline_pk, p)
-                   for p in (TRANSPORT_WS, LEGACY_WS, TRANSPORT_WS)]
+        sockets = [
+            await _watcher(server, board.token, board.pipeline, board.pipeline_pk, p)
+            for p in (TRANSPORT_WS, LEGACY_WS, TRANSPORT_WS)
+        ]
         async with httpx.AsyncClient(timeout=60) as http:
 
             async def post(query: str, **variables: Any) -> tuple[int, Any, float]:
                 sent = time.monotonic()
-                response = await http.post(f"{server.url}/graphql", headers=bearer(board.token),
-                                           json={"query": query, "variables": variables})
+                response = await http.post(
+                    f"{server.url}/graphql",
+                    headers=bearer(board.token),
+                    json={"query": query, "variables": variables},
+                )
                 return response.status_code, response.json(), time.monotonic() - sent
 
             lock = await hold_lock(url, "LOCK TABLE job IN ACCESS EXCLUSIVE MODE")
             try:
-                in_flight = [asyncio.create_task(post(MOVE, j=job, s=board.stages[1]))
-                             for job in board.jobs]
-                in_flight += [asyncio.create_task(post(BOARD, p=board.pipeline))
-                              for _ in range(4)]
+                in_flight = [
+                    asyncio.create_task(post(MOVE, j=job, s=board.stages[1])) for job in board.jobs
+                ]
+                in_flight += [asyncio.create_task(post(BOARD, p=board.pipeline)) for _ in range(4)]
                 await wait_for_lock_waiters(url, count=3)
                 await asyncio.sleep(0.5)
                 server.send_signal(signal.SIGTERM)
@@ -138,15 +154,25 @@ async def drain(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Drain
             exit_code = None
         exited = time.monotonic()
         moves = await fetch(url, "SELECT count(*) AS n FROM job_event WHERE type = 'JOB_MOVED'")
-        result = Drain(answers, codes, draining, refused, exit_code, exited - released,
-                       int(moves[0]["n"]), await board_problems(url, [board.pipeline_pk]))
-        print(f"\nshutdown: {len(answers)} requests in flight at SIGTERM answered "
-              f"{sorted({a[0] for a in answers})}, the slowest after "
-              f"{max(a[2] for a in answers):.1f} s; websockets closed with {codes}; still "
-              f"draining 1 s later: {draining}, new connections refused: {refused}; exit code "
-              f"{exit_code} {result.exit_after_release:.1f} s after the last request could "
-              f"finish ({exited - signalled:.1f} s after SIGTERM); moves committed: "
-              f"{result.moves} of {len(board.jobs)}")
+        result = Drain(
+            answers,
+            codes,
+            draining,
+            refused,
+            exit_code,
+            exited - released,
+            int(moves[0]["n"]),
+            await board_problems(url, [board.pipeline_pk]),
+        )
+        print(
+            f"\nshutdown: {len(answers)} requests in flight at SIGTERM answered "
+            f"{sorted({a[0] for a in answers})}, the slowest after "
+            f"{max(a[2] for a in answers):.1f} s; websockets closed with {codes}; still "
+            f"draining 1 s later: {draining}, new connections refused: {refused}; exit code "
+            f"{exit_code} {result.exit_after_release:.1f} s after the last request could "
+            f"finish ({exited - signalled:.1f} s after SIGTERM); moves committed: "
+            f"{result.moves} of {len(board.jobs)}"
+        )
         yield result
     finally:
         server.stop()
@@ -179,17 +205,20 @@ async def test_sigterm_to_a_worker_mid_run_releases_the_run_to_another(
 ) -> None:
     board, automation = await entries_waiting_for_a_worker(postgres_url, logs, processes)
     before, took, code = await interrupt_a_worker(
-        postgres_url, logs, processes, board, signal.SIGTERM)
+        postgres_url, logs, processes, board, signal.SIGTERM
+    )
     successor = Process(logs, "worker", DATABASE_URL=postgres_url)
     processes.append(successor)
     successor.start()
     await runs_done(postgres_url, ENTRIES)
     await asyncio.sleep(1.5)  # every runner polls again: nothing runs twice
     account = await run_account(postgres_url, automation, board.stage_pks[1])
-    print(f"\nworker shutdown: SIGTERM after {before} of {ENTRIES} runs, mid-run: exit code "
-          f"{code} after {took:.1f} s; afterwards {account.runs} runs "
-          f"{dict(account.statuses)}, {account.tasks} tasks, attempts at most "
-          f"{account.max_attempts}")
+    print(
+        f"\nworker shutdown: SIGTERM after {before} of {ENTRIES} runs, mid-run: exit code "
+        f"{code} after {took:.1f} s; afterwards {account.runs} runs "
+        f"{dict(account.statuses)}, {account.tasks} tasks, attempts at most "
+        f"{account.max_attempts}"
+    )
     assert code == 0
     assert took < 5
     assert account.problems() == []

@@ -44,10 +44,12 @@ def _start(folder: Path, **env: str) -> Target:
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     """A server with short timeouts and room for the whole attack (the cap is tested apart)."""
-    started = _start(tmp_path_factory.mktemp("slowloris"),
-                     HEADER_TIMEOUT_SECONDS=str(HEADER_TIMEOUT),
-                     BODY_TIMEOUT_SECONDS=str(BODY_TIMEOUT),
-                     MAX_CONNECTIONS=str(ATTACKERS + 200))
+    started = _start(
+        tmp_path_factory.mktemp("slowloris"),
+        HEADER_TIMEOUT_SECONDS=str(HEADER_TIMEOUT),
+        BODY_TIMEOUT_SECONDS=str(BODY_TIMEOUT),
+        MAX_CONNECTIONS=str(ATTACKERS + 200),
+    )
     yield started
     started.server.stop()
 
@@ -73,8 +75,9 @@ async def _served_meanwhile(target: Target, stop: asyncio.Event) -> list[float]:
     async with httpx.AsyncClient(timeout=30, limits=KEEPALIVE) as http:
         while not stop.is_set():
             sent = time.monotonic()
-            response = await http.post(f"{target.server.url}/graphql",
-                                       headers=bearer(target.token), json={"query": VIEWER})
+            response = await http.post(
+                f"{target.server.url}/graphql", headers=bearer(target.token), json={"query": VIEWER}
+            )
             took.append(time.monotonic() - sent)
             assert response.status_code == 200, response.text
             await asyncio.sleep(0.02)
@@ -82,10 +85,12 @@ async def _served_meanwhile(target: Target, stop: asyncio.Event) -> list[float]:
 
 
 def _report(what: str, closed: list[float], latencies: list[float]) -> None:
-    print(f"\nslowloris: {what}: closed after p50 {statistics.median(closed):.2f} s, max "
-          f"{max(closed):.2f} s; meanwhile {len(latencies)} requests of another client: p50 "
-          f"{percentile(latencies, 0.5) * 1000:.1f} ms, p99 "
-          f"{percentile(latencies, 0.99) * 1000:.1f} ms")
+    print(
+        f"\nslowloris: {what}: closed after p50 {statistics.median(closed):.2f} s, max "
+        f"{max(closed):.2f} s; meanwhile {len(latencies)} requests of another client: p50 "
+        f"{percentile(latencies, 0.5) * 1000:.1f} ms, p99 "
+        f"{percentile(latencies, 0.99) * 1000:.1f} ms"
+    )
 
 
 # ----------------------------------------------------------------------------- slow heads
@@ -104,23 +109,33 @@ def test_a_thousand_half_sent_heads_are_closed_and_others_are_served(target: Tar
         client = asyncio.create_task(_served_meanwhile(target, stop))
         try:
             ends = await asyncio.gather(
-                *(_ended(reader, HEADER_TIMEOUT + SLACK) for reader, _ in opened))
+                *(_ended(reader, HEADER_TIMEOUT + SLACK) for reader, _ in opened)
+            )
         finally:
             stop.set()
             latencies = await client
             for _, writer in opened:
                 writer.close()
         await until(lambda: target.server.open_fds() <= fds + 10, within=10)
-        return ([data for data, _ in ends], [at - began for _, at in ends], latencies,
-                target.server.open_fds() - fds)
+        return (
+            [data for data, _ in ends],
+            [at - began for _, at in ends],
+            latencies,
+            target.server.open_fds() - fds,
+        )
 
     try:
         answers, closed, latencies, fds_grown = asyncio.run(scenario())
     except TimeoutError:
-        pytest.fail(f"half-sent request heads still open {HEADER_TIMEOUT + SLACK:.0f} s after "
-                    f"HEADER_TIMEOUT_SECONDS={HEADER_TIMEOUT}")
-    _report(f"{ATTACKERS} half-sent heads (HEADER_TIMEOUT_SECONDS={HEADER_TIMEOUT:.0f})",
-            closed, latencies)
+        pytest.fail(
+            f"half-sent request heads still open {HEADER_TIMEOUT + SLACK:.0f} s after "
+            f"HEADER_TIMEOUT_SECONDS={HEADER_TIMEOUT}"
+        )
+    _report(
+        f"{ATTACKERS} half-sent heads (HEADER_TIMEOUT_SECONDS={HEADER_TIMEOUT:.0f})",
+        closed,
+        latencies,
+    )
     assert {answer[:12] for answer in answers} <= {b"", b"HTTP/1.1 408"}
     assert max(closed) < HEADER_TIMEOUT + SLACK
     assert latencies and percentile(latencies, 0.99) < 2.0
@@ -140,8 +155,9 @@ def test_a_head_trickled_byte_by_byte_is_cut_at_the_deadline(
             writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             head = await reader.readuntil(b"\r\n\r\n")
             assert head.startswith(b"HTTP/1.1 200"), head
-            await reader.readexactly(int(head.lower().split(b"content-length: ")[1]
-                                         .split(b"\r\n")[0]))
+            await reader.readexactly(
+                int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            )
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
         began = time.monotonic()
         ended = asyncio.create_task(_ended(reader, HEADER_TIMEOUT + SLACK))
@@ -166,8 +182,9 @@ def test_an_endless_head_is_refused_before_it_fills_the_memory(target: Target) -
 
     async def scenario() -> bytes:
         reader, writer = await asyncio.open_connection("127.0.0.1", target.server.port)
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 1_000_000
-                     + b"\r\n\r\n")
+        writer.write(
+            b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 1_000_000 + b"\r\n\r\n"
+        )
         try:
             received, _ = await _ended(reader, HEADER_TIMEOUT + SLACK)
         finally:
@@ -184,8 +201,12 @@ def test_an_endless_head_is_refused_before_it_fills_the_memory(target: Target) -
 async def _slow_body(target: Target, path: str, head: bytes) -> tuple[bytes, float]:
     """Send a head announcing 10,000 bytes, then the body a byte every 0.2 s."""
     reader, writer = await asyncio.open_connection("127.0.0.1", target.server.port)
-    writer.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
-                 f"\r\nContent-Length: 10000\r\n".encode() + head + b"\r\n{\"query\": \"")
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+        f"\r\nContent-Length: 10000\r\n".encode()
+        + head
+        + b'\r\n{"query": "'
+    )
     began = time.monotonic()
     ended = asyncio.create_task(_ended(reader, BODY_TIMEOUT + SLACK))
     try:
@@ -200,13 +221,15 @@ async def _slow_body(target: Target, path: str, head: bytes) -> tuple[bytes, flo
 
 def test_a_slow_body_is_answered_408_and_closed(target: Target) -> None:
     try:
-        received, after = asyncio.run(_slow_body(
-            target, "/graphql", f"Authorization: Bearer {target.token}\r\n".encode()))
+        received, after = asyncio.run(
+            _slow_body(target, "/graphql", f"Authorization: Bearer {target.token}\r\n".encode())
+        )
     except TimeoutError:
-        pytest.fail(f"a slow body still open {BODY_TIMEOUT + SLACK:.0f} s after "
-                    f"BODY_TIMEOUT_SECONDS={BODY_TIMEOUT}")
-    print(f"\nslowloris: a body trickled a byte every 0.2 s: {received[:12]!r} after "
-          f"{after:.2f} s")
+        pytest.fail(
+            f"a slow body still open {BODY_TIMEOUT + SLACK:.0f} s after "
+            f"BODY_TIMEOUT_SECONDS={BODY_TIMEOUT}"
+        )
+    print(f"\nslowloris: a body trickled a byte every 0.2 s: {received[:12]!r} after {after:.2f} s")
     assert received.startswith(b"HTTP/1.1 408"), received
     assert b"REQUEST_TIMEOUT" in received
     assert after < BODY_TIMEOUT + SLACK
@@ -254,11 +277,18 @@ def test_connections_beyond_max_connections_are_refused_and_the_server_lives_on(
                 outcomes.append(str(response.status_code))
             except httpx.TransportError as error:
                 outcomes.append(type(error).__name__)
-        print(f"\nslowloris: MAX_CONNECTIONS={CAP} held: 20 more connections got "
-              f"{sorted(set(outcomes))}")
+        print(
+            f"\nslowloris: MAX_CONNECTIONS={CAP} held: 20 more connections got "
+            f"{sorted(set(outcomes))}"
+        )
         assert capped.server.alive()
         assert "200" not in outcomes and set(outcomes) <= {
-            "503", "RemoteProtocolError", "ReadError", "ConnectError", "WriteError"}
+            "503",
+            "RemoteProtocolError",
+            "ReadError",
+            "ConnectError",
+            "WriteError",
+        }
         assert "503" in outcomes  # most see the answer; a few may lose it to a reset
 
         for sock in sockets:

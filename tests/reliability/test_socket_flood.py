@@ -42,8 +42,11 @@ class Target:
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     folder: Path = tmp_path_factory.mktemp("flood")
     server = Process(folder, DATABASE_URL=f"sqlite://{folder / 'db.sqlite3'}").start()
-    yield Target(server, make_board(server, jobs=1, firm="Flood CPA"),
-                 make_board(server, jobs=1, firm="Quiet CPA"))
+    yield Target(
+        server,
+        make_board(server, jobs=1, firm="Flood CPA"),
+        make_board(server, jobs=1, firm="Quiet CPA"),
+    )
     server.stop()
 
 
@@ -55,8 +58,9 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
 def _frame(message: dict[str, object]) -> bytes:
     payload, mask = json.dumps(message).encode(), os.urandom(4)
     size = len(payload)
-    head = bytes([0x81]) + (bytes([0x80 | size]) if size < 126
-                            else bytes([0x80 | 126]) + struct.pack("!H", size))
+    head = bytes([0x81]) + (
+        bytes([0x80 | size]) if size < 126 else bytes([0x80 | 126]) + struct.pack("!H", size)
+    )
     masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
     return head + mask + masked
 
@@ -65,17 +69,27 @@ async def _flood_socket(port: int, board: Board, stop: float, tally: Counter[str
     """Connect, init, start 100 subscriptions in one write; read until closed, then again at
     once; every half second stop them all and start them again (churn)."""
     init = _frame({"type": "connection_init", "payload": bearer(board.token)})
-    starts = b"".join(_frame({"id": str(n), "type": "subscribe", "payload": {
-        "query": BOARD, "variables": {"p": board.pipeline}}}) for n in range(100))
+    starts = b"".join(
+        _frame(
+            {
+                "id": str(n),
+                "type": "subscribe",
+                "payload": {"query": BOARD, "variables": {"p": board.pipeline}},
+            }
+        )
+        for n in range(100)
+    )
     stops = b"".join(_frame({"id": str(n), "type": "complete"}) for n in range(100))
     while time.monotonic() < stop:
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             key = base64.b64encode(os.urandom(16)).decode()
-            writer.write(f"GET /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                         f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {TRANSPORT_WS}"
-                         "\r\n\r\n".encode())
+            writer.write(
+                f"GET /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {TRANSPORT_WS}"
+                "\r\n\r\n".encode()
+            )
             await reader.readuntil(b"\r\n\r\n")
             writer.write(init + starts)
             tally["connects"] += 1
@@ -99,6 +113,7 @@ async def _flood_socket(port: int, board: Board, stop: float, tally: Counter[str
 
 def flood(port: int, board: Board, seconds: float, report: Connection) -> None:
     """The flooding process: SOCKETS sockets for `seconds`; sends back its tally."""
+
     async def run() -> Counter[str]:
         tally: Counter[str] = Counter()
         stop = time.monotonic() + seconds
@@ -115,10 +130,14 @@ async def _ack_latency(target: Target) -> float:
     """Seconds from connecting to connection_ack (at least 30 if none came within 30 s)."""
     began = time.monotonic()
     try:
-        async with websockets.connect(target.server.ws_url, subprotocols=[TRANSPORT_WS],  # type: ignore[list-item]
-                                      open_timeout=30) as ws:
-            await ws.send(json.dumps({"type": "connection_init",
-                                      "payload": bearer(target.other.token)}))
+        async with websockets.connect(
+            target.server.ws_url,
+            subprotocols=[TRANSPORT_WS],  # type: ignore[list-item]
+            open_timeout=30,
+        ) as ws:
+            await ws.send(
+                json.dumps({"type": "connection_init", "payload": bearer(target.other.token)})
+            )
             ack = json.loads(await asyncio.wait_for(ws.recv(), 30))
             assert ack["type"] == "connection_ack", ack
     except TimeoutError:
@@ -137,8 +156,9 @@ def test_another_firms_connection_ack_stays_quick_while_one_firm_floods(
     quiet = [asyncio.run(_ack_latency(target)) for _ in range(5)]
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe(duplex=False)
-    flooder = context.Process(target=flood, args=(target.server.port, target.flooder,
-                                                  FLOOD + 4, theirs))
+    flooder = context.Process(
+        target=flood, args=(target.server.port, target.flooder, FLOOD + 4, theirs)
+    )
     flooder.start()
     try:
         time.sleep(2)  # pacing: let the flood build up before measuring under it
@@ -151,11 +171,13 @@ def test_another_firms_connection_ack_stays_quick_while_one_firm_floods(
         flooder.join(30)
         if flooder.is_alive():
             flooder.kill()
-    print(f"\nsocket flood: {SOCKETS} sockets of one firm, each starting 100 subscriptions "
-          f"and again every 0.5 s, reconnecting at once when closed: {tally}; another firm's "
-          f"connection_ack: quiet p50 {percentile(quiet, 0.5) * 1000:.1f} ms; "
-          f"{len(during)} during the flood: p50 {percentile(during, 0.5) * 1000:.1f} ms, "
-          f"p99 {percentile(during, 0.99) * 1000:.1f} ms, max {max(during) * 1000:.1f} ms")
+    print(
+        f"\nsocket flood: {SOCKETS} sockets of one firm, each starting 100 subscriptions "
+        f"and again every 0.5 s, reconnecting at once when closed: {tally}; another firm's "
+        f"connection_ack: quiet p50 {percentile(quiet, 0.5) * 1000:.1f} ms; "
+        f"{len(during)} during the flood: p50 {percentile(during, 0.5) * 1000:.1f} ms, "
+        f"p99 {percentile(during, 0.99) * 1000:.1f} ms, max {max(during) * 1000:.1f} ms"
+    )
     assert target.server.alive()
     assert tally.get("refused 4429", 0) > 0 and tally.get("rate limited", 0) > 0, tally
     assert percentile(during, 0.99) < 3.0  # 25 s and more before the limits

@@ -45,8 +45,11 @@ class Target:
         return {"type": "connection_init", "payload": bearer(self.board.token)}
 
     def subscribe(self, operation_id: str = "1", protocol: str = TRANSPORT_WS) -> dict[str, Any]:
-        return {"id": operation_id, "type": "subscribe" if protocol == TRANSPORT_WS else "start",
-                "payload": {"query": BOARD, "variables": {"p": self.board.pipeline}}}
+        return {
+            "id": operation_id,
+            "type": "subscribe" if protocol == TRANSPORT_WS else "start",
+            "payload": {"query": BOARD, "variables": {"p": self.board.pipeline}},
+        }
 
     def socket(self, protocol: str = TRANSPORT_WS) -> RawWebSocket:
         """A socket that has been acknowledged."""
@@ -72,9 +75,13 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     folder = tmp_path_factory.mktemp("websockets")
     redis = RedisProcess().start()
     # Its thousand connect/subscribe cycles share one token: no subscription start rate.
-    server = Process(folder, DATABASE_URL=f"sqlite://{folder / 'db.sqlite3'}",
-                     REDIS_URL=redis.url, SUBSCRIPTION_STARTS_PER_10S="0",
-                     FIRM_SUBSCRIPTION_STARTS_PER_10S="0").start()
+    server = Process(
+        folder,
+        DATABASE_URL=f"sqlite://{folder / 'db.sqlite3'}",
+        REDIS_URL=redis.url,
+        SUBSCRIPTION_STARTS_PER_10S="0",
+        FIRM_SUBSCRIPTION_STARTS_PER_10S="0",
+    ).start()
     made = make_board(server, jobs=2)
     yield Target(server, Board(made.token, made.pipeline, made.stages, made.jobs), redis)
     server.stop()
@@ -158,8 +165,9 @@ def test_too_many_subscriptions_on_one_socket_are_refused(target: Target) -> Non
         pass
     ws.sock.close()
     accepted = 200 - len(refused)
-    print(f"\nwebsocket: 200 subscriptions on one socket: {accepted} accepted, "
-          f"{len(refused)} refused")
+    print(
+        f"\nwebsocket: 200 subscriptions on one socket: {accepted} accepted, {len(refused)} refused"
+    )
     assert refused, "no limit: every subscription was accepted"
     assert accepted <= 100
 
@@ -171,23 +179,46 @@ GARBAGE = [
     pytest.param(frame(0x2, b"\x00\x01\xff binary"), TRANSPORT_WS, "close 4400", id="binary"),
     pytest.param(frame(0x1, b"{}"), TRANSPORT_WS, "close 4400", id="no-type"),
     pytest.param(frame(0x1, b'{"type": 5}'), TRANSPORT_WS, "close 4400", id="type-not-a-string"),
-    pytest.param(frame(0x1, b'{"type": "subscribe", "payload": {"query": "{ viewer { id } }"}}'),
-                 TRANSPORT_WS, "close 4400", id="subscribe-without-id"),
-    pytest.param(frame(0x1, b"\xff\xfe invalid utf-8"), TRANSPORT_WS, "close 1007",
-                 id="text-not-utf8"),
-    *[pytest.param(frame(0x1, raw), protocol, "close 4400", id=f"{name}-{protocol}")
-      for name, raw in [("array", b"[1, 2]"), ("string", b'"connection_init"'),
-                        ("number", b"5"), ("null", b"null")]
-      for protocol in (TRANSPORT_WS, LEGACY_WS)],
-    *[pytest.param(frame(0x1, json.dumps({"id": "1", "type": "subscribe",
-                                          "payload": payload}).encode()),
-                   TRANSPORT_WS, "close 4400", id=f"subscribe-payload-{name}")
-      for name, payload in [("string", "x"), ("null", None)]],
-    *[pytest.param(frame(0x1, json.dumps({"id": "1", "type": "subscribe",
-                                          "payload": payload}).encode()),
-                   TRANSPORT_WS, "close 4400", id=f"subscribe-{name}")
-      for name, payload in [("query-int", {"query": 5}),
-                            ("variables-list", {"query": BOARD, "variables": [1]})]],
+    pytest.param(
+        frame(0x1, b'{"type": "subscribe", "payload": {"query": "{ viewer { id } }"}}'),
+        TRANSPORT_WS,
+        "close 4400",
+        id="subscribe-without-id",
+    ),
+    pytest.param(
+        frame(0x1, b"\xff\xfe invalid utf-8"), TRANSPORT_WS, "close 1007", id="text-not-utf8"
+    ),
+    *[
+        pytest.param(frame(0x1, raw), protocol, "close 4400", id=f"{name}-{protocol}")
+        for name, raw in [
+            ("array", b"[1, 2]"),
+            ("string", b'"connection_init"'),
+            ("number", b"5"),
+            ("null", b"null"),
+        ]
+        for protocol in (TRANSPORT_WS, LEGACY_WS)
+    ],
+    *[
+        pytest.param(
+            frame(0x1, json.dumps({"id": "1", "type": "subscribe", "payload": payload}).encode()),
+            TRANSPORT_WS,
+            "close 4400",
+            id=f"subscribe-payload-{name}",
+        )
+        for name, payload in [("string", "x"), ("null", None)]
+    ],
+    *[
+        pytest.param(
+            frame(0x1, json.dumps({"id": "1", "type": "subscribe", "payload": payload}).encode()),
+            TRANSPORT_WS,
+            "close 4400",
+            id=f"subscribe-{name}",
+        )
+        for name, payload in [
+            ("query-int", {"query": 5}),
+            ("variables-list", {"query": BOARD, "variables": [1]}),
+        ]
+    ],
 ]
 
 
@@ -216,8 +247,14 @@ def test_an_oversized_frame_is_closed_1009_and_others_carry_on(target: Target) -
             message = json.dumps({"type": "ping", "payload": {"x": "a" * 2_000_000}})
             big.sock.sendall(frame(0x1, message.encode()))
             ended = await asyncio.to_thread(outcome, big)
-            await asyncio.to_thread(graphql, target.server, target.board.token, MOVE,
-                                    j=target.board.jobs[0], s=target.board.stages[1])
+            await asyncio.to_thread(
+                graphql,
+                target.server,
+                target.board.token,
+                MOVE,
+                j=target.board.jobs[0],
+                s=target.board.stages[1],
+            )
             event = json.loads(await asyncio.wait_for(bystander.recv(), 10))
             return ended, event["payload"]["data"]["boardUpdated"]["type"]
 
@@ -259,12 +296,20 @@ def _settled(target: Target, fds: int, within: float = 15) -> None:
     """Until the server has let go of every subscription and socket (a few descriptors of
     connection pools may come and go); fails if it does not."""
     try:
-        asyncio.run(until(lambda: target.board_subscriptions() == 0
-                          and target.server.open_fds() <= fds + FD_SLACK, within=within,
-                          step=0.2))
+        asyncio.run(
+            until(
+                lambda: (
+                    target.board_subscriptions() == 0 and target.server.open_fds() <= fds + FD_SLACK
+                ),
+                within=within,
+                step=0.2,
+            )
+        )
     except TimeoutError:
-        pytest.fail(f"still {target.board_subscriptions()} board subscriptions in Redis and "
-                    f"{target.server.open_fds()} fds (at first {fds})")
+        pytest.fail(
+            f"still {target.board_subscriptions()} board subscriptions in Redis and "
+            f"{target.server.open_fds()} fds (at first {fds})"
+        )
 
 
 def test_a_thousand_connect_disconnect_cycles_leave_nothing_behind(target: Target) -> None:
@@ -277,22 +322,28 @@ def test_a_thousand_connect_disconnect_cycles_leave_nothing_behind(target: Targe
     _settled(target, fds)
     time.sleep(0.5)
     grown, fds_after = target.server.rss_kb() - rss, target.server.open_fds()
-    print(f"\nwebsocket: {CYCLES} connect/subscribe/disconnect cycles in {took:.1f} s: RSS "
-          f"{rss / 1024:.1f} MB -> {(rss + grown) / 1024:.1f} MB ({grown:+d} KB), fds "
-          f"{fds} -> {fds_after}, board subscriptions in Redis after: "
-          f"{target.board_subscriptions()}")
+    print(
+        f"\nwebsocket: {CYCLES} connect/subscribe/disconnect cycles in {took:.1f} s: RSS "
+        f"{rss / 1024:.1f} MB -> {(rss + grown) / 1024:.1f} MB ({grown:+d} KB), fds "
+        f"{fds} -> {fds_after}, board subscriptions in Redis after: "
+        f"{target.board_subscriptions()}"
+    )
     assert target.server.alive()
     assert target.board_subscriptions() == 0
     assert fds_after <= fds + FD_SLACK
     assert grown < 5 * 1024, f"RSS grew {grown} KB over {CYCLES} cycles"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a client that closes its socket right after sending subscribe leaves its "
-    "subscription running: strawberry starts the operation after the socket's cleanup, so "
-    "nothing cancels it; it keeps a feed subscriber, a task and the board's Redis "
-    "subscription until the next event on that board, when sending fails ('Exception in "
-    "worker task', WebSocketDisconnect, logged as an ERROR). On a quiet board it lives on"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG: a client that closes its socket right after sending subscribe leaves its "
+        "subscription running: strawberry starts the operation after the socket's cleanup, so "
+        "nothing cancels it; it keeps a feed subscriber, a task and the board's Redis "
+        "subscription until the next event on that board, when sending fails ('Exception in "
+        "worker task', WebSocketDisconnect, logged as an ERROR). On a quiet board it lives on"
+    ),
+)
 def test_leaving_right_after_subscribing_leaves_nothing_behind(target: Target) -> None:
     """Runs after the cycles test above, which a subscription left behind would disturb."""
     fds = target.server.open_fds()

@@ -39,8 +39,12 @@ async def release(connection: asyncpg.Connection) -> None:
 async def lock_waiters(url: str) -> int:
     """Sessions of this database waiting for a lock."""
     database = url.rpartition("/")[2]
-    [row] = await fetch(url, """SELECT count(*) AS n FROM pg_stat_activity
-        WHERE datname = $1 AND wait_event_type = 'Lock'""", database)
+    [row] = await fetch(
+        url,
+        """SELECT count(*) AS n FROM pg_stat_activity
+        WHERE datname = $1 AND wait_event_type = 'Lock'""",
+        database,
+    )
     return int(row["n"])
 
 
@@ -56,8 +60,9 @@ async def runs_done(url: str, at_least: int, within: float = 60) -> int:
     """Until `at_least` automation runs have finished (succeeded, skipped or failed)."""
     async with asyncio.timeout(within):
         while True:
-            [row] = await fetch(url, "SELECT count(*) AS n FROM automation_run "
-                                     "WHERE status <> 'PENDING'")
+            [row] = await fetch(
+                url, "SELECT count(*) AS n FROM automation_run WHERE status <> 'PENDING'"
+            )
             if row["n"] >= at_least:
                 return int(row["n"])
             await asyncio.sleep(0.05)
@@ -77,18 +82,31 @@ async def entries_waiting_for_a_worker(
         client = (await gql(http, server, board.token, CLIENT))["createClient"]["client"]["id"]
 
         async def create(n: int) -> str:
-            data = await gql(http, server, board.token, CREATE_JOB, p=board.pipeline, c=client,
-                             s=board.stages[1], t=f"job {n}")
+            data = await gql(
+                http,
+                server,
+                board.token,
+                CREATE_JOB,
+                p=board.pipeline,
+                c=client,
+                s=board.stages[1],
+                t=f"job {n}",
+            )
             return str(data["createJob"]["job"]["id"])
 
         for chunk in range(0, ENTRIES, 20):
             board.jobs += await asyncio.gather(
-                *(create(n) for n in range(chunk, min(chunk + 20, ENTRIES))))
+                *(create(n) for n in range(chunk, min(chunk + 20, ENTRIES)))
+            )
     return board, automation
 
 
 async def interrupt_a_worker(
-    url: str, logs: Path, processes: list[Process], board: Board, signal_number: int,
+    url: str,
+    logs: Path,
+    processes: list[Process],
+    board: Board,
+    signal_number: int,
 ) -> tuple[int, float, int | None]:
     """Let a worker do some of the runs, catch it in the middle of one (its run claimed, its
     transaction waiting for the pipeline lock we hold), send it `signal_number`, then let the
