@@ -1,0 +1,113 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright's Python API, against a real
+`python server.py` process seeded with the demo firm.
+
+No browser is downloaded: Playwright launches /usr/bin/chromium (Debian's `chromium` package;
+CHROMIUM names another binary). Without it these tests skip locally and fail under CI=true.
+Pages are kept on loopback: any request elsewhere (a CDN) is refused and recorded in
+`Session.offsite`, so a test can assert that a page needs no network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+
+from tests.conftest import IN_CI
+from tests.servers import ServerProcess
+
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the browser tests (package scope: Playwright's sync API runs
+    its own event loop, closed before the suite's asyncio tests go on)."""
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: apt-get install chromium (or set CHROMIUM)"
+        if IN_CI:
+            pytest.fail(f"browser tests need Chromium under CI=true: {reason}")
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Session:
+    """One browser session (a context: its own cookies and localStorage) and its page."""
+
+    context: BrowserContext
+    page: Page
+    offsite: list[str] = field(default_factory=list)  # refused non-loopback requests
+    console_errors: list[str] = field(default_factory=list)
+
+
+def _is_loopback(url: str) -> bool:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return (
+        parts.scheme in ("data", "blob", "about")
+        or host in LOOPBACK_HOSTS
+        or (host.startswith("127."))
+    )
+
+
+@pytest.fixture
+def new_session(browser: Browser) -> Iterator[Callable[[], Session]]:
+    """Makes browser sessions, each closed after the test."""
+    sessions: list[Session] = []
+
+    def make() -> Session:
+        context = browser.new_context()
+        session = Session(context, context.new_page())
+
+        def keep_on_loopback(route: Route) -> None:
+            if _is_loopback(route.request.url):
+                route.continue_()
+            else:
+                session.offsite.append(route.request.url)
+                route.abort("internetdisconnected")
+
+        context.route("**/*", keep_on_loopback)
+        session.page.on(
+            "console",
+            lambda m: session.console_errors.append(m.text) if m.type == "error" else None,
+        )
+        sessions.append(session)
+        return session
+
+    yield make
+    for session in sessions:
+        session.context.close()
+
+
+@dataclass
+class DemoServer:
+    """A running `python server.py` on its own SQLite file, seeded by `server.py demo`."""
+
+    process: ServerProcess
+    token: str  # the demo firm owner's
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+
+@pytest.fixture
+def demo_server(tmp_path: Path) -> Iterator[DemoServer]:
+    process = ServerProcess(tmp_path, DATABASE_URL=f"sqlite://{tmp_path / 'board.sqlite3'}")
+    # Seeded before it serves: SQLite has a single writer. The same database and port are kept
+    # across process.stop() / process.start(), for restart tests.
+    token = json.loads(process.cli("demo"))["token"]
+    process.start()
+    yield DemoServer(process, token)
+    process.stop()
