@@ -4,7 +4,7 @@ python server.py                      serve (SQLite by default) on http://127.0.
 python server.py --workers 4          several serving processes
 python server.py migrate              apply pending migrations and exit
 python server.py create-firm NAME --owner-email EMAIL
-python server.py demo                 seed a demo firm; prints its owner's token
+python server.py demo                 seed a demo firm (once); prints a new token of its owner
 python server.py issue-token --email EMAIL [--firm FIRM_ID_OR_NAME] [--name NAME]
                  [--scopes READ,WRITE,ADMIN]
                                       a new token for an existing user (recovery)
@@ -104,11 +104,38 @@ async def _with_database(
 
 
 WS_MAX_FRAME = 1_000_000
+log = logging.getLogger("workflow")
+
+
+def startup_lines(config: settings_module.Settings, workers: int, runner: bool) -> list[str]:
+    """What `serve` tells whoever started it: what it serves, where, on what (no passwords)."""
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    base = f"http://{host}:{config.port}"
+    everywhere = " (all interfaces)" if config.host in ("0.0.0.0", "::") else ""
+    broker = (
+        f"Redis {settings_module.without_password(config.redis_url)}"
+        if config.redis_url
+        else "in-process (no REDIS_URL: live updates reach this process's subscribers only)"
+    )
+    return [
+        f"serving GraphQL at {base}/graphql{everywhere} (HTTP and websockets); "
+        "open that address in a browser for GraphiQL",
+        f"board page: {base}/board",
+        f"database: {settings_module.without_password(config.database_url)}",
+        f"broker: {broker}",
+        "automations runner and webhook sender: in this server"
+        if runner
+        else "automations runner and webhook sender: not here (--no-runner): "
+        "run `python server.py worker` processes",
+        f"serving processes: {workers}",
+    ]
 
 
 def serve(config: settings_module.Settings, workers: int, runner: bool) -> None:
     # Migrate once here, so several workers never race to apply the same migration.
     asyncio.run(_migrate(config))
+    for line in startup_lines(config, workers, runner):
+        log.info("%s", line)
     if not runner:
         os.environ["WORKFLOW_NO_RUNNER"] = "1"  # read by each serving process
     # uvicorn re-raises the SIGTERM it drained on: after a clean shutdown, exit 0 instead.
@@ -178,7 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     firm.add_argument("name")
     firm.add_argument("--owner-email", required=True)
     firm.add_argument("--owner-name")
-    commands.add_parser("demo", help="seed a demo firm and print its owner's token")
+    commands.add_parser(
+        "demo",
+        help="seed a demo firm (once: run again, it seeds nothing) and print a new token of its "
+        "owner",
+    )
     issue = commands.add_parser(
         "issue-token",
         help="issue a new token for an existing, active user and print it "
@@ -199,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Tortoise's only INFO line is "Tortoise-ORM shutdown", once per short-lived opening
+    # (migrations, then the server's own): noise at start.
+    logging.getLogger("tortoise").setLevel(logging.WARNING)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     try:
@@ -211,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in (None, "serve"):
             serve(config, args.workers, runner=not args.no_runner)
         elif args.command == "worker":
+            log.info(
+                "worker: running automations and sending webhooks; database: %s",
+                settings_module.without_password(config.database_url),
+            )
             asyncio.run(_with_database(config, lambda: work_forever(config)))
         elif args.command == "migrate":
             asyncio.run(_migrate(config))
@@ -222,9 +260,17 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(_firm_json(new))
         elif args.command == "demo":
-            from workflow.demo import seed_demo
+            from workflow.demo import demo
 
-            print(_firm_json(asyncio.run(_with_database(config, seed_demo))))
+            found, seeded = asyncio.run(_with_database(config, demo))
+            if not seeded:
+                print(
+                    f"demo: the demo firm already exists: {found.firm.name!r}, firm_id "
+                    f"{encode_id('Firm', found.firm.id)}, owner {found.owner.email}; seeded "
+                    "nothing, issued its owner a new token",
+                    file=sys.stderr,
+                )
+            print(_firm_json(found))
         elif args.command == "issue-token":
             logging.getLogger().setLevel(logging.WARNING)  # a refusal prints its one line only
             print(_issued_json(asyncio.run(_with_database(config, lambda: _issue_token(args)))))

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite://workflow.sqlite3"
 DATABASE_SCHEMES = {"sqlite", "postgres", "postgresql", "asyncpg"}
@@ -55,6 +55,22 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def without_password(url: str) -> str:
+    """The URL for a log line: a password in it (user:PASSWORD@ or ?password=) shown as ***."""
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        parts = parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{host}")
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key.lower() == "password" for key, _ in pairs):
+        hidden = [(key, "***" if key.lower() == "password" else value) for key, value in pairs]
+        parts = parts._replace(query=urlencode(hidden, safe="*"))
+    # Rebuilt by hand: urlunsplit drops the empty host of sqlite:///path.
+    query = f"?{parts.query}" if parts.query else ""
+    fragment = f"#{parts.fragment}" if parts.fragment else ""
+    return f"{parts.scheme}://{parts.netloc}{parts.path}{query}{fragment}"
 
 
 def load(env: Mapping[str, str] | None = None) -> Settings:

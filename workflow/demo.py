@@ -1,15 +1,22 @@
-"""Demo data: a firm with the pipelines of the domain document, clients, jobs and tasks."""
+"""Demo data: a firm with the pipelines of the domain document, clients, jobs and tasks.
+
+`python server.py demo` seeds it once: the demo firm is the firm named DEMO_FIRM whose active
+owner has the email DEMO_OWNER (on the reserved .test domain, which no real firm's owner has).
+Run again, it seeds nothing and issues that owner a new token (only tokens' hashes are kept,
+so the first one cannot be shown again)."""
 
 from __future__ import annotations
 
 import random
 from datetime import date, timedelta
 
-from models import Priority, Role, User
+from models import Firm, Priority, Role, User
 from workflow import clients, jobs, pipelines, tasks
-from workflow.firms import NewFirm, create_firm
+from workflow.firms import NewFirm, create_firm, issue_token
 from workflow.scope import Scope
 
+DEMO_FIRM = "Demo CPA"
+DEMO_OWNER = "owner@demo.test"
 PIPELINES = {
     "1040 Return": ["Review Docs", "Prepare Engagement Letter", "Prepare Return", "Review"],
     "W-2": ["Collect W-2s", "Verify", "File", "Done"],
@@ -30,8 +37,28 @@ TEAM = [("Pat Preparer", "pat", Role.STAFF), ("Riley Reviewer", "riley", Role.AD
 TASKS = ["Request documents", "Check prior-year return", "Call the client"]
 
 
+async def demo() -> tuple[NewFirm, bool]:
+    """The demo firm with a new owner token, and whether it was seeded now (False: it existed)."""
+    if (existing := await existing_demo()) is not None:
+        return existing, False
+    return await seed_demo(), True
+
+
+async def existing_demo() -> NewFirm | None:
+    """The demo firm an earlier run seeded (the oldest, if several), with a new owner token."""
+    owner = (
+        await User.filter(email=DEMO_OWNER, role=Role.OWNER, is_active=True, firm__name=DEMO_FIRM)
+        .order_by("firm_id")
+        .first()
+    )
+    if owner is None:
+        return None
+    _, token = await issue_token(owner, "owner")
+    return NewFirm(await Firm.get(id=owner.firm_id), owner, token)
+
+
 async def seed_demo() -> NewFirm:
-    new = await create_firm("Demo CPA", "owner@demo.test", "Olivia Owner")
+    new = await create_firm(DEMO_FIRM, DEMO_OWNER, "Olivia Owner")
     scope = Scope(firm_id=new.firm.id, user_id=new.owner.id)
     team = [new.owner] + [
         await User.create(firm_id=new.firm.id, name=name, email=f"{login}@demo.test", role=role)
