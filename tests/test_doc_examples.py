@@ -1,0 +1,314 @@
+"""Every example in the README and the docs runs, as written, against the demo data.
+
+A real `python server.py` (SQLite, seeded by `python server.py demo`, as the README says) and
+the demo owner's token. Every ```graphql block of README.md, docs/*.md, bench/README.md and
+tests/reliability/README.md is one test case, found by reading the files: a new block is run
+without being registered here.
+- queries and mutations go over HTTP: no `errors`, and every mutation payload's `errors` empty;
+- subscriptions go over the websocket: the first event arrives after a move on the board it
+  watches, and, when the example takes `after`, subscribing again from that event's cursor
+  delivers the move made while away;
+- variables come from the demo data (VARIABLES, by file and operation name), chosen from the
+  answer of the README's board query; an example that needs a variable not given there fails.
+```python blocks are run and what they define is checked (PYTHON_CHECKS); ```json blocks must
+parse. A block in any other language fails, until this file says how it is checked.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from graphql import (
+    FieldNode,
+    NonNullTypeNode,
+    OperationDefinitionNode,
+    OperationType,
+    VariableNode,
+    parse,
+)
+
+from tests.live import Subscription
+from tests.markdown import ROOT, Block, documents, fenced_blocks
+from tests.servers import ServerProcess
+from webhooks import signing
+
+# How each language's blocks are checked (``` with no language: sample output, not run).
+LANGUAGES = {"graphql", "python", "json", "sh", ""}
+
+
+def blocks(language: str) -> list[Block]:
+    return [b for path in documents() for b in fenced_blocks(path) if b.info == language]
+
+
+@dataclass(frozen=True)
+class Example:
+    block: Block
+    operation: OperationDefinitionNode
+
+    @property
+    def key(self) -> str:
+        """How VARIABLES names it: the file and the operation's name."""
+        name = self.operation.name.value if self.operation.name else "anonymous"
+        return f"{self.block.path.relative_to(ROOT)}#{name}"
+
+    @property
+    def required_variables(self) -> set[str]:
+        return {
+            v.variable.name.value
+            for v in self.operation.variable_definitions or ()
+            if isinstance(v.type, NonNullTypeNode) and v.default_value is None
+        }
+
+    def variable_of(self, argument: str) -> str | None:
+        """The variable the root field takes as `argument`, if any."""
+        field = self.operation.selection_set.selections[0]
+        assert isinstance(field, FieldNode)
+        for arg in field.arguments:
+            if arg.name.value == argument and isinstance(arg.value, VariableNode):
+                return arg.value.name.value
+        return None
+
+
+def examples() -> list[Example]:
+    found: list[Example] = []
+    for block in blocks("graphql"):
+        document = parse(block.text)
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        assert len(operations) == len(document.definitions) == 1, (
+            f"{block.where}: an example is one operation"
+        )
+        found.append(Example(block, operations[0]))
+    return found
+
+
+class Demo:
+    """The demo firm on a running server, as its owner."""
+
+    def __init__(self, server: ServerProcess, token: str) -> None:
+        self.server, self.token = server, token
+
+    def post(self, query: str, **variables: Any) -> dict[str, Any]:
+        response = httpx.post(
+            f"{self.server.url}/graphql",
+            json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def board(self) -> dict[str, Any]:
+        """The first pipeline, as the README's board query answers it."""
+        (readme_board,) = [e for e in examples() if e.key == "README.md#Board"]
+        body = self.post(readme_board.block.text)
+        assert "errors" not in body, body
+        pipeline: dict[str, Any] = body["data"]["pipelines"]["edges"][0]["node"]
+        return pipeline
+
+    def a_move(self) -> dict[str, Any]:
+        """A card to drag, from the board's answer: the one changed most (its version is not
+        1: a literal version in an example would be stale), to the next stage, after that
+        stage's last card (null: it is empty)."""
+        stages = self.board()["stages"]
+        cards = [(s, e["node"]) for s, stage in enumerate(stages) for e in stage["jobs"]["edges"]]
+        source, job = max(cards, key=lambda card: int(card[1]["version"]))
+        assert job["version"] > 1, "the demo's cards have all moved or changed since made"
+        target = stages[(source + 1) % len(stages)]
+        last = target["jobs"]["edges"][-1]["node"]["id"] if target["jobs"]["edges"] else None
+        return {
+            "job": job["id"],
+            "stage": target["id"],
+            "after": last,
+            "version": job["version"],
+        }
+
+    def move(self) -> str:
+        """Make a move on the first pipeline's board; the job moved."""
+        move = self.a_move()
+        body = self.post(
+            """mutation($j: ID!, $s: ID!) { moveJob(input: {jobId: $j, stageId: $s}) {
+            errors { code } } }""",
+            j=move["job"],
+            s=move["stage"],
+        )
+        assert body == {"data": {"moveJob": {"errors": []}}}, body
+        return str(move["job"])
+
+
+def move_variables(demo: Demo) -> dict[str, Any]:
+    move = demo.a_move()
+    return {k: move[k] for k in ("job", "stage", "after", "version")}
+
+
+def pipeline_id(demo: Demo) -> str:
+    return str(demo.board()["id"])
+
+
+# The variables of the examples that take some, by file and operation name.
+VARIABLES: dict[str, Callable[[Demo], dict[str, Any]]] = {
+    "README.md#Move": move_variables,
+    "README.md#LiveBoard": lambda demo: {"pipelineId": pipeline_id(demo)},
+    "docs/integrations.md#BoardUpdates": lambda demo: {"p": pipeline_id(demo)},
+    "docs/integrations.md#Register": lambda demo: {"pipeline": pipeline_id(demo)},
+}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """`python server.py demo`, then `python server.py` on that SQLite file. Without the
+    runner: it would also send webhooks, and the examples register one for a partner's
+    address (nothing may leave this machine)."""
+    folder = tmp_path_factory.mktemp("demo")
+    server = ServerProcess(
+        folder,
+        "--no-runner",
+        DATABASE_URL=f"sqlite://{folder / 'demo.db'}",
+        WEBHOOK_ALLOW_PRIVATE="true",  # a registration then resolves no name (no DNS query)
+    )
+    token = json.loads(server.cli("demo"))["token"]
+    server.start()
+    try:
+        yield Demo(server, token)
+    finally:
+        server.stop()
+
+
+def test_every_block_is_one_this_file_knows_how_to_check() -> None:
+    for path in documents():
+        for block in fenced_blocks(path):
+            fixed = path.name == "api.md" and block.info == "graphql fixed"
+            assert fixed or block.info in LANGUAGES, f"{block.where}: ```{block.info} is not run"
+
+
+def test_variables_name_only_examples_that_exist() -> None:
+    keys = [e.key for e in examples()]
+    assert not [k for k in keys if k.endswith("#anonymous")], "name every example's operation"
+    assert len(keys) == len(set(keys)), "two examples of one file share an operation name"
+    assert set(VARIABLES) <= set(keys)
+
+
+@pytest.mark.parametrize("example", examples(), ids=lambda e: e.key)
+async def test_the_example_runs(demo: Demo, example: Example) -> None:
+    variables = VARIABLES[example.key](demo) if example.key in VARIABLES else {}
+    missing = example.required_variables - variables.keys()
+    assert not missing, f"{example.block.where}: give {missing} in VARIABLES[{example.key!r}]"
+    if example.operation.operation == OperationType.SUBSCRIPTION:
+        await _subscribe(demo, example, variables)
+        return
+    body = run(demo, example, variables)
+    if example.key == "README.md#Move":  # the card landed where it was dragged
+        job = body["data"]["moveJob"]["job"]
+        assert job["id"] == variables["job"]
+        assert job["version"] == variables["version"] + 1
+
+
+def run(demo: Demo, example: Example, variables: dict[str, Any]) -> dict[str, Any]:
+    """A query or mutation over HTTP: no errors, and none in a mutation's payloads."""
+    body = demo.post(example.block.text, **variables)
+    assert "errors" not in body, f"{example.block.where}: {body}"
+    assert body["data"], body
+    if example.operation.operation == OperationType.MUTATION:
+        for field, payload in body["data"].items():
+            assert payload["errors"] == [], f"{example.block.where}: {field}: {payload}"
+    return body
+
+
+async def _subscribe(demo: Demo, example: Example, variables: dict[str, Any]) -> None:
+    subscription = await Subscription.open(demo.server, demo.token, example.block.text, **variables)
+    try:
+        # The subscription starts while the move commits: a move made before it started is
+        # not delivered (only a resume is), so move again until an event arrives.
+        moved: list[str] = []
+        for _ in range(10):
+            moved.append(demo.move())
+            try:
+                event = await subscription.event(wait=2)
+                break
+            except TimeoutError:
+                continue
+        else:
+            pytest.fail("no event after 10 moves")
+        assert event["type"] == "JOB_MOVED" and event["job"]["id"] in moved, event
+    finally:
+        await subscription.close()
+    after = example.variable_of("after")
+    if after is None:
+        return
+    missed = demo.move()  # while away
+    resumed = await Subscription.open(
+        demo.server, demo.token, example.block.text, **{**variables, after: event["cursor"]}
+    )
+    try:
+        event = await resumed.event()
+        assert (event["type"], event["job"]["id"]) == ("JOB_MOVED", missed)
+    finally:
+        await resumed.close()
+
+
+def test_the_python_examples_run() -> None:
+    found = blocks("python")
+    assert found, "the docs lost their Python examples"
+    for block in found:
+        namespace: dict[str, Any] = {}
+        exec(compile(block.text, block.where, "exec"), namespace)
+        checked = [check for name, check in PYTHON_CHECKS.items() if name in namespace]
+        assert checked, f"{block.where}: defines none of {sorted(PYTHON_CHECKS)}"
+        for check in checked:
+            check(namespace)
+
+
+def check_verify(namespace: dict[str, Any]) -> None:
+    """The documented `verify` accepts what the server's signer signs, and nothing else."""
+    verify = namespace["verify"]
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    body, message_id, now = (
+        b'{"type": "JOB_MOVED"}',
+        "msg_" + secrets.token_hex(8),
+        int(time.time()),
+    )
+    headers = signing.headers(secret, message_id, now, body)
+    assert verify(secret, headers, body) is True
+    assert verify(secret, headers, body.replace(b"MOVED", b"ARCHIVED")) is False
+    assert verify(secret, headers, body, now=now + 301) is False
+    other = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    assert verify(other, headers, body) is False
+
+
+PYTHON_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {"verify": check_verify}
+
+
+def test_the_json_examples_parse() -> None:
+    for block in blocks("json"):
+        try:
+            json.loads(block.text)
+        except ValueError as error:
+            pytest.fail(f"{block.where}: {error}")
+
+
+def test_an_example_that_fails_fails(demo: Demo, tmp_path: Path) -> None:
+    """A block of a page is an example to run, and one answering errors fails: the README's
+    old moveJob, with its literal stale expectedVersion, now that the card has moved on."""
+    move = demo.a_move()
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```graphql\n"
+        f'mutation {{ moveJob(input: {{jobId: "{move["job"]}", stageId: "{move["stage"]}", '
+        f"expectedVersion: {move['version'] - 1}}}) {{ job {{ id }} errors {{ code }} }} }}\n"
+        "```\n"
+    )
+    (block,) = fenced_blocks(page)
+    document = parse(block.text)
+    operation = document.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    with pytest.raises(AssertionError, match="VERSION_CONFLICT"):
+        run(demo, Example(block, operation), {})
