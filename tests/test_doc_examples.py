@@ -295,6 +295,29 @@ def test_the_json_examples_parse() -> None:
             pytest.fail(f"{block.where}: {error}")
 
 
+def test_the_webhook_sample_has_the_keys_the_server_sends(demo: Demo) -> None:
+    """The delivery shown in docs/integrations.md has the shape of a real one: the server
+    writes a delivery with the change (this server sends none: no runner)."""
+    (sample,) = [json.loads(b.text) for b in blocks("json") if '"eventId"' in b.text]
+    body = demo.post(
+        """mutation($p: ID) { createWebhookEndpoint(input: {url: "https://partner.example/sample",
+        eventTypes: [JOB_MOVED], pipelineId: $p}) { webhookEndpoint { id } errors { code } } }""",
+        p=pipeline_id(demo),
+    )
+    endpoint = body["data"]["createWebhookEndpoint"]["webhookEndpoint"]["id"]
+    demo.move()
+    body = demo.post(
+        "query($id: ID!) { node(id: $id) { ... on WebhookEndpoint { deliveries { edges { node {"
+        " payload } } } } } }",
+        id=endpoint,
+    )
+    (delivery,) = body["data"]["node"]["deliveries"]["edges"]
+    payload = delivery["node"]["payload"]
+    assert sample.keys() == payload.keys()
+    assert sample["data"].keys() == payload["data"].keys()
+    assert sample["data"]["job"].keys() == payload["data"]["job"].keys()
+
+
 def test_an_example_that_fails_fails(demo: Demo, tmp_path: Path) -> None:
     """A block of a page is an example to run, and one answering errors fails: the README's
     old moveJob, with its literal stale expectedVersion, now that the card has moved on."""
