@@ -72,7 +72,7 @@ class Example:
         """The variable the root field takes as `argument`, if any."""
         field = self.operation.selection_set.selections[0]
         assert isinstance(field, FieldNode)
-        for arg in field.arguments:
+        for arg in field.arguments or ():
             if arg.name.value == argument and isinstance(arg.value, VariableNode):
                 return arg.value.name.value
         return None
