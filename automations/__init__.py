@@ -1,1 +1,2 @@
-"""Stage automations: the stage-entry hook (and, later, one module per action and the runner)."""
+"""Stage automations: their settings and conditions (manage.py), one module per action, and the
+runner that executes the runs the domain records at stage entry (workflow.stage_entry)."""

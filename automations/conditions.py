@@ -1,11 +1,12 @@
-"""Conditions of an automation: which entering jobs it runs for. All given ones must hold."""
+"""Conditions of an automation, checked when it is saved: which entering jobs it runs for. All
+given ones must hold (workflow.stage_entry.unmet says which do not, at each entry)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from automations.settings import strings
-from models import Job, Priority
+from models import Priority
 from workflow import validation
 from workflow.errors import invalid
 
@@ -32,16 +33,3 @@ def check(conditions: Any) -> dict[str, list[str]]:
         if priorities:
             checked["priorities"] = sorted(set(priorities))
     return checked
-
-
-def unmet(conditions: dict[str, list[str]], job: Job, client_tags: list[str]) -> str | None:
-    """Why the automation does not apply to this job, or None if it does."""
-    if missing := set(conditions.get("clientTagsAll", ())) - set(client_tags):
-        return f"the client lacks tags {sorted(missing)}"
-    if present := set(conditions.get("clientTagsNone", ())) & set(client_tags):
-        return f"the client has tags {sorted(present)}"
-    if missing := set(conditions.get("jobTagsAll", ())) - set(job.tags):
-        return f"the job lacks tags {sorted(missing)}"
-    if (priorities := conditions.get("priorities")) and job.priority not in priorities:
-        return f"the job's priority is {job.priority}"
-    return None

@@ -17,9 +17,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from automations.actions import ACTIONS
-from automations.background import IN_FIRM_TURNS, BackgroundLoop, FirmTurns
 from models import AutomationRun, EventType, JobStatus, RunStatus, sql
 from models.db import is_postgres
+from realtime.background import IN_FIRM_TURNS, BackgroundLoop, FirmTurns
 from workflow.scope import NOBODY, Scope
 from workflow.unit import RUNS, change
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import strawberry
 
+from automations import manage
 from models import Automation
 from resolvers.common import attempt, delete
 from schema.context import Info
@@ -18,7 +19,6 @@ from schema.inputs import (
 from schema.node import decode_id
 from schema.payloads import AutomationPayload, AutomationRunPayload, DeletePayload
 from schema.types import ID_SETTINGS, AutomationRunType, AutomationType
-from workflow import automations
 from workflow.errors import DomainError, ErrorCode, invalid
 
 
@@ -63,7 +63,7 @@ class AutomationMutations:
         scope = info.context.scope
         return _payload(
             *await attempt(
-                lambda: automations.create_automation(
+                lambda: manage.create_automation(
                     scope,
                     decode_id(input.stage_id, "Stage", "stageId"),
                     input.action,
@@ -81,7 +81,7 @@ class AutomationMutations:
         scope = info.context.scope
         return _payload(
             *await attempt(
-                lambda: automations.update_automation(
+                lambda: manage.update_automation(
                     scope,
                     decode_id(input.id, "Automation", "id"),
                     None if input.settings is None else settings_in(input.settings),
@@ -94,9 +94,7 @@ class AutomationMutations:
     @strawberry.mutation
     async def delete_automation(self, info: Info, input: DeleteAutomationInput) -> DeletePayload:
         scope = info.context.scope
-        return await delete(
-            input.id, "Automation", lambda pk: automations.delete_automation(scope, pk)
-        )
+        return await delete(input.id, "Automation", lambda pk: manage.delete_automation(scope, pk))
 
     @strawberry.mutation(description="Run a FAILED automation run again.")
     async def retry_automation_run(
@@ -104,7 +102,7 @@ class AutomationMutations:
     ) -> AutomationRunPayload:
         scope = info.context.scope
         run, errors = await attempt(
-            lambda: automations.retry_run(scope, decode_id(input.id, "AutomationRun", "id"))
+            lambda: manage.retry_run(scope, decode_id(input.id, "AutomationRun", "id"))
         )
         return AutomationRunPayload(
             automation_run=AutomationRunType.from_model(run) if run else None, errors=errors

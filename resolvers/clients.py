@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from models import Client
-from resolvers.common import attempt, provided, root_connection
-from schema.connection import Connection
+from resolvers.common import attempt, provided
+from schema.connection import Connection, root_connection
 from schema.context import Info
 from schema.inputs import CreateClientInput, UpdateClientInput
 from schema.node import decode_id

@@ -1,4 +1,4 @@
-"""What every resolver needs: domain errors to UserErrors, set fields, root connections."""
+"""What every resolver needs: domain errors to UserErrors, set fields, deletes."""
 
 from __future__ import annotations
 
@@ -6,16 +6,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import strawberry
-from tortoise.queryset import QuerySet
 
-from schema.connection import Connection, build, decode_cursor, page_size
 from schema.errors import UserError
 from schema.node import decode_id
 from schema.payloads import DeletePayload
 from workflow.errors import DomainError
 
 R = TypeVar("R")
-T = TypeVar("T")
 
 
 async def attempt(operation: Callable[[], Awaitable[R]]) -> tuple[R | None, list[UserError]]:
@@ -29,18 +26,6 @@ async def attempt(operation: Callable[[], Awaitable[R]]) -> tuple[R | None, list
 def provided(**fields: Any) -> dict[str, Any]:
     """The fields of an update input that the client actually sent."""
     return {name: value for name, value in fields.items() if value is not strawberry.UNSET}
-
-
-async def root_connection(
-    queryset: QuerySet[Any], first: int | None, after: str | None, wrap: Callable[[Any], T]
-) -> Connection[T]:
-    """A page of a top-level list, ordered by id."""
-    size = page_size(first)
-    cursor = decode_cursor(after, "id")
-    page = queryset.order_by("id").limit(size + 1)
-    if cursor is not None:
-        page = page.filter(id__gt=cursor)
-    return build(await page, size, "id", wrap, queryset.count, has_previous=cursor is not None)
 
 
 async def delete(

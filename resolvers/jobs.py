@@ -8,8 +8,8 @@ import strawberry
 
 from models import Job, JobStatus, Priority
 from models.sql import with_tag
-from resolvers.common import attempt, provided, root_connection
-from schema.connection import Connection
+from resolvers.common import attempt, provided
+from schema.connection import Connection, root_connection
 from schema.context import Info
 from schema.enums import JobStatusEnum
 from schema.inputs import (

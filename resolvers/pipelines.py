@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from models import Pipeline
-from resolvers.common import attempt, delete, provided, root_connection
-from schema.connection import Connection
+from resolvers.common import attempt, delete, provided
+from schema.connection import Connection, root_connection
 from schema.context import Info
 from schema.inputs import (
     CreatePipelineInput,

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from tortoise.queryset import QuerySet
 
 from models import keys
 from workflow.errors import invalid
@@ -103,3 +104,15 @@ def build(
         ),
         count=count,
     )
+
+
+async def root_connection(
+    queryset: QuerySet[Any], first: int | None, after: str | None, wrap: Callable[[Any], T]
+) -> Connection[T]:
+    """A page of a top-level list, ordered by id."""
+    size = page_size(first)
+    cursor = decode_cursor(after, "id")
+    page = queryset.order_by("id").limit(size + 1)
+    if cursor is not None:
+        page = page.filter(id__gt=cursor)
+    return build(await page, size, "id", wrap, queryset.count, has_previous=cursor is not None)

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
-from resolvers.loaders import Loaders
+from schema.loaders import Loaders
 from workflow.scope import Scope
 
 if TYPE_CHECKING:

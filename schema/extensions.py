@@ -16,8 +16,8 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import InvalidOperationTypeError
 
 from models.outage import database_unavailable
-from resolvers.loaders import Loaders
 from schema.documents import DocumentCache, document_key
+from schema.loaders import Loaders
 from workflow.errors import DomainError
 
 log = logging.getLogger("workflow.errors")

@@ -8,8 +8,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from models import ApiToken, DeliveryStatus, Permission, WebhookDelivery, WebhookEndpoint
-from resolvers.common import root_connection
-from schema.connection import Connection
+from schema.connection import Connection, root_connection
 from schema.context import Info
 from schema.enums import JobEventTypeEnum, RoleEnum
 from schema.errors import UserError

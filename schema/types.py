@@ -26,7 +26,6 @@ from models import (
     Task,
     User,
 )
-from resolvers.loaders import CountKey, PageKey, where_in
 from schema.connection import Connection, build, decode_cursor, page_size
 from schema.context import Info
 from schema.enums import (
@@ -39,6 +38,7 @@ from schema.enums import (
     RoleEnum,
     RunStatusEnum,
 )
+from schema.loaders import CountKey, PageKey, where_in
 from schema.node import Node, encode_id
 from workflow.global_ids import public_changes
 

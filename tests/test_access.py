@@ -26,6 +26,8 @@ import pytest
 import websockets
 from tortoise import Tortoise, connections
 
+from api import schema
+from automations import manage
 from models import (
     ActionType,
     ApiToken,
@@ -36,7 +38,6 @@ from models import (
     User,
     WebhookDelivery,
 )
-from schema import schema
 from tests.factories import board, client, gid, job, scope_of
 from tests.live import (
     BOARD_SUBSCRIPTION,
@@ -48,7 +49,7 @@ from tests.live import (
     make_board,
 )
 from tests.servers import RedisProcess, ServerProcess, graphql
-from workflow import automations, documents, tasks, webhooks
+from workflow import documents, tasks, webhooks
 from workflow.firms import NewFirm, issue_token
 
 READ, WRITE, ADMIN = "READ", "WRITE", "ADMIN"
@@ -196,10 +197,10 @@ async def build_world(firm: NewFirm) -> World:
     await tasks.set_task_done(a, t_reopen.id, True)
     t_delete = await tasks.create_task(a, work.id, "delete me")
     review = p_stages[2].id  # no job enters it: its automations never run here
-    au_update = await automations.create_automation(
+    au_update = await manage.create_automation(
         a, review, ActionType.CREATE_TASK, {"title": "Check"}
     )
-    au_delete = await automations.create_automation(
+    au_delete = await manage.create_automation(
         a, review, ActionType.CREATE_TASK, {"title": "Check again"}
     )
     entry = await JobEvent.filter(job_id=work.id).order_by("id").first()

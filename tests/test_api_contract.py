@@ -47,7 +47,7 @@ from graphql import (
     print_ast,
 )
 
-from schema import schema as code_schema
+from api import schema as code_schema
 from tests.markdown import API_DOC, ROOT, fenced_blocks
 
 KINDS: dict[type[TypeDefinitionNode], type[GraphQLNamedType]] = {

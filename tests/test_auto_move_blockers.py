@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from graphql import parse
 
+from api import schema
 from models import Job
 from models.firm import Permission
-from schema import schema
 from schema.guard import LIST_ESTIMATE, analyze
 from tests.conftest import GraphQL, StatementCounter
 from tests.factories import board, client, scope_of

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from automations import runner
+from automations import manage, runner
 from models import ActionType, AutomationRun, Job, JobEvent, RunStatus, Stage
 from schema.node import parse_id
 from tests.conftest import GraphQL
 from tests.factories import board, client, gid, scope_of
-from workflow import automations, jobs
+from workflow import jobs
 from workflow.firms import NewFirm
 
 CREATE = """mutation($input: CreateAutomationInput!) { createAutomation(input: $input) {
@@ -26,7 +26,7 @@ async def _entered(
     pipeline, stages = await board(firm)
     await Stage.filter(id=stages[1].id).update(auto_move=auto_move)
     for action, settings in settings_by_action.items():
-        await automations.create_automation(scope_of(firm), stages[1].id, action, settings)
+        await manage.create_automation(scope_of(firm), stages[1].id, action, settings)
     scope = scope_of(firm)
     avery = await client(firm)
     card = await jobs.create_job(

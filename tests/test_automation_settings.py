@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
+from automations import manage
+from automations.manage import MAX_AUTOMATIONS_PER_STAGE
 from models import ActionType, Automation, Pipeline, Stage, User
 from tests.conftest import GraphQL
 from tests.factories import board, gid, scope_of
 from tests.mutations import snapshot
-from workflow import automations, webhooks
-from workflow.automations import MAX_AUTOMATIONS_PER_STAGE
+from workflow import webhooks
 from workflow.errors import DomainError
 from workflow.firms import NewFirm
 
@@ -213,9 +214,7 @@ async def test_the_domain_refuses_out_of_range_row_ids(firm_a: NewFirm) -> None:
             (ActionType.TRANSFER_JOB, {"pipelineId": huge}, "pipelineId"),
         ]:
             with pytest.raises(DomainError) as refused:
-                await automations.create_automation(
-                    scope_of(firm_a), stages[1].id, action, settings
-                )
+                await manage.create_automation(scope_of(firm_a), stages[1].id, action, settings)
             assert (refused.value.code, refused.value.field) == ("NOT_FOUND", f"settings.{key}")
 
 
@@ -426,7 +425,7 @@ async def test_a_stage_takes_at_most_its_cap_of_automations(w: World, firm_a: Ne
     assert MAX_AUTOMATIONS_PER_STAGE == 20
     scope = scope_of(firm_a)
     made = [
-        await automations.create_automation(scope, w.stages[1].id, ActionType.ARCHIVE_JOB, {})
+        await manage.create_automation(scope, w.stages[1].id, ActionType.ARCHIVE_JOB, {})
         for _ in range(MAX_AUTOMATIONS_PER_STAGE)
     ]
     before = await _state()
@@ -440,6 +439,6 @@ async def test_a_stage_takes_at_most_its_cap_of_automations(w: World, firm_a: Ne
         await w.gql(CREATE, input={"stageId": w.stage(2), "action": "ARCHIVE_JOB", "settings": {}})
     )["createAutomation"]
     assert other_stage["errors"] == []  # the cap is per stage
-    await automations.delete_automation(scope, made[0].id)
+    await manage.delete_automation(scope, made[0].id)
     assert (await _create(w, "ARCHIVE_JOB", {}))["errors"] == []  # room again
     assert await Automation.filter(stage_id=w.stages[1].id).count() == MAX_AUTOMATIONS_PER_STAGE

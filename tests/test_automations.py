@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from automations import runner
-from automations.hook import MAX_DEPTH
+from automations import manage, runner
 from models import (
     ActionType,
     AutomationRun,
@@ -22,9 +21,10 @@ from models import (
 )
 from tests.conftest import GraphQL
 from tests.factories import board, client, gid, job, scope_of
-from workflow import automations, clients, jobs
+from workflow import clients, jobs
 from workflow.errors import DomainError
 from workflow.firms import NewFirm
+from workflow.stage_entry import MAX_DEPTH
 
 CREATE = """mutation($input: CreateAutomationInput!) { createAutomation(input: $input) {
   automation { id action settings enabled position stage { name } } errors { code field } } }"""
@@ -94,7 +94,7 @@ async def test_create_task_runs_once_when_a_job_enters_the_stage(
 async def test_a_refused_move_records_no_run(firm_a: NewFirm) -> None:
     pipeline, stages = await board(firm_a)
     await Stage.filter(id=stages[1].id).update(wip_limit=1)
-    await automations.create_automation(scope_of(firm_a), stages[1].id, ActionType.ARCHIVE_JOB, {})
+    await manage.create_automation(scope_of(firm_a), stages[1].id, ActionType.ARCHIVE_JOB, {})
     avery = await client(firm_a)
     first, second = await job(firm_a, pipeline, avery, "a"), await job(firm_a, pipeline, avery)
     await jobs.move_job(scope_of(firm_a), first.id, stages[1].id)
@@ -126,7 +126,7 @@ async def test_moves_around_a_cycle_stop_at_the_depth_limit(gql: GraphQL, firm_a
 
 async def test_a_job_that_left_the_stage_skips_its_runs(firm_a: NewFirm) -> None:
     pipeline, stages = await board(firm_a)
-    await automations.create_automation(
+    await manage.create_automation(
         scope_of(firm_a), stages[1].id, ActionType.CREATE_TASK, {"title": "Review"}
     )
     card = await job(firm_a, pipeline, await client(firm_a))
@@ -140,7 +140,7 @@ async def test_a_job_that_left_the_stage_skips_its_runs(firm_a: NewFirm) -> None
 
 async def test_a_failing_run_retries_with_backoff_then_fails(firm_a: NewFirm) -> None:
     pipeline, stages = await board(firm_a)
-    await automations.create_automation(
+    await manage.create_automation(
         scope_of(firm_a), stages[1].id, ActionType.MOVE_JOB, {"stageId": stages[2].id}
     )
     await Stage.filter(id=stages[2].id).update(wip_limit=1)
@@ -259,7 +259,7 @@ async def test_conditions_decide_which_jobs_an_automation_runs_for(
 ) -> None:
     pipeline, stages = await board(firm_a)
     scope = scope_of(firm_a)
-    await automations.create_automation(
+    await manage.create_automation(
         scope, stages[1].id, ActionType.CREATE_TASK, {"title": "Review"}, conditions=conditions
     )
     avery = await clients.create_client(scope, "Avery", None, ["vip", "individual"])
@@ -297,12 +297,10 @@ async def test_bad_conditions_are_refused(gql: GraphQL, firm_a: NewFirm) -> None
 async def test_a_manual_move_may_skip_automations(gql: GraphQL, firm_a: NewFirm) -> None:
     pipeline, stages = await board(firm_a)
     scope = scope_of(firm_a)
-    skipped = await automations.create_automation(
+    skipped = await manage.create_automation(
         scope, stages[1].id, ActionType.CREATE_TASK, {"title": "Engagement letter"}
     )
-    await automations.create_automation(
-        scope, stages[1].id, ActionType.CREATE_TASK, {"title": "Review"}
-    )
+    await manage.create_automation(scope, stages[1].id, ActionType.CREATE_TASK, {"title": "Review"})
     card = await job(firm_a, pipeline, await client(firm_a))
     data = await gql(
         """mutation($input: MoveJobInput!) { moveJob(input: $input) {
@@ -325,7 +323,7 @@ async def test_a_manual_move_may_skip_automations(gql: GraphQL, firm_a: NewFirm)
 async def test_retry_a_failed_run(gql: GraphQL, firm_a: NewFirm) -> None:
     pipeline, stages = await board(firm_a)
     scope = scope_of(firm_a)
-    await automations.create_automation(
+    await manage.create_automation(
         scope, stages[1].id, ActionType.MOVE_JOB, {"stageId": stages[2].id}
     )
     await Stage.filter(id=stages[2].id).update(wip_limit=1)
@@ -354,19 +352,19 @@ async def test_transfer_and_update_tags_actions(firm_a: NewFirm) -> None:
     lead, lead_stages = await board(firm_a, ("New Lead", "Won"), name="Lead")
     books, books_stages = await board(firm_a, ("Onboard", "Monthly"), name="Books")
     scope = scope_of(firm_a)
-    await automations.create_automation(
+    await manage.create_automation(
         scope,
         lead_stages[1].id,
         ActionType.UPDATE_TAGS,
         {"target": "CLIENT", "add": ["client"], "remove": ["lead"]},
     )
-    await automations.create_automation(
+    await manage.create_automation(
         scope,
         lead_stages[1].id,
         ActionType.TRANSFER_JOB,
         {"pipelineId": books.id, "stageId": books_stages[1].id},
     )
-    await automations.create_automation(
+    await manage.create_automation(
         scope, books_stages[1].id, ActionType.UPDATE_TAGS, {"add": ["bookkeeping"]}
     )
     avery = await clients.create_client(scope, "Avery", None, ["lead", "vip"])
@@ -390,7 +388,7 @@ async def test_transfer_and_update_tags_actions(firm_a: NewFirm) -> None:
 
 async def test_archive_job_action(firm_a: NewFirm) -> None:
     pipeline, stages = await board(firm_a)
-    await automations.create_automation(scope_of(firm_a), stages[2].id, ActionType.ARCHIVE_JOB, {})
+    await manage.create_automation(scope_of(firm_a), stages[2].id, ActionType.ARCHIVE_JOB, {})
     card = await job(firm_a, pipeline, await client(firm_a))
     await jobs.move_job(scope_of(firm_a), card.id, stages[2].id)
     assert await runner.run_due() == 1
@@ -402,7 +400,7 @@ async def test_create_task_for_each_of_the_jobs_assignees(firm_a: NewFirm) -> No
     pipeline, stages = await board(firm_a)
     scope = scope_of(firm_a)
     pat = await User.create(firm_id=firm_a.firm.id, name="Pat", email="pat@a.test")
-    await automations.create_automation(
+    await manage.create_automation(
         scope,
         stages[1].id,
         ActionType.CREATE_TASK,

@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
-from automations import runner
+from automations import manage, runner
 from models import ActionType, AutomationRun, JobEvent, RunStatus
 from tests.factories import board, client, job, scope_of
-from workflow import automations, unit
+from workflow import unit
 from workflow.firms import NewFirm, create_firm
 
 
@@ -23,7 +23,7 @@ async def _runs(firm: NewFirm, count: int) -> list[AutomationRun]:
     """`count` due CREATE_TASK runs of the firm, oldest first: one real stage entry's run and
     copies of it."""
     pipeline, stages = await board(firm)
-    await automations.create_automation(
+    await manage.create_automation(
         scope_of(firm), stages[0].id, ActionType.CREATE_TASK, {"title": "Collect documents"}
     )
     await job(firm, pipeline, await client(firm))
@@ -81,7 +81,7 @@ async def test_runs_committed_during_a_round_take_their_turn_in_the_next(
 ) -> None:
     await _runs(firm_a, 30)
     pipeline, stages = await board(firm_b)
-    await automations.create_automation(
+    await manage.create_automation(
         scope_of(firm_b), stages[0].id, ActionType.CREATE_TASK, {"title": "Collect documents"}
     )
     avery = await client(firm_b)

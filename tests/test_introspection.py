@@ -32,8 +32,9 @@ from graphql import (
 )
 from graphql.utilities import get_default_value_ast
 
+from api import MAX_DEPTH, schema
 from models.firm import Permission
-from schema import MAX_DEPTH, introspection, schema
+from schema import introspection
 from schema.guard import MAX_COST, MAX_INTROSPECTION_ROOT_FIELDS, MAX_SELECTIONS, analyze
 from schema.introspection import execute_in_steps
 from tests.conftest import StatementCounter, graphql_client

@@ -23,8 +23,8 @@ import asyncpg
 import httpx
 import pytest
 
+from api import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
 from models import Client, Job, JobEvent, Task
-from schema import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
 from schema.connection import MAX_PAGE
 from schema.guard import MAX_COST, MAX_ROOT_FIELDS
 from settings import Settings

@@ -12,14 +12,15 @@ from typing import Any
 import pytest
 from graphql import get_named_type, is_leaf_type
 
+from api import schema
+from automations import manage
 from models import ActionType, Role, User
-from schema import schema
 from schema.result_cache import CACHED_TYPES, STORE
 from tests.conftest import GraphQL, StatementCounter
 from tests.factories import board, client, gid, job, scope_of
 from tests.live import make_board
 from tests.servers import ServerProcess, graphql
-from workflow import automations, clients, jobs, people, pipelines, tasks
+from workflow import clients, jobs, people, pipelines, tasks
 from workflow.firms import NewFirm
 
 BOARD = """query($p: ID!) { pipeline(id: $p) { name stages { name
@@ -70,7 +71,7 @@ async def _changes(firm: NewFirm) -> tuple[Any, list[tuple[str, Callable[[], Awa
         task.append(await tasks.create_task(scope, card.id, "Request documents"))
 
     async def add_automation() -> None:
-        await automations.create_automation(
+        await manage.create_automation(
             scope, stages[0].id, ActionType.CREATE_TASK, {"title": "Call the client"}
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from schema import schema
+from api import schema
 
 COMMITTED = Path(__file__).resolve().parent.parent / "schema.graphql"
 
@@ -23,5 +23,5 @@ def test_code_schema_matches_committed_schema_graphql() -> None:
     )
     assert not diff, (
         "the schema changed: review the diff for partners, then run "
-        "`python -m schema > schema.graphql`\n" + diff
+        "`python -m api > schema.graphql`\n" + diff
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from automations import runner
+from automations import manage, runner
 from docs.examples.verify_webhook import verify
 from models import ActionType, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from tests.factories import board, client, job, scope_of
@@ -19,7 +19,7 @@ from tests.receiver import Receiver
 from tests.servers import ServerProcess, graphql
 from webhooks import sender
 from webhooks.transport import new_client
-from workflow import automations, jobs, webhooks
+from workflow import jobs, webhooks
 from workflow.firms import NewFirm
 from workflow.webhooks import signing_secret
 
@@ -207,7 +207,7 @@ async def test_call_webhook_action_posts_the_job_signed(
     pipeline, stages = await board(firm_a)
     scope = scope_of(firm_a)
     endpoint = await webhooks.create_endpoint(scope, receiver.url, ["STAGE_CHANGED"])
-    await automations.create_automation(
+    await manage.create_automation(
         scope, stages[1].id, ActionType.CALL_WEBHOOK, {"endpointId": endpoint.id}
     )
     card = await job(firm_a, pipeline, await client(firm_a), "2025 return for Avery")

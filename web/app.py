@@ -41,12 +41,12 @@ from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from strawberry.types.unset import UNSET, UnsetType
 
 import settings as settings_module
+from api import schema
 from automations.runner import Runner
 from models.db import close_database, open_database, ping
 from models.firm import Permission
 from realtime.broker import create_broker
 from realtime.hub import Hub
-from schema import schema
 from schema.context import Context
 from web.idempotency import Idempotency
 from web.middleware import BearerAuth, BodyLimit, RequestLog, Timeout

@@ -29,9 +29,9 @@ import orjson
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from automations.background import IN_FIRM_TURNS, BackgroundLoop, FirmTurns
 from models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, sql
 from models.db import is_postgres
+from realtime.background import IN_FIRM_TURNS, BackgroundLoop, FirmTurns
 from webhooks import signing
 from webhooks.transport import new_client
 from workflow.unit import DELIVERIES

@@ -6,7 +6,6 @@ from collections.abc import Collection
 from datetime import UTC, date, datetime
 from typing import Any
 
-from automations.hook import on_stage_entry, stage_automations
 from models import (
     Automation,
     Client,
@@ -22,6 +21,7 @@ from models import (
 from workflow import ranking, validation
 from workflow.errors import DomainError, ErrorCode, invalid
 from workflow.scope import Scope
+from workflow.stage_entry import on_stage_entry, stage_automations
 from workflow.unit import Change, change
 
 

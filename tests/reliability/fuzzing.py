@@ -24,7 +24,7 @@ from graphql import (
 from hypothesis import strategies as st
 from tortoise import connections
 
-from schema import schema
+from api import schema
 from schema.node import encode_id
 from tests.reliability.infra import no_traceback
 

@@ -31,8 +31,8 @@ from graphql import (
     print_ast,
 )
 
+from api import schema
 from models.firm import Permission
-from schema import schema
 from schema.guard import MAX_COST, MAX_INTROSPECTION_ROOT_FIELDS, analyze
 from tests.live import make_board
 from tests.reliability.infra import (

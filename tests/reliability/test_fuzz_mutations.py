@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from tortoise import connections
 
-from automations import runner
+from automations import manage, runner
 from models import (
     ActionType,
     ApiToken,
@@ -64,7 +64,7 @@ from tests.reliability.fuzzing import (
 from tests.reliability.infra import LONG
 from web.app import create_app
 from web.middleware import RequestLog
-from workflow import automations, firms, jobs, people, tasks, webhooks
+from workflow import firms, jobs, people, tasks, webhooks
 from workflow.firms import NewFirm, create_firm
 
 EXAMPLES = 100 if LONG else 8
@@ -124,7 +124,7 @@ async def populate(firm: NewFirm) -> None:
         ),
         (stages[2], ActionType.SEND_MESSAGE, {"subject": "Hi", "body": "{client.name}"}),
     ]:
-        await automations.create_automation(scope, stage.id, action, settings_)
+        await manage.create_automation(scope, stage.id, action, settings_)
     await jobs.move_job(scope, cards[1].id, stages[1].id)
     await jobs.move_job(scope, cards[2].id, stages[2].id)
     await runner.run_due()

@@ -1,4 +1,5 @@
-"""The stage-entry hook: the one place every stage entry passes through.
+"""The stage-entry hook: the one place every stage entry passes through. The domain owns it: it
+records the runs the automations layer executes, and never imports that layer.
 
 Domain operations call `on_stage_entry` inside the transaction of the change, after the entry's
 JobEvent is written (createJob, moveJob to another stage, transferJob, jobs moved off a deleted
@@ -12,16 +13,28 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from automations.conditions import unmet
-from models import Automation, AutomationRun, Client, RunStatus, sql
+from models import Automation, AutomationRun, Client, Job, RunStatus, sql
 from workflow.unit import RUNS
 
 if TYPE_CHECKING:
-    from models import Job, JobEvent, Stage
+    from models import JobEvent, Stage
     from workflow.unit import Change
 
 # Automations that move jobs on may chain; a chain this deep is a loop, and stops.
 MAX_DEPTH = 10
+
+
+def unmet(conditions: dict[str, list[str]], job: Job, client_tags: list[str]) -> str | None:
+    """Why the automation does not apply to this job, or None if it does."""
+    if missing := set(conditions.get("clientTagsAll", ())) - set(client_tags):
+        return f"the client lacks tags {sorted(missing)}"
+    if present := set(conditions.get("clientTagsNone", ())) & set(client_tags):
+        return f"the client has tags {sorted(present)}"
+    if missing := set(conditions.get("jobTagsAll", ())) - set(job.tags):
+        return f"the job lacks tags {sorted(missing)}"
+    if (priorities := conditions.get("priorities")) and job.priority not in priorities:
+        return f"the job's priority is {job.priority}"
+    return None
 
 
 async def stage_automations(stage_id: int) -> list[Automation]:

@@ -1,0 +1,128 @@
+"""The composed schema: root types merged from the per-domain resolvers, the object types
+they return, and the extensions every operation passes through. The top of the GraphQL
+layers: nothing below imports it (`python -m api > schema.graphql` prints it)."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from resolvers.automations import AutomationMutations
+from resolvers.clients import ClientMutations, ClientQueries
+from resolvers.documents import DocumentMutations
+from resolvers.jobs import JobMutations, JobQueries
+from resolvers.live import LiveSubscriptions
+from resolvers.nodes import NodeQueries
+from resolvers.people import PeopleMutations, PeopleQueries
+from resolvers.pipelines import PipelineMutations, PipelineQueries
+from resolvers.tasks import TaskMutations
+from resolvers.webhooks import WebhookMutations, WebhookQueries
+from schema.extensions import UNAVAILABLE, OperationSetup, ParsedOnce, present_error
+from schema.guard import Guard
+from schema.integrations import ApiTokenType, WebhookDeliveryType, WebhookEndpointType
+from schema.introspection import IntrospectionAnswers
+from schema.result_cache import ResultCache
+from schema.shape import shape_rule
+from schema.shared_events import SharedEventExecutor
+from schema.types import (
+    AutomationRunType,
+    AutomationType,
+    ClientType,
+    InvoiceType,
+    JobEventType,
+    JobType,
+    MessageType,
+    OrganizerType,
+    PipelineType,
+    StageType,
+    TaskType,
+    UserType,
+)
+
+Query = merge_types(
+    "Query",
+    (NodeQueries, PipelineQueries, JobQueries, ClientQueries, PeopleQueries, WebhookQueries),
+)
+Mutation = merge_types(
+    "Mutation",
+    (
+        PipelineMutations,
+        ClientMutations,
+        JobMutations,
+        TaskMutations,
+        AutomationMutations,
+        DocumentMutations,
+        PeopleMutations,
+        WebhookMutations,
+    ),
+)
+Subscription = merge_types("Subscription", (LiveSubscriptions,))
+
+MAX_TOKENS = 3_000
+MAX_DEPTH = 15
+MAX_ALIASES = 30
+
+
+class ShapeLimits(AddValidationRules):
+    """Depth (introspection fields included) and aliases, one rule built once (see
+    schema.shape): strawberry's limiters skip introspection, walk a fragment at every spread,
+    and build new validator classes for every operation."""
+
+    RULES = [shape_rule(MAX_DEPTH, MAX_ALIASES)]
+
+    def __init__(self) -> None:
+        super().__init__(self.RULES)
+
+
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log unexpected errors and mask them, in place: the result holds this very list."""
+        context = getattr(execution_context, "context", None)
+        errors[:] = [present_error(error, getattr(context, "request_id", "-")) for error in errors]
+        if any((e.extensions or {}).get("code") == UNAVAILABLE for e in errors):
+            if getattr(context, "response", None) is not None:  # HTTP: say it plainly
+                context.response.status_code = 503
+                context.response.headers["Retry-After"] = "1"
+
+
+schema = Schema(
+    query=Query,
+    mutation=Mutation,
+    types=[
+        PipelineType,
+        StageType,
+        JobType,
+        TaskType,
+        ClientType,
+        UserType,
+        JobEventType,
+        AutomationType,
+        AutomationRunType,
+        OrganizerType,
+        MessageType,
+        InvoiceType,
+        ApiTokenType,
+        WebhookEndpointType,
+        WebhookDeliveryType,
+    ],
+    subscription=Subscription,
+    # Limits checked before anything runs: the document's size and shape, then (Guard) the
+    # caller's permissions, root fields, cost and rate limits.
+    extensions=[
+        ParsedOnce,
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        ShapeLimits,
+        Guard,
+        IntrospectionAnswers,
+        OperationSetup,
+        ResultCache,  # after the guard: a cached answer is still refused and charged
+    ],
+    execution_context_class=SharedEventExecutor,
+)
+
+__all__ = ["schema"]
