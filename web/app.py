@@ -1,5 +1,6 @@
-"""The Starlette application: GraphQL (HTTP and websockets) at /graphql, health at /healthz
-and /readyz, and the lifespan that owns the database, the broker and the event feeds."""
+"""The Starlette application: GraphQL (HTTP and websockets) at /graphql, GraphiQL there for
+browsers (its assets at /static/graphiql), health at /healthz and /readyz, and the lifespan that
+owns the database, the broker and the event feeds."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import Receive, Send
 from starlette.types import Scope as StarletteScope
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -48,6 +49,7 @@ from models.firm import Permission
 from realtime.broker import create_broker
 from realtime.hub import Hub
 from schema.context import Context
+from web import graphiql
 from web.idempotency import Idempotency
 from web.middleware import BearerAuth, BodyLimit, RequestLog, Timeout
 from web.ratelimit import create_rate_limiter
@@ -220,6 +222,9 @@ class GraphQLApp(GraphQL[Context, None]):
             )
         await response(scope, receive, send)
 
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql.page()  # ours: a sign-in box for the token, assets served here
+
     def encode_json(self, data: object) -> bytes:
         return encode_json(data)
 
@@ -372,6 +377,7 @@ def create_app(
                 methods=["GET", "POST"],
             ),
             WebSocketRoute("/graphql", graphql),
+            Mount(graphiql.ASSETS_PATH, app=graphiql.assets()),
         ],
         lifespan=lifespan,
     )
