@@ -50,6 +50,7 @@ from realtime.broker import create_broker
 from realtime.hub import Hub
 from schema.context import Context
 from web import graphiql
+from web.board_page import board_routes
 from web.idempotency import Idempotency
 from web.middleware import BearerAuth, BodyLimit, RequestLog, Timeout
 from web.ratelimit import create_rate_limiter
@@ -378,6 +379,7 @@ def create_app(
             ),
             WebSocketRoute("/graphql", graphql),
             Mount(graphiql.ASSETS_PATH, app=graphiql.assets()),
+            *board_routes(),
         ],
         lifespan=lifespan,
     )
