@@ -152,8 +152,11 @@ export class LiveFeed {
       case "error": // the subscription was refused before it started
         if (message.id === this.subscriptionId) this.subscriptionFailed(message.payload);
         break;
-      case "complete": // the server ended it: start it again from the cursor
-        if (message.id === this.subscriptionId) this.subscribe();
+      case "complete": // the server ended it (it should not): start again from the cursor
+        if (message.id === this.subscriptionId) {
+          this.close();
+          this.retry();
+        }
         break;
     }
   }
@@ -175,9 +178,10 @@ export class LiveFeed {
     const [first] = errors;
     const code = first.extensions?.code ?? "ERROR";
     this.subscriptionId = null; // its "complete" is not ours to act on
-    if (code === "CURSOR_EXPIRED") {
-      // Too much was missed to replay: forget the cursor; the next subscribe has no `after`,
-      // and onSubscribed(false) tells the page to load the board afresh.
+    if (code === "CURSOR_EXPIRED" || (code === "INVALID_INPUT" && this.cursor !== null)) {
+      // Too much was missed to replay (or the cursor is not one of this feed's, e.g. the
+      // database was replaced): forget the cursor; the next subscribe has no `after`, and
+      // onSubscribed(false) tells the page to load the board afresh.
       this.cursor = null;
       this.subscribe();
     } else if (FATAL_CODES.has(code)) {

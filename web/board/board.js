@@ -294,6 +294,10 @@ function setUpDragAndDrop(board) {
     const jobId = state.dragging;
     if (!jobId || !marker.parentElement) return;
     event.preventDefault();
+    if (!state.jobs.has(jobId)) {
+      endDrag(board); // archived or transferred by someone else while it was dragged
+      return;
+    }
     const stageId = marker.closest(".stage").dataset.stageId;
     const after = nearestCard(marker, "previousElementSibling");
     const before = nearestCard(marker, "nextElementSibling");
