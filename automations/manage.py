@@ -10,7 +10,7 @@ from automations.actions import ACTIONS
 from models import ActionType, Automation, AutomationRun, RunStatus, Stage
 from workflow.errors import invalid
 from workflow.scope import Scope
-from workflow.unit import change
+from workflow.unit import RUNS, change, owe
 
 # Every entry into a stage records a run of each of its automations in the move's transaction:
 # this bounds what one move (and one chain of automated moves) can set off.
@@ -90,10 +90,12 @@ async def retry_run(scope: Scope, run_id: int) -> AutomationRun:
     run = await scope.get(AutomationRun, run_id, field="id")
     if run.status != RunStatus.FAILED:
         raise invalid("id", f"only a FAILED run can be retried; this one is {run.status}")
-    updated = await AutomationRun.filter(id=run.id, status=RunStatus.FAILED).update(
-        status=RunStatus.PENDING, run_after=datetime.now(UTC), attempts=0, finished_at=None
-    )
-    if not updated:
-        raise invalid("id", "the run changed meanwhile: reload it")
+    async with change(scope):
+        updated = await AutomationRun.filter(id=run.id, status=RunStatus.FAILED).update(
+            status=RunStatus.PENDING, run_after=datetime.now(UTC), attempts=0, finished_at=None
+        )
+        if not updated:
+            raise invalid("id", "the run changed meanwhile: reload it")
+        owe(RUNS)  # a runner of this process is woken after the commit
     await run.refresh_from_db()
     return run

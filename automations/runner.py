@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from automations.actions import ACTIONS
-from models import AutomationRun, EventType, JobStatus, RunStatus, sql
+from models import AutomationRun, EventType, JobStatus, RunStatus, sql, writes
 from models.db import is_postgres
 from realtime.background import IN_FIRM_TURNS, BackgroundLoop, FirmTurns
-from workflow.scope import NOBODY, Scope
+from workflow.scope import Scope
 from workflow.unit import RUNS, change
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ ROUND = 20
 # The round: due runs, every firm's oldest first, then every firm's next, ... (hand-written:
 # tortoise has no window functions). Reading them locks nothing: each is claimed by id.
 DUE = (
-    'SELECT "id", "firm_id" FROM (SELECT "id", "firm_id", ROW_NUMBER() OVER '
+    'SELECT "id", "firm_id", "depth" FROM (SELECT "id", "firm_id", "depth", ROW_NUMBER() OVER '
     '(PARTITION BY "firm_id" ORDER BY "id") AS "turn" FROM "automation_run" '
     'WHERE "status" = ? AND "run_after" <= ?) AS "due" '
     f'{IN_FIRM_TURNS}, "id" LIMIT ?'
@@ -44,12 +45,25 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(2**attempts, 3600))
 
 
-async def _round(turns: FirmTurns, limit: int) -> list[tuple[int, int]]:
-    """(run id, firm id) of the next `limit` due runs in firm turns."""
+@dataclass(frozen=True)
+class DueRun:
+    """A run of a round, as read before it is claimed (its firm and depth never change)."""
+
+    id: int
+    firm_id: int
+    depth: int
+
+
+class _NotDue(Exception):
+    """The run is held by another runner, or no longer due: its change has nothing to do."""
+
+
+async def _round(turns: FirmTurns, limit: int) -> list[DueRun]:
+    """The next `limit` due runs in firm turns."""
     rows = await sql.fetch(
         DUE, [RunStatus.PENDING.value, datetime.now(UTC), turns.last_firm, limit]
     )
-    return [(row["id"], row["firm_id"]) for row in rows]
+    return [DueRun(row["id"], row["firm_id"], row["depth"]) for row in rows]
 
 
 async def _claim(run_id: int) -> AutomationRun | None:
@@ -62,17 +76,18 @@ async def _claim(run_id: int) -> AutomationRun | None:
     return await due.first()
 
 
-async def run_one(run_id: int) -> bool:
+async def run_one(due: DueRun) -> bool:
     """Execute this run if it is still due and free; whether it was (run, or its failure
     recorded)."""
     claimed = False
     try:
-        async with change(NOBODY) as unit:
-            run = await _claim(run_id)
+        # The change is the run's firm's from its start (its version is the one bumped), and
+        # what the run's actions move is one automation further down the chain.
+        async with change(Scope(due.firm_id, None), due.depth + 1) as unit:
+            run = await _claim(due.id)
             if run is None:
-                return False
+                raise _NotDue  # rolls back: the firm's version stays as it was
             claimed = True
-            unit.scope, unit.depth = Scope(run.firm_id, None), run.depth + 1
             job = await unit.lock_job(run.job_id)
             run.attempts += 1
             run.finished_at = datetime.now(UTC)
@@ -90,10 +105,12 @@ async def run_one(run_id: int) -> bool:
                 changes={"run": run.id, "action": run.action, "status": run.status},
             )
         return True
+    except _NotDue:
+        return False
     except Exception as error:
         if not claimed:
             raise
-        await _failed(run_id, error)
+        await _failed(due.id, error)
         return True
 
 
@@ -134,10 +151,11 @@ async def run_due(
         if woken is not None:
             woken.clear()  # the round below reads every run committed before this
         ran = 0
-        for run_id, firm_id in await _round(turns, min(ROUND, limit - count)):
-            if await run_one(run_id):
-                ran += 1
-                turns.served(firm_id)
+        for due in await _round(turns, min(ROUND, limit - count)):
+            with writes.checked():  # what a run writes is checked even in the test suite
+                if await run_one(due):
+                    ran += 1
+                    turns.served(due.firm_id)
             if woken is not None and woken.is_set():
                 break
         count += ran

@@ -34,6 +34,10 @@ MODEL_MODULES = [
 
 
 POOL_SIZE = 20  # connections per process
+ENGINES = {
+    "tortoise.backends.sqlite": "models.engines.sqlite",
+    "tortoise.backends.asyncpg": "models.engines.postgres",
+}
 
 
 async def _no_reset(connection: object) -> None:
@@ -42,13 +46,18 @@ async def _no_reset(connection: object) -> None:
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
     """The ORM configuration for one database; migrations live in models/migrations."""
-    connection: str | dict[str, Any] = database_url
+    connection: dict[str, Any]
     if database_url.startswith(("postgres://", "postgresql://", "asyncpg://")):
         connection = expand_db_url("asyncpg://" + database_url.split("://", 1)[1])
         connection["credentials"].setdefault("maxsize", POOL_SIZE)
         # Our sessions keep no state (no LISTEN, advisory locks or SET), so a connection goes
         # back to the pool as it is: asyncpg's default reset is a round trip per statement.
         connection["credentials"]["reset"] = _no_reset
+    else:
+        connection = expand_db_url(database_url)
+    # The drivers' clients with the check that cached tables are written in a change only
+    # (models.writes).
+    connection["engine"] = ENGINES.get(connection["engine"], connection["engine"])
     return {
         "connections": {"default": connection},
         "apps": {

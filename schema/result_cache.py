@@ -41,9 +41,11 @@ from schema.documents import DocumentCache, document_key
 
 log = logging.getLogger(__name__)
 
-# Types whose data only changes through a change that bumps the version. Not here: automation
-# runs (the runner updates their status without an event), tokens and webhooks (written outside
-# changes: last use, deliveries), `viewer` (differs per caller) and everything introspective.
+# Types whose data only changes through a change that bumps the version (models.writes refuses
+# a write to their tables outside one: keep its CACHED_TABLES in step). Not here: tokens and
+# webhooks (written outside changes: last use, the sender's attempts), automation runs (written
+# in changes only, but left out so far), `viewer` (differs per caller) and everything
+# introspective.
 CACHED_TYPES = frozenset(
     {
         "Query",

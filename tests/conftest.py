@@ -19,7 +19,7 @@ import httpx
 import pytest
 from tortoise import connections
 
-from models import keys
+from models import keys, writes
 from models.db import close_database, is_postgres, open_database
 from web.app import create_app
 from web.middleware import RequestLog
@@ -34,6 +34,10 @@ TEST_SECRET_KEY = os.environ.setdefault("SECRET_KEY", "suite-secret-key-" + "0" 
 # Webhook tests deliver to loopback receivers: private targets allowed, here and in the servers
 # the suite starts (tests/test_ssrf*.py turn it off to see them refused).
 ALLOW_PRIVATE = os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE", "true") == "true"
+# Tests set up rows directly (User.create, a stage's WIP limit): the guard that cached tables
+# are written in a change (models.writes) checks only what the app does here (each GraphQL
+# request, each round of the runner), and everything in the servers the suite starts.
+writes.check_by_default(False)
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from models import JobEvent, WebhookDelivery, WebhookEndpoint, keys
 from settings import ConfigError, load
 from tests.conftest import GraphQL
 from tests.factories import board, client, gid, job, scope_of
-from workflow import jobs, tasks, webhooks
+from workflow import jobs, tasks, webhook_outbox, webhooks
 from workflow.firms import NewFirm
 from workflow.global_ids import TYPE_NAMES, parse_global_id
 
@@ -145,5 +145,5 @@ async def test_history_and_webhook_payloads_speak_global_ids(gql: GraphQL, firm_
         "to": [gid("User", firm_a.owner.id)],
     }
     [event] = await JobEvent.filter(job_id=card.id, type="JOB_UPDATED")
-    payload = webhooks.event_payload(event, card)
+    payload = webhook_outbox.event_payload(event, card)
     assert payload["data"]["changes"]["assignee_ids"]["to"] == [gid("User", firm_a.owner.id)]

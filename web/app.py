@@ -44,6 +44,7 @@ from strawberry.types.unset import UNSET, UnsetType
 import settings as settings_module
 from api import schema
 from automations.runner import Runner
+from models import writes
 from models.db import close_database, open_database, ping
 from models.firm import Permission
 from realtime.broker import create_broker
@@ -211,6 +212,10 @@ class GraphQLApp(GraphQL[Context, None]):
     graphql_ws_handler_class = LegacyWSHandler
 
     async def __call__(self, scope: StarletteScope, receive: Receive, send: Send) -> None:
+        with writes.checked():  # even in the test suite, whose own set-up is not checked
+            await self._serve(scope, receive, send)
+
+    async def _serve(self, scope: StarletteScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return

@@ -14,6 +14,7 @@ from models import Firm, Priority, Role, User
 from workflow import clients, jobs, pipelines, tasks
 from workflow.firms import NewFirm, create_firm, issue_token
 from workflow.scope import Scope
+from workflow.unit import change
 
 DEMO_FIRM = "Demo CPA"
 DEMO_OWNER = "owner@demo.test"
@@ -53,17 +54,19 @@ async def existing_demo() -> NewFirm | None:
     )
     if owner is None:
         return None
-    _, token = await issue_token(owner, "owner")
+    async with change(Scope(owner.firm_id, None)):
+        _, token = await issue_token(owner, "owner")
     return NewFirm(await Firm.get(id=owner.firm_id), owner, token)
 
 
 async def seed_demo() -> NewFirm:
     new = await create_firm(DEMO_FIRM, DEMO_OWNER, "Olivia Owner")
     scope = Scope(firm_id=new.firm.id, user_id=new.owner.id)
-    team = [new.owner] + [
-        await User.create(firm_id=new.firm.id, name=name, email=f"{login}@demo.test", role=role)
-        for name, login, role in TEAM
-    ]
+    async with change(scope):
+        team = [new.owner] + [
+            await User.create(firm_id=new.firm.id, name=name, email=f"{login}@demo.test", role=role)
+            for name, login, role in TEAM
+        ]
     people = [await clients.create_client(scope, name, None, tags) for name, tags in CLIENTS]
     rng = random.Random(1040)
     for pipeline_name, stage_names in PIPELINES.items():

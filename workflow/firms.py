@@ -14,12 +14,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from tortoise.transactions import in_transaction
-
 from models import ROLE_PERMISSIONS, ApiToken, Firm, Permission, Role, User, sql
 from workflow import shown_once, validation
 from workflow.errors import DomainError, ErrorCode, forbidden, invalid
-from workflow.scope import Scope
+from workflow.scope import NOBODY, Scope
+from workflow.unit import change
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,8 @@ async def create_api_token(
     if not wanted <= scope.permissions:
         raise forbidden("a token cannot have a scope its creator lacks", "scopes")
     user = await scope.get(User, scope.user_id or 0, field="userId")
-    return await issue_token(user, name, wanted)
+    async with change(scope):
+        return await issue_token(user, name, wanted)
 
 
 async def revoke_api_token(scope: Scope, token_id: int) -> ApiToken:
@@ -83,7 +83,8 @@ async def revoke_api_token(scope: Scope, token_id: int) -> ApiToken:
             raise forbidden("only an owner may revoke an owner's token", "id")
     if token.revoked_at is None:
         token.revoked_at = datetime.now(UTC)
-        await token.save(update_fields=["revoked_at"])
+        async with change(scope):
+            await token.save(update_fields=["revoked_at"])
         await announce_revoked(token_ids=[token.id])
     return token
 
@@ -115,7 +116,9 @@ async def create_firm(name: str, owner_email: str, owner_name: str | None = None
     email = validation.email(owner_email, "ownerEmail")
     if email is None:
         raise invalid("ownerEmail", "ownerEmail is required")
-    async with in_transaction():
+    # A change of no firm's data: the new firm's data version is new by its creation time
+    # (schema.result_cache), so there is no version to bump.
+    async with change(NOBODY):
         firm = await Firm.create(name=firm_name)
         owner = await User.create(
             firm_id=firm.id, email=email, name=owner_name or email.split("@")[0], role=Role.OWNER
@@ -182,7 +185,8 @@ async def issue_recovery_token(
         raise invalid("scopes", "give at least one scope")
     if beyond := sorted(wanted - allowed):
         raise invalid("scopes", f"a {user.role} user cannot have {', '.join(beyond)}")
-    _, secret = await issue_token(user, name, wanted)
+    async with change(Scope(user.firm_id, None)):
+        _, secret = await issue_token(user, name, wanted)
     firm = await Firm.get(id=user.firm_id)
     return IssuedToken(firm, user, secret)
 
@@ -201,6 +205,8 @@ async def authenticate(secret: str) -> Scope | None:
     token, role = ApiToken._init_from_db(**rows[0]), Role(rows[0]["user_role"])
     now = datetime.now(UTC)
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
+        # Not a change: bookkeeping of the authentication, not the firm's data (a change
+        # would move the firm's data version, emptying its cached results every minute).
         await ApiToken.filter(id=token.id).update(last_used_at=now)
     return Scope(
         firm_id=token.firm_id,

@@ -55,5 +55,5 @@ class Scope:
 
 
 # No firm has this id: a scope that sees nothing (the GraphiQL page, a socket before its
-# connection_init, the runner before it has claimed a run).
+# connection_init, a change that writes no firm's data: a new firm's first rows).
 NOBODY = Scope(firm_id=-1, user_id=None, permissions=frozenset())

@@ -6,7 +6,8 @@ those events owe (before commit, with them), and runs after-commit callbacks
 (broker publication, runner wake-up) only once the transaction has committed. A change that
 writes no event (a client, a person, an automation, a pipeline's name) bumps its firm's
 catalog version instead: between them, the pipelines' sequences and that version tell when
-any of a firm's board data changed (schema.result_cache relies on it).
+any of a firm's board data changed (schema.result_cache relies on it, and models.writes refuses
+a write to the tables behind it made outside a change).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import Any
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models import EventType, Firm, IdempotentRequest, Job, JobEvent, Pipeline, sql
-from workflow import webhooks
+from models import EventType, Firm, IdempotentRequest, Job, JobEvent, Pipeline, sql, writes
+from workflow import webhook_outbox
 from workflow.errors import not_found
 from workflow.scope import NOBODY, M, Scope
 
@@ -56,12 +57,23 @@ class _JobMoved(Exception):
 
 class Change:
     def __init__(self, scope: Scope, depth: int = 0) -> None:
-        self.scope = scope
-        self.depth = depth  # how many automations in a row led to this change
+        self._scope = scope
+        self._depth = depth
         self.events: list[JobEvent] = []
         self.webhook_payloads: list[tuple[JobEvent, dict[str, Any]]] = []
         self.owed: set[str] = set()
         self._pipelines: dict[int, Pipeline] = {}
+
+    # Fixed when the change begins: whose firm it writes, and the version it bumps, cannot
+    # move under the writes already made.
+    @property
+    def scope(self) -> Scope:
+        return self._scope
+
+    @property
+    def depth(self) -> int:
+        """How many automations in a row led to this change."""
+        return self._depth
 
     async def lock_pipelines(self, ids: Iterable[int], field: str | None = None) -> None:
         """Lock pipeline rows of the caller's firm; NOT_FOUND if one is missing."""
@@ -136,7 +148,7 @@ class Change:
             changes=changes or {},
         )
         self.events.append(event)
-        self.webhook_payloads.append((event, webhooks.event_payload(event, job)))
+        self.webhook_payloads.append((event, webhook_outbox.event_payload(event, job)))
         return event
 
 
@@ -159,17 +171,18 @@ async def change(scope: Scope, depth: int = 0) -> AsyncIterator[Change]:
     unit = Change(scope, depth)
     token = _current.set(unit)
     try:
-        async with in_transaction():
-            yield unit
-            if unit.events:  # the deliveries owed commit with the events they report
-                if await webhooks.enqueue(unit.events[0].firm_id, unit.webhook_payloads):
-                    unit.owed.add(DELIVERIES)
-            elif unit.scope.firm_id != NOBODY.firm_id:
-                await Firm.filter(id=unit.scope.firm_id).update(
-                    catalog_version=F("catalog_version") + 1
-                )
-            if (claim := idempotent_request.get()) is not None:
-                await IdempotentRequest.filter(id=claim).update(changed=True)
+        with writes.changing():
+            async with in_transaction():
+                yield unit
+                if unit.events:  # the deliveries owed commit with the events they report
+                    if await webhook_outbox.enqueue(unit.events[0].firm_id, unit.webhook_payloads):
+                        unit.owed.add(DELIVERIES)
+                elif unit.scope.firm_id != NOBODY.firm_id:
+                    await Firm.filter(id=unit.scope.firm_id).update(
+                        catalog_version=F("catalog_version") + 1
+                    )
+                if (claim := idempotent_request.get()) is not None:
+                    await IdempotentRequest.filter(id=claim).update(changed=True)
     finally:
         _current.reset(token)
     for callback, only_if_owed in list(_after_commit):

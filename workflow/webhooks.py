@@ -1,10 +1,5 @@
-"""Webhook endpoints and deliveries: what the firm registers, and what each change owes them.
-
-`enqueue` runs inside every change's transaction (workflow.unit) and writes one delivery per
-event per matching endpoint, so a delivery exists exactly when its change committed. The
-sender (webhooks.sender) posts them after commit and retries; a delivery's id is the message
-id a receiver deduplicates by. A payload carries the job as it was at that event, and for
-updates the previous values beside the new ones.
+"""Webhook endpoints and deliveries: what the firm registers, redelivers, and what a
+CALL_WEBHOOK action posts. What each change owes the endpoints: workflow.webhook_outbox.
 
 A URL is registered only if its host is public (workflow.webhook_addresses; the sender checks
 again when it connects), a firm has at most MAX_ENDPOINTS_PER_FIRM endpoints, and a signing
@@ -20,26 +15,23 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from tortoise.transactions import in_transaction
-
 from models import (
     DeliveryStatus,
     EventType,
     Firm,
     Job,
-    JobEvent,
     Pipeline,
     WebhookDelivery,
     WebhookEndpoint,
     keys,
-    sql,
 )
 from models.db import is_postgres
 from workflow import shown_once, validation
 from workflow.errors import DomainError, ErrorCode, invalid
-from workflow.global_ids import global_id, optional_global_id, public_changes
 from workflow.scope import Scope
+from workflow.unit import DELIVERIES, change, owe
 from workflow.webhook_addresses import POLICY, Refused, check_url
+from workflow.webhook_outbox import job_snapshot
 
 URL_MAX = 2000
 # Each endpoint gets a delivery of every event it asks for, written in the change's
@@ -106,7 +98,7 @@ async def create_endpoint(
         await scope.get(Pipeline, pipeline_id, field="pipelineId")
     checked_url = await _url(url)  # resolves the host: outside the transaction
     chosen, text = _event_types(event_types), validation.text(description, "description", 200)
-    async with in_transaction():
+    async with change(scope):
         firm = Firm.filter(id=scope.firm_id)  # one creation at a time per firm: the cap holds
         await (firm.select_for_update() if is_postgres() else firm).first()
         if await WebhookEndpoint.filter(firm_id=scope.firm_id).count() >= MAX_ENDPOINTS_PER_FIRM:
@@ -142,90 +134,25 @@ async def update_endpoint(scope: Scope, endpoint_id: int, **changes: Any) -> Web
         endpoint.enabled, endpoint.disabled_reason = False, "disabled by the firm"
     if changes.get("rotate_secret"):
         endpoint.encrypted_secret = seal_secret(new_secret())
-    await endpoint.save()
+    async with change(scope):
+        await endpoint.save()
     return endpoint
 
 
 async def delete_endpoint(scope: Scope, endpoint_id: int) -> None:
     endpoint = await scope.get(WebhookEndpoint, endpoint_id, field="id")
-    await endpoint.delete()
+    async with change(scope):
+        await endpoint.delete()
 
 
 async def redeliver(scope: Scope, delivery_id: int) -> WebhookDelivery:
     """Send a delivery again, now, with the same message id."""
     delivery = await scope.get(WebhookDelivery, delivery_id, field="deliveryId")
     delivery.status, delivery.next_attempt_at = DeliveryStatus.PENDING, datetime.now(UTC)
-    await delivery.save(update_fields=["status", "next_attempt_at"])
+    async with change(scope):
+        await delivery.save(update_fields=["status", "next_attempt_at"])
+        owe(DELIVERIES)  # the sender of this process is woken after the commit
     return delivery
-
-
-def job_snapshot(job: Job) -> dict[str, Any]:
-    return {
-        "id": global_id("Job", job.id),
-        "title": job.title,
-        "pipelineId": global_id("Pipeline", job.pipeline_id),  # type: ignore[attr-defined]
-        "stageId": global_id("Stage", job.stage_id),  # type: ignore[attr-defined]
-        "clientId": global_id("Client", job.client_id),  # type: ignore[attr-defined]
-        "status": str(job.status),
-        "priority": str(job.priority),
-        "version": job.version,
-        "rank": job.rank,
-        "startDate": job.start_date.isoformat() if job.start_date else None,
-        "dueDate": job.due_date.isoformat() if job.due_date else None,
-        "tags": list(job.tags),
-    }
-
-
-def event_payload(event: JobEvent, job: Job | None) -> dict[str, Any]:
-    """The body of an event's message (Standard Webhooks shape: type, timestamp, data)."""
-    return {
-        "type": str(event.type),
-        "timestamp": event.created_at.isoformat(),
-        "data": {
-            "eventId": global_id("JobEvent", event.id),
-            "pipelineId": global_id("Pipeline", event.pipeline_id),
-            "seq": event.seq,
-            "job": job_snapshot(job) if job else None,
-            "stageId": optional_global_id("Stage", event.to_stage_id),
-            "fromStageId": optional_global_id("Stage", event.from_stage_id),
-            "fromPipelineId": optional_global_id("Pipeline", event.from_pipeline_id),
-            "actorId": optional_global_id("User", event.actor_id),
-            "changes": public_changes(event.changes),
-        },
-    }
-
-
-def _wants(endpoint: WebhookEndpoint, event_type: str, pipeline_id: int) -> bool:
-    return (not endpoint.event_types or event_type in endpoint.event_types) and (
-        endpoint.pipeline_id is None or endpoint.pipeline_id == pipeline_id
-    )
-
-
-async def enqueue(firm_id: int, payloads: list[tuple[JobEvent, dict[str, Any]]]) -> int:
-    """Write the deliveries owed for these events (inside the change's transaction); how
-    many."""
-    if not payloads:
-        return 0
-    rows = await sql.fetch(  # by hand: every change runs it
-        'SELECT * FROM "webhook_endpoint" WHERE "firm_id" = ? AND "enabled" = ?', [firm_id, True]
-    )
-    endpoints = [WebhookEndpoint._init_from_db(**row) for row in rows]
-    now = datetime.now(UTC)
-    deliveries = [
-        WebhookDelivery(
-            firm_id=firm_id,
-            endpoint_id=endpoint.id,
-            event_type=str(event.type),
-            payload=payload,
-            next_attempt_at=now,
-        )
-        for event, payload in payloads
-        for endpoint in endpoints
-        if _wants(endpoint, str(event.type), event.pipeline_id)
-    ]
-    if deliveries:
-        await WebhookDelivery.bulk_create(deliveries)
-    return len(deliveries)
 
 
 async def call(scope: Scope, endpoint_id: int, job: Job) -> WebhookDelivery:

@@ -1,0 +1,86 @@
+"""What each change owes the firm's webhook endpoints: one delivery per event per endpoint
+that asks for it.
+
+`enqueue` runs inside every change's transaction (workflow.unit) and writes the deliveries, so
+a delivery exists exactly when its change committed. The sender (webhooks.sender) posts them
+after commit and retries; a delivery's id is the message id a receiver deduplicates by. A
+payload carries the job as it was at that event, and for updates the previous values beside
+the new ones.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from models import Job, JobEvent, WebhookDelivery, WebhookEndpoint, sql
+from workflow.global_ids import global_id, optional_global_id, public_changes
+
+
+def job_snapshot(job: Job) -> dict[str, Any]:
+    return {
+        "id": global_id("Job", job.id),
+        "title": job.title,
+        "pipelineId": global_id("Pipeline", job.pipeline_id),  # type: ignore[attr-defined]
+        "stageId": global_id("Stage", job.stage_id),  # type: ignore[attr-defined]
+        "clientId": global_id("Client", job.client_id),  # type: ignore[attr-defined]
+        "status": str(job.status),
+        "priority": str(job.priority),
+        "version": job.version,
+        "rank": job.rank,
+        "startDate": job.start_date.isoformat() if job.start_date else None,
+        "dueDate": job.due_date.isoformat() if job.due_date else None,
+        "tags": list(job.tags),
+    }
+
+
+def event_payload(event: JobEvent, job: Job | None) -> dict[str, Any]:
+    """The body of an event's message (Standard Webhooks shape: type, timestamp, data)."""
+    return {
+        "type": str(event.type),
+        "timestamp": event.created_at.isoformat(),
+        "data": {
+            "eventId": global_id("JobEvent", event.id),
+            "pipelineId": global_id("Pipeline", event.pipeline_id),
+            "seq": event.seq,
+            "job": job_snapshot(job) if job else None,
+            "stageId": optional_global_id("Stage", event.to_stage_id),
+            "fromStageId": optional_global_id("Stage", event.from_stage_id),
+            "fromPipelineId": optional_global_id("Pipeline", event.from_pipeline_id),
+            "actorId": optional_global_id("User", event.actor_id),
+            "changes": public_changes(event.changes),
+        },
+    }
+
+
+def _wants(endpoint: WebhookEndpoint, event_type: str, pipeline_id: int) -> bool:
+    return (not endpoint.event_types or event_type in endpoint.event_types) and (
+        endpoint.pipeline_id is None or endpoint.pipeline_id == pipeline_id
+    )
+
+
+async def enqueue(firm_id: int, payloads: list[tuple[JobEvent, dict[str, Any]]]) -> int:
+    """Write the deliveries owed for these events (inside the change's transaction); how
+    many."""
+    if not payloads:
+        return 0
+    rows = await sql.fetch(  # by hand: every change runs it
+        'SELECT * FROM "webhook_endpoint" WHERE "firm_id" = ? AND "enabled" = ?', [firm_id, True]
+    )
+    endpoints = [WebhookEndpoint._init_from_db(**row) for row in rows]
+    now = datetime.now(UTC)
+    deliveries = [
+        WebhookDelivery(
+            firm_id=firm_id,
+            endpoint_id=endpoint.id,
+            event_type=str(event.type),
+            payload=payload,
+            next_attempt_at=now,
+        )
+        for event, payload in payloads
+        for endpoint in endpoints
+        if _wants(endpoint, str(event.type), event.pipeline_id)
+    ]
+    if deliveries:
+        await WebhookDelivery.bulk_create(deliveries)
+    return len(deliveries)
