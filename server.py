@@ -29,19 +29,19 @@ import settings as settings_module
 from automations.runner import Runner
 from models import Permission
 from models.db import close_database, open_database
-from schema.node import decode_id, encode_id
 from web.protocol import GuardedHttpProtocol
 from webhooks.sender import Sender
 from workflow import unit, webhook_addresses
 from workflow.errors import DomainError, invalid
 from workflow.firms import IssuedToken, NewFirm, create_firm, issue_recovery_token
+from workflow.global_ids import decode_id, global_id
 
 
 def _firm_json(new: NewFirm) -> str:
     return json.dumps(
         {
-            "firm_id": encode_id("Firm", new.firm.id),
-            "user_id": encode_id("User", new.owner.id),
+            "firm_id": global_id("Firm", new.firm.id),
+            "user_id": global_id("User", new.owner.id),
             "token": new.token,
         }
     )
@@ -50,8 +50,8 @@ def _firm_json(new: NewFirm) -> str:
 def _issued_json(issued: IssuedToken) -> str:
     return json.dumps(
         {
-            "firm_id": encode_id("Firm", issued.firm.id),
-            "user_id": encode_id("User", issued.user.id),
+            "firm_id": global_id("Firm", issued.firm.id),
+            "user_id": global_id("User", issued.user.id),
             "token": issued.token,
         }
     )
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             if not seeded:
                 print(
                     f"demo: the demo firm already exists: {found.firm.name!r}, firm_id "
-                    f"{encode_id('Firm', found.firm.id)}, owner {found.owner.email}; seeded "
+                    f"{global_id('Firm', found.firm.id)}, owner {found.owner.email}; seeded "
                     "nothing, issued its owner a new token",
                     file=sys.stderr,
                 )

@@ -22,25 +22,11 @@ from resolvers.tasks import TaskMutations
 from resolvers.webhooks import WebhookMutations, WebhookQueries
 from schema.extensions import UNAVAILABLE, OperationSetup, ParsedOnce, present_error
 from schema.guard import Guard
-from schema.integrations import ApiTokenType, WebhookDeliveryType, WebhookEndpointType
 from schema.introspection import IntrospectionAnswers
+from schema.nodes import NODE_TYPES
 from schema.result_cache import ResultCache
 from schema.shape import shape_rule
 from schema.shared_events import SharedEventExecutor
-from schema.types import (
-    AutomationRunType,
-    AutomationType,
-    ClientType,
-    InvoiceType,
-    JobEventType,
-    JobType,
-    MessageType,
-    OrganizerType,
-    PipelineType,
-    StageType,
-    TaskType,
-    UserType,
-)
 
 Query = merge_types(
     "Query",
@@ -93,23 +79,7 @@ class Schema(strawberry.Schema):
 schema = Schema(
     query=Query,
     mutation=Mutation,
-    types=[
-        PipelineType,
-        StageType,
-        JobType,
-        TaskType,
-        ClientType,
-        UserType,
-        JobEventType,
-        AutomationType,
-        AutomationRunType,
-        OrganizerType,
-        MessageType,
-        InvoiceType,
-        ApiTokenType,
-        WebhookEndpointType,
-        WebhookDeliveryType,
-    ],
+    types=[graphql_type for _, graphql_type in NODE_TYPES.values()],
     subscription=Subscription,
     # Limits checked before anything runs: the document's size and shape, then (Guard) the
     # caller's permissions, root fields, cost and rate limits.

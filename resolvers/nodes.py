@@ -3,62 +3,15 @@
 from __future__ import annotations
 
 import strawberry
-from tortoise.models import Model
 
-from models import (
-    ApiToken,
-    Automation,
-    AutomationRun,
-    Client,
-    Invoice,
-    Job,
-    JobEvent,
-    Message,
-    Organizer,
-    Pipeline,
-    Stage,
-    Task,
-    User,
-    WebhookDelivery,
-    WebhookEndpoint,
-)
+from models import User
 from schema.context import Info
-from schema.integrations import ApiTokenType, WebhookDeliveryType, WebhookEndpointType
 from schema.node import Node, parse_id
-from schema.types import (
-    AutomationRunType,
-    AutomationType,
-    ClientType,
-    InvoiceType,
-    JobEventType,
-    JobType,
-    MessageType,
-    OrganizerType,
-    PipelineType,
-    StageType,
-    TaskType,
-    UserType,
-)
+from schema.nodes import NODE_TYPES
+from schema.types import UserType
 from workflow.access import type_needs
 from workflow.errors import invalid
 
-NODE_TYPES: dict[str, tuple[type[Model], type]] = {
-    "Pipeline": (Pipeline, PipelineType),
-    "Stage": (Stage, StageType),
-    "Job": (Job, JobType),
-    "Task": (Task, TaskType),
-    "Client": (Client, ClientType),
-    "User": (User, UserType),
-    "JobEvent": (JobEvent, JobEventType),
-    "Automation": (Automation, AutomationType),
-    "AutomationRun": (AutomationRun, AutomationRunType),
-    "Organizer": (Organizer, OrganizerType),
-    "Message": (Message, MessageType),
-    "Invoice": (Invoice, InvoiceType),
-    "ApiToken": (ApiToken, ApiTokenType),
-    "WebhookEndpoint": (WebhookEndpoint, WebhookEndpointType),
-    "WebhookDelivery": (WebhookDelivery, WebhookDeliveryType),
-}
 NODES_MAX = 100
 
 

@@ -1,33 +1,61 @@
 """Global ids as clients see them: opaque, made with the deployment's key (models.keys).
 
-Here, below the schema, because webhook payloads written by the domain carry them too. Every
-type that has global ids is named in TYPE_NAMES, so an id can say which type it belongs to.
+Here, below the schema, because webhook payloads written by the domain carry them too, and the
+command line prints and reads them without loading the schema. MODELS is the one list of the
+types that have global ids, so an id can say which type it belongs to; the schema's Node types
+are checked against it (schema.nodes).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from models import keys
+from tortoise.models import Model
 
-TYPE_NAMES = (
-    "Firm",
-    "Pipeline",
-    "Stage",
-    "Job",
-    "Task",
-    "Client",
-    "User",
-    "JobEvent",
-    "Automation",
-    "AutomationRun",
-    "Organizer",
-    "Message",
-    "Invoice",
-    "ApiToken",
-    "WebhookEndpoint",
-    "WebhookDelivery",
+from models import (
+    ApiToken,
+    Automation,
+    AutomationRun,
+    Client,
+    Firm,
+    Invoice,
+    Job,
+    JobEvent,
+    Message,
+    Organizer,
+    Pipeline,
+    Stage,
+    Task,
+    User,
+    WebhookDelivery,
+    WebhookEndpoint,
+    keys,
 )
+from workflow.errors import DomainError, ErrorCode
+from workflow.scope import MAX_ROW_ID
+
+# Each type with global ids and the model whose row one names. Every one but Firm (whose ids
+# only the command line prints) is a Node type of the schema, found by `node(id:)`.
+MODELS: dict[str, type[Model]] = {
+    "Firm": Firm,
+    "Pipeline": Pipeline,
+    "Stage": Stage,
+    "Job": Job,
+    "Task": Task,
+    "Client": Client,
+    "User": User,
+    "JobEvent": JobEvent,
+    "Automation": Automation,
+    "AutomationRun": AutomationRun,
+    "Organizer": Organizer,
+    "Message": Message,
+    "Invoice": Invoice,
+    "ApiToken": ApiToken,
+    "WebhookEndpoint": WebhookEndpoint,
+    "WebhookDelivery": WebhookDelivery,
+}
+NOT_NODES = frozenset({"Firm"})
+TYPE_NAMES = tuple(MODELS)
 _TAGS = {name: keys.type_tag(name) for name in TYPE_NAMES}
 _NAMES = {tag: name for name, tag in _TAGS.items()}
 
@@ -47,6 +75,26 @@ def parse_global_id(text: str) -> tuple[str, int] | None:
     if decoded is None or decoded[0] not in _NAMES:
         return None
     return _NAMES[decoded[0]], decoded[1]
+
+
+def parse_id(global_id: str, field: str) -> tuple[str, int]:
+    """(type name, row id) of a global id, or an INVALID_ID error naming the field."""
+    parsed = parse_global_id(global_id)
+    if parsed is None or not 0 < parsed[1] <= MAX_ROW_ID:
+        raise DomainError(ErrorCode.INVALID_ID, f"{field} is not a valid id", field)
+    return parsed
+
+
+def decode_id(global_id: str, type_name: str, field: str) -> int:
+    """The row id of a global id of `type_name`; another type's id is INVALID_ID too."""
+    kind, pk = parse_id(global_id, field)
+    if kind != type_name:
+        raise DomainError(ErrorCode.INVALID_ID, f"{field} is not a {type_name} id", field)
+    return pk
+
+
+def decode_optional(global_id: str | None, type_name: str, field: str) -> int | None:
+    return None if global_id is None else decode_id(global_id, type_name, field)
 
 
 # Row ids that events record in their changes, by key: what type of global id each is.
