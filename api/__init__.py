@@ -20,7 +20,7 @@ from resolvers.people import PeopleMutations, PeopleQueries
 from resolvers.pipelines import PipelineMutations, PipelineQueries
 from resolvers.tasks import TaskMutations
 from resolvers.webhooks import WebhookMutations, WebhookQueries
-from schema.extensions import UNAVAILABLE, OperationSetup, ParsedOnce, present_error
+from schema.extensions import OperationSetup, ParsedOnce, present_error
 from schema.guard import Guard
 from schema.introspection import IntrospectionAnswers
 from schema.nodes import NODE_TYPES
@@ -67,13 +67,10 @@ class Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        """Log unexpected errors and mask them, in place: the result holds this very list."""
+        """Log unexpected errors and mask them, in place: the result holds this very list
+        (web.status answers an unavailable database 503)."""
         context = getattr(execution_context, "context", None)
         errors[:] = [present_error(error, getattr(context, "request_id", "-")) for error in errors]
-        if any((e.extensions or {}).get("code") == UNAVAILABLE for e in errors):
-            if getattr(context, "response", None) is not None:  # HTTP: say it plainly
-                context.response.status_code = 503
-                context.response.headers["Retry-After"] = "1"
 
 
 schema = Schema(

@@ -8,12 +8,10 @@ nothing is served from a stale cache.
 from __future__ import annotations
 
 import asyncio
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
@@ -32,7 +30,6 @@ class Context:
     scope: Scope
     request_id: str
     connection_params: dict[str, Any] | None = None
-    response: Response | None = None  # HTTP only: status and headers beside the result
     loaders: Loaders = field(init=False)
     _closing: set[asyncio.Task[None]] = field(default_factory=set, init=False)
 
@@ -46,16 +43,13 @@ class Context:
 
     async def charge(self, cost: int) -> float:
         """Spend an operation's cost on the token's and the firm's rate limits; the seconds
-        to wait if one is exhausted (then HTTP answers 429 with Retry-After), else 0."""
+        to wait if one is exhausted (a RATE_LIMITED error: web answers it 429), else 0."""
         state = self.request.app.state
         budgets = [
             (f"token:{self.scope.token_id}", state.settings.token_cost_per_minute),
             (f"firm:{self.scope.firm_id}", state.settings.firm_cost_per_minute),
         ]
-        wait = await state.rate_limiter.charge(budgets, cost)
-        if wait and self.response is not None:
-            self.response.status_code = 429
-            self.response.headers["Retry-After"] = str(math.ceil(wait))
+        wait: float = await state.rate_limiter.charge(budgets, cost)
         return wait
 
     def close_slow_consumer(self) -> None:

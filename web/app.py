@@ -28,6 +28,7 @@ from starlette.types import Scope as StarletteScope
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -56,6 +57,7 @@ from web.idempotency import Idempotency
 from web.middleware import BearerAuth, BodyLimit, RequestLog, Timeout
 from web.ratelimit import create_rate_limiter
 from web.sockets import OpenSockets, StartLimits
+from web.status import http_status
 from webhooks.sender import Sender
 from workflow import firms, unit, webhook_addresses
 from workflow.errors import ErrorCode
@@ -234,6 +236,16 @@ class GraphQLApp(GraphQL[Context, None]):
     def encode_json(self, data: object) -> bytes:
         return encode_json(data)
 
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if status := http_status(response_data):
+            response.status_code, response.headers["Retry-After"] = status
+        return response
+
     def parse_json(self, data: str | bytes) -> object:
         try:
             parsed = super().parse_json(data)
@@ -249,7 +261,6 @@ class GraphQLApp(GraphQL[Context, None]):
             request=request,
             scope=getattr(state, "scope", NOBODY),
             request_id=getattr(state, "request_id", None) or uuid.uuid4().hex[:16],
-            response=response if isinstance(response, Response) else None,
         )
 
     async def on_ws_connect(self, context: Context) -> None:

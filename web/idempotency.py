@@ -14,6 +14,7 @@ rolled back) releases its key so it can be retried.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -21,6 +22,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise.exceptions import IntegrityError
@@ -28,7 +30,7 @@ from tortoise.queryset import QuerySet
 
 from models import IdempotentRequest
 from workflow import shown_once
-from workflow.unit import idempotent_request
+from workflow.unit import writing_with_every_change
 
 log = logging.getLogger(__name__)
 RELEASE_ATTEMPTS = 60  # every 0.5 s
@@ -36,6 +38,10 @@ KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 KEEP = timedelta(hours=24)
 PURGE_EVERY = 3600.0
 RELEASE_ON = {429, 503}  # nothing ran: the key may be used again
+
+
+async def _mark_changed(claim_id: int) -> None:
+    await IdempotentRequest.filter(id=claim_id).update(changed=True)
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, bytes]:
@@ -168,15 +174,20 @@ class Idempotency:
             await send(message)
 
         claim_id = await owner.claims(key).values_list("id", flat=True)
-        marker = idempotent_request.set(claim_id[0] if claim_id else None)
+        # Each change the request makes marks its claim in the change's own transaction: if
+        # the server stops before answering, a retry learns that the change was made
+        # (IDEMPOTENCY_RESPONSE_LOST) instead of taking the claim over and making it twice.
+        marking = (
+            writing_with_every_change(partial(_mark_changed, claim_id[0]))
+            if claim_id
+            else contextlib.nullcontext()
+        )
         try:
-            with shown_once.collecting() as secrets:
+            with marking, shown_once.collecting() as secrets:
                 await self.app(scope, receive_body, capture)
         except BaseException:  # cut off (timeout, client gone) or crashed: no response to keep
             self._release_soon(owner, key)
             raise
-        finally:
-            idempotent_request.reset(marker)
         stored = owner.claims(key)
         if status in RELEASE_ON:
             await stored.delete()

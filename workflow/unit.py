@@ -13,15 +13,15 @@ a write to the tables behind it made outside a change).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models import EventType, Firm, IdempotentRequest, Job, JobEvent, Pipeline, sql, writes
+from models import EventType, Firm, Job, JobEvent, Pipeline, sql, writes
 from workflow import webhook_outbox
 from workflow.errors import not_found
 from workflow.scope import NOBODY, M, Scope
@@ -153,8 +153,20 @@ class Change:
 
 
 _current: ContextVar[Change | None] = ContextVar("workflow_change", default=None)
-# The Idempotency-Key claim of the request being served, if any (set by web.idempotency).
-idempotent_request: ContextVar[int | None] = ContextVar("idempotent_request", default=None)
+InEveryChange = Callable[[], Awaitable[object]]
+_in_every_change: ContextVar[tuple[InEveryChange, ...]] = ContextVar("in_every_change", default=())
+
+
+@contextmanager
+def writing_with_every_change(write: InEveryChange) -> Iterator[None]:
+    """Run `write` in the transaction of every change made while the block runs (in its task
+    and the tasks it starts): the serving layer's own record commits, or rolls back, with the
+    change (web.idempotency marks its Idempotency-Key claim as having changed something)."""
+    token = _in_every_change.set((*_in_every_change.get(), write))
+    try:
+        yield
+    finally:
+        _in_every_change.reset(token)
 
 
 @asynccontextmanager
@@ -181,8 +193,8 @@ async def change(scope: Scope, depth: int = 0) -> AsyncIterator[Change]:
                     await Firm.filter(id=unit.scope.firm_id).update(
                         catalog_version=F("catalog_version") + 1
                     )
-                if (claim := idempotent_request.get()) is not None:
-                    await IdempotentRequest.filter(id=claim).update(changed=True)
+                for write in _in_every_change.get():
+                    await write()
     finally:
         _current.reset(token)
     for callback, only_if_owed in list(_after_commit):

@@ -1,0 +1,31 @@
+"""The HTTP status of a GraphQL answer over HTTP: the schema answers with error codes only,
+and this layer says them plainly to HTTP clients, proxies and retrying libraries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from schema.extensions import UNAVAILABLE
+from workflow.errors import ErrorCode
+
+
+def _codes(answers: Any) -> Iterator[tuple[str, Any]]:
+    """(code, retryAfter) of every error of an answer, or of a batch of answers."""
+    for answer in answers if isinstance(answers, list) else [answers]:
+        for error in answer.get("errors") or ():
+            extensions = error.get("extensions") or {}
+            yield extensions.get("code"), extensions.get("retryAfter")
+
+
+def http_status(answers: Any) -> tuple[int, str] | None:
+    """(status, Retry-After) that an answer calls for, or None for 200: 503 when the
+    database was unavailable (retry in a second), else 429 when a rate limit refused an
+    operation (retry when its cost is refilled)."""
+    codes = list(_codes(answers))
+    if any(code == UNAVAILABLE for code, _ in codes):
+        return 503, "1"
+    for code, retry_after in codes:
+        if code == ErrorCode.RATE_LIMITED:
+            return 429, str(retry_after)
+    return None
