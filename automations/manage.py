@@ -23,7 +23,8 @@ async def _check(
     """The action's settings, typed (see automations.settings): refused, never coerced."""
     if not isinstance(settings, dict):
         raise invalid("settings", "settings must be an object")
-    return await ACTIONS[action].check(scope, stage, settings)
+    checked: dict[str, Any] = await ACTIONS[action].check(scope, stage, settings)
+    return checked
 
 
 async def create_automation(

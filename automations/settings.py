@@ -1,5 +1,6 @@
 """Typed automation settings: each action's `check` reads its keys through these, so a value of
-the wrong type is refused with INVALID_INPUT, never coerced.
+the wrong type is refused with INVALID_INPUT, never coerced, and returns its module's `Settings`
+class (a TypedDict: the keys it takes and what `run` receives).
 
 Here settings are what the domain keeps: references are row ids (the resolvers decode global
 ids into them); Scope.get answers one out of the id columns' range NOT_FOUND, like a missing
@@ -22,6 +23,11 @@ M = TypeVar("M", bound=Model)
 
 def field(key: str) -> str:
     return f"settings.{key}"
+
+
+def keys(settings_class: type[Any]) -> tuple[str, ...]:
+    """The keys of an action's settings class (a TypedDict), in the order it declares them."""
+    return tuple(settings_class.__annotations__)
 
 
 def only(settings: Settings, action: str, keys: tuple[str, ...]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from automations import settings as typed
 from models import Job, Stage
@@ -10,11 +10,15 @@ from workflow import jobs
 from workflow.scope import Scope
 
 
-async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
-    typed.only(settings, "ARCHIVE_JOB", ())
+class Settings(TypedDict):
+    """The settings kept for ARCHIVE_JOB, as `check` leaves them."""
+
+
+async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> Settings:
+    typed.only(settings, "ARCHIVE_JOB", typed.keys(Settings))
     return {}
 
 
-async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any]:
+async def run(scope: Scope, job: Job, settings: Settings) -> dict[str, Any]:
     await jobs.archive_job(scope, job.id)
     return {}

@@ -6,7 +6,7 @@ the sender posts it after commit and retries it like any other (see webhooks.sen
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from automations import settings as typed
 from models import Job, Stage, WebhookEndpoint
@@ -14,13 +14,19 @@ from workflow import unit, webhooks
 from workflow.scope import Scope
 
 
-async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
-    typed.only(settings, "CALL_WEBHOOK", ("endpointId",))
+class Settings(TypedDict):
+    """The settings kept for CALL_WEBHOOK, as `check` leaves them."""
+
+    endpointId: int
+
+
+async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> Settings:
+    typed.only(settings, "CALL_WEBHOOK", typed.keys(Settings))
     endpoint = await typed.record(scope, settings, "endpointId", WebhookEndpoint)
     return {"endpointId": endpoint.id}
 
 
-async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any]:
+async def run(scope: Scope, job: Job, settings: Settings) -> dict[str, Any]:
     delivery = await webhooks.call(scope, settings["endpointId"], job)
     unit.owe(unit.DELIVERIES)
     return {"deliveryId": delivery.id}

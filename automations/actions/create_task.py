@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from automations import settings as typed
 from models import Job, Stage, User
 from workflow import tasks
 from workflow.scope import Scope
 
-KEYS = ("title", "description", "assigneeId", "assignToJobAssignees", "dueInDays")
+
+class Settings(TypedDict):
+    """The settings kept for CREATE_TASK, as `check` leaves them."""
+
+    title: str
+    description: str
+    assigneeId: int | None
+    assignToJobAssignees: bool
+    dueInDays: int | None
 
 
-async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
-    typed.only(settings, "CREATE_TASK", KEYS)
+async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> Settings:
+    typed.only(settings, "CREATE_TASK", typed.keys(Settings))
     title = typed.name(settings, "title")
     description = typed.text(settings, "description")
     due = typed.whole_number(settings, "dueInDays", 0, 3650)
@@ -29,7 +37,7 @@ async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[st
     }
 
 
-async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any]:
+async def run(scope: Scope, job: Job, settings: Settings) -> dict[str, Any]:
     assignees: list[int | None] = [settings.get("assigneeId")]
     if assignees == [None] and settings.get("assignToJobAssignees"):
         assignees = [u.id for u in await job.assignees.all().order_by("id")] or [None]

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from automations import settings as typed
 from models import Job, Stage
@@ -12,8 +12,15 @@ from workflow.errors import invalid
 from workflow.scope import Scope
 
 
-async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
-    typed.only(settings, "SEND_MESSAGE", ("subject", "body"))
+class Settings(TypedDict):
+    """The settings kept for SEND_MESSAGE, as `check` leaves them."""
+
+    subject: str
+    body: str
+
+
+async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> Settings:
+    typed.only(settings, "SEND_MESSAGE", typed.keys(Settings))
     subject = typed.name(settings, "subject", 500)
     body = typed.text(settings, "body")
     if not body.strip():
@@ -24,6 +31,6 @@ async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[st
     }
 
 
-async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any]:
+async def run(scope: Scope, job: Job, settings: Settings) -> dict[str, Any]:
     message = await documents.send_message(scope, job.id, settings["subject"], settings["body"])
     return {"messageId": message.id}

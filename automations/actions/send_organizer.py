@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from automations import settings as typed
 from models import Job, Stage
@@ -11,8 +11,15 @@ from workflow.errors import invalid
 from workflow.scope import Scope
 
 
-async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
-    typed.only(settings, "SEND_ORGANIZER", ("title", "questions"))
+class Settings(TypedDict):
+    """The settings kept for SEND_ORGANIZER, as `check` leaves them."""
+
+    title: str
+    questions: list[str]
+
+
+async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> Settings:
+    typed.only(settings, "SEND_ORGANIZER", typed.keys(Settings))
     title = typed.name(settings, "title")
     questions = typed.strings(settings.get("questions"), "settings.questions", 200)
     if not questions:
@@ -23,7 +30,7 @@ async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[st
     }
 
 
-async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any]:
+async def run(scope: Scope, job: Job, settings: Settings) -> dict[str, Any]:
     organizer = await documents.send_organizer(
         scope, job.id, settings["title"], settings["questions"]
     )

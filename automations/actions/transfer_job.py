@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from automations import settings as typed
 from models import Job, Pipeline, Stage
@@ -11,8 +11,15 @@ from workflow.errors import invalid
 from workflow.scope import Scope
 
 
-async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
-    typed.only(settings, "TRANSFER_JOB", ("pipelineId", "stageId"))
+class Settings(TypedDict):
+    """The settings kept for TRANSFER_JOB, as `check` leaves them."""
+
+    pipelineId: int
+    stageId: int | None
+
+
+async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> Settings:
+    typed.only(settings, "TRANSFER_JOB", typed.keys(Settings))
     pipeline = await typed.record(scope, settings, "pipelineId", Pipeline)
     if pipeline.id == stage.pipeline_id:
         raise invalid("settings.pipelineId", "the target must be another pipeline: use MOVE_JOB")
@@ -22,7 +29,7 @@ async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[st
     return {"pipelineId": pipeline.id, "stageId": target_stage.id if target_stage else None}
 
 
-async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any]:
+async def run(scope: Scope, job: Job, settings: Settings) -> dict[str, Any]:
     moved = await jobs.transfer_job(
         scope, job.id, settings["pipelineId"], stage_id=settings.get("stageId")
     )

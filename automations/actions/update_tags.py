@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from automations import settings as typed
 from models import Client, Job, Stage
@@ -11,8 +11,16 @@ from workflow.errors import invalid
 from workflow.scope import Scope
 
 
-async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
-    typed.only(settings, "UPDATE_TAGS", ("target", "add", "remove"))
+class Settings(TypedDict):
+    """The settings kept for UPDATE_TAGS, as `check` leaves them."""
+
+    target: str
+    add: list[str]
+    remove: list[str]
+
+
+async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> Settings:
+    typed.only(settings, "UPDATE_TAGS", typed.keys(Settings))
     target = typed.choice(settings, "target", ("JOB", "CLIENT"), "JOB")
     add, remove = typed.tags(settings, "add"), typed.tags(settings, "remove")
     if not add and not remove:
@@ -20,12 +28,12 @@ async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> dict[st
     return {"target": target, "add": add, "remove": remove}
 
 
-def _apply(tags: list[str], settings: dict[str, Any]) -> list[str]:
+def _apply(tags: list[str], settings: Settings) -> list[str]:
     kept = [tag for tag in tags if tag not in settings["remove"]]
     return kept + [tag for tag in settings["add"] if tag not in kept]
 
 
-async def run(scope: Scope, job: Job, settings: dict[str, Any]) -> dict[str, Any]:
+async def run(scope: Scope, job: Job, settings: Settings) -> dict[str, Any]:
     if settings["target"] == "CLIENT":
         client = await scope.get(Client, job.client_id)
         updated = await clients.update_client(scope, client.id, tags=_apply(client.tags, settings))
