@@ -9,7 +9,8 @@ import strawberry
 from models import Job, JobEvent, Pipeline
 from realtime.hub import Delivery, FeedKey, log_position, read_log
 from schema.context import Context, Info
-from schema.events import BoardEventType, decode_feed_cursor
+from schema.events import BoardEventType
+from schema.feed_cursors import decode_feed_cursor
 from schema.loaders import Loaders
 from schema.node import decode_id
 from workflow.errors import DomainError, ErrorCode, invalid

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from datetime import datetime
 from typing import Any
 
 import strawberry
 
-from models import EventType, keys
+from models import EventType
 from realtime.hub import Delivery, FeedKey
+from schema.feed_cursors import encode_feed_cursor
 from schema.node import encode_id
 from schema.types import JobType
-from workflow.errors import invalid
 
 BoardEventTypeEnum = strawberry.enum(EventType, name="BoardEventType")
-POSITION_RE = re.compile(r"^[0-9]{1,18}$")
-FEED_CURSOR = b"feed-cursor"
 
 
 @strawberry.type(name="BoardEvent")
@@ -49,22 +46,3 @@ class BoardEventType:
             pipeline_id=encode_id("Pipeline", event.pipeline_id),
             occurred_at=event.created_at,
         )
-
-
-def encode_feed_cursor(key: FeedKey, position: int) -> str:
-    """Sealed (models.keys): a position says how busy a feed is, for its firm's eyes only."""
-    return keys.seal(f"{key.kind}:{key.id}:{position}".encode(), FEED_CURSOR)
-
-
-def decode_feed_cursor(cursor: str | None, key: FeedKey) -> int | None:
-    """The position in this feed that a cursor names; a cursor of another feed is refused."""
-    if cursor is None:
-        return None
-    raw = keys.unseal(cursor, FEED_CURSOR) if len(cursor) <= 200 else None
-    try:
-        kind, feed_id, position = (raw or b"").decode().split(":")
-        if (kind, feed_id) == (key.kind, str(key.id)) and POSITION_RE.match(position):
-            return int(position)
-    except ValueError:
-        pass
-    raise invalid("after", "after is not a cursor of this subscription")

@@ -26,6 +26,7 @@ from models import (
     Task,
     User,
 )
+from realtime.hub import FeedKey
 from schema.connection import Connection, build, decode_cursor, page_size
 from schema.context import Info
 from schema.enums import (
@@ -38,6 +39,7 @@ from schema.enums import (
     RoleEnum,
     RunStatusEnum,
 )
+from schema.feed_cursors import encode_feed_cursor
 from schema.loaders import CountKey, PageKey, where_in
 from schema.node import Node, encode_id
 from workflow.global_ids import public_changes
@@ -142,6 +144,7 @@ class PipelineType(Node):
     created_at: datetime
     updated_at: datetime
     pk: strawberry.Private[int]
+    event_seq: strawberry.Private[int]
 
     @classmethod
     def from_model(cls, pipeline: Pipeline) -> PipelineType:
@@ -151,7 +154,18 @@ class PipelineType(Node):
             created_at=pipeline.created_at,
             updated_at=pipeline.updated_at,
             pk=pipeline.id,
+            event_seq=pipeline.event_seq,
         )
+
+    @strawberry.field(
+        description="The board's place in its event feed when this pipeline was read: a board "
+        "fetched with it, then `boardUpdated(after: eventCursor)`, misses no change (one made "
+        "while the board was read may arrive too)."
+    )
+    def event_cursor(self) -> str:
+        # The pipeline row is read before its stages and jobs, so every event after this
+        # position is replayed to the subscriber: at worst one it already shows.
+        return encode_feed_cursor(FeedKey("pipeline", self.pk), self.event_seq)
 
     @strawberry.field(description="The stages, in order.")
     async def stages(self, info: Info) -> list[StageType]:

@@ -15,7 +15,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from models import keys
-from schema.events import FEED_CURSOR
+from schema.feed_cursors import FEED_CURSOR
 from tests.servers import ServerProcess, graphql
 
 TRANSPORT_WS = "graphql-transport-ws"

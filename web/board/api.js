@@ -62,25 +62,31 @@ const MAX_DELAY_MS = 4000;
  * One subscription that survives disconnects.
  *
  *   const feed = new LiveFeed({ token, query, variables, field: "boardUpdated", ...callbacks });
- *   feed.start();  ...  feed.stop();
+ *   feed.start(cursor);  ...  feed.stop();
+ *
+ * Start it from the cursor that came with the state you show (for a board, the pipeline's
+ * `eventCursor`, read in the same query as its cards): the server first replays every event
+ * after it, so nothing that happened since the read is missed.
  *
  * The subscription document must select `cursor` on `field`, and declare `$after: String`.
  * Callbacks:
  *   onEvent(event)          each event (data[field]), in order, once
- *   onSubscribed(resuming)  a subscribe was sent; resuming is false when it has no cursor (the
- *                           first one, or after CURSOR_EXPIRED): load the current state then
+ *   onExpired()             too much was missed to replay (CURSOR_EXPIRED): load the state
+ *                           again and call resumeFrom(its cursor)
  *   onState(state, detail)  "connecting" | "live" | "reconnecting" | "offline" | "stopped"
  *   onFatal(error)          an ApiError that retrying cannot fix (the feed has stopped)
  */
 export class LiveFeed {
-  constructor({ token, query, variables, field, onEvent, onSubscribed, onState, onFatal }) {
+  constructor({ token, query, variables, field, onEvent, onExpired, onState, onFatal }) {
     Object.assign(this, { token, query, variables, field });
     this.onEvent = onEvent;
-    this.onSubscribed = onSubscribed ?? (() => {});
+    this.onExpired = onExpired ?? (() => this.resumeFrom(null));
     this.onState = onState ?? (() => {});
     this.onFatal = onFatal ?? (() => {});
     this.cursor = null; // the last event's cursor: where to resume
     this.socket = null;
+    this.acknowledged = false; // the socket's connection_ack came: subscribes may be sent
+    this.waiting = false; // for resumeFrom, after CURSOR_EXPIRED
     this.subscriptionId = null; // messages for any other id are stale and ignored
     this.nextId = 1;
     this.attempt = 0; // failed connections in a row, for the backoff
@@ -92,7 +98,8 @@ export class LiveFeed {
     };
   }
 
-  start() {
+  start(cursor = null) {
+    this.cursor = cursor;
     this.stopped = false;
     window.addEventListener("online", this.reconnectNow);
     this.connect();
@@ -104,6 +111,13 @@ export class LiveFeed {
     clearTimeout(this.timer);
     this.close();
     this.onState("stopped");
+  }
+
+  /** Subscribe again from `cursor` (null: only what happens from now on). */
+  resumeFrom(cursor) {
+    this.cursor = cursor;
+    this.waiting = false;
+    if (this.acknowledged) this.subscribe(); // else the next connection_ack subscribes
   }
 
   connect() {
@@ -135,7 +149,8 @@ export class LiveFeed {
     switch (message.type) {
       case "connection_ack":
         this.attempt = 0;
-        this.subscribe();
+        this.acknowledged = true;
+        if (!this.waiting) this.subscribe();
         break;
       case "ping": // the server checks that we are alive
         this.send({ type: "pong" });
@@ -162,8 +177,8 @@ export class LiveFeed {
   }
 
   subscribe() {
+    if (this.subscriptionId) this.send({ id: this.subscriptionId, type: "complete" });
     this.subscriptionId = `${this.field}-${this.nextId++}`;
-    const resuming = this.cursor !== null;
     this.send({
       id: this.subscriptionId,
       type: "subscribe",
@@ -171,7 +186,6 @@ export class LiveFeed {
     });
     // graphql-transport-ws has no "subscribed" answer: the acknowledged socket is live.
     this.onState("live");
-    this.onSubscribed(resuming);
   }
 
   subscriptionFailed(errors) {
@@ -180,10 +194,10 @@ export class LiveFeed {
     this.subscriptionId = null; // its "complete" is not ours to act on
     if (code === "CURSOR_EXPIRED" || (code === "INVALID_INPUT" && this.cursor !== null)) {
       // Too much was missed to replay (or the cursor is not one of this feed's, e.g. the
-      // database was replaced): forget the cursor; the next subscribe has no `after`, and
-      // onSubscribed(false) tells the page to load the board afresh.
+      // database was replaced): the page loads the state again and resumes from its cursor.
       this.cursor = null;
-      this.subscribe();
+      this.waiting = true;
+      this.onExpired();
     } else if (FATAL_CODES.has(code)) {
       this.fail(new ApiError(first.message, code));
     } else {
@@ -223,6 +237,7 @@ export class LiveFeed {
   close() {
     const socket = this.socket;
     this.socket = null;
+    this.acknowledged = false;
     this.subscriptionId = null;
     if (socket && socket.readyState <= WebSocket.OPEN) socket.close(1000, "bye");
   }

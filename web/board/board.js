@@ -31,7 +31,7 @@ const CARDS_PER_STAGE = 100;
 const BOARD = `
   query Board($id: ID!) {
     pipeline(id: $id) {
-      id name
+      id name eventCursor
       stages {
         id name
         jobs(first: ${CARDS_PER_STAGE}) { totalCount edges { node { ...Card } } }
@@ -151,22 +151,25 @@ function selectPipeline(id) {
   render();
   $("#board").hidden = false;
 
-  state.feed = new LiveFeed({
+  const feed = new LiveFeed({
     token: state.token,
     query: LIVE,
     variables: { pipelineId: id },
     field: "boardUpdated",
     onEvent: receive,
-    // Load the board once subscribed (at first, and after CURSOR_EXPIRED), so that a change
-    // made meanwhile is in the answer or arrives as an event. A subscription resumed from its
-    // cursor needs no load: the server replays what was missed.
-    onSubscribed: (resuming) => resuming || loadBoard(),
+    // Too much was missed: load the board afresh and go on from its cursor.
+    onExpired: async () => feed.resumeFrom(await loadBoard()),
     onState: showConnection,
     onFatal: (error) => signOut(`Signed out: ${error.message} (${error.code})`),
   });
-  state.feed.start();
+  state.feed = feed;
+  // Subscribe from the cursor read with the board: the server replays every change made since
+  // that read, so none is missed (one already in the answer may come again: applyJob keeps the
+  // newer version). Without a board (its load failed) the feed starts from now.
+  loadBoard().then((cursor) => state.feed === feed && feed.start(cursor));
 }
 
+/** Loads the board shown; answers its eventCursor (null if the load failed or was superseded). */
 async function loadBoard() {
   const load = ++state.loads;
   state.received = [];
@@ -175,12 +178,12 @@ async function loadBoard() {
     data = await graphql(state.token, BOARD, { id: state.pipelineId });
   } catch (error) {
     if (load === state.loads) failed("The board could not be loaded", error);
-    return;
+    return null;
   }
-  if (load !== state.loads) return; // a newer load is under way
+  if (load !== state.loads) return null; // a newer load is under way
   if (!data.pipeline) {
     showError("This pipeline no longer exists: pick another one.");
-    return;
+    return null;
   }
   state.stages = data.pipeline.stages.map((stage) => ({
     id: stage.id,
@@ -197,6 +200,7 @@ async function loadBoard() {
   if (received.some((event) => event.type === "STAGE_CHANGED")) loadBoard();
   for (const event of received) applyEvent(event);
   render();
+  return data.pipeline.eventCursor;
 }
 
 /** A live event, in order, once (the feed resumes from its cursor after a disconnect). */
