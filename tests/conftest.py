@@ -40,6 +40,12 @@ ALLOW_PRIVATE = os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE", "true") == "true"
 writes.check_by_default(False)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def suite_key() -> None:
+    """The suite's key from the start, for module fixtures that make ids before any test runs."""
+    keys.use_master_key(TEST_SECRET_KEY.encode())
+
+
 @pytest.fixture(autouse=True)
 def suite_process_settings() -> None:
     """Every test starts with the suite's key and webhook policy, whatever an app that an
