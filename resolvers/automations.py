@@ -7,8 +7,7 @@ from typing import Any
 import strawberry
 
 from automations import manage
-from models import Automation
-from resolvers.common import attempt, delete
+from resolvers.common import delete, mutate, payload
 from schema.context import Info
 from schema.inputs import (
     CreateAutomationInput,
@@ -48,10 +47,8 @@ def conditions_in(conditions: Any) -> dict[str, Any] | None:
     return conditions
 
 
-def _payload(automation: Automation | None, errors: list) -> AutomationPayload:
-    return AutomationPayload(
-        automation=AutomationType.from_model(automation) if automation else None, errors=errors
-    )
+_automation = payload(AutomationPayload, "automation", AutomationType.from_model)
+_run = payload(AutomationRunPayload, "automation_run", AutomationRunType.from_model)
 
 
 @strawberry.type
@@ -60,50 +57,45 @@ class AutomationMutations:
     async def create_automation(
         self, info: Info, input: CreateAutomationInput
     ) -> AutomationPayload:
-        scope = info.context.scope
-        return _payload(
-            *await attempt(
-                lambda: manage.create_automation(
-                    scope,
-                    decode_id(input.stage_id, "Stage", "stageId"),
-                    input.action,
-                    settings_in(input.settings),
-                    input.enabled,
-                    conditions_in(input.conditions),
-                )
-            )
+        return await mutate(
+            info,
+            _automation,
+            lambda scope: manage.create_automation(
+                scope,
+                decode_id(input.stage_id, "Stage", "stageId"),
+                input.action,
+                settings_in(input.settings),
+                input.enabled,
+                conditions_in(input.conditions),
+            ),
         )
 
     @strawberry.mutation
     async def update_automation(
         self, info: Info, input: UpdateAutomationInput
     ) -> AutomationPayload:
-        scope = info.context.scope
-        return _payload(
-            *await attempt(
-                lambda: manage.update_automation(
-                    scope,
-                    decode_id(input.id, "Automation", "id"),
-                    None if input.settings is None else settings_in(input.settings),
-                    input.enabled,
-                    conditions_in(input.conditions),
-                )
-            )
+        return await mutate(
+            info,
+            _automation,
+            lambda scope: manage.update_automation(
+                scope,
+                decode_id(input.id, "Automation", "id"),
+                None if input.settings is None else settings_in(input.settings),
+                input.enabled,
+                conditions_in(input.conditions),
+            ),
         )
 
     @strawberry.mutation
     async def delete_automation(self, info: Info, input: DeleteAutomationInput) -> DeletePayload:
-        scope = info.context.scope
-        return await delete(input.id, "Automation", lambda pk: manage.delete_automation(scope, pk))
+        return await delete(info, input.id, "Automation", manage.delete_automation)
 
     @strawberry.mutation(description="Run a FAILED automation run again.")
     async def retry_automation_run(
         self, info: Info, input: RetryAutomationRunInput
     ) -> AutomationRunPayload:
-        scope = info.context.scope
-        run, errors = await attempt(
-            lambda: manage.retry_run(scope, decode_id(input.id, "AutomationRun", "id"))
-        )
-        return AutomationRunPayload(
-            automation_run=AutomationRunType.from_model(run) if run else None, errors=errors
+        return await mutate(
+            info,
+            _run,
+            lambda scope: manage.retry_run(scope, decode_id(input.id, "AutomationRun", "id")),
         )

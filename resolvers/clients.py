@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from models import Client
-from resolvers.common import attempt, provided
+from resolvers.common import mutate, payload, provided
 from schema.connection import Connection, root_connection
 from schema.context import Info
 from schema.inputs import CreateClientInput, UpdateClientInput
@@ -14,9 +14,7 @@ from schema.payloads import ClientPayload
 from schema.types import ClientType
 from workflow import clients, validation
 
-
-def _payload(client: Client | None, errors: list) -> ClientPayload:
-    return ClientPayload(client=ClientType.from_model(client) if client else None, errors=errors)
+_client = payload(ClientPayload, "client", ClientType.from_model)
 
 
 @strawberry.type
@@ -44,21 +42,21 @@ class ClientQueries:
 class ClientMutations:
     @strawberry.mutation
     async def create_client(self, info: Info, input: CreateClientInput) -> ClientPayload:
-        scope = info.context.scope
-        return _payload(
-            *await attempt(
-                lambda: clients.create_client(scope, input.name, input.email, input.tags)
-            )
+        return await mutate(
+            info,
+            _client,
+            lambda scope: clients.create_client(scope, input.name, input.email, input.tags),
         )
 
     @strawberry.mutation
     async def update_client(self, info: Info, input: UpdateClientInput) -> ClientPayload:
-        scope = info.context.scope
         changes = provided(name=input.name, email=input.email, tags=input.tags)
         if changes.get("name", "") is None:
             changes["name"] = ""  # a name cannot be cleared: validation says so
-        return _payload(
-            *await attempt(
-                lambda: clients.update_client(scope, decode_id(input.id, "Client", "id"), **changes)
-            )
+        return await mutate(
+            info,
+            _client,
+            lambda scope: clients.update_client(
+                scope, decode_id(input.id, "Client", "id"), **changes
+            ),
         )

@@ -8,7 +8,7 @@ import strawberry
 
 from models import Job, JobStatus, Priority
 from models.sql import with_tag
-from resolvers.common import attempt, provided
+from resolvers.common import mutate, payload, provided
 from schema.connection import Connection, root_connection
 from schema.context import Info
 from schema.enums import JobStatusEnum
@@ -24,6 +24,7 @@ from schema.payloads import JobPayload, MoveJobPayload, TransferJobPayload
 from schema.types import JobType
 from workflow import jobs, validation
 from workflow.errors import invalid
+from workflow.scope import Scope
 
 
 @strawberry.input
@@ -43,6 +44,11 @@ class JobFilter:
 
 def _wrap(job: Job | None) -> JobType | None:
     return JobType.from_model(job) if job else None
+
+
+_job = payload(JobPayload, "job", JobType.from_model)
+_moved = payload(MoveJobPayload, "job", JobType.from_model)
+_transferred = payload(TransferJobPayload, "job", JobType.from_model)
 
 
 @strawberry.type
@@ -86,9 +92,10 @@ class JobQueries:
 class JobMutations:
     @strawberry.mutation(description="Create a job, last in its pipeline's first stage.")
     async def create_job(self, info: Info, input: CreateJobInput) -> JobPayload:
-        scope = info.context.scope
-        job, errors = await attempt(
-            lambda: jobs.create_job(
+        return await mutate(
+            info,
+            _job,
+            lambda scope: jobs.create_job(
                 scope,
                 decode_id(input.pipeline_id, "Pipeline", "pipelineId"),
                 decode_id(input.client_id, "Client", "clientId"),
@@ -101,15 +108,12 @@ class JobMutations:
                 assignee_ids=[
                     decode_id(i, "User", "assigneeIds") for i in input.assignee_ids or []
                 ],
-            )
+            ),
         )
-        return JobPayload(job=_wrap(job), errors=errors)
 
     @strawberry.mutation
     async def update_job(self, info: Info, input: UpdateJobInput) -> JobPayload:
-        scope = info.context.scope
-
-        async def update() -> Job:
+        async def update(scope: Scope) -> Job:
             changes = provided(
                 title=input.title,
                 priority=input.priority,
@@ -131,26 +135,26 @@ class JobMutations:
                 scope, decode_id(input.id, "Job", "id"), input.expected_version, **changes
             )
 
-        job, errors = await attempt(update)
-        return JobPayload(job=_wrap(job), errors=errors)
+        return await mutate(info, _job, update)
 
     @strawberry.mutation
     async def archive_job(self, info: Info, input: ArchiveJobInput) -> JobPayload:
-        scope = info.context.scope
-        job, errors = await attempt(
-            lambda: jobs.archive_job(
+        return await mutate(
+            info,
+            _job,
+            lambda scope: jobs.archive_job(
                 scope, decode_id(input.id, "Job", "id"), input.expected_version
-            )
+            ),
         )
-        return JobPayload(job=_wrap(job), errors=errors)
 
     @strawberry.mutation(
         description="Move a job to a stage of its pipeline, or to another place in its stage."
     )
     async def move_job(self, info: Info, input: MoveJobInput) -> MoveJobPayload:
-        scope = info.context.scope
-        job, errors = await attempt(
-            lambda: jobs.move_job(
+        return await mutate(
+            info,
+            _moved,
+            lambda scope: jobs.move_job(
                 scope,
                 decode_id(input.job_id, "Job", "jobId"),
                 decode_id(input.stage_id, "Stage", "stageId"),
@@ -161,20 +165,19 @@ class JobMutations:
                     decode_id(i, "Automation", "skipAutomationIds")
                     for i in input.skip_automation_ids or []
                 },
-            )
+            ),
         )
-        return MoveJobPayload(job=_wrap(job), errors=errors)
 
     @strawberry.mutation(description="Move a job into another pipeline (its first stage).")
     async def transfer_job(self, info: Info, input: TransferJobInput) -> TransferJobPayload:
-        scope = info.context.scope
-        job, errors = await attempt(
-            lambda: jobs.transfer_job(
+        return await mutate(
+            info,
+            _transferred,
+            lambda scope: jobs.transfer_job(
                 scope,
                 decode_id(input.job_id, "Job", "jobId"),
                 decode_id(input.pipeline_id, "Pipeline", "pipelineId"),
                 stage_id=decode_optional(input.stage_id, "Stage", "stageId"),
                 expected_version=input.expected_version,
-            )
+            ),
         )
-        return TransferJobPayload(job=_wrap(job), errors=errors)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import strawberry
 
 from models import ApiToken, Permission, User
-from resolvers.common import attempt, provided
+from resolvers.common import mutate, payload, provided
 from schema.context import Info
+from schema.errors import UserError
 from schema.integrations import (
     ApiTokenPayload,
     ApiTokenType,
@@ -23,9 +24,8 @@ from schema.node import decode_id
 from schema.types import UserType
 from workflow import firms, people
 
-
-def _user_payload(user: User | None, errors: list) -> UserPayload:
-    return UserPayload(user=UserType.from_model(user) if user else None, errors=errors)
+_user = payload(UserPayload, "user", UserType.from_model)
+_token = payload(ApiTokenPayload, "api_token", ApiTokenType.from_model)
 
 
 @strawberry.type
@@ -34,6 +34,24 @@ class PeopleQueries:
     async def api_tokens(self, info: Info) -> list[ApiTokenType]:
         tokens = await info.context.scope.query(ApiToken).order_by("-id")
         return [ApiTokenType.from_model(token) for token in tokens]
+
+
+def _invited(created: tuple[User, str] | None, errors: list[UserError]) -> InviteUserPayload:
+    user, secret = created if created else (None, None)
+    return InviteUserPayload(
+        user=UserType.from_model(user) if user else None, token=secret, errors=errors
+    )
+
+
+def _token_created(
+    created: tuple[ApiToken, str] | None, errors: list[UserError]
+) -> CreateApiTokenPayload:
+    token, secret = created if created else (None, None)
+    return CreateApiTokenPayload(
+        api_token=ApiTokenType.from_model(token) if token else None,
+        secret=secret,
+        errors=errors,
+    )
 
 
 @strawberry.type
@@ -47,53 +65,45 @@ class PeopleMutations:
         )
     )
     async def invite_user(self, info: Info, input: InviteUserInput) -> InviteUserPayload:
-        scope = info.context.scope
-        created, errors = await attempt(
-            lambda: people.invite_user(scope, input.email, input.name, input.role)
-        )
-        user, secret = created if created else (None, None)
-        return InviteUserPayload(
-            user=UserType.from_model(user) if user else None, token=secret, errors=errors
+        return await mutate(
+            info,
+            _invited,
+            lambda scope: people.invite_user(scope, input.email, input.name, input.role),
         )
 
     @strawberry.mutation
     async def update_user(self, info: Info, input: UpdateUserInput) -> UserPayload:
-        scope = info.context.scope
         changes = {k: v for k, v in provided(name=input.name, role=input.role).items() if v}
-        return _user_payload(
-            *await attempt(
-                lambda: people.update_user(scope, decode_id(input.id, "User", "id"), **changes)
-            )
+        return await mutate(
+            info,
+            _user,
+            lambda scope: people.update_user(scope, decode_id(input.id, "User", "id"), **changes),
         )
 
     @strawberry.mutation(description="Stop a user and all their tokens at once.")
     async def deactivate_user(self, info: Info, input: DeactivateUserInput) -> UserPayload:
-        scope = info.context.scope
-        return _user_payload(
-            *await attempt(lambda: people.deactivate_user(scope, decode_id(input.id, "User", "id")))
+        return await mutate(
+            info,
+            _user,
+            lambda scope: people.deactivate_user(scope, decode_id(input.id, "User", "id")),
         )
 
     @strawberry.mutation(description="A token for the caller; its secret is shown only here.")
     async def create_api_token(
         self, info: Info, input: CreateApiTokenInput
     ) -> CreateApiTokenPayload:
-        scope = info.context.scope
-        created, errors = await attempt(
-            lambda: firms.create_api_token(scope, input.name, [Permission(s) for s in input.scopes])
-        )
-        token, secret = created if created else (None, None)
-        return CreateApiTokenPayload(
-            api_token=ApiTokenType.from_model(token) if token else None,
-            secret=secret,
-            errors=errors,
+        return await mutate(
+            info,
+            _token_created,
+            lambda scope: firms.create_api_token(
+                scope, input.name, [Permission(s) for s in input.scopes]
+            ),
         )
 
     @strawberry.mutation(description="The token stops working at once, on open websockets too.")
     async def revoke_api_token(self, info: Info, input: RevokeApiTokenInput) -> ApiTokenPayload:
-        scope = info.context.scope
-        token, errors = await attempt(
-            lambda: firms.revoke_api_token(scope, decode_id(input.id, "ApiToken", "id"))
-        )
-        return ApiTokenPayload(
-            api_token=ApiTokenType.from_model(token) if token else None, errors=errors
+        return await mutate(
+            info,
+            _token,
+            lambda scope: firms.revoke_api_token(scope, decode_id(input.id, "ApiToken", "id")),
         )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import strawberry
 
 from models import Pipeline
-from resolvers.common import attempt, delete, provided
+from resolvers.common import delete, mutate, payload, provided
 from schema.connection import Connection, root_connection
 from schema.context import Info
+from schema.errors import UserError
 from schema.inputs import (
     CreatePipelineInput,
     CreateStageInput,
@@ -22,11 +23,8 @@ from schema.payloads import DeletePayload, DeleteStagePayload, PipelinePayload, 
 from schema.types import PipelineType, StageType
 from workflow import pipelines
 
-
-def _pipeline_payload(pipeline: Pipeline | None, errors: list) -> PipelinePayload:
-    return PipelinePayload(
-        pipeline=PipelineType.from_model(pipeline) if pipeline else None, errors=errors
-    )
+_pipeline = payload(PipelinePayload, "pipeline", PipelineType.from_model)
+_stage = payload(StagePayload, "stage", StageType.from_model)
 
 
 @strawberry.type
@@ -48,32 +46,32 @@ class PipelineQueries:
 class PipelineMutations:
     @strawberry.mutation
     async def create_pipeline(self, info: Info, input: CreatePipelineInput) -> PipelinePayload:
-        scope = info.context.scope
-        return _pipeline_payload(
-            *await attempt(lambda: pipelines.create_pipeline(scope, input.name, input.stage_names))
+        return await mutate(
+            info,
+            _pipeline,
+            lambda scope: pipelines.create_pipeline(scope, input.name, input.stage_names),
         )
 
     @strawberry.mutation
     async def update_pipeline(self, info: Info, input: UpdatePipelineInput) -> PipelinePayload:
-        scope = info.context.scope
-        return _pipeline_payload(
-            *await attempt(
-                lambda: pipelines.update_pipeline(
-                    scope, decode_id(input.id, "Pipeline", "id"), input.name
-                )
-            )
+        return await mutate(
+            info,
+            _pipeline,
+            lambda scope: pipelines.update_pipeline(
+                scope, decode_id(input.id, "Pipeline", "id"), input.name
+            ),
         )
 
     @strawberry.mutation
     async def delete_pipeline(self, info: Info, input: DeletePipelineInput) -> DeletePayload:
-        scope = info.context.scope
-        return await delete(input.id, "Pipeline", lambda pk: pipelines.delete_pipeline(scope, pk))
+        return await delete(info, input.id, "Pipeline", pipelines.delete_pipeline)
 
     @strawberry.mutation
     async def create_stage(self, info: Info, input: CreateStageInput) -> StagePayload:
-        scope = info.context.scope
-        stage, errors = await attempt(
-            lambda: pipelines.create_stage(
+        return await mutate(
+            info,
+            _stage,
+            lambda scope: pipelines.create_stage(
                 scope,
                 decode_id(input.pipeline_id, "Pipeline", "pipelineId"),
                 input.name,
@@ -81,13 +79,11 @@ class PipelineMutations:
                 input.wip_limit,
                 input.time_limit_days,
                 input.auto_move,
-            )
+            ),
         )
-        return StagePayload(stage=StageType.from_model(stage) if stage else None, errors=errors)
 
     @strawberry.mutation
     async def update_stage(self, info: Info, input: UpdateStageInput) -> StagePayload:
-        scope = info.context.scope
         changes = provided(
             name=input.name,
             wip_limit=input.wip_limit,
@@ -98,36 +94,41 @@ class PipelineMutations:
             changes["auto_move"] = False
         if changes.get("name", "") is None:
             changes["name"] = ""  # a name cannot be cleared: validation says so
-        stage, errors = await attempt(
-            lambda: pipelines.update_stage(scope, decode_id(input.id, "Stage", "id"), **changes)
+        return await mutate(
+            info,
+            _stage,
+            lambda scope: pipelines.update_stage(
+                scope, decode_id(input.id, "Stage", "id"), **changes
+            ),
         )
-        return StagePayload(stage=StageType.from_model(stage) if stage else None, errors=errors)
 
     @strawberry.mutation
     async def delete_stage(self, info: Info, input: DeleteStageInput) -> DeleteStagePayload:
-        scope = info.context.scope
-        pipeline, errors = await attempt(
-            lambda: pipelines.delete_stage(
+        def deleted(pipeline: Pipeline | None, errors: list[UserError]) -> DeleteStagePayload:
+            return DeleteStagePayload(
+                deleted_id=input.id if pipeline else None,
+                pipeline=PipelineType.from_model(pipeline) if pipeline else None,
+                errors=errors,
+            )
+
+        return await mutate(
+            info,
+            deleted,
+            lambda scope: pipelines.delete_stage(
                 scope,
                 decode_id(input.id, "Stage", "id"),
                 decode_optional(input.move_jobs_to_stage_id, "Stage", "moveJobsToStageId"),
-            )
-        )
-        return DeleteStagePayload(
-            deleted_id=input.id if pipeline else None,
-            pipeline=PipelineType.from_model(pipeline) if pipeline else None,
-            errors=errors,
+            ),
         )
 
     @strawberry.mutation
     async def reorder_stages(self, info: Info, input: ReorderStagesInput) -> PipelinePayload:
-        scope = info.context.scope
-        return _pipeline_payload(
-            *await attempt(
-                lambda: pipelines.reorder_stages(
-                    scope,
-                    decode_id(input.pipeline_id, "Pipeline", "pipelineId"),
-                    [decode_id(i, "Stage", "stageIds") for i in input.stage_ids],
-                )
-            )
+        return await mutate(
+            info,
+            _pipeline,
+            lambda scope: pipelines.reorder_stages(
+                scope,
+                decode_id(input.pipeline_id, "Pipeline", "pipelineId"),
+                [decode_id(i, "Stage", "stageIds") for i in input.stage_ids],
+            ),
         )

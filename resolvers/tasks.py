@@ -4,43 +4,40 @@ from __future__ import annotations
 
 import strawberry
 
-from models import Task
-from resolvers.common import attempt, provided
+from models import Job, Task
+from resolvers.common import mutate, payload, provided
 from schema.context import Info
+from schema.errors import UserError
 from schema.inputs import CreateTaskInput, TaskIdInput, UpdateTaskInput
 from schema.node import decode_id, decode_optional
 from schema.payloads import DeleteTaskPayload, TaskPayload
 from schema.types import JobType, TaskType
 from workflow import tasks
+from workflow.scope import Scope
 
-
-def _payload(task: Task | None, errors: list) -> TaskPayload:
-    return TaskPayload(task=TaskType.from_model(task) if task else None, errors=errors)
+_task = payload(TaskPayload, "task", TaskType.from_model)
 
 
 @strawberry.type
 class TaskMutations:
     @strawberry.mutation
     async def create_task(self, info: Info, input: CreateTaskInput) -> TaskPayload:
-        scope = info.context.scope
-        return _payload(
-            *await attempt(
-                lambda: tasks.create_task(
-                    scope,
-                    decode_id(input.job_id, "Job", "jobId"),
-                    input.title,
-                    input.description or "",
-                    decode_optional(input.assignee_id, "User", "assigneeId"),
-                    input.due_date,
-                )
-            )
+        return await mutate(
+            info,
+            _task,
+            lambda scope: tasks.create_task(
+                scope,
+                decode_id(input.job_id, "Job", "jobId"),
+                input.title,
+                input.description or "",
+                decode_optional(input.assignee_id, "User", "assigneeId"),
+                input.due_date,
+            ),
         )
 
     @strawberry.mutation
     async def update_task(self, info: Info, input: UpdateTaskInput) -> TaskPayload:
-        scope = info.context.scope
-
-        async def update() -> Task:
+        async def update(scope: Scope) -> Task:
             changes = provided(
                 title=input.title, description=input.description, due_date=input.due_date
             )
@@ -50,35 +47,35 @@ class TaskMutations:
                 changes["assignee_id"] = decode_optional(input.assignee_id, "User", "assigneeId")
             return await tasks.update_task(scope, decode_id(input.id, "Task", "id"), **changes)
 
-        return _payload(*await attempt(update))
+        return await mutate(info, _task, update)
 
     @strawberry.mutation
     async def complete_task(self, info: Info, input: TaskIdInput) -> TaskPayload:
-        scope = info.context.scope
-        return _payload(
-            *await attempt(
-                lambda: tasks.set_task_done(scope, decode_id(input.id, "Task", "id"), True)
-            )
+        return await mutate(
+            info,
+            _task,
+            lambda scope: tasks.set_task_done(scope, decode_id(input.id, "Task", "id"), True),
         )
 
     @strawberry.mutation
     async def reopen_task(self, info: Info, input: TaskIdInput) -> TaskPayload:
-        scope = info.context.scope
-        return _payload(
-            *await attempt(
-                lambda: tasks.set_task_done(scope, decode_id(input.id, "Task", "id"), False)
-            )
+        return await mutate(
+            info,
+            _task,
+            lambda scope: tasks.set_task_done(scope, decode_id(input.id, "Task", "id"), False),
         )
 
     @strawberry.mutation
     async def delete_task(self, info: Info, input: TaskIdInput) -> DeleteTaskPayload:
-        scope = info.context.scope
-        job_id, errors = await attempt(
-            lambda: tasks.delete_task(scope, decode_id(input.id, "Task", "id"))
-        )
-        job = await info.context.loaders.job.load(job_id) if job_id else None
-        return DeleteTaskPayload(
-            deleted_id=input.id if job_id else None,
-            job=JobType.from_model(job) if job else None,
-            errors=errors,
-        )
+        async def delete(scope: Scope) -> Job | None:
+            job_id = await tasks.delete_task(scope, decode_id(input.id, "Task", "id"))
+            return await info.context.loaders.job.load(job_id)
+
+        def deleted(job: Job | None, errors: list[UserError]) -> DeleteTaskPayload:
+            return DeleteTaskPayload(
+                deleted_id=None if errors else input.id,
+                job=JobType.from_model(job) if job else None,
+                errors=errors,
+            )
+
+        return await mutate(info, deleted, delete)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import strawberry
 
 from models import WebhookEndpoint
-from resolvers.common import attempt, delete, provided
+from resolvers.common import Answer, delete, mutate, payload, provided
 from schema.context import Info
+from schema.errors import UserError
 from schema.integrations import (
     CreateWebhookEndpointInput,
     DeleteWebhookEndpointInput,
@@ -20,18 +21,24 @@ from schema.integrations import (
 from schema.node import decode_id, decode_optional
 from schema.payloads import DeletePayload
 from workflow import webhooks
+from workflow.scope import Scope
 from workflow.webhooks import signing_secret
 
 
-def _payload(
-    endpoint: WebhookEndpoint | None, errors: list, new_secret: bool = False
-) -> WebhookEndpointPayload:
+def _endpoint(new_secret: object) -> Answer[WebhookEndpoint, WebhookEndpointPayload]:
     """`new_secret`: the endpoint was just made or its secret rotated: show the secret, once."""
-    return WebhookEndpointPayload(
-        webhook_endpoint=WebhookEndpointType.from_model(endpoint) if endpoint else None,
-        secret=signing_secret(endpoint) if endpoint and new_secret else None,
-        errors=errors,
-    )
+
+    def answer(endpoint: WebhookEndpoint | None, errors: list[UserError]) -> WebhookEndpointPayload:
+        return WebhookEndpointPayload(
+            webhook_endpoint=WebhookEndpointType.from_model(endpoint) if endpoint else None,
+            secret=signing_secret(endpoint) if endpoint and new_secret else None,
+            errors=errors,
+        )
+
+    return answer
+
+
+_delivery = payload(WebhookDeliveryPayload, "webhook_delivery", WebhookDeliveryType.from_model)
 
 
 @strawberry.type
@@ -48,27 +55,23 @@ class WebhookMutations:
     async def create_webhook_endpoint(
         self, info: Info, input: CreateWebhookEndpointInput
     ) -> WebhookEndpointPayload:
-        scope = info.context.scope
-        return _payload(
-            *await attempt(
-                lambda: webhooks.create_endpoint(
-                    scope,
-                    input.url,
-                    [str(t) for t in input.event_types],
-                    decode_optional(input.pipeline_id, "Pipeline", "pipelineId"),
-                    input.description,
-                )
+        return await mutate(
+            info,
+            _endpoint(new_secret=True),
+            lambda scope: webhooks.create_endpoint(
+                scope,
+                input.url,
+                [str(t) for t in input.event_types],
+                decode_optional(input.pipeline_id, "Pipeline", "pipelineId"),
+                input.description,
             ),
-            new_secret=True,
         )
 
     @strawberry.mutation
     async def update_webhook_endpoint(
         self, info: Info, input: UpdateWebhookEndpointInput
     ) -> WebhookEndpointPayload:
-        scope = info.context.scope
-
-        async def update() -> WebhookEndpoint:
+        async def update(scope: Scope) -> WebhookEndpoint:
             changes = provided(
                 url=input.url,
                 event_types=input.event_types,
@@ -85,28 +88,22 @@ class WebhookMutations:
             endpoint_id = decode_id(input.id, "WebhookEndpoint", "id")
             return await webhooks.update_endpoint(scope, endpoint_id, **changes)
 
-        return _payload(*await attempt(update), new_secret=input.rotate_secret)
+        return await mutate(info, _endpoint(new_secret=input.rotate_secret), update)
 
     @strawberry.mutation
     async def delete_webhook_endpoint(
         self, info: Info, input: DeleteWebhookEndpointInput
     ) -> DeletePayload:
-        scope = info.context.scope
-        return await delete(
-            input.id, "WebhookEndpoint", lambda pk: webhooks.delete_endpoint(scope, pk)
-        )
+        return await delete(info, input.id, "WebhookEndpoint", webhooks.delete_endpoint)
 
     @strawberry.mutation(description="Send a delivery again now, under the same message id.")
     async def redeliver_webhook(
         self, info: Info, input: RedeliverWebhookInput
     ) -> WebhookDeliveryPayload:
-        scope = info.context.scope
-        delivery, errors = await attempt(
-            lambda: webhooks.redeliver(
+        return await mutate(
+            info,
+            _delivery,
+            lambda scope: webhooks.redeliver(
                 scope, decode_id(input.delivery_id, "WebhookDelivery", "deliveryId")
-            )
-        )
-        return WebhookDeliveryPayload(
-            webhook_delivery=WebhookDeliveryType.from_model(delivery) if delivery else None,
-            errors=errors,
+            ),
         )
