@@ -44,8 +44,8 @@ class Automation(Model):
     )
     position = fields.IntField()
     action = fields.CharEnumField(ActionType, max_length=30)
-    settings: dict[str, object] = fields.JSONField(default=dict)  # type: ignore[assignment]
-    conditions: dict[str, list[str]] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    settings: dict[str, object] = fields.JSONField(default=dict)
+    conditions: dict[str, list[str]] = fields.JSONField(default=dict)
     enabled = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -65,7 +65,7 @@ class AutomationRun(Model):
     effects happen once. It keeps a copy of the action and settings as they were at entry.
     """
 
-    id = fields.BigIntField(primary_key=True)
+    id: int = fields.BigIntField(primary_key=True)
     firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField(
         "models.Firm", related_name="automation_runs", on_delete=fields.CASCADE
     )
@@ -80,13 +80,13 @@ class AutomationRun(Model):
     )
     stage_id = fields.IntField()
     action = fields.CharEnumField(ActionType, max_length=30)
-    settings: dict[str, object] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    settings: dict[str, object] = fields.JSONField(default=dict)
     status = fields.CharEnumField(RunStatus, max_length=10, default=RunStatus.PENDING)
     depth = fields.IntField(default=0)
     attempts = fields.IntField(default=0)
     run_after = fields.DatetimeField()
     error = fields.TextField(null=True)
-    result: dict[str, object] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    result: dict[str, object] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)
     finished_at = fields.DatetimeField(null=True)
 

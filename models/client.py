@@ -17,7 +17,7 @@ class Client(Model):
     )
     name = fields.CharField(max_length=200)
     email = fields.CharField(max_length=254, null=True)
-    tags: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    tags: list[str] = fields.JSONField(default=list)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

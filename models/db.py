@@ -37,4 +37,5 @@ async def ping() -> None:
 
 
 def is_postgres() -> bool:
-    return connections.get("default").capabilities.dialect == "postgres"
+    dialect: str = connections.get("default").capabilities.dialect
+    return dialect == "postgres"

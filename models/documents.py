@@ -41,8 +41,8 @@ class Organizer(Model):
     )
     stage_id = fields.IntField()
     title = fields.CharField(max_length=200)
-    questions: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
-    answers: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    questions: list[str] = fields.JSONField(default=list)
+    answers: list[str] = fields.JSONField(default=list)
     status = fields.CharEnumField(OrganizerStatus, max_length=10, default=OrganizerStatus.SENT)
     created_at = fields.DatetimeField(auto_now_add=True)
     submitted_at = fields.DatetimeField(null=True)
@@ -95,8 +95,8 @@ class Invoice(Model):
     )
     stage_id = fields.IntField()
     currency = fields.CharField(max_length=3)
-    line_items: list[dict[str, object]] = fields.JSONField(default=list)  # type: ignore[assignment]
-    total_cents = fields.BigIntField()
+    line_items: list[dict[str, object]] = fields.JSONField(default=list)
+    total_cents: int = fields.BigIntField()
     status = fields.CharEnumField(InvoiceStatus, max_length=10, default=InvoiceStatus.UNPAID)
     created_at = fields.DatetimeField(auto_now_add=True)
     paid_at = fields.DatetimeField(null=True)

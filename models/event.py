@@ -35,14 +35,14 @@ class JobEvent(Model):
     writes one event in each pipeline. STAGE_CHANGED events concern the board, not a job.
     """
 
-    id = fields.BigIntField(primary_key=True)
+    id: int = fields.BigIntField(primary_key=True)
     firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField(
         "models.Firm", related_name="events", on_delete=fields.CASCADE
     )
     pipeline: fields.ForeignKeyRelation[Pipeline] = fields.ForeignKeyField(
         "models.Pipeline", related_name="events", on_delete=fields.CASCADE
     )
-    seq = fields.BigIntField()
+    seq: int = fields.BigIntField()
     job: fields.ForeignKeyNullableRelation[Job] = fields.ForeignKeyField(
         "models.Job", related_name="events", null=True, on_delete=fields.CASCADE
     )
@@ -55,7 +55,7 @@ class JobEvent(Model):
     from_pipeline_id = fields.IntField(null=True)
     to_pipeline_id = fields.IntField(null=True)
     job_version = fields.IntField(null=True)
-    changes: dict[str, object] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    changes: dict[str, object] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     firm_id: int

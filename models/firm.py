@@ -36,7 +36,7 @@ class Firm(Model):
     name = fields.CharField(max_length=200)
     # Grows with every change that writes no pipeline event (clients, people, automations,
     # pipeline names): with the pipelines' event_seq it versions all the firm's board data.
-    catalog_version = fields.BigIntField(default=0)
+    catalog_version: int = fields.BigIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -75,7 +75,7 @@ class ApiToken(Model):
     )
     name = fields.CharField(max_length=200)
     token_hash = fields.CharField(max_length=64, unique=True)
-    scopes: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    scopes: list[str] = fields.JSONField(default=list)
     created_at = fields.DatetimeField(auto_now_add=True)
     last_used_at = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)

@@ -14,7 +14,7 @@ class IdempotentRequest(Model):
     after the claim's lease a retry knows whether it may run again (nothing was changed) or
     must not (the change committed, its response was lost)."""
 
-    id = fields.BigIntField(primary_key=True)
+    id: int = fields.BigIntField(primary_key=True)
     firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField(
         "models.Firm", related_name="idempotent_requests", on_delete=fields.CASCADE
     )

@@ -51,7 +51,7 @@ class Job(Model):
     priority = fields.CharEnumField(Priority, max_length=10, default=Priority.NORMAL)
     start_date = fields.DateField(null=True)
     due_date = fields.DateField(null=True)
-    tags: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    tags: list[str] = fields.JSONField(default=list)
     stage_entered_at = fields.DatetimeField()
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)

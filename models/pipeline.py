@@ -16,11 +16,12 @@ class Pipeline(Model):
         "models.Firm", related_name="pipelines", on_delete=fields.CASCADE
     )
     name = fields.CharField(max_length=200)
-    event_seq = fields.BigIntField(default=0)
+    event_seq: int = fields.BigIntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     firm_id: int
+    stages: fields.ReverseRelation[Stage]
 
     class Meta:
         table = "pipeline"

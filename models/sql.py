@@ -43,7 +43,10 @@ async def fetch(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
     """Rows of a hand-written statement (see _in_dialect), on the current transaction's
     connection if there is one."""
     db = connections.get("default")
-    return await db.execute_query_dict(_in_dialect(sql, db.capabilities.dialect), list(params))
+    rows: list[dict[str, Any]] = await db.execute_query_dict(
+        _in_dialect(sql, db.capabilities.dialect), list(params)
+    )
+    return rows
 
 
 async def execute(sql: str, params: Sequence[Any]) -> None:

@@ -31,7 +31,7 @@ class WebhookEndpoint(Model):
     )
     url = fields.CharField(max_length=2000)
     description = fields.CharField(max_length=200, default="")
-    event_types: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
+    event_types: list[str] = fields.JSONField(default=list)
     pipeline: fields.ForeignKeyNullableRelation[Pipeline] = fields.ForeignKeyField(
         "models.Pipeline", related_name="webhook_endpoints", null=True, on_delete=fields.CASCADE
     )
@@ -57,7 +57,7 @@ class WebhookDelivery(Model):
     next_attempt_at doubles as the lease of an attempt in flight.
     """
 
-    id = fields.BigIntField(primary_key=True)
+    id: int = fields.BigIntField(primary_key=True)
     firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField(
         "models.Firm", related_name="webhook_deliveries", on_delete=fields.CASCADE
     )
@@ -67,7 +67,7 @@ class WebhookDelivery(Model):
     # Nullable only because SQLite cannot add a NOT NULL column: every row has one.
     message_id = fields.CharField(max_length=40, null=True, unique=True, default=new_message_id)
     event_type = fields.CharField(max_length=50)
-    payload: dict[str, object] = fields.JSONField()  # type: ignore[assignment]
+    payload: dict[str, object] = fields.JSONField()
     status = fields.CharEnumField(DeliveryStatus, max_length=10, default=DeliveryStatus.PENDING)
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField()

@@ -104,11 +104,11 @@ async def read_log(key: FeedKey, after: int, limit: int = BATCH) -> list[Deliver
 
 async def log_position(key: FeedKey) -> int:
     if key.kind == "pipeline":
-        seq = await Pipeline.filter(id=key.id).values_list("event_seq", flat=True)
+        # flat=True: values, not the tuples tortoise's typing says
+        seq: list[int] = await Pipeline.filter(id=key.id).values_list("event_seq", flat=True)  # type: ignore[assignment]
         return int(seq[0]) if seq else 0
-    found = (
-        await JobEvent.filter(job_id=key.id).annotate(last=Max("id")).values_list("last", flat=True)
-    )
+    last = JobEvent.filter(job_id=key.id).annotate(last=Max("id"))
+    found: list[int | None] = await last.values_list("last", flat=True)  # type: ignore[assignment]
     return int(found[0] or 0) if found else 0
 
 

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, overload
 
 import orjson
 from cross_web import HTTPException
@@ -40,7 +40,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
-from strawberry.types.unset import UNSET, UnsetType
+from strawberry.types.unset import UNSET
 
 import settings as settings_module
 from api import schema
@@ -203,13 +203,13 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         ):
             await self.send_message(
                 {"id": message["id"], "type": "error", "payload": _rate_limited(wait).formatted}
-            )  # type: ignore[typeddict-item]
+            )
             return
         await super().handle_start(message)
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    websocket_adapter_class = WebSocketAdapter  # type: ignore[assignment]
+    websocket_adapter_class = WebSocketAdapter
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
 
@@ -284,11 +284,18 @@ class GraphQLApp(GraphQL[Context, None]):
         context.scope = caller
         context.request.state.scope = caller
 
+    @overload
     async def run(
-        self,
-        request: Request | WebSocket,
-        context: Context | UnsetType = UNSET,
-        root_value: None | UnsetType = UNSET,
+        self, request: Request, context: Context = UNSET, root_value: None = UNSET
+    ) -> Response: ...
+
+    @overload
+    async def run(
+        self, request: WebSocket, context: Context = UNSET, root_value: None = UNSET
+    ) -> WebSocket: ...
+
+    async def run(
+        self, request: Request | WebSocket, context: Context = UNSET, root_value: None = UNSET
     ) -> Response | WebSocket:
         try:
             return await super().run(request, context, root_value)

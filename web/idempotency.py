@@ -97,14 +97,13 @@ class Idempotency:
         try:
             claim = await asyncio.shield(claiming)
         except BaseException:
-            claiming.add_done_callback(
-                lambda done: (
-                    done.cancelled()
-                    or done.exception()
-                    or done.result()
-                    or self._release_soon(owner, key)
-                )
-            )
+
+            def release_if_held(done: asyncio.Future[IdempotentRequest | None]) -> None:
+                # None: the claim completed and this request holds the key it no longer uses
+                if not (done.cancelled() or done.exception() or done.result()):
+                    self._release_soon(owner, key)
+
+            claiming.add_done_callback(release_if_held)
             raise
         if claim is not None:
             if claim.request_hash != digest:
@@ -173,7 +172,8 @@ class Idempotency:
                 chunks.append(message.get("body", b""))
             await send(message)
 
-        claim_id = await owner.claims(key).values_list("id", flat=True)
+        # flat=True: ids, not the tuples tortoise's typing says
+        claim_id: list[int] = await owner.claims(key).values_list("id", flat=True)  # type: ignore[assignment]
         # Each change the request makes marks its claim in the change's own transaction: if
         # the server stops before answering, a retry learns that the change was made
         # (IDEMPOTENCY_RESPONSE_LOST) instead of taking the claim over and making it twice.

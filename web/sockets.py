@@ -144,9 +144,9 @@ class OpenSockets:
             return
         self._close_where(lambda s: s.token_id in tokens or s.user_id in users)
 
-    def _close_where(self, revoked: object) -> None:
+    def _close_where(self, revoked: Callable[[Scope], bool]) -> None:
         for websocket, scope in list(self.sockets.items()):
-            if revoked(scope) and websocket.client_state != WebSocketState.DISCONNECTED:  # type: ignore[operator]
+            if revoked(scope) and websocket.client_state != WebSocketState.DISCONNECTED:
                 self.remove(websocket)
                 task = asyncio.create_task(
                     websocket.close(code=REVOKED_CLOSE_CODE, reason="token no longer valid")
@@ -158,9 +158,12 @@ class OpenSockets:
         while True:
             await asyncio.sleep(RECHECK_INTERVAL)
             try:
-                open_tokens = {s.token_id for s in self.sockets.values() if s.token_id}
-                dead = open_tokens - await live_token_ids(open_tokens)
-                if dead:
-                    self._close_where(lambda s, dead=dead: s.token_id in dead)
+                await self._close_dead_tokens()
             except Exception:
                 log.exception("re-checking open websockets' tokens failed; will retry")
+
+    async def _close_dead_tokens(self) -> None:
+        open_tokens = {s.token_id for s in self.sockets.values() if s.token_id}
+        dead = open_tokens - await live_token_ids(open_tokens)
+        if dead:
+            self._close_where(lambda s: s.token_id in dead)

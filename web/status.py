@@ -10,7 +10,7 @@ from schema.extensions import UNAVAILABLE
 from workflow.errors import ErrorCode
 
 
-def _codes(answers: Any) -> Iterator[tuple[str, Any]]:
+def _codes(answers: Any) -> Iterator[tuple[str | None, Any]]:
     """(code, retryAfter) of every error of an answer, or of a batch of answers."""
     for answer in answers if isinstance(answers, list) else [answers]:
         for error in answer.get("errors") or ():

@@ -13,7 +13,7 @@ from workflow.unit import change
 async def create_client(
     scope: Scope, name: str, email: str | None = None, tags: list[str] | None = None
 ) -> Client:
-    clean = {
+    clean: dict[str, Any] = {
         "name": validation.name(name, "name"),
         "email": validation.email(email),
         "tags": validation.tags(tags or []),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from models import (
     Client,
@@ -53,7 +53,7 @@ def render(template: str, job: Job, client: Client) -> str:
 LINE_ITEM_KEYS = ("description", "quantity", "unitPriceCents")
 
 
-def _whole(value: Any) -> bool:
+def _whole(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)  # JSON true is no number
 
 
@@ -100,7 +100,7 @@ def check_line_items(items: Any) -> list[dict[str, Any]]:
 
 def invoice_total(line_items: list[dict[str, Any]], field: str = "lineItems") -> int:
     """The total of checked line items, refused (INVALID_INPUT) above MAX_INVOICE_TOTAL_CENTS."""
-    total = sum(item["quantity"] * item["unitPriceCents"] for item in line_items)
+    total: int = sum(item["quantity"] * item["unitPriceCents"] for item in line_items)
     if total > MAX_INVOICE_TOTAL_CENTS:
         raise invalid(
             field,

@@ -222,7 +222,8 @@ async def live_token_ids(token_ids: Iterable[int]) -> set[int]:
     ids = list(token_ids)
     if not ids:
         return set()
-    rows = await ApiToken.filter(
+    # flat=True: ids, not the tuples tortoise's typing says
+    rows: list[int] = await ApiToken.filter(  # type: ignore[assignment]
         id__in=ids, revoked_at__isnull=True, user__is_active=True
     ).values_list("id", flat=True)
     return set(rows)

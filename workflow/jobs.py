@@ -95,7 +95,8 @@ async def _rank_in(
         high, *rest = await anchor_and_neighbour(before_id, "beforeJobId", after=False)
         low = rest[0] if rest else None
     else:
-        low = await others.order_by("-rank").first().values_list("rank", flat=True)
+        # first() and flat=True: the value itself, not the tuple tortoise's typing says
+        low = await others.order_by("-rank").first().values_list("rank", flat=True)  # type: ignore[assignment]
         high = None
     rank = ranking.between(low, high)
     if len(rank) > ranking.REBALANCE_LENGTH:
@@ -379,7 +380,7 @@ async def transfer_job(
             raise invalid("pipelineId", "the job is already in this pipeline: use moveJob")
         stage = await _stage_of(scope, pipeline_id, stage_id)
         await _check_wip(stage, job.id)
-        source = {"from_stage_id": job.stage_id, "from_pipeline_id": job.pipeline_id}
+        from_stage_id, from_pipeline_id = job.stage_id, job.pipeline_id
         job.rank = await _rank_in(unit, stage.id, job.id, None, None)
         job.pipeline_id, job.stage_id = pipeline_id, stage.id
         job.stage_entered_at = datetime.now(UTC)
@@ -394,12 +395,18 @@ async def transfer_job(
                 "updated_at",
             ]
         )
-        target = {"to_stage_id": stage.id, "to_pipeline_id": pipeline_id}
-        await unit.record(
-            source["from_pipeline_id"], EventType.JOB_TRANSFERRED_OUT, job, **source, **target
-        )
-        event = await unit.record(
-            pipeline_id, EventType.JOB_TRANSFERRED_IN, job, **source, **target
-        )
+        for log, kind in (
+            (from_pipeline_id, EventType.JOB_TRANSFERRED_OUT),
+            (pipeline_id, EventType.JOB_TRANSFERRED_IN),
+        ):
+            event = await unit.record(
+                log,
+                kind,
+                job,
+                from_stage_id=from_stage_id,
+                from_pipeline_id=from_pipeline_id,
+                to_stage_id=stage.id,
+                to_pipeline_id=pipeline_id,
+            )
         await on_stage_entry(unit, job, stage, event)
     return job

@@ -80,10 +80,10 @@ async def update_user(
         if name is not None:
             user.name = validation.name(name, "name")
         role_changed = role is not None and role != user.role
-        if role_changed:
-            _may_manage(caller, role, "role")  # type: ignore[arg-type]
+        if role is not None and role_changed:
+            _may_manage(caller, role, "role")
             _keep_an_owner(owners, user)
-            user.role = role  # type: ignore[assignment]
+            user.role = role
         await user.save()
     if role_changed:
         await announce_revoked(user_ids=[user.id])

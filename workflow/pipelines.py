@@ -105,9 +105,9 @@ async def update_stage(scope: Scope, stage_id: int, **changes: object) -> Stage:
     if "name" in changes:
         changes["name"] = validation.name(str(changes["name"]), "name")
     if "wip_limit" in changes:
-        validation.optional_positive(changes["wip_limit"], "wipLimit")  # type: ignore[arg-type]
+        validation.optional_positive(changes["wip_limit"], "wipLimit")
     if "time_limit_days" in changes:
-        validation.optional_positive(changes["time_limit_days"], "timeLimitDays", 3650)  # type: ignore[arg-type]
+        validation.optional_positive(changes["time_limit_days"], "timeLimitDays", 3650)
     stage = await scope.get(Stage, stage_id, field="id")
     async with change(scope) as unit:
         await unit.lock_pipelines([stage.pipeline_id])

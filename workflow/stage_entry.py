@@ -65,7 +65,9 @@ async def on_stage_entry(
         automations = await stage_automations(stage.id)
     if not automations:
         return
-    client_tags = (await Client.filter(id=job.client_id).values_list("tags", flat=True))[0]
+    # flat=True: each client's tags, not the tuples tortoise's typing says
+    tags: list[list[str]] = await Client.filter(id=job.client_id).values_list("tags", flat=True)  # type: ignore[assignment]
+    client_tags = tags[0]
     now = datetime.now(UTC)
     for automation in automations:
         status, reason = RunStatus.PENDING, None

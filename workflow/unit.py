@@ -16,17 +16,29 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from models import EventType, Firm, Job, JobEvent, Pipeline, sql, writes
+from models import (
+    EventType,
+    Firm,
+    Invoice,
+    Job,
+    JobEvent,
+    Organizer,
+    Pipeline,
+    Task,
+    sql,
+    writes,
+)
 from workflow import webhook_outbox
 from workflow.errors import not_found
-from workflow.scope import NOBODY, M, Scope
+from workflow.scope import NOBODY, Scope
 
 log = logging.getLogger(__name__)
+JobPart = TypeVar("JobPart", Task, Organizer, Invoice)  # what lock_item locks after its job
 
 AfterCommit = Callable[[list[JobEvent]], Awaitable[None]]
 _after_commit: list[tuple[AfterCommit, str | None]] = []
@@ -108,10 +120,12 @@ class Change:
                     del self._pipelines[pipeline_id]
         raise not_found("Job", field)  # transferred back and forth under us: give up cleanly
 
-    async def lock_item(self, model: type[M], item_id: int, field: str = "id") -> tuple[M, Job]:
+    async def lock_item(
+        self, model: type[JobPart], item_id: int, field: str = "id"
+    ) -> tuple[JobPart, Job]:
         """Lock an item that belongs to a job (task, organizer, invoice), after its job."""
         item = await self.scope.get(model, item_id, field=field)
-        job = await self.lock_job(item.job_id, field=field)  # type: ignore[attr-defined]
+        job = await self.lock_job(item.job_id, field=field)
         return await self.scope.get(model, item_id, field=field, lock=True), job
 
     async def record(

@@ -67,7 +67,9 @@ def search(value: str, field: str) -> list[str]:
     return [word[:NAME_MAX] for word in value.split()[:10]]
 
 
-def optional_positive(value: int | None, field: str, maximum: int = 100_000) -> int | None:
-    if value is not None and not 1 <= value <= maximum:
+def optional_positive(value: object, field: str, maximum: int = 100_000) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or not 1 <= value <= maximum:
         raise invalid(field, f"{field} must be between 1 and {maximum}")
     return value

@@ -21,9 +21,9 @@ def job_snapshot(job: Job) -> dict[str, Any]:
     return {
         "id": global_id("Job", job.id),
         "title": job.title,
-        "pipelineId": global_id("Pipeline", job.pipeline_id),  # type: ignore[attr-defined]
-        "stageId": global_id("Stage", job.stage_id),  # type: ignore[attr-defined]
-        "clientId": global_id("Client", job.client_id),  # type: ignore[attr-defined]
+        "pipelineId": global_id("Pipeline", job.pipeline_id),
+        "stageId": global_id("Stage", job.stage_id),
+        "clientId": global_id("Client", job.client_id),
         "status": str(job.status),
         "priority": str(job.priority),
         "version": job.version,

@@ -1,5 +1,7 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
+from tortoise.migrations.schema_editor.base import BaseSchemaEditor
+from tortoise.migrations.schema_generator.state_apps import StateApps
 
 # Indexes for the lookups on hot paths. task(job_id) was never declared; the others are
 # declared in the models, but tortoise's SQLite schema editor left them out (PostgreSQL has
@@ -14,7 +16,7 @@ SQLITE_ONLY = [
 ]
 
 
-async def create_indexes(apps, schema_editor) -> None:
+async def create_indexes(apps: StateApps, schema_editor: BaseSchemaEditor) -> None:
     client = schema_editor.client
     statements = [TASK]
     if client.capabilities.dialect == "sqlite":

@@ -3,11 +3,19 @@ from tortoise.migrations import operations as ops
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
+from tortoise.migrations.schema_editor.base import BaseSchemaEditor
+from tortoise.migrations.schema_generator.state import State
 
 class AddMessageId(ops.AddField):
     """The column, filled for existing rows, then unique: SQLite cannot add a unique column."""
 
-    async def database_forward(self, app_label, old_state, new_state, state_editor=None):
+    async def database_forward(
+        self,
+        app_label: str,
+        old_state: State,
+        new_state: State,
+        state_editor: BaseSchemaEditor | None = None,
+    ) -> None:
         if not state_editor:
             return
         for statement in (
