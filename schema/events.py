@@ -8,13 +8,11 @@ from typing import Any
 
 import strawberry
 
-from models import EventType
 from realtime.hub import Delivery, FeedKey
+from schema.enums import BoardEventKind, BoardEventTypeEnum
 from schema.feed_cursors import encode_feed_cursor
 from schema.node import encode_id
 from schema.types import JobType
-
-BoardEventTypeEnum = strawberry.enum(EventType, name="BoardEventType")
 
 
 @strawberry.type(name="BoardEvent")
@@ -37,7 +35,7 @@ class BoardEventType:
         event = delivery.event
         return cls(
             cursor=encode_feed_cursor(key, delivery.position(key.kind)),
-            type=event.type,
+            type=BoardEventKind(event.type),
             job=JobType.from_model(delivery.job) if delivery.job else None,
             stage_id=encode_id("Stage", event.to_stage_id) if event.to_stage_id else None,
             from_stage_id=(

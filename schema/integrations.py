@@ -7,25 +7,29 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from models import ApiToken, DeliveryStatus, Permission, WebhookDelivery, WebhookEndpoint
+from models import ApiToken, DeliveryStatus, Permission, Role, WebhookDelivery, WebhookEndpoint
 from schema.connection import Connection, root_connection
 from schema.context import Info
-from schema.enums import JobEventTypeEnum, RoleEnum
+from schema.enums import (
+    BoardEventKind,
+    BoardEventTypeEnum,
+    DeliveryStatusEnum,
+    PermissionEnum,
+    RoleEnum,
+)
 from schema.errors import UserError
 from schema.node import Node, encode_id
 from schema.types import UserType
 from webhooks.sender import message_id
 from workflow.webhooks import signing_secret
 
-PermissionEnum = strawberry.enum(Permission, name="TokenScope")
-DeliveryStatusEnum = strawberry.enum(DeliveryStatus, name="WebhookDeliveryStatus")
 ID = strawberry.ID
 
 
 @strawberry.type(name="ApiToken")
 class ApiTokenType(Node):
     name: str
-    scopes: list[PermissionEnum]  # type: ignore[valid-type]
+    scopes: list[PermissionEnum]
     created_at: datetime
     last_used_at: datetime | None = strawberry.field(description="Updated at most once a minute.")
     revoked_at: datetime | None
@@ -49,7 +53,7 @@ class WebhookDeliveryType(Node):
     message_id: str = strawberry.field(description="The webhook-id header: same on every retry.")
     event_type: str
     payload: JSON
-    status: DeliveryStatusEnum  # type: ignore[valid-type]
+    status: DeliveryStatusEnum
     attempts: int
     next_attempt_at: datetime | None
     last_status_code: int | None
@@ -79,7 +83,7 @@ class WebhookDeliveryType(Node):
 class WebhookEndpointType(Node):
     url: str
     description: str
-    event_types: list[JobEventTypeEnum] = strawberry.field(  # type: ignore[valid-type]
+    event_types: list[BoardEventTypeEnum] = strawberry.field(
         description="The event types delivered; empty: all of them."
     )
     pipeline_id: ID | None = strawberry.field(description="Only this pipeline's events, if set.")
@@ -104,7 +108,7 @@ class WebhookEndpointType(Node):
             id=encode_id("WebhookEndpoint", endpoint.id),
             url=endpoint.url,
             description=endpoint.description,
-            event_types=endpoint.event_types,
+            event_types=[BoardEventKind(t) for t in endpoint.event_types],
             pipeline_id=encode_id("Pipeline", endpoint.pipeline_id)
             if endpoint.pipeline_id
             else None,
@@ -123,7 +127,7 @@ class WebhookEndpointType(Node):
         info: Info,
         first: int | None = None,
         after: str | None = None,
-        status: DeliveryStatusEnum | None = None,  # type: ignore[valid-type]
+        status: DeliveryStatusEnum | None = None,
     ) -> Connection[WebhookDeliveryType]:
         queryset = info.context.scope.query(WebhookDelivery).filter(endpoint_id=self.pk)
         if status is not None:
@@ -135,7 +139,7 @@ class WebhookEndpointType(Node):
 class InviteUserInput:
     email: str
     name: str | None = None
-    role: RoleEnum = strawberry.field(default=RoleEnum.STAFF)  # type: ignore[attr-defined]
+    role: RoleEnum = strawberry.field(default=Role.STAFF)
 
 
 @strawberry.input
@@ -153,7 +157,7 @@ class DeactivateUserInput:
 @strawberry.input
 class CreateApiTokenInput:
     name: str
-    scopes: list[PermissionEnum]  # type: ignore[valid-type]
+    scopes: list[PermissionEnum]
 
 
 @strawberry.input
@@ -164,7 +168,7 @@ class RevokeApiTokenInput:
 @strawberry.input
 class CreateWebhookEndpointInput:
     url: str
-    event_types: list[JobEventTypeEnum] = strawberry.field(  # type: ignore[valid-type]
+    event_types: list[BoardEventTypeEnum] = strawberry.field(
         default_factory=list, description="Empty: every event type."
     )
     pipeline_id: ID | None = None
@@ -175,7 +179,7 @@ class CreateWebhookEndpointInput:
 class UpdateWebhookEndpointInput:
     id: ID
     url: str | None = strawberry.UNSET
-    event_types: list[JobEventTypeEnum] | None = strawberry.UNSET  # type: ignore[valid-type]
+    event_types: list[BoardEventTypeEnum] | None = strawberry.UNSET
     pipeline_id: ID | None = strawberry.UNSET
     description: str | None = strawberry.UNSET
     enabled: bool | None = strawberry.UNSET
