@@ -44,7 +44,7 @@ from graphql.type.definition import (
     GraphQLEnumType,
     GraphQLInputObjectType,
     GraphQLInterfaceType,
-    GraphQLOutputType,
+    GraphQLNamedType,
 )
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
@@ -199,10 +199,10 @@ class _Walk:
             self.analysis.cost += cost + (MUTATION_COST if kind == "mutation" else 0)
 
     def fields(
-        self, selection_set: SelectionSetNode | None, parent: GraphQLOutputType
-    ) -> list[tuple[FieldNode, GraphQLOutputType]]:
+        self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType | None
+    ) -> list[tuple[FieldNode, GraphQLNamedType | None]]:
         """The field nodes of a selection set, fragments expanded, with their parent type."""
-        found: list[tuple[FieldNode, GraphQLOutputType]] = []
+        found: list[tuple[FieldNode, GraphQLNamedType | None]] = []
         for selection in selection_set.selections if selection_set else ():
             self.selections += 1
             if self.selections > MAX_SELECTIONS:
@@ -212,11 +212,11 @@ class _Walk:
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 inner = self.schema.get_type(condition.name.value) if condition else parent
-                found += self.fields(selection.selection_set, inner)  # type: ignore[arg-type]
+                found += self.fields(selection.selection_set, inner)
             elif isinstance(selection, FragmentSpreadNode):
                 fragment = self.fragments[selection.name.value]
                 inner = self.schema.get_type(fragment.type_condition.name.value)
-                found += self.fields(fragment.selection_set, inner)  # type: ignore[arg-type]
+                found += self.fields(fragment.selection_set, inner)
         return found
 
     def field(
@@ -377,7 +377,7 @@ class Guard(SchemaExtension):
     cost: int | None = None  # of the operation, once allowed
     preparing: int | None = None  # the firm whose PREPARING turn this operation holds
 
-    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+    async def on_operation(self) -> AsyncIterator[None]:
         firm = self.execution_context.context.scope.firm_id
         await PREPARING.acquire(firm, 1)
         self.preparing = firm
@@ -391,7 +391,7 @@ class Guard(SchemaExtension):
             PREPARING.release(self.preparing, 1)
             self.preparing = None
 
-    async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
+    async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
         if self.cost is None or execution.operation_type == OperationType.SUBSCRIPTION:
             yield  # a subscription lives long: its events are not held back here
@@ -403,7 +403,7 @@ class Guard(SchemaExtension):
         finally:
             SLOTS.release(firm, cost)
 
-    async def on_validate(self) -> AsyncIterator[None]:  # type: ignore[override]
+    async def on_validate(self) -> AsyncIterator[None]:
         # Validate first (strawberry then skips its own run), so that the walk meets only
         # valid documents and its refusals are seen by the check that follows validation.
         execution = self.execution_context

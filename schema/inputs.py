@@ -181,7 +181,7 @@ class CreateAutomationInput:
 
     def __post_init__(self) -> None:
         if self.settings is None:
-            self.settings = {}
+            self.settings = JSON({})
 
 
 @strawberry.input

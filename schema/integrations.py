@@ -68,7 +68,7 @@ class WebhookDeliveryType(Node):
             id=encode_id("WebhookDelivery", delivery.id),
             message_id=message_id(delivery),
             event_type=delivery.event_type,
-            payload=delivery.payload,
+            payload=JSON(delivery.payload),
             status=delivery.status,
             attempts=delivery.attempts,
             next_attempt_at=delivery.next_attempt_at if pending else None,

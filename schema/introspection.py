@@ -93,7 +93,7 @@ class _Steps:
         self.steps = 0
 
     def resolve(
-        self, next_: Callable[..., Any], root: Any, info: GraphQLResolveInfo, **args: Any
+        self, next_: Callable[..., Any], root: Any, info: GraphQLResolveInfo[Any], **args: Any
     ) -> Any:
         value = next_(root, info, **args)
         if info.field_name in STEP_FIELDS and info.parent_type.name == "__Type":
@@ -153,7 +153,7 @@ class IntrospectionAnswers(SchemaExtension):
     """Answers introspection-only queries (see the module's docstring); after the guard, so
     they are limited, charged and given their firm's share like any other query."""
 
-    async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
+    async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
         document = execution.graphql_document
         if (

@@ -8,7 +8,7 @@ ids, or a type with global ids but no Node type, fails here, at import.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from strawberry.types.base import get_object_definition
 from tortoise.models import Model
@@ -20,8 +20,20 @@ from workflow.global_ids import MODELS, NOT_NODES
 DEFINED_IN = (types, integrations)  # the modules that define every Node type
 
 
-def _node_types() -> dict[str, tuple[type[Model], type[Any]]]:
-    classes = {get_object_definition(cls, strict=True).name: cls for cls in Node.__subclasses__()}
+@runtime_checkable
+class NodeClass(Protocol):
+    """A Node type, made from its model's row."""
+
+    @classmethod
+    def from_model(cls, row: Any, /) -> Node: ...
+
+
+def _node_types() -> dict[str, tuple[type[Model], type[NodeClass]]]:
+    classes = {
+        get_object_definition(cls, strict=True).name: cls
+        for cls in Node.__subclasses__()
+        if issubclass(cls, NodeClass)  # one without from_model is reported as missing below
+    }
     expected = MODELS.keys() - NOT_NODES
     if classes.keys() != expected:
         differ = ", ".join(sorted(classes.keys() ^ expected))

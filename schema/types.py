@@ -436,7 +436,7 @@ class JobEventType(Node):
             seq=event.seq,
             occurred_at=event.created_at,
             job_version=event.job_version,
-            changes=public_changes(event.changes),
+            changes=JSON(public_changes(event.changes)),
             from_stage_id=ref("Stage", event.from_stage_id),
             to_stage_id=ref("Stage", event.to_stage_id),
             from_pipeline_id=ref("Pipeline", event.from_pipeline_id),
@@ -484,7 +484,7 @@ def settings_out(settings: dict[str, object]) -> JSON:
             return [encode_id("Task", item) for item in value]
         return value
 
-    return {key: out(key, value) for key, value in settings.items()}
+    return JSON({key: out(key, value) for key, value in settings.items()})
 
 
 @strawberry.type(name="Automation")
@@ -502,7 +502,7 @@ class AutomationType(Node):
             id=encode_id("Automation", automation.id),
             action=automation.action,
             settings=settings_out(automation.settings),
-            conditions=automation.conditions,
+            conditions=JSON(automation.conditions),
             enabled=automation.enabled,
             position=automation.position,
             stage_pk=automation.stage_id,
@@ -599,7 +599,7 @@ class InvoiceType(Node):
         return cls(
             id=encode_id("Invoice", invoice.id),
             currency=invoice.currency,
-            line_items=invoice.line_items,
+            line_items=JSON(invoice.line_items),
             total_cents=invoice.total_cents,
             status=invoice.status,
             created_at=invoice.created_at,
