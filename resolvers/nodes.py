@@ -8,7 +8,7 @@ from models import User
 from schema.context import Info
 from schema.node import Node, parse_id
 from schema.nodes import NODE_TYPES
-from schema.types import UserType
+from schema.types import UserType, referenced
 from workflow.access import type_needs
 from workflow.errors import invalid
 
@@ -42,7 +42,7 @@ class NodeQueries:
     @strawberry.field(description="The user the token belongs to.")
     async def viewer(self, info: Info) -> UserType:
         user = await info.context.loaders.user.load(info.context.scope.user_id or 0)
-        return UserType.from_model(user)  # type: ignore[arg-type]
+        return UserType.from_model(referenced(user))
 
     @strawberry.field(description="The firm's team members.")
     async def users(self, info: Info) -> list[UserType]:

@@ -45,7 +45,15 @@ from schema.node import Node, encode_id
 from workflow.global_ids import public_changes
 
 T = TypeVar("T")
+R = TypeVar("R", bound=Model)
 VISIBLE = (JobStatus.ACTIVE, JobStatus.COMPLETED)
+
+
+def referenced(row: R | None) -> R:
+    """The row a foreign key of a loaded row points to: there, as deleting it cascades."""
+    if row is None:
+        raise LookupError("a referenced row is missing")
+    return row
 
 
 async def child_connection(
@@ -221,7 +229,7 @@ class StageType(Node):
     @strawberry.field
     async def pipeline(self, info: Info) -> PipelineType:
         pipeline = await info.context.loaders.pipeline.load(self.pipeline_pk)
-        return PipelineType.from_model(pipeline)  # type: ignore[arg-type]
+        return PipelineType.from_model(referenced(pipeline))
 
     @strawberry.field(description="What runs when a job enters this stage, in order.")
     async def automations(self, info: Info) -> list[AutomationType]:
@@ -291,17 +299,17 @@ class JobType(Node):
     @strawberry.field
     async def client(self, info: Info) -> ClientType:
         client = await info.context.loaders.client.load(self.client_pk)
-        return ClientType.from_model(client)  # type: ignore[arg-type]
+        return ClientType.from_model(referenced(client))
 
     @strawberry.field
     async def pipeline(self, info: Info) -> PipelineType:
         pipeline = await info.context.loaders.pipeline.load(self.pipeline_pk)
-        return PipelineType.from_model(pipeline)  # type: ignore[arg-type]
+        return PipelineType.from_model(referenced(pipeline))
 
     @strawberry.field
     async def stage(self, info: Info) -> StageType:
         stage = await info.context.loaders.stage.load(self.stage_pk)
-        return StageType.from_model(stage)  # type: ignore[arg-type]
+        return StageType.from_model(referenced(stage))
 
     @strawberry.field
     async def assignees(self, info: Info) -> list[UserType]:
@@ -401,7 +409,7 @@ class TaskType(Node):
     @strawberry.field
     async def job(self, info: Info) -> JobType:
         job = await info.context.loaders.job.load(self.job_pk)
-        return JobType.from_model(job)  # type: ignore[arg-type]
+        return JobType.from_model(referenced(job))
 
     @strawberry.field
     async def assignee(self, info: Info) -> UserType | None:
@@ -511,7 +519,7 @@ class AutomationType(Node):
     @strawberry.field
     async def stage(self, info: Info) -> StageType:
         stage = await info.context.loaders.stage.load(self.stage_pk)
-        return StageType.from_model(stage)  # type: ignore[arg-type]
+        return StageType.from_model(referenced(stage))
 
 
 @strawberry.type(name="AutomationRun")
@@ -544,7 +552,7 @@ class AutomationRunType(Node):
     @strawberry.field
     async def job(self, info: Info) -> JobType:
         job = await info.context.loaders.job.load(self.job_pk)
-        return JobType.from_model(job)  # type: ignore[arg-type]
+        return JobType.from_model(referenced(job))
 
 
 @strawberry.type(name="Organizer")
