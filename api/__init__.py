@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
+from graphql.validation import ASTValidationRule
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -57,7 +58,7 @@ class ShapeLimits(AddValidationRules):
     schema.shape): strawberry's limiters skip introspection, walk a fragment at every spread,
     and build new validator classes for every operation."""
 
-    RULES = [shape_rule(MAX_DEPTH, MAX_ALIASES)]
+    RULES: list[type[ASTValidationRule]] = [shape_rule(MAX_DEPTH, MAX_ALIASES)]
 
     def __init__(self) -> None:
         super().__init__(self.RULES)
