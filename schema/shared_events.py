@@ -11,33 +11,34 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from typing import Any
+from typing import Any, TypeAlias
 
+from graphql.execution import ExecutionResult, Executor, ExperimentalIncrementalExecutionResults
+from graphql.pyutils import AwaitableOrValue
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from schema.documents import document_key
 
+Result: TypeAlias = AwaitableOrValue[ExecutionResult | ExperimentalIncrementalExecutionResults]
+
 
 class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
-    def build_per_event_executor(self, payload: Any) -> Any:
-        executor = super().build_per_event_executor(payload)
-        results: dict[Any, Any] | None = getattr(payload, "shared_results", None)
+    def build_per_event_executor(self, payload: Any) -> Executor[Any]:
+        if getattr(payload, "shared_results", None) is not None:
+            self._shared_key()  # made once per subscription: each event's copy inherits it
+        return super().build_per_event_executor(payload)
+
+    def execute_operation(self, serially: bool | None = None) -> Result:
+        # an event's executor runs on the event (schema.events.BoardEventType) as root value
+        results: dict[Any, Result] | None = getattr(self.root_value, "shared_results", None)
         if results is None:
-            return executor
+            return super().execute_operation(serially)
         key = self._shared_key()
-        execute = executor.execute_operation
-
-        def execute_once(serially: bool | None = None) -> Any:
-            if key not in results:
-                result = execute(serially)
-                # a task, so that every subscriber may await the one execution
-                results[key] = (
-                    asyncio.ensure_future(result) if inspect.isawaitable(result) else result
-                )
-            return results[key]
-
-        executor.execute_operation = execute_once  # type: ignore[method-assign]
-        return executor
+        if key not in results:
+            result = super().execute_operation(serially)
+            # a task, so that every subscriber may await the one execution
+            results[key] = asyncio.ensure_future(result) if inspect.isawaitable(result) else result
+        return results[key]
 
     def _shared_key(self) -> tuple[Any, ...]:
         """What makes two subscriptions' results equal; made once per subscription."""
