@@ -67,3 +67,22 @@ async def test_each_asset_is_served_here_and_is_the_cdn_fallbacks_file(
 def test_the_vendored_files_keep_their_licenses() -> None:
     for package in ("graphiql", "react", "react-dom"):
         assert "MIT License" in (ASSETS / f"LICENSE.{package}").read_text(encoding="utf-8")
+
+
+async def test_the_page_runs_only_its_own_scripts_and_cannot_be_framed(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/graphql", headers={"Accept": "text/html"})
+    policy = dict(
+        rule.strip().split(" ", 1)
+        for rule in response.headers["Content-Security-Policy"].split(";")
+    )
+    assert policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
+    assert policy["connect-src"] == "'self'"
+    inline = re.findall(r"<script>(.*?)</script>", response.text, re.DOTALL)
+    assert inline  # each inline script is allowed by its hash, no other inline script is
+    allowed = policy["script-src"].split()
+    assert "'unsafe-inline'" not in allowed and "'unsafe-eval'" not in allowed
+    for script in inline:
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in allowed
