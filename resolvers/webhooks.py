@@ -25,7 +25,7 @@ from workflow.scope import Scope
 from workflow.webhooks import signing_secret
 
 
-def _endpoint(new_secret: object) -> Answer[WebhookEndpoint, WebhookEndpointPayload]:
+def _endpoint(new_secret: bool) -> Answer[WebhookEndpoint, WebhookEndpointPayload]:
     """`new_secret`: the endpoint was just made or its secret rotated: show the secret, once."""
 
     def answer(endpoint: WebhookEndpoint | None, errors: list[UserError]) -> WebhookEndpointPayload:

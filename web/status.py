@@ -6,19 +6,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from strawberry.http import GraphQLHTTPResponse
+
 from schema.extensions import UNAVAILABLE
 from workflow.errors import ErrorCode
 
+Answers = GraphQLHTTPResponse | list[GraphQLHTTPResponse]  # one, or a batch's
 
-def _codes(answers: Any) -> Iterator[tuple[str | None, Any]]:
+
+def _codes(answers: Answers) -> Iterator[tuple[str | None, Any]]:
     """(code, retryAfter) of every error of an answer, or of a batch of answers."""
     for answer in answers if isinstance(answers, list) else [answers]:
+        error: Any  # formatted by graphql-core: a dict, typed `object` by strawberry
         for error in answer.get("errors") or ():
             extensions = error.get("extensions") or {}
             yield extensions.get("code"), extensions.get("retryAfter")
 
 
-def http_status(answers: Any) -> tuple[int, str] | None:
+def http_status(answers: Answers) -> tuple[int, str] | None:
     """(status, Retry-After) that an answer calls for, or None for 200: 503 when the
     database was unavailable (retry in a second), else 429 when a rate limit refused an
     operation (retry when its cost is refilled)."""
