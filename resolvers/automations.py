@@ -15,10 +15,10 @@ from schema.inputs import (
     RetryAutomationRunInput,
     UpdateAutomationInput,
 )
-from schema.node import decode_id
 from schema.payloads import AutomationPayload, AutomationRunPayload, DeletePayload
 from schema.types import ID_SETTINGS, AutomationRunType, AutomationType
 from workflow.errors import DomainError, ErrorCode, invalid
+from workflow.global_ids import decode_id
 
 
 def settings_in(settings: Any) -> dict[str, Any]:

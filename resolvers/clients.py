@@ -9,10 +9,10 @@ from resolvers.common import mutate, payload, provided
 from schema.connection import Connection, root_connection
 from schema.context import Info
 from schema.inputs import CreateClientInput, UpdateClientInput
-from schema.node import decode_id
 from schema.payloads import ClientPayload
 from schema.types import ClientType
 from workflow import clients, validation
+from workflow.global_ids import decode_id
 
 _client = payload(ClientPayload, "client", ClientType.from_model)
 

@@ -10,9 +10,9 @@ import strawberry
 
 from schema.context import Info
 from schema.errors import UserError
-from schema.node import decode_id
 from schema.payloads import DeletePayload
 from workflow.errors import DomainError
+from workflow.global_ids import decode_id
 from workflow.scope import Scope
 
 R = TypeVar("R")  # what a domain operation returns

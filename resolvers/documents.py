@@ -7,10 +7,10 @@ import strawberry
 from resolvers.common import mutate, payload
 from schema.context import Info
 from schema.inputs import PayInvoiceInput, SubmitOrganizerInput
-from schema.node import decode_id
 from schema.payloads import InvoicePayload, OrganizerPayload
 from schema.types import InvoiceType, OrganizerType
 from workflow import documents
+from workflow.global_ids import decode_id
 
 _organizer = payload(OrganizerPayload, "organizer", OrganizerType.from_model)
 _invoice = payload(InvoicePayload, "invoice", InvoiceType.from_model)

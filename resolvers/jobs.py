@@ -19,11 +19,11 @@ from schema.inputs import (
     TransferJobInput,
     UpdateJobInput,
 )
-from schema.node import decode_id, decode_optional
 from schema.payloads import JobPayload, MoveJobPayload, TransferJobPayload
 from schema.types import JobType
 from workflow import jobs, validation
 from workflow.errors import invalid
+from workflow.global_ids import decode_id, decode_optional
 from workflow.scope import Scope
 
 

@@ -12,8 +12,8 @@ from schema.context import Context, Info
 from schema.events import BoardEventType
 from schema.feed_cursors import decode_feed_cursor
 from schema.loaders import Loaders
-from schema.node import decode_id
 from workflow.errors import DomainError, ErrorCode, invalid
+from workflow.global_ids import decode_id
 
 REPLAY_LIMIT = 1000
 

@@ -20,9 +20,9 @@ from schema.integrations import (
     UpdateUserInput,
     UserPayload,
 )
-from schema.node import decode_id
 from schema.types import UserType
 from workflow import firms, people
+from workflow.global_ids import decode_id
 
 _user = payload(UserPayload, "user", UserType.from_model)
 _token = payload(ApiTokenPayload, "api_token", ApiTokenType.from_model)

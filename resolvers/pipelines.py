@@ -18,10 +18,10 @@ from schema.inputs import (
     UpdatePipelineInput,
     UpdateStageInput,
 )
-from schema.node import decode_id, decode_optional
 from schema.payloads import DeletePayload, DeleteStagePayload, PipelinePayload, StagePayload
 from schema.types import PipelineType, StageType
 from workflow import pipelines
+from workflow.global_ids import decode_id, decode_optional
 
 _pipeline = payload(PipelinePayload, "pipeline", PipelineType.from_model)
 _stage = payload(StagePayload, "stage", StageType.from_model)

@@ -9,10 +9,10 @@ from resolvers.common import mutate, payload, provided
 from schema.context import Info
 from schema.errors import UserError
 from schema.inputs import CreateTaskInput, TaskIdInput, UpdateTaskInput
-from schema.node import decode_id, decode_optional
 from schema.payloads import DeleteTaskPayload, TaskPayload
 from schema.types import JobType, TaskType
 from workflow import tasks
+from workflow.global_ids import decode_id, decode_optional
 from workflow.scope import Scope
 
 _task = payload(TaskPayload, "task", TaskType.from_model)

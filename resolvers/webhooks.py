@@ -18,9 +18,9 @@ from schema.integrations import (
     WebhookEndpointPayload,
     WebhookEndpointType,
 )
-from schema.node import decode_id, decode_optional
 from schema.payloads import DeletePayload
 from workflow import webhooks
+from workflow.global_ids import decode_id, decode_optional
 from workflow.scope import Scope
 from workflow.webhooks import signing_secret
 

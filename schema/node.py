@@ -1,13 +1,11 @@
-"""Relay global ids: opaque strings naming a type and a row (made and read in
-workflow.global_ids, which the resolvers' decode helpers come from)."""
+"""The Node interface and the global ids of its objects as the schema types them (made and read
+in workflow.global_ids, where the resolvers decode the ids they are given)."""
 
 from __future__ import annotations
 
 import strawberry
 
-from workflow.global_ids import decode_id, decode_optional, global_id, parse_id
-
-__all__ = ["Node", "decode_id", "decode_optional", "encode_id", "parse_id"]
+from workflow.global_ids import global_id
 
 
 @strawberry.interface(name="Node", description="An object with a global id.")

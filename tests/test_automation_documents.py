@@ -6,11 +6,11 @@ from datetime import date
 
 from automations import manage, runner
 from models import ActionType, AutomationRun, Job, JobEvent, RunStatus, Stage
-from schema.node import parse_id
 from tests.conftest import GraphQL
 from tests.factories import board, client, gid, scope_of
 from workflow import jobs
 from workflow.firms import NewFirm
+from workflow.global_ids import parse_id
 
 CREATE = """mutation($input: CreateAutomationInput!) { createAutomation(input: $input) {
   automation { id } errors { code field message } } }"""

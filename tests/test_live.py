@@ -15,7 +15,6 @@ import websockets
 
 from models.db import close_database, open_database
 from resolvers.live import REPLAY_LIMIT
-from schema.node import parse_id
 from tests.conftest import TEST_SECRET_KEY
 from tests.factories import gid
 from tests.live import (
@@ -34,6 +33,7 @@ from tests.live import (
 from tests.servers import RedisProcess, ServerProcess, graphql
 from workflow import jobs
 from workflow.firms import authenticate
+from workflow.global_ids import parse_id
 
 
 @dataclass

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import httpx
 
-from schema.node import parse_id
 from tests.live import make_board
 from tests.reliability.infra import fetch, gql
 from tests.servers import ServerProcess
+from workflow.global_ids import parse_id
 
 CREATE_TASK = """mutation($s: ID!) { createAutomation(input: {stageId: $s, action: CREATE_TASK,
   settings: {title: "Review the documents"}}) { automation { id } errors { code } } }"""
