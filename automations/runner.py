@@ -110,19 +110,19 @@ async def run_one(due: DueRun) -> bool:
     except Exception as error:
         if not claimed:
             raise
-        await _failed(due.id, error)
+        await _failed(due, error)
         return True
 
 
-async def _failed(run_id: int, error: Exception) -> None:
+async def _failed(due: DueRun, error: Exception) -> None:
     """Record a failed attempt; retry later, or give up after MAX_ATTEMPTS."""
     message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
     if not hasattr(error, "code"):
-        log.exception("automation run %s failed", run_id, exc_info=error)
-    run = await AutomationRun.get(id=run_id)
-    async with change(Scope(run.firm_id, None)) as unit:
+        log.exception("automation run %s failed", due.id, exc_info=error)
+    async with change(Scope(due.firm_id, None)) as unit:
+        run = await AutomationRun.get(id=due.id)
         job = await unit.lock_job(run.job_id)
-        run = await AutomationRun.filter(id=run_id).select_for_update().get()
+        run = await AutomationRun.filter(id=due.id).select_for_update().get()
         run.attempts += 1
         run.error = message
         if run.attempts < MAX_ATTEMPTS:
