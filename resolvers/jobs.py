@@ -42,10 +42,6 @@ class JobFilter:
     search: str | None = strawberry.field(default=None, description="Words in the title.")
 
 
-def _wrap(job: Job | None) -> JobType | None:
-    return JobType.from_model(job) if job else None
-
-
 _job = payload(JobPayload, "job", JobType.from_model)
 _moved = payload(MoveJobPayload, "job", JobType.from_model)
 _transferred = payload(TransferJobPayload, "job", JobType.from_model)
@@ -55,7 +51,8 @@ _transferred = payload(TransferJobPayload, "job", JobType.from_model)
 class JobQueries:
     @strawberry.field
     async def job(self, info: Info, id: strawberry.ID) -> JobType | None:
-        return _wrap(await info.context.loaders.job.load(decode_id(id, "Job", "id")))
+        job = await info.context.loaders.job.load(decode_id(id, "Job", "id"))
+        return JobType.from_model(job) if job else None
 
     @strawberry.field(description="Jobs of the firm, oldest first.")
     async def jobs(
