@@ -1,13 +1,13 @@
 """The runner: executes recorded automation runs after commit, each exactly once.
 
-Due runs are taken round robin between firms (background.IN_FIRM_TURNS), a round of at most
-ROUND runs at a time, so one firm's backlog does not queue another firm's runs behind it. Each
-run of a round is then claimed by its id (FOR UPDATE SKIP LOCKED on PostgreSQL, so any number
-of runners share the work: one that another runner holds, or that is no longer due, is passed
-over; SQLite has one writer) and executed in one change that also marks it done: its effects and
-its completion commit together or not at all. A failure rolls all of it back, then is recorded
-with exponential backoff, up to MAX_ATTEMPTS. A job that has left the stage (or was archived)
-before its run executes skips the run: that stage's work no longer applies to it.
+Due runs are taken round robin between firms (realtime.background.IN_FIRM_TURNS), a round of at
+most ROUND runs at a time, so one firm's backlog does not queue another firm's runs behind it.
+Each run of a round is then claimed by its id (FOR UPDATE SKIP LOCKED on PostgreSQL, so any
+number of runners share the work: one that another runner holds, or that is no longer due, is
+passed over; SQLite has one writer) and executed in one change that also marks it done: its
+effects and its completion commit together or not at all. A failure rolls all of it back, then
+is recorded with exponential backoff, up to MAX_ATTEMPTS. A job that has left the stage (or was
+archived) before its run executes skips the run: that stage's work no longer applies to it.
 """
 
 from __future__ import annotations

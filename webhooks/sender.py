@@ -7,12 +7,12 @@ expire and another sends the message again under the same id: at least once on t
 exactly once for a receiver that deduplicates by webhook-id. After the last retry a delivery
 fails; an endpoint failing DISABLE_AFTER times in a row is disabled, and says why.
 
-Fair between firms: due deliveries are claimed round robin by firm (background.IN_FIRM_TURNS),
-and a Sender runs each as its own task, at most MAX_IN_FLIGHT at once and FIRM_IN_FLIGHT for
-one firm, claiming more as soon as one ends: a firm whose endpoints hang holds its few slots,
-not the sender. Within a firm, endpoints take turns too, and one that keeps failing
-(FAILING_AFTER in a row) is tried one delivery at a time, after healthy ones, with
-FAILING_TIMEOUT instead of TIMEOUT.
+Fair between firms: due deliveries are claimed round robin by firm
+(realtime.background.IN_FIRM_TURNS), and a Sender runs each as its own task, at most
+MAX_IN_FLIGHT at once and FIRM_IN_FLIGHT for one firm, claiming more as soon as one ends: a firm
+whose endpoints hang holds its few slots, not the sender. Within a firm, endpoints take turns
+too, and one that keeps failing (FAILING_AFTER in a row) is tried one delivery at a time, after
+healthy ones, with FAILING_TIMEOUT instead of TIMEOUT.
 """
 
 from __future__ import annotations
