@@ -21,11 +21,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bench import board, export, fanout, moves
-from bench.infra import ROOT, Redis, scratch_database
+from bench.infra import private_redis
 from bench.report import Row, table
 from bench.seed import seed
 from bench.sqlcount import StatementCounter
 from bench.suite import FULL, QUICK, Plan, Suite
+from tests.databases import scratch_database
+from tests.servers import ROOT
 
 Scenario = Callable[[Suite], Awaitable[list[Row]]]
 SCENARIOS: dict[str, Scenario] = {
@@ -84,11 +86,11 @@ def revision() -> str:
 async def run(args: argparse.Namespace) -> list[Row]:
     plan: Plan = QUICK if args.quick else FULL
     print(f"code: {revision()}; plan: {'quick' if args.quick else 'full'}", flush=True)
-    redis = Redis().start()
+    redis = private_redis().start()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="wf-bench-") as logs:
         try:
-            async with scratch_database(args.database) as database_url:
+            async with scratch_database("bench", args.database) as database_url:
                 counter = await StatementCounter(database_url).start()
                 try:
                     started = time.perf_counter()

@@ -21,11 +21,12 @@ import asyncpg
 import orjson
 
 from bench.http import GraphQL
-from bench.infra import PeakMemory, asyncpg_dsn
+from bench.infra import PeakMemory
 from bench.moves import MOVE
 from bench.report import Row, per_second
 from bench.sqlcount import PerRequest
 from bench.suite import Suite, gid
+from tests.databases import asyncpg_url
 
 PER_STAGE = 50
 CLIENTS = (1, 10)  # concurrent clients (the floor: as many connections)
@@ -100,7 +101,7 @@ def shape(rows: list[asyncpg.Record]) -> dict[str, Any]:
 async def floor(suite: Suite, clients: int, requests: int) -> Row:
     """The floor with as many concurrent connections as the clients it is compared to."""
     pg = await asyncpg.create_pool(
-        asyncpg_dsn(suite.database_url), min_size=clients, max_size=clients
+        asyncpg_url(suite.database_url), min_size=clients, max_size=clients
     )
     latencies: list[float] = []
 

@@ -17,9 +17,10 @@ import asyncpg
 import orjson
 
 from bench.http import GraphQL
-from bench.infra import PeakMemory, asyncpg_dsn
+from bench.infra import PeakMemory
 from bench.report import Row, per_second
 from bench.suite import Suite
+from tests.databases import asyncpg_url
 
 PAGE = 100
 EXPORT = """query Export($p: ID!, $after: String) { pipeline(id: $p) {
@@ -63,7 +64,7 @@ def shape(rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
 
 
 async def floor(suite: Suite, runs: int) -> Row:
-    pg = await asyncpg.connect(asyncpg_dsn(suite.database_url))
+    pg = await asyncpg.connect(asyncpg_url(suite.database_url))
     try:
         latencies = []
         for n in range(runs + 1):

@@ -20,9 +20,10 @@ import time
 from typing import Any
 
 from bench.http import GraphQL, payload_errors
-from bench.infra import ROOT, PeakMemory, Server, rss_kb
+from bench.infra import PeakMemory
 from bench.report import Row, per_second, table
 from bench.suite import Suite, gid
+from tests.servers import ROOT, ServerProcess, rss_kb
 
 SUBSCRIPTION = """subscription Board($p: ID!) { boardUpdated(pipelineId: $p) {
   cursor type stageId fromStageId occurredAt job { id title version rank stage { id } } } }"""
@@ -107,7 +108,7 @@ class Pool:
         )
 
 
-async def subscribe(pool: Pool, servers: list[Server], suite: Suite, count: int) -> None:
+async def subscribe(pool: Pool, servers: list[ServerProcess], suite: Suite, count: int) -> None:
     await pool.open(
         count,
         kind="ws",
@@ -118,7 +119,7 @@ async def subscribe(pool: Pool, servers: list[Server], suite: Suite, count: int)
     )
 
 
-async def moves(server: Server, suite: Suite, pool: Pool, count: int) -> float:
+async def moves(server: ServerProcess, suite: Suite, pool: Pool, count: int) -> float:
     """Move a card between the first two stages `count` times, each time once every
     subscriber has the last event; the seconds it took."""
     job = gid("Job", suite.firm.jobs_by_stage[suite.firm.stage_ids[0]][0])

@@ -1,24 +1,18 @@
-"""The processes a run needs: a scratch database, a private Redis, `python server.py` servers,
-and their memory as the kernel sees it."""
+"""The processes a run needs, as the bench sets them up (the launchers themselves are the test
+suite's: tests.servers, tests.databases), py-spy beside them, and their memory as the kernel
+sees it."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import asyncpg
-import httpx
+from tests.servers import RedisProcess, ServerProcess, rss_kb
 
-ROOT = Path(__file__).resolve().parent.parent
 # Rate limits would throttle a benchmark's clients; 0 turns them off.
 # The bench's own deployment key, so that it can spell the ids its servers answer (models.keys).
 BENCH_SECRET_KEY = "bench-secret-key-" + "0" * 32
@@ -35,152 +29,24 @@ SERVER_ENV = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def server(log_dir: Path, database_url: str, redis_url: str, *args: str) -> ServerProcess:
+    """A bench server (not started): rate limits and caps off, a deep subscription queue."""
+    return ServerProcess(
+        log_dir,
+        *args,
+        **SERVER_ENV,
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        # 10,000 subscribers of one board must not be cut off while the server is still
+        # sending them the previous events.
+        SUBSCRIPTION_QUEUE_SIZE="1000",
+    )
 
 
-def asyncpg_dsn(url: str) -> str:
-    return url.replace("postgres://", "postgresql://", 1)
-
-
-@asynccontextmanager
-async def scratch_database(admin_url: str) -> AsyncIterator[str]:
-    """A new database beside the one named (same server and user), dropped at the end."""
-    name = f"wf_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(asyncpg_dsn(admin_url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        admin = await asyncpg.connect(asyncpg_dsn(admin_url))
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-
-class Redis:
-    """A private redis-server, so the run neither sees nor disturbs anyone else's."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> Redis:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed")
-        # maxclients: the fan-out floor opens one raw subscriber per websocket subscriber.
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--maxclients",
-                "20000",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-
-class Server:
-    """`python server.py` on a free port; its output goes to a log file."""
-
-    def __init__(self, log_dir: Path, database_url: str, redis_url: str, *args: str) -> None:
-        self.port = free_port()
-        self.args = args
-        self.env = {
-            **os.environ,
-            **SERVER_ENV,
-            "HOST": "127.0.0.1",
-            "PORT": str(self.port),
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            # 10,000 subscribers of one board must not be cut off while the server is
-            # still sending them the previous events.
-            "SUBSCRIPTION_QUEUE_SIZE": "1000",
-        }
-        self.log = log_dir / f"server-{self.port}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/graphql"
-
-    def launch(self) -> None:
-        with self.log.open("a") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "server.py", *self.args],
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=out,
-            )
-
-    async def ready(self) -> None:
-        deadline = time.monotonic() + 60
-        async with httpx.AsyncClient() as http:
-            while True:
-                assert self.process is not None
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"the server exited:\n{self.log.read_text()[-3000:]}")
-                try:
-                    if (await http.get(f"{self.url}/healthz", timeout=1)).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not start:\n{self.log.read_text()[-3000:]}")
-                await asyncio.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+def private_redis() -> RedisProcess:
+    """A private Redis (not started). maxclients: the fan-out floor opens one raw subscriber
+    per websocket subscriber."""
+    return RedisProcess("--maxclients", "20000")
 
 
 @asynccontextmanager
@@ -191,25 +57,25 @@ async def servers(
     count: int,
     *args: str,
     profile: Path | None = None,
-) -> AsyncIterator[list[Server]]:
+) -> AsyncIterator[list[ServerProcess]]:
     """`count` server processes, started side by side and stopped at the end. With `profile`
     (a file name stem), each is sampled by py-spy into `<profile>-<n>.txt` (raw format: see
     bench.profile)."""
-    started = [Server(log_dir, database_url, redis_url, *args) for _ in range(count)]
+    started = [server(log_dir, database_url, redis_url, *args) for _ in range(count)]
     spies: list[subprocess.Popen[bytes]] = []
     try:
-        for server in started:
-            server.launch()
-        await asyncio.gather(*(server.ready() for server in started))
+        for process in started:
+            process.launch()
+        await asyncio.gather(*(process.ready() for process in started))
         if profile is not None:
             spies = [
-                spy(server.pid, profile.with_name(f"{profile.name}-{n}.txt"))
-                for n, server in enumerate(started)
+                spy(process.pid, profile.with_name(f"{profile.name}-{n}.txt"))
+                for n, process in enumerate(started)
             ]
         yield started
     finally:
-        for server in started:
-            server.stop()
+        for process in started:
+            process.stop()
         for process in spies:  # py-spy writes its file once the server has exited
             process.wait(timeout=60)
 
@@ -235,17 +101,6 @@ def spy(pid: int, output: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-
-
-def rss_kb(pid: int) -> int:
-    """Resident memory of a process, in KB (0 once it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except FileNotFoundError:
-        pass
-    return 0
 
 
 class PeakMemory:

@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from bench.http import GraphQL, GraphQLError, payload_errors
-from bench.infra import PeakMemory, Server, asyncpg_dsn
+from bench.infra import PeakMemory
 from bench.report import Row, per_second
 from bench.suite import Suite, gid
+from tests.databases import asyncpg_url
+from tests.servers import ServerProcess
 
 MOVE = """mutation Move($j: ID!, $s: ID!, $a: ID) {
   moveJob(input: {jobId: $j, stageId: $s, afterJobId: $a}) {
@@ -101,7 +103,7 @@ async def move(http: GraphQL, lane: Lane, mover: Mover, outcome: Outcome) -> Non
 
 
 async def drive(
-    servers: list[Server], suite: Suite, lane: Lane, clients: int, seconds: float
+    servers: list[ServerProcess], suite: Suite, lane: Lane, clients: int, seconds: float
 ) -> tuple[Outcome, float]:
     """`clients` concurrent clients moving cards for `seconds`; the seconds it took."""
     outcome = Outcome()
@@ -122,7 +124,7 @@ async def drive(
 async def drained(suite: Suite) -> float:
     """Seconds until no automation run is pending (giving up after 5 minutes)."""
     started = time.perf_counter()
-    pg = await asyncpg.connect(asyncpg_dsn(suite.database_url))
+    pg = await asyncpg.connect(asyncpg_url(suite.database_url))
     try:
         while await pg.fetchval("SELECT count(*) FROM automation_run WHERE status = 'PENDING'"):
             if time.perf_counter() - started > 300:
@@ -133,7 +135,7 @@ async def drained(suite: Suite) -> float:
     return time.perf_counter() - started
 
 
-async def automate(server: Server, suite: Suite, lane: Lane) -> None:
+async def automate(server: ServerProcess, suite: Suite, lane: Lane) -> None:
     async with GraphQL(server.url, suite.firm.token) as http:
         for stage in lane.stages:
             _, data = await http.timed(
@@ -174,7 +176,7 @@ async def count(suite: Suite, plain: Lane, automated: Lane) -> dict[bool, str]:
 
 async def floor(suite: Suite, clients: int, seconds: float) -> Row:
     pg = await asyncpg.create_pool(
-        asyncpg_dsn(suite.database_url), min_size=clients, max_size=clients
+        asyncpg_url(suite.database_url), min_size=clients, max_size=clients
     )
     try:
         jobs = await pg.fetch(

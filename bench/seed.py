@@ -24,8 +24,10 @@ import orjson
 from tortoise.fields import JSONField
 from tortoise.models import Model
 
-from bench.infra import ROOT, SERVER_ENV, asyncpg_dsn
+from bench.infra import SERVER_ENV
 from models import Client, Job, JobEvent, Pipeline, Stage, Task, User
+from tests.databases import asyncpg_url
+from tests.servers import ROOT
 from workflow import ranking
 
 PIPELINES = ("1040 Return", "Payroll", "Bookkeeping", "Advisory")
@@ -150,7 +152,7 @@ def create_firm(database_url: str) -> str:
 
 async def seed(database_url: str, sizes: Sizes) -> Firm:
     token = create_firm(database_url)
-    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    connection = await asyncpg.connect(asyncpg_url(database_url))
     try:
         async with connection.transaction():
             firm = await _load(connection, token, sizes)

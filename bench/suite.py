@@ -10,10 +10,12 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.infra import BENCH_SECRET_KEY, Redis, Server, asyncpg_dsn, servers
+from bench.infra import BENCH_SECRET_KEY, servers
 from bench.seed import Firm, Sizes
 from bench.sqlcount import PerRequest, StatementCounter, Tally
 from models import keys
+from tests.databases import asyncpg_url
+from tests.servers import RedisProcess, ServerProcess
 from workflow.global_ids import global_id
 
 
@@ -63,7 +65,7 @@ def gid(type_name: str, pk: int) -> str:
 class Counting:
     """Servers whose SQL goes through the counting proxy."""
 
-    servers: list[Server]
+    servers: list[ServerProcess]
     tally: Tally
 
     async def per_request(self, requests: int, work: Callable[[], Awaitable[object]]) -> PerRequest:
@@ -78,19 +80,19 @@ class Counting:
 class Suite:
     plan: Plan
     database_url: str
-    redis: Redis
+    redis: RedisProcess
     firm: Firm
     log_dir: Path
     counter: StatementCounter
     profile_dir: Path | None = None  # where py-spy profiles of the timed servers go
     exits: AsyncExitStack = field(default_factory=AsyncExitStack)  # closed by the caller
-    _quiet: list[Server] = field(default_factory=list)
+    _quiet: list[ServerProcess] = field(default_factory=list)
 
     @property
     def pipeline(self) -> str:
         return gid("Pipeline", self.firm.pipeline_id)
 
-    def servers(self, count: int, label: str) -> AbstractAsyncContextManager[list[Server]]:
+    def servers(self, count: int, label: str) -> AbstractAsyncContextManager[list[ServerProcess]]:
         """`count` new servers: each scenario measures its own processes' memory from their
         start. `label` names their profiles."""
         profile = self.profile_dir / label if self.profile_dir else None
@@ -99,7 +101,7 @@ class Suite:
     async def change_catalog(self) -> None:
         """Bump the firm's catalog version, as any change to its clients or people does: the
         servers' cached query results are stale from then on, at the cost of no request."""
-        connection = await asyncpg.connect(asyncpg_dsn(self.database_url))
+        connection = await asyncpg.connect(asyncpg_url(self.database_url))
         try:
             await connection.execute(
                 "UPDATE firm SET catalog_version = catalog_version + 1 WHERE id = $1",

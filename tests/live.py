@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import struct
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from websockets.asyncio.client import ClientConnection
 from models import keys
 from schema.feed_cursors import FEED_CURSOR
 from tests.servers import ServerProcess, graphql
+from workflow.global_ids import parse_id
 
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
@@ -26,6 +28,24 @@ BOARD_SUBSCRIPTION = """subscription($p: ID!, $after: String) {
   } }"""
 MOVE = """mutation($j: ID!, $s: ID!) { moveJob(input: {jobId: $j, stageId: $s}) {
   job { version } errors { code } } }"""
+
+
+class Progress:
+    """A count that one thread advances and another waits on."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._changed = threading.Condition()
+
+    def step(self) -> None:
+        with self._changed:
+            self.count += 1
+            self._changed.notify_all()
+
+    def wait_for(self, count: int, within: float = 60) -> None:
+        with self._changed:
+            reached = self._changed.wait_for(lambda: self.count >= count, within)
+        assert reached, f"{self.count} of {count} steps after {within} s"
 
 
 class Subscription:
@@ -55,6 +75,24 @@ class Subscription:
             )
         )
         return cls(ws, protocol)
+
+    @classmethod
+    async def attached(
+        cls,
+        server: ServerProcess,
+        token: str,
+        query: str,
+        after: str,
+        protocol: str = TRANSPORT_WS,
+        **variables: Any,
+    ) -> tuple[Subscription, dict[str, Any]]:
+        """A subscription known to be attached to its feed, and its first event: it resumes
+        `after` a cursor just before an event already in the log, and is returned once that
+        event has arrived. The server joins the feed before it replays, so whatever commits
+        from then on reaches the subscription. (Without this, a change committed before the
+        server has joined is, rightly, not an event of a subscription "from now on".)"""
+        sub = await cls.open(server, token, query, protocol, after=after, **variables)
+        return sub, await sub.event()
 
     async def message(self, wait: float = 10) -> dict[str, Any]:
         return dict(json.loads(await asyncio.wait_for(self.ws.recv(), wait)))
@@ -97,6 +135,34 @@ class Board:
     pipeline: str
     stages: list[str]
     jobs: list[str]
+
+
+def board_cursor(board: Board, seq: int) -> str:
+    """The cursor of the board's event `seq` (its jobs' creations are events 1..jobs)."""
+    return feed_cursor(f"pipeline:{parse_id(board.pipeline, 'p')[1]}:{seq}")
+
+
+def job_cursor(job: str, position: int) -> str:
+    """The cursor of a job's feed at an event id (0: before all of them)."""
+    return feed_cursor(f"job:{parse_id(job, 'job')[1]}:{position}")
+
+
+async def watch_board(
+    server: ServerProcess,
+    token: str,
+    board: Board,
+    protocol: str = TRANSPORT_WS,
+    last: int | None = None,
+) -> Subscription:
+    """boardUpdated, attached (Subscription.attached): it has received the board's event
+    `last` (by default the last job's creation) and will receive every later one."""
+    last = len(board.jobs) if last is None else last
+    after = board_cursor(board, last - 1)
+    sub, event = await Subscription.attached(
+        server, token, BOARD_SUBSCRIPTION, after, protocol, p=board.pipeline
+    )
+    assert seq_of(event["cursor"]) == last, event
+    return sub
 
 
 def make_board(server: ServerProcess, jobs: int = 3, firm: str = "Acme CPA") -> Board:

@@ -1,13 +1,19 @@
-"""Real processes for full-stack tests: `python server.py` and a private Redis."""
+"""Real processes for full-stack tests and the benchmark: `python server.py`, a private Redis
+and a private PostgreSQL cluster, each on a free loopback port and stopped by whoever started
+it. (Scratch databases on the shared PostgreSQL: tests.databases.)"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +46,13 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/graphql"
 
-    def start(self) -> ServerProcess:
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def launch(self) -> ServerProcess:
+        """Start the process without waiting for it to serve."""
         with self.log.open("a") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "server.py", *self.args],
@@ -49,27 +61,77 @@ class ServerProcess:
                 stdout=out,
                 stderr=out,
             )
-        if "worker" in self.args:
-            return self
-        deadline = time.monotonic() + 30
+        return self
+
+    def _serving(self, deadline: float) -> bool:
+        """Whether it answers /healthz yet; fails if it exited or the deadline passed."""
+        assert self.process is not None
+        assert self.process.poll() is None, "the server exited:\n" + self.log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "server did not start:\n" + self.log.read_text()[-3000:]
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def start(self) -> ServerProcess:
+        """Start it and wait until it serves (a worker serves nothing: not waited for)."""
+        self.launch()
+        if "worker" not in self.args:
+            self.wait_serving()
+        return self
+
+    def wait_serving(self, within: float = 60) -> None:
+        """Wait until a launched server serves."""
+        deadline = time.monotonic() + within
+        while not self._serving(deadline):
+            time.sleep(0.05)
+
+    async def ready(self, within: float = 60) -> None:
+        """Wait, without blocking the loop, until a launched server serves."""
+        deadline = time.monotonic() + within
         while True:
-            assert self.process.poll() is None, self.log.read_text()
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not start:\n" + self.log.read_text()
-            time.sleep(0.1)
+            if await asyncio.to_thread(self._serving, deadline):
+                return
+            await asyncio.sleep(0.05)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
+        """SIGTERM and wait for the drain (~1 s; the margin is for a loaded machine, the
+        shutdown itself is asserted in tests/reliability/test_shutdown.py); SIGKILL past it."""
+        if self.alive():
+            assert self.process is not None
             self.process.terminate()
-            # ~1 s here; the margin is for a machine loaded by other suites (the shutdown
-            # itself is asserted in tests/reliability/test_shutdown.py)
-            self.process.wait(timeout=30)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup of any kind, like a machine losing power."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def send_signal(self, number: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(number)
+
+    def wait(self, timeout: float) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout=timeout)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def rss_kb(self) -> int:
+        """Resident memory in KB (0 once it is gone)."""
+        return rss_kb(self.pid)
+
+    def open_fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
 
     def cli(self, *args: str) -> str:
+        """`python server.py ARGS` with this server's environment; what it printed."""
         done = subprocess.run(
             [sys.executable, "server.py", *args],
             cwd=ROOT,
@@ -82,10 +144,22 @@ class ServerProcess:
         return done.stdout
 
 
+def rss_kb(pid: int) -> int:
+    """Resident memory of a process, in KB (0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
+
+
 class RedisProcess:
     """A private redis-server on a free port, so stopping it disturbs nothing else."""
 
-    def __init__(self) -> None:
+    def __init__(self, *options: str) -> None:
+        self.options = options  # more redis-server options, e.g. "--maxclients", "20000"
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -94,20 +168,13 @@ class RedisProcess:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisProcess:
+        """Start it (again, on the same port, after a stop) and wait until it answers PING."""
         binary = shutil.which("redis-server")
-        assert binary, "redis-server is not installed"
+        if binary is None:
+            raise RuntimeError("redis-server is not installed")
         self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+            + ["--save", "", "--appendonly", "no", *self.options],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -120,13 +187,130 @@ class RedisProcess:
                         return self
             except OSError:
                 pass
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.02)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+class PostgresProcess:
+    """A private PostgreSQL cluster (initdb into a temporary folder, a free port, trust auth),
+    so a test may stop and start it without disturbing anyone else. As root, its programs run
+    as the `postgres` OS user (PostgreSQL refuses to run as root)."""
+
+    def __init__(self) -> None:
+        self.bin = postgres_bin()
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="wf-pg-"))
+        self.data = self.dir / "data"
+        self.logfile = self.dir / "postgres.log"
+        self.as_postgres: list[str] = []
+        if os.geteuid() == 0:
+            runuser = shutil.which("runuser")
+            if runuser is None:
+                raise RuntimeError("running PostgreSQL as root needs runuser")
+            self.as_postgres = [runuser, "-u", "postgres", "--"]
+            shutil.chown(self.dir, "postgres", "postgres")
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str, timeout: float = 60) -> None:
+        subprocess.run(
+            [*self.as_postgres, *args],
+            check=True,
+            timeout=timeout,
+            cwd=self.dir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def init(self) -> PostgresProcess:
+        self._run(
+            str(self.bin / "initdb"),
+            *("-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8"),
+            "--locale=C",
+            "--no-sync",
+        )
+        return self
+
+    def start(self) -> PostgresProcess:
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories="
+            f"{self.dir} -c fsync=off -c synchronous_commit=off -c max_connections=200"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"),
+            *("-D", str(self.data), "-l", str(self.logfile), "-o", options),
+            *("-w", "-t", "30", "start"),
+        )
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop"
+        )
+
+    def remove(self) -> None:
+        with contextlib.suppress(subprocess.SubprocessError):
+            self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def postgres_bin() -> Path:
+    """The folder of PostgreSQL's server programs (initdb, pg_ctl)."""
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "initdb").exists():
+            return candidate
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+
+
+@dataclass
+class Stack:
+    """The serving processes of full-stack tests: on SQLite one server with its in-process
+    broker; on PostgreSQL two sharing a private Redis."""
+
+    servers: list[ServerProcess]
+    redis: RedisProcess | None
+
+    @property
+    def first(self) -> ServerProcess:
+        return self.servers[0]
+
+    @property
+    def last(self) -> ServerProcess:
+        return self.servers[-1]
+
+    @classmethod
+    def start(cls, database_url: str, log_dir: Path) -> Stack:
+        if database_url.startswith("sqlite"):
+            return cls([ServerProcess(log_dir, DATABASE_URL=database_url).start()], None)
+        redis = RedisProcess().start()
+        env = {"DATABASE_URL": database_url, "REDIS_URL": redis.url}
+        stack = cls([ServerProcess(log_dir, **env) for _ in range(2)], redis)
+        try:  # side by side: the database is migrated already, so neither has work to race for
+            for server in stack.servers:
+                server.launch()
+            for server in stack.servers:
+                server.wait_serving()
+        except BaseException:
+            stack.stop()
+            raise
+        return stack
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+        if self.redis:
+            self.redis.stop()
 
 
 def graphql(server: ServerProcess, token: str, query: str, **variables: Any) -> dict[str, Any]:

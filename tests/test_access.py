@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,15 +40,15 @@ from models import (
 )
 from tests.factories import board, client, gid, job, scope_of
 from tests.live import (
-    BOARD_SUBSCRIPTION,
     LEGACY_WS,
     MOVE,
     TRANSPORT_WS,
     Subscription,
     close_code,
     make_board,
+    watch_board,
 )
-from tests.servers import RedisProcess, ServerProcess, graphql
+from tests.servers import ServerProcess, Stack, graphql
 from workflow import documents, tasks, webhooks
 from workflow.firms import NewFirm, issue_token
 
@@ -877,41 +877,6 @@ async def test_two_owners_removing_each_other_at_once_leave_one_owner(
 # ------------------------------------------------------------ websockets, real processes
 
 
-@dataclass
-class Stack:
-    """The server processes of one test: one on SQLite; on PostgreSQL two, sharing a Redis."""
-
-    servers: list[ServerProcess]
-
-    @property
-    def first(self) -> ServerProcess:
-        return self.servers[0]
-
-    @property
-    def last(self) -> ServerProcess:
-        return self.servers[-1]
-
-
-@pytest.fixture(scope="module")
-def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Shared by this module's live tests; each makes its own firm (nothing truncates)."""
-    tmp_path = tmp_path_factory.mktemp("servers")
-    redis = None
-    if database_url.startswith("sqlite"):
-        servers = [ServerProcess(tmp_path, DATABASE_URL=database_url).start()]
-    else:
-        redis = RedisProcess().start()
-        servers = [
-            ServerProcess(tmp_path, DATABASE_URL=database_url, REDIS_URL=redis.url).start()
-            for _ in range(2)
-        ]
-    yield Stack(servers)
-    for server in servers:
-        server.stop()
-    if redis:
-        redis.stop()
-
-
 REVOKE = """mutation($id: ID!) { revokeApiToken(input: {id: $id}) { apiToken { revokedAt }
     errors { code } } }"""
 CLOSED_WITHIN = 2.0  # seconds from a revocation's answer to its sockets' close
@@ -976,12 +941,7 @@ async def test_a_subscription_needs_a_token_with_read(stack: Stack) -> None:
         for label, (token, code) in refused.items():
             assert await refusal(stack.last, token, protocol) == code, (label, protocol)
         for token in allowed.values():
-            subs.append(
-                await Subscription.open(
-                    stack.last, token, BOARD_SUBSCRIPTION, protocol, p=board.pipeline
-                )
-            )
-    await asyncio.sleep(0.2)
+            subs.append(await watch_board(stack.last, token, board, protocol))
     graphql(stack.first, board.token, MOVE, j=board.jobs[0], s=board.stages[1])
     for sub in subs:
         assert (await sub.event())["type"] == "JOB_MOVED"
@@ -993,9 +953,8 @@ async def test_a_revoked_token_stops_at_once_on_every_process(stack: Stack) -> N
     process closed with 4401 within a second or two; other tokens' sockets stay open."""
     board = make_board(stack.first)
     token_id, secret = new_token(stack.first, board.token, READ)
-    doomed = await Subscription.open(stack.first, secret, BOARD_SUBSCRIPTION, p=board.pipeline)
-    other = await Subscription.open(stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline)
-    await asyncio.sleep(0.2)
+    doomed = await watch_board(stack.first, secret, board)
+    other = await watch_board(stack.first, board.token, board)
     graphql(stack.last, board.token, MOVE, j=board.jobs[0], s=board.stages[1])
     assert (await doomed.event())["type"] == (await other.event())["type"] == "JOB_MOVED"
 
@@ -1016,11 +975,10 @@ async def test_deactivating_a_user_closes_their_sockets_and_stops_their_tokens(
     user_id, first = invite(stack.first, board.token, "admin@acme.test", "ADMIN")
     _, second = new_token(stack.first, first, READ)  # a token the user made for themself
     theirs = [
-        await Subscription.open(stack.first, first, BOARD_SUBSCRIPTION, p=board.pipeline),
-        await Subscription.open(stack.last, second, BOARD_SUBSCRIPTION, p=board.pipeline),
+        await watch_board(stack.first, first, board),
+        await watch_board(stack.last, second, board),
     ]
-    owners = await Subscription.open(stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline)
-    await asyncio.sleep(0.2)
+    owners = await watch_board(stack.first, board.token, board)
 
     answer = await asyncio.to_thread(graphql, stack.last, board.token, DEACTIVATE, id=user_id)
     assert answer["deactivateUser"]["errors"] == []
@@ -1039,16 +997,14 @@ async def test_a_lowered_role_closes_the_users_sockets_and_they_reconnect_with_l
 ) -> None:
     board = make_board(stack.first)
     user_id, token = invite(stack.first, board.token, "admin@acme.test", "ADMIN")
-    sub = await Subscription.open(stack.first, token, BOARD_SUBSCRIPTION, p=board.pipeline)
-    await asyncio.sleep(0.2)
+    sub = await watch_board(stack.first, token, board)
     lowered = await asyncio.to_thread(
         graphql, stack.last, board.token, UPDATE_USER, input={"id": user_id, "role": "STAFF"}
     )
     assert lowered["updateUser"]["errors"] == []
     assert await closed_within(sub, CLOSED_WITHIN) == 4401
     assert http_status(stack.first, token) == 200  # the token itself still works, as STAFF
-    again = await Subscription.open(stack.first, token, BOARD_SUBSCRIPTION, p=board.pipeline)
-    await asyncio.sleep(0.2)
+    again = await watch_board(stack.first, token, board)
     graphql(stack.last, board.token, MOVE, j=board.jobs[0], s=board.stages[1])
     assert (await again.event())["type"] == "JOB_MOVED"
     await again.close()

@@ -1,12 +1,10 @@
-"""Live boards against real server processes: SQLite with the in-process broker (one process),
-and PostgreSQL with Redis (two processes sharing them)."""
+"""Live boards against real server processes (the `stack` fixture): SQLite with the in-process
+broker (one process), and PostgreSQL with Redis (two processes sharing them)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -23,49 +21,20 @@ from tests.live import (
     MOVE,
     TRANSPORT_WS,
     Board,
+    Progress,
     RawWebSocket,
     Subscription,
     close_code,
     feed_cursor,
+    job_cursor,
     make_board,
     seq_of,
+    watch_board,
 )
-from tests.servers import RedisProcess, ServerProcess, graphql
+from tests.servers import ServerProcess, Stack, graphql
 from workflow import jobs
 from workflow.firms import authenticate
 from workflow.global_ids import parse_id
-
-
-@dataclass
-class Stack:
-    servers: list[ServerProcess]
-    redis: RedisProcess | None
-
-    @property
-    def first(self) -> ServerProcess:
-        return self.servers[0]
-
-    @property
-    def last(self) -> ServerProcess:
-        return self.servers[-1]
-
-
-@pytest.fixture
-def stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
-    redis = None
-    if database_url.startswith("sqlite"):
-        servers = [ServerProcess(tmp_path, DATABASE_URL=database_url).start()]
-    else:
-        redis = RedisProcess().start()
-        servers = [
-            ServerProcess(tmp_path, DATABASE_URL=database_url, REDIS_URL=redis.url).start()
-            for _ in range(2)
-        ]
-    yield Stack(servers, redis)
-    for server in servers:
-        server.stop()
-    if redis:
-        redis.stop()
 
 
 def _move(server: ServerProcess, token: str, job: str, stage: str) -> None:
@@ -78,10 +47,7 @@ async def test_a_move_on_one_process_reaches_subscribers_on_another(
     stack: Stack, protocol: str
 ) -> None:
     board = make_board(stack.first)
-    sub = await Subscription.open(
-        stack.first, board.token, BOARD_SUBSCRIPTION, protocol, p=board.pipeline
-    )
-    await asyncio.sleep(0.2)
+    sub = await watch_board(stack.first, board.token, board, protocol)
     await asyncio.to_thread(_move, stack.last, board.token, board.jobs[0], board.stages[2])
     event = await sub.event()
     assert event["type"] == "JOB_MOVED"
@@ -134,17 +100,19 @@ async def test_resume_from_a_cursor_has_no_gap_and_no_duplicate(stack: Stack) ->
     """A client drops while another process keeps committing, then resumes from its cursor."""
     board = make_board(stack.first)
     moves = 40
+    committed = Progress()
 
     def commit_moves() -> None:  # job j's k-th move goes to stage k+1: always a new stage
         for n in range(moves):
             _move(stack.last, board.token, board.jobs[n % 3], board.stages[(n // 3 + 1) % 3])
+            committed.step()
 
-    sub = await Subscription.open(stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline)
-    await asyncio.sleep(0.2)
+    sub = await watch_board(stack.first, board.token, board)
     committer = asyncio.create_task(asyncio.to_thread(commit_moves))
     seen = [await sub.event() for _ in range(8)]
     await sub.close()
-    await asyncio.sleep(0.3)  # the committer goes on while we are away
+    away = committed.count + 3  # the committer goes on while we are away
+    await asyncio.to_thread(committed.wait_for, min(away, moves))
     sub = await Subscription.open(
         stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline, after=seen[-1]["cursor"]
     )
@@ -179,10 +147,7 @@ async def test_a_cursor_ahead_of_this_process_but_in_the_log_is_resumed(
 ) -> None:
     """Another process may hand out a cursor before this one's feed has caught up."""
     board = make_board(stack.first)
-    watcher = await Subscription.open(
-        stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline
-    )
-    await asyncio.sleep(0.2)
+    watcher = await watch_board(stack.first, board.token, board)
     await _write_without_a_server(database_url, board, 1)  # this process's feed is now behind
     pk = parse_id(board.pipeline, "p")[1]
     latest = feed_cursor(f"pipeline:{pk}:{3 + 1}")  # 3 jobs created, then that move
@@ -204,9 +169,12 @@ async def test_job_updated_follows_a_job_across_pipelines(stack: Stack) -> None:
         """mutation { createPipeline(input: {
         name: "Bookkeeping", stageNames: ["Onboard"]}) { pipeline { id } } }""",
     )
-    query = """subscription($j: ID!) { jobUpdated(jobId: $j) { type pipelineId job { title } } }"""
-    sub = await Subscription.open(stack.first, board.token, query, j=board.jobs[0])
-    await asyncio.sleep(0.2)
+    query = """subscription($j: ID!, $after: String) { jobUpdated(jobId: $j, after: $after) {
+        type pipelineId job { title } } }"""
+    sub, created = await Subscription.attached(
+        stack.first, board.token, query, job_cursor(board.jobs[0], 0), j=board.jobs[0]
+    )
+    assert created["type"] == "JOB_CREATED"
     target = other["createPipeline"]["pipeline"]["id"]
     graphql(
         stack.last,
@@ -236,13 +204,11 @@ async def test_redis_outage_loses_nothing(stack: Stack) -> None:
     if stack.redis is None:
         pytest.skip("the embedded server has no Redis")
     board = make_board(stack.first)
-    sub = await Subscription.open(stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline)
-    await asyncio.sleep(0.2)
+    sub = await watch_board(stack.first, board.token, board)
     _move(stack.last, board.token, board.jobs[0], board.stages[1])
     received = [await sub.event()]
 
-    stack.redis.stop()
-    await asyncio.sleep(0.5)
+    stack.redis.stop()  # killed and waited for: its port refuses from here on
     async with httpx.AsyncClient() as http:
         ready = [await http.get(f"{s.url}/readyz") for s in stack.servers]
     assert [(r.status_code, r.json()) for r in ready] == [
@@ -322,8 +288,7 @@ async def test_an_event_committed_but_never_published_still_arrives(
 ) -> None:
     """As if the writing process died between commit and publish: the feeds poll the log."""
     board = make_board(stack.first)
-    sub = await Subscription.open(stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline)
-    await asyncio.sleep(0.2)
+    sub = await watch_board(stack.first, board.token, board)
     await _write_without_a_server(database_url, board, 1)
     event = await sub.event(wait=5)
     assert (event["type"], event["stageId"]) == ("JOB_MOVED", board.stages[1])
@@ -333,8 +298,7 @@ async def test_a_cursor_too_old_to_replay_asks_for_a_refetch(
     stack: Stack, database_url: str
 ) -> None:
     board = make_board(stack.first, jobs=1)
-    sub = await Subscription.open(stack.first, board.token, BOARD_SUBSCRIPTION, p=board.pipeline)
-    await asyncio.sleep(0.2)
+    sub = await watch_board(stack.first, board.token, board)
     _move(stack.first, board.token, board.jobs[0], board.stages[1])
     cursor = (await sub.event())["cursor"]
     await sub.close()

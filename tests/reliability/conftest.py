@@ -19,16 +19,10 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.databases import ADMIN_URL, create_database, drop_database
 from tests.receiver import Receiver
-from tests.reliability.infra import (
-    ADMIN_URL,
-    IN_CI,
-    Process,
-    create_database,
-    drop_database,
-    unavailable,
-)
-from tests.servers import RedisProcess
+from tests.reliability.infra import IN_CI, unavailable
+from tests.servers import RedisProcess, ServerProcess
 from web.app import create_app
 from web.middleware import RequestLog
 
@@ -49,7 +43,7 @@ if find_spec("hypothesis") is None:
 async def postgres_url() -> AsyncIterator[str]:
     """A new, empty database on the shared PostgreSQL; the servers migrate it at start."""
     try:
-        url = await create_database()
+        url = await create_database("rel")
     except (OSError, asyncpg.PostgresError) as error:
         unavailable(f"PostgreSQL unreachable at {ADMIN_URL}: {error}")
     yield url
@@ -78,9 +72,9 @@ def logs(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def processes() -> Iterator[list[Process]]:
+def processes() -> Iterator[list[ServerProcess]]:
     """Every server, worker or private service process a test starts: stopped after it."""
-    started: list[Process] = []
+    started: list[ServerProcess] = []
     yield started
     for process in started:
         process.stop()

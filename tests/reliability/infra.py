@@ -1,7 +1,6 @@
-"""Machinery of the reliability suite: processes to start, kill and restart (servers, workers,
-a private Redis, a private PostgreSQL), an async GraphQL client that fails over between
+"""Machinery of the reliability suite: an async GraphQL client that fails over between
 servers, a board subscriber that resumes from its cursor, and read-only checks of the
-database the servers wrote.
+database the servers wrote. (The processes it starts, kills and restarts: tests.servers.)
 
 Nothing here restarts a shared service: Redis and PostgreSQL are stopped only when they are
 this suite's own processes.
@@ -13,15 +12,10 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
-import subprocess
-import tempfile
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NoReturn
 
 import asyncpg
@@ -29,12 +23,12 @@ import httpx
 import pytest
 import websockets
 
+from tests.databases import asyncpg_url
 from tests.live import TRANSPORT_WS, feed_cursor, seq_of
-from tests.servers import ServerProcess, free_port
+from tests.servers import ServerProcess
 
 LONG = os.environ.get("RELIABILITY_LONG", "") == "1"
 IN_CI = os.environ.get("CI", "").lower() == "true"
-ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -44,31 +38,7 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-def asyncpg_url(url: str) -> str:
-    return url.replace("postgres://", "postgresql://", 1)
-
-
 # --------------------------------------------------------------------------- databases
-
-
-async def create_database(admin_url: str = ADMIN_URL) -> str:
-    """A new empty database on the PostgreSQL of `admin_url`; its postgres:// URL."""
-    name = f"wf_rel_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(asyncpg_url(admin_url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return f"{admin_url.rpartition('/')[0]}/{name}"
-
-
-async def drop_database(url: str, admin_url: str = ADMIN_URL) -> None:
-    name = url.rpartition("/")[2]
-    admin = await asyncpg.connect(asyncpg_url(admin_url))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 async def fetch(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
@@ -80,144 +50,10 @@ async def fetch(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
         await connection.close()
 
 
-class PostgresProcess:
-    """A private PostgreSQL cluster (initdb into a temporary folder, a free port, trust auth),
-    so a test may stop and start it without disturbing anyone else. As root, its programs run
-    as the `postgres` OS user (PostgreSQL refuses to run as root)."""
-
-    def __init__(self) -> None:
-        self.bin = _postgres_bin()
-        self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="wf-reliability-pg-"))
-        self.data = self.dir / "data"
-        self.logfile = self.dir / "postgres.log"
-        self.as_postgres: list[str] = []
-        if os.geteuid() == 0:
-            runuser = shutil.which("runuser")
-            if runuser is None:
-                unavailable("running PostgreSQL as root needs runuser")
-            self.as_postgres = [runuser, "-u", "postgres", "--"]
-            shutil.chown(self.dir, "postgres", "postgres")
-
-    @property
-    def admin_url(self) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _run(self, *args: str, timeout: float = 60) -> None:
-        subprocess.run(
-            [*self.as_postgres, *args],
-            check=True,
-            timeout=timeout,
-            cwd=self.dir,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-
-    def init(self) -> PostgresProcess:
-        self._run(
-            str(self.bin / "initdb"),
-            "-D",
-            str(self.data),
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-sync",
-        )
-        return self
-
-    def start(self) -> PostgresProcess:
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories="
-            f"{self.dir} -c fsync=off -c synchronous_commit=off -c max_connections=200"
-        )
-        self._run(
-            str(self.bin / "pg_ctl"),
-            "-D",
-            str(self.data),
-            "-l",
-            str(self.logfile),
-            "-o",
-            options,
-            "-w",
-            "-t",
-            "30",
-            "start",
-        )
-        return self
-
-    def stop(self, mode: str = "fast") -> None:
-        self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop"
-        )
-
-    def remove(self) -> None:
-        with contextlib.suppress(subprocess.SubprocessError):
-            self.stop("immediate")
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _postgres_bin() -> Path:
-    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (candidate / "initdb").exists():
-            return candidate
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent
-    unavailable("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-
-
 # --------------------------------------------------------------------------- processes
 
 
-class Process(ServerProcess):
-    """A `python server.py` process that a test may also kill, signal and inspect."""
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup of any kind, like a machine losing power."""
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-    def send_signal(self, number: int) -> None:
-        assert self.process is not None
-        self.process.send_signal(number)
-
-    def wait(self, timeout: float) -> int:
-        assert self.process is not None
-        return self.process.wait(timeout=timeout)
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def rss_kb(self) -> int:
-        status = Path(f"/proc/{self.pid}/status").read_text()
-        line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
-        return int(line.split()[1])
-
-    def open_fds(self) -> int:
-        return len(os.listdir(f"/proc/{self.pid}/fd"))
-
-    def stop(self) -> None:
-        if self.alive():
-            assert self.process is not None
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
-async def start_all(processes: Iterable[Process]) -> list[Process]:
+async def start_all(processes: Iterable[ServerProcess]) -> list[ServerProcess]:
     """Start processes one after the other (the first applies the migrations), off the loop."""
     started = []
     for process in processes:

@@ -21,16 +21,8 @@ from typing import Any
 import httpx
 
 from tests.reliability.board import PIPELINE, new_board, pk
-from tests.reliability.infra import (
-    KEEPALIVE,
-    LONG,
-    Process,
-    bearer,
-    board_problems,
-    fetch,
-    gql,
-    start_all,
-)
+from tests.reliability.infra import KEEPALIVE, LONG, bearer, board_problems, fetch, gql, start_all
+from tests.servers import ServerProcess
 
 CLIENTS = 50
 SECONDS = 30.0 if LONG else 8.0
@@ -67,7 +59,7 @@ class Race:
     where: dict[str, str] = field(default_factory=dict)  # each job's pipeline, as last seen
     versions: dict[str, int] = field(default_factory=dict)  # and its version
 
-    async def client(self, servers: list[Process], seed: int, until: float) -> None:
+    async def client(self, servers: list[ServerProcess], seed: int, until: float) -> None:
         rng = random.Random(seed)
         where, versions = self.where, self.versions
         async with httpx.AsyncClient(timeout=60, limits=KEEPALIVE) as http:
@@ -167,7 +159,9 @@ def replay(events: list[Any]) -> tuple[dict[int, dict[str, Any]], set[tuple[int,
     return replayed, changes, renumbered
 
 
-async def board_order(server: Process, token: str, pipelines: list[str]) -> dict[str, list[str]]:
+async def board_order(
+    server: ServerProcess, token: str, pipelines: list[str]
+) -> dict[str, list[str]]:
     """Each stage's jobs in the order the API shows them."""
     async with httpx.AsyncClient(timeout=30) as http:
         return {
@@ -178,9 +172,9 @@ async def board_order(server: Process, token: str, pipelines: list[str]) -> dict
 
 
 async def test_fifty_clients_racing_over_twenty_jobs_lose_no_update(
-    postgres_url: str, logs: Path, processes: list[Process]
+    postgres_url: str, logs: Path, processes: list[ServerProcess]
 ) -> None:
-    servers = [Process(logs, DATABASE_URL=postgres_url) for _ in range(2)]
+    servers = [ServerProcess(logs, DATABASE_URL=postgres_url) for _ in range(2)]
     processes += servers
     await start_all(servers)
     board = await new_board(servers[0], jobs=JOBS)

@@ -31,7 +31,6 @@ from tests.reliability.board import (
 from tests.reliability.infra import (
     LONG,
     FailoverClient,
-    Process,
     bearer,
     board_problems,
     exactly_once,
@@ -49,7 +48,7 @@ from tests.reliability.workers import (
     runs_done,
     wait_for_lock_waiters,
 )
-from tests.servers import RedisProcess
+from tests.servers import RedisProcess, ServerProcess
 
 CLIENTS = 20
 MOVES_PER_CLIENT = 100 if LONG else 50  # 20 x 50 = 1,000 moves
@@ -57,7 +56,7 @@ MOVES_PER_CLIENT = 100 if LONG else 50  # 20 x 50 = 1,000 moves
 
 async def _client(
     number: int,
-    servers: list[Process],
+    servers: list[ServerProcess],
     board: Board,
     acked: list[tuple[int, int, int]],
 ) -> int:
@@ -74,7 +73,7 @@ async def _client(
         return api.lost
 
 
-async def _kill_and_restart(victim: Process, acked: Sequence[object], at: int) -> float:
+async def _kill_and_restart(victim: ServerProcess, acked: Sequence[object], at: int) -> float:
     """SIGKILL `victim` once `at` moves are acknowledged, and start it again; seconds down."""
     await until(lambda: len(acked) >= at, within=600, step=0.01)
     victim.kill()
@@ -89,9 +88,11 @@ async def test_a_server_killed_mid_traffic_loses_nothing(
     redis: RedisProcess,
     receiver: Receiver,
     logs: Path,
-    processes: list[Process],
+    processes: list[ServerProcess],
 ) -> None:
-    servers = [Process(logs, DATABASE_URL=postgres_url, REDIS_URL=redis.url) for _ in range(2)]
+    servers = [
+        ServerProcess(logs, DATABASE_URL=postgres_url, REDIS_URL=redis.url) for _ in range(2)
+    ]
     processes += servers
     await start_all(servers)
     board = await new_board(servers[0], jobs=CLIENTS)
@@ -168,14 +169,14 @@ async def test_a_server_killed_mid_traffic_loses_nothing(
 
 
 async def test_a_worker_killed_mid_automation_leaves_each_run_to_another_exactly_once(
-    postgres_url: str, logs: Path, processes: list[Process]
+    postgres_url: str, logs: Path, processes: list[ServerProcess]
 ) -> None:
     board, automation = await entries_waiting_for_a_worker(postgres_url, logs, processes)
     before, _, code = await interrupt_a_worker(postgres_url, logs, processes, board, signal.SIGKILL)
     [pending] = await fetch(
         postgres_url, "SELECT count(*) AS n FROM automation_run WHERE status = 'PENDING'"
     )
-    successor = Process(logs, "worker", DATABASE_URL=postgres_url)
+    successor = ServerProcess(logs, "worker", DATABASE_URL=postgres_url)
     processes.append(successor)
     successor.start()
     await runs_done(postgres_url, ENTRIES)
@@ -201,12 +202,12 @@ async def test_a_worker_killed_mid_automation_leaves_each_run_to_another_exactly
 
 
 async def test_a_request_cut_by_a_crash_can_be_retried_with_its_idempotency_key(
-    postgres_url: str, logs: Path, processes: list[Process]
+    postgres_url: str, logs: Path, processes: list[ServerProcess]
 ) -> None:
     """The server dies while the move waits inside its transaction (nothing committed). The
     client retries with the same Idempotency-Key, as told (409 + Retry-After while the key's
     lease runs): once the lease of the dead request is over, the move is carried out, once."""
-    server = Process(logs, DATABASE_URL=postgres_url, REQUEST_TIMEOUT_SECONDS="5")
+    server = ServerProcess(logs, DATABASE_URL=postgres_url, REQUEST_TIMEOUT_SECONDS="5")
     processes.append(server)
     await start_all([server])
     board = await new_board(server, jobs=1)

@@ -34,17 +34,10 @@ from graphql import (
 from api import schema
 from models.firm import Permission
 from schema.guard import MAX_COST, MAX_INTROSPECTION_ROOT_FIELDS, analyze
+from tests.databases import ADMIN_URL, create_database, drop_database
 from tests.live import make_board
-from tests.reliability.infra import (
-    ADMIN_URL,
-    LONG,
-    Process,
-    bearer,
-    create_database,
-    drop_database,
-    unavailable,
-)
-from tests.servers import ROOT
+from tests.reliability.infra import LONG, bearer, unavailable
+from tests.servers import ROOT, ServerProcess
 
 FLOODERS = 8  # concurrent clients of the flooding firm
 SECONDS = 30 if LONG else 10
@@ -116,7 +109,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 @dataclass
 class Target:
-    server: Process
+    server: ServerProcess
     backend: str
     flooder: str
     victim: str
@@ -133,10 +126,10 @@ def target(
         url, drop = f"sqlite://{folder / 'db.sqlite3'}", False
     else:
         try:
-            url, drop = asyncio.run(create_database()), True
+            url, drop = asyncio.run(create_database("rel")), True
         except (OSError, asyncpg.PostgresError) as error:
             unavailable(f"PostgreSQL unreachable at {ADMIN_URL}: {error}")
-    server = Process(
+    server = ServerProcess(
         folder,
         DATABASE_URL=url,
         RATE_LIMIT_COST_PER_MINUTE="0",

@@ -27,7 +27,8 @@ import pytest
 from tests.hanging import HangingReceiver
 from tests.receiver import Received, Receiver
 from tests.reliability.board import CLIENT, CREATE_JOB, MOVE, Board, new_board
-from tests.reliability.infra import LONG, Process, fetch, gql, start_all
+from tests.reliability.infra import LONG, fetch, gql, start_all
+from tests.servers import ServerProcess
 
 ENDPOINTS = 20  # firm A's, all on the hanging receiver
 AUTOMATIONS = 20  # firm A's on one stage: each job entering it owes that many runs
@@ -121,7 +122,7 @@ async def _ran(url: str, firm_id: int, before: int) -> bool:
 
 
 async def _measure(
-    server: Process, url: str, b: Board, firm_id: int, arrivals: Arrivals
+    server: ServerProcess, url: str, b: Board, firm_id: int, arrivals: Arrivals
 ) -> Figures:
     """B moves its job on SAMPLES times, each after the last one's message and run came; a
     sample that waits past WAIT ends the phase (the figures then say so)."""
@@ -152,7 +153,7 @@ async def _measure(
     return Figures(webhook, [float(row["took"]) for row in rows], missed)
 
 
-async def _flood(server: Process, a: Board, hanging: HangingReceiver) -> None:
+async def _flood(server: ServerProcess, a: Board, hanging: HangingReceiver) -> None:
     """A's dead endpoints, its automations, FLOOD_JOBS jobs entering their stage, and
     FLOOD_MOVES moves that each owe every endpoint a message (the jobs go to the last stage
     and back to the first: stages without automations)."""
@@ -191,13 +192,13 @@ async def _flood(server: Process, a: Board, hanging: HangingReceiver) -> None:
 async def test_one_firms_flood_does_not_delay_another_firms_webhooks_and_runs(
     postgres_url: str,
     logs: Path,
-    processes: list[Process],
+    processes: list[ServerProcess],
     receiver: Receiver,
     hanging: HangingReceiver,
 ) -> None:
     arrivals = Arrivals()
     receiver.answer = arrivals.answer
-    server = Process(logs, DATABASE_URL=postgres_url, **PRIVATE_OK)
+    server = ServerProcess(logs, DATABASE_URL=postgres_url, **PRIVATE_OK)
     processes.append(server)
     await start_all([server])
     b = await new_board(server, jobs=1, firm="Quiet CPA")
@@ -211,7 +212,7 @@ async def test_one_firms_flood_does_not_delay_another_firms_webhooks_and_runs(
     alone = await _measure(server, postgres_url, b, b_firm, arrivals)
     server.stop()
 
-    recorder = Process(logs, "--no-runner", DATABASE_URL=postgres_url, **PRIVATE_OK)
+    recorder = ServerProcess(logs, "--no-runner", DATABASE_URL=postgres_url, **PRIVATE_OK)
     processes.append(recorder)
     await start_all([recorder])
     a = await new_board(recorder, jobs=10, firm="Flood CPA")
@@ -228,7 +229,7 @@ async def test_one_firms_flood_does_not_delay_another_firms_webhooks_and_runs(
     )
     assert (due["runs"], due["deliveries"]) == (FLOOD_JOBS * AUTOMATIONS, FLOOD_MOVES * ENDPOINTS)
 
-    server = Process(logs, DATABASE_URL=postgres_url, **PRIVATE_OK)
+    server = ServerProcess(logs, DATABASE_URL=postgres_url, **PRIVATE_OK)
     processes.append(server)
     await start_all([server])
     beside = await _measure(server, postgres_url, b, b_firm, arrivals)

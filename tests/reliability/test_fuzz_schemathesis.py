@@ -15,14 +15,15 @@ import pytest
 
 from tests.live import make_board
 from tests.reliability.fuzzing import JSON_KEYS, answer_problems
-from tests.reliability.infra import IN_CI, LONG, Process, bearer
+from tests.reliability.infra import IN_CI, LONG, bearer
+from tests.servers import ServerProcess
 
 EXAMPLES = 3000 if LONG else 400
 
 
 @pytest.fixture
-def seeded(postgres_url: str, logs: Path) -> Iterator[tuple[Process, str]]:
-    server = Process(
+def seeded(postgres_url: str, logs: Path) -> Iterator[tuple[ServerProcess, str]]:
+    server = ServerProcess(
         logs,
         DATABASE_URL=postgres_url,
         RATE_LIMIT_COST_PER_MINUTE="0",
@@ -79,7 +80,7 @@ def _register_json(schemathesis: Any) -> None:
 
 
 def test_schemathesis_graphql_fuzzing_finds_no_500_and_no_unmasked_error(
-    seeded: tuple[Process, str],
+    seeded: tuple[ServerProcess, str],
 ) -> None:
     schemathesis = _schemathesis()
     import requests

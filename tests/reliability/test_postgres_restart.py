@@ -16,20 +16,20 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from tests.databases import create_database
 from tests.reliability.board import new_board, pk
 from tests.reliability.infra import (
     LONG,
     Answer,
     MoveStream,
-    PostgresProcess,
-    Process,
     board_problems,
-    create_database,
     fetch,
     no_traceback,
     start_all,
+    unavailable,
     until,
 )
+from tests.servers import PostgresProcess, ServerProcess
 
 DOWN = 15.0 if LONG else 5.0
 DRIVER_WORDS = (
@@ -81,12 +81,15 @@ async def _poll_readiness(
 @pytest.fixture(scope="module")
 async def outage(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Outage]:
     """The scenario, once for every assertion below."""
-    postgres = PostgresProcess()
-    server: Process | None = None
+    try:
+        postgres = PostgresProcess()
+    except RuntimeError as missing:
+        unavailable(str(missing))
+    server: ServerProcess | None = None
     try:
         postgres.init().start()
-        url = await create_database(postgres.admin_url)
-        server = Process(tmp_path_factory.mktemp("pg-restart"), DATABASE_URL=url)
+        url = await create_database("rel", postgres.admin_url)
+        server = ServerProcess(tmp_path_factory.mktemp("pg-restart"), DATABASE_URL=url)
         await start_all([server])
         board = await new_board(server, jobs=4)
         readiness: list[tuple[float, int, object]] = []

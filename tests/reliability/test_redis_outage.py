@@ -16,7 +16,6 @@ from tests.reliability.board import event_seq, new_board
 from tests.reliability.infra import (
     LONG,
     MoveStream,
-    Process,
     board_problems,
     exactly_once,
     start_all,
@@ -55,9 +54,11 @@ class Readiness:
 
 
 async def test_a_redis_outage_loses_no_mutation_and_no_event(
-    postgres_url: str, redis: RedisProcess, logs: Path, processes: list[Process]
+    postgres_url: str, redis: RedisProcess, logs: Path, processes: list[ServerProcess]
 ) -> None:
-    servers = [Process(logs, DATABASE_URL=postgres_url, REDIS_URL=redis.url) for _ in range(2)]
+    servers = [
+        ServerProcess(logs, DATABASE_URL=postgres_url, REDIS_URL=redis.url) for _ in range(2)
+    ]
     processes += servers
     await start_all(servers)
     board = await new_board(servers[0], jobs=4)

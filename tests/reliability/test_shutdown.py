@@ -22,15 +22,13 @@ import httpx
 import pytest
 import websockets
 
+from tests.databases import create_database, drop_database
 from tests.live import LEGACY_WS, TRANSPORT_WS
 from tests.reliability.board import MOVE, new_board, run_account
 from tests.reliability.infra import (
-    Process,
     bearer,
     board_cursor,
     board_problems,
-    create_database,
-    drop_database,
     fetch,
     start_all,
     unavailable,
@@ -44,6 +42,7 @@ from tests.reliability.workers import (
     runs_done,
     wait_for_lock_waiters,
 )
+from tests.servers import ServerProcess
 
 BOARD = """query($p: ID!) { pipeline(id: $p) { stages { name jobs(first: 100) { totalCount
   edges { node { id title version rank client { name } tasks(first: 10) {
@@ -54,7 +53,7 @@ GOING_AWAY = {1001, 1012}
 
 
 async def _watcher(
-    server: Process, token: str, pipeline: str, pipeline_pk: int, protocol: str
+    server: ServerProcess, token: str, pipeline: str, pipeline_pk: int, protocol: str
 ) -> websockets.ClientConnection:
     """An open websocket with a live board subscription (it has replayed an event)."""
     ws = await websockets.connect(server.ws_url, subprotocols=[protocol])  # type: ignore[list-item]
@@ -104,10 +103,10 @@ class Drain:
 async def drain(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Drain]:
     """The scenario, once for every assertion below."""
     try:
-        url = await create_database()
+        url = await create_database("rel")
     except (OSError, asyncpg.PostgresError) as error:
         unavailable(f"PostgreSQL unreachable: {error}")
-    server = Process(tmp_path_factory.mktemp("sigterm"), DATABASE_URL=url)
+    server = ServerProcess(tmp_path_factory.mktemp("sigterm"), DATABASE_URL=url)
     try:
         await start_all([server])
         board = await new_board(server, jobs=6)
@@ -201,13 +200,13 @@ async def test_sigterm_ends_the_process_with_exit_code_0(drain: Drain) -> None:
 
 
 async def test_sigterm_to_a_worker_mid_run_releases_the_run_to_another(
-    postgres_url: str, logs: Path, processes: list[Process]
+    postgres_url: str, logs: Path, processes: list[ServerProcess]
 ) -> None:
     board, automation = await entries_waiting_for_a_worker(postgres_url, logs, processes)
     before, took, code = await interrupt_a_worker(
         postgres_url, logs, processes, board, signal.SIGTERM
     )
-    successor = Process(logs, "worker", DATABASE_URL=postgres_url)
+    successor = ServerProcess(logs, "worker", DATABASE_URL=postgres_url)
     processes.append(successor)
     successor.start()
     await runs_done(postgres_url, ENTRIES)

@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 from tests.live import TRANSPORT_WS, RawWebSocket
-from tests.reliability.infra import KEEPALIVE, LONG, Process, bearer, until
+from tests.reliability.infra import KEEPALIVE, LONG, bearer, until
+from tests.servers import ServerProcess
 
 ATTACKERS = 2000 if LONG else 1000
 HEADER_TIMEOUT = 2.0
@@ -31,12 +32,12 @@ VIEWER = "{ viewer { id } }"
 
 @dataclass
 class Target:
-    server: Process
+    server: ServerProcess
     token: str
 
 
 def _start(folder: Path, **env: str) -> Target:
-    server = Process(folder, DATABASE_URL=f"sqlite://{folder / 'db.sqlite3'}", **env).start()
+    server = ServerProcess(folder, DATABASE_URL=f"sqlite://{folder / 'db.sqlite3'}", **env).start()
     owner = json.loads(server.cli("create-firm", "Acme CPA", "--owner-email", "o@acme.test"))
     return Target(server, owner["token"])
 

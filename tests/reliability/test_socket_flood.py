@@ -24,7 +24,8 @@ import pytest
 import websockets
 
 from tests.live import TRANSPORT_WS, Board, make_board
-from tests.reliability.infra import LONG, Process, bearer
+from tests.reliability.infra import LONG, bearer
+from tests.servers import ServerProcess
 
 SOCKETS = 300 if LONG else 200  # the flooding firm's sockets, each with 100 subscriptions
 FLOOD = 20.0 if LONG else 8.0  # seconds the other firm's connects are measured
@@ -33,7 +34,7 @@ BOARD = "subscription($p: ID!) { boardUpdated(pipelineId: $p) { type } }"
 
 @dataclass
 class Target:
-    server: Process
+    server: ServerProcess
     flooder: Board
     other: Board
 
@@ -41,7 +42,7 @@ class Target:
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     folder: Path = tmp_path_factory.mktemp("flood")
-    server = Process(folder, DATABASE_URL=f"sqlite://{folder / 'db.sqlite3'}").start()
+    server = ServerProcess(folder, DATABASE_URL=f"sqlite://{folder / 'db.sqlite3'}").start()
     yield Target(
         server,
         make_board(server, jobs=1, firm="Flood CPA"),
@@ -156,7 +157,7 @@ def test_another_firms_connection_ack_stays_quick_while_one_firm_floods(
     quiet = [asyncio.run(_ack_latency(target)) for _ in range(5)]
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe(duplex=False)
-    flooder = context.Process(
+    flooder = context.ServerProcess(
         target=flood, args=(target.server.port, target.flooder, FLOOD + 4, theirs)
     )
     flooder.start()

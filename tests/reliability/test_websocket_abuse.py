@@ -24,8 +24,8 @@ import websockets
 
 from tests.live import LEGACY_WS, MOVE, TRANSPORT_WS, RawWebSocket, make_board
 from tests.reliability.board import Board
-from tests.reliability.infra import LONG, Process, bearer, board_cursor, unavailable, until
-from tests.servers import RedisProcess, graphql
+from tests.reliability.infra import LONG, bearer, board_cursor, unavailable, until
+from tests.servers import RedisProcess, ServerProcess, graphql
 
 CYCLES = 3000 if LONG else 1000
 FD_SLACK = 10  # pooled connections to Redis and the database; a leak would be one per cycle
@@ -36,7 +36,7 @@ REPLAY = """subscription($p: ID!, $after: String) { boardUpdated(pipelineId: $p,
 
 @dataclass
 class Target:
-    server: Process
+    server: ServerProcess
     board: Board
     redis: RedisProcess
 
@@ -75,7 +75,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     folder = tmp_path_factory.mktemp("websockets")
     redis = RedisProcess().start()
     # Its thousand connect/subscribe cycles share one token: no subscription start rate.
-    server = Process(
+    server = ServerProcess(
         folder,
         DATABASE_URL=f"sqlite://{folder / 'db.sqlite3'}",
         REDIS_URL=redis.url,

@@ -12,8 +12,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from tests.databases import asyncpg_url
 from tests.reliability.board import CLIENT, CREATE_JOB, Board, add_create_task, new_board
-from tests.reliability.infra import LONG, Process, asyncpg_url, fetch, gql, start_all
+from tests.reliability.infra import LONG, fetch, gql, start_all
+from tests.servers import ServerProcess
 
 ENTRIES = 150 if LONG else 80
 
@@ -69,11 +71,11 @@ async def runs_done(url: str, at_least: int, within: float = 60) -> int:
 
 
 async def entries_waiting_for_a_worker(
-    url: str, logs: Path, processes: list[Process]
+    url: str, logs: Path, processes: list[ServerProcess]
 ) -> tuple[Board, int]:
     """A serving process that runs no automation, and ENTRIES jobs created straight into a
     stage with a CREATE_TASK automation: ENTRIES runs wait for a worker."""
-    server = Process(logs, "--no-runner", DATABASE_URL=url)
+    server = ServerProcess(logs, "--no-runner", DATABASE_URL=url)
     processes.append(server)
     await start_all([server])
     board = await new_board(server, jobs=0)
@@ -104,7 +106,7 @@ async def entries_waiting_for_a_worker(
 async def interrupt_a_worker(
     url: str,
     logs: Path,
-    processes: list[Process],
+    processes: list[ServerProcess],
     board: Board,
     signal_number: int,
 ) -> tuple[int, float, int | None]:
@@ -112,7 +114,7 @@ async def interrupt_a_worker(
     transaction waiting for the pipeline lock we hold), send it `signal_number`, then let the
     lock go. (Runs done before, seconds it took to exit, its exit code or None if it had not
     exited 10 s after the signal; it is killed then.)"""
-    worker = Process(logs, "worker", DATABASE_URL=url)
+    worker = ServerProcess(logs, "worker", DATABASE_URL=url)
     processes.append(worker)
     worker.start()
     before = await runs_done(url, ENTRIES // 4)
