@@ -21,7 +21,7 @@ from tortoise import connections
 
 from models import keys, writes
 from models.db import close_database, is_postgres, open_database
-from tests.databases import ADMIN_URL, create_database, drop_database
+from tests.databases import ADMIN_URL, create_database, drop_database, sqlite_folder
 from tests.servers import Stack
 from web.app import create_app
 from web.middleware import RequestLog
@@ -84,10 +84,11 @@ async def database_url(
 ) -> AsyncIterator[str]:
     """A migrated, empty database of each backend, for the whole session."""
     if request.param == "sqlite":
-        url = f"sqlite://{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-        await open_database(url, secret_key=TEST_SECRET_KEY)
-        await close_database()
-        yield url
+        with sqlite_folder(tmp_path_factory.getbasetemp()) as folder:
+            url = f"sqlite://{folder / 'test.sqlite3'}"
+            await open_database(url, secret_key=TEST_SECRET_KEY)
+            await close_database()
+            yield url
         return
     try:
         url = await create_database("test")

@@ -1,4 +1,5 @@
-"""Scratch databases on a shared PostgreSQL, for the test suites and the benchmark.
+"""Scratch databases on a shared PostgreSQL, for the test suites and the benchmark, and a
+folder in memory for the suite's SQLite database.
 
 Each is named `wf_<kind>_<pid>_<random>` after the process that made it and dropped by it at
 the end. A run that is killed cannot drop its own, so every run first drops the stale ones
@@ -11,10 +12,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -56,6 +60,9 @@ async def create_database(kind: str, admin_url: str = ADMIN_URL) -> str:
     admin = await asyncpg.connect(asyncpg_url(admin_url))
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
+        # A commit need not wait for the disk: a scratch database outlives no crash of the
+        # server (the suites that stop PostgreSQL stop a private one, tests.servers).
+        await admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     finally:
         await admin.close()
     return beside(admin_url, name)
@@ -127,3 +134,26 @@ async def drop_stale_databases(admin_url: str = ADMIN_URL) -> list[str]:
     finally:
         await admin.close()
     return dropped
+
+
+SHM = Path("/dev/shm")
+SQLITE_PREFIX = "wf-test-"
+
+
+@contextmanager
+def sqlite_folder(fallback: Path) -> Iterator[Path]:
+    """A folder for a SQLite database, in memory (/dev/shm) where there is one: every commit
+    there costs no disk flush. Removed at the end; those of processes that are gone are
+    removed first. Elsewhere, a folder under `fallback`."""
+    if not (SHM.is_dir() and os.access(SHM, os.W_OK)):
+        yield Path(tempfile.mkdtemp(dir=fallback))
+        return
+    for left in SHM.glob(f"{SQLITE_PREFIX}*"):
+        pid = left.name.removeprefix(SQLITE_PREFIX).partition("-")[0]
+        if pid.isdigit() and _process_gone(int(pid)):
+            shutil.rmtree(left, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{SQLITE_PREFIX}{os.getpid()}-", dir=SHM))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -917,6 +917,7 @@ async def closed_within(sub: Subscription, seconds: float) -> int | None:
     return await asyncio.wait_for(close_code(sub.ws), seconds)
 
 
+@pytest.mark.slow
 async def test_a_subscription_needs_a_token_with_read(stack: Stack) -> None:
     """READ subscribes (and gets events); a token without READ is closed with 4403 at
     connection_init, an unknown or revoked one with 4401; on both sub-protocols."""
@@ -948,6 +949,7 @@ async def test_a_subscription_needs_a_token_with_read(stack: Stack) -> None:
         await sub.close()
 
 
+@pytest.mark.slow
 async def test_a_revoked_token_stops_at_once_on_every_process(stack: Stack) -> None:
     """Revoked through one process: 401 on every process, and its websocket on another
     process closed with 4401 within a second or two; other tokens' sockets stay open."""
@@ -968,6 +970,7 @@ async def test_a_revoked_token_stops_at_once_on_every_process(stack: Stack) -> N
     await other.close()
 
 
+@pytest.mark.slow
 async def test_deactivating_a_user_closes_their_sockets_and_stops_their_tokens(
     stack: Stack,
 ) -> None:
@@ -992,6 +995,7 @@ async def test_deactivating_a_user_closes_their_sockets_and_stops_their_tokens(
     await owners.close()
 
 
+@pytest.mark.slow
 async def test_a_lowered_role_closes_the_users_sockets_and_they_reconnect_with_less(
     stack: Stack,
 ) -> None:
@@ -1010,6 +1014,7 @@ async def test_a_lowered_role_closes_the_users_sockets_and_they_reconnect_with_l
     await again.close()
 
 
+@pytest.mark.slow
 async def test_a_socket_may_only_run_what_its_token_may(stack: Stack) -> None:
     """Operations sent over a websocket go through the same checks as over HTTP: a READ
     token's socket cannot mutate (FORBIDDEN, nothing moves); READ+WRITE's can."""

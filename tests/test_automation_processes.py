@@ -13,6 +13,8 @@ import pytest
 from tests.live import make_board
 from tests.servers import ServerProcess, graphql
 
+pytestmark = pytest.mark.slow  # every test here starts server processes
+
 CREATE = """mutation($s: ID!) { createAutomation(input: {stageId: $s, action: CREATE_TASK,
   settings: {title: "Review the documents"}}) { errors { code } } }"""
 MOVE = """mutation($j: ID!, $s: ID!) { moveJob(input: {jobId: $j, stageId: $s}) {

@@ -12,6 +12,7 @@ from collections.abc import Hashable, Iterator
 from typing import Any
 
 import httpx
+import pytest
 
 from schema import extensions, guard, introspection, result_cache
 from schema.documents import MAX_CACHED_DOCUMENT_CHARS, DocumentCache, document_key
@@ -37,6 +38,7 @@ async def post(http: httpx.AsyncClient, firm: NewFirm, query: str) -> dict[str, 
     return dict(body)
 
 
+@pytest.mark.slow
 async def test_large_documents_leave_no_memory_behind(
     http: httpx.AsyncClient, firm_a: NewFirm
 ) -> None:

@@ -156,6 +156,7 @@ def assert_ran_once(responses: list[httpx.Response]) -> None:
 
 
 @pytest.mark.postgres_only
+@pytest.mark.slow
 async def test_one_key_runs_once_across_server_processes(
     db: str, firm_a: NewFirm, jobs_board: Board, serve: Callable[..., ServerProcess]
 ) -> None:

@@ -155,6 +155,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     process.stop()
 
 
+@pytest.mark.slow
 def test_a_server_process_answers_the_full_introspection_query(server: ServerProcess) -> None:
     owner = json.loads(server.cli("create-firm", "Intro CPA", "--owner-email", "o@intro.test"))
     response = httpx.post(

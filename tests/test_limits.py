@@ -472,6 +472,7 @@ def start_server(db: str, tmp_path: Path) -> Iterator[Callable[..., ServerProces
         server.stop()
 
 
+@pytest.mark.slow
 async def test_a_request_running_past_the_timeout_gets_503_and_changes_nothing(
     db: str, firm_a: NewFirm, start_server: Callable[..., ServerProcess]
 ) -> None:
@@ -503,6 +504,7 @@ async def test_a_request_running_past_the_timeout_gets_503_and_changes_nothing(
     assert await JobEvent.all().count() == 1
 
 
+@pytest.mark.slow
 async def test_a_server_refuses_large_bodies_with_413_declared_or_streamed(
     db: str, firm_a: NewFirm, start_server: Callable[..., ServerProcess]
 ) -> None:
@@ -575,6 +577,7 @@ def assert_rate_limited(response: httpx.Response) -> None:
     assert body["errors"][0]["extensions"]["retryAfter"] == int(response.headers["retry-after"])
 
 
+@pytest.mark.slow
 async def test_the_token_limit_counts_query_cost_not_requests(
     db: str,
     firm_a: NewFirm,
@@ -607,6 +610,7 @@ async def test_the_token_limit_counts_query_cost_not_requests(
     assert await Client.all().count() == 0
 
 
+@pytest.mark.slow
 async def test_the_firm_limit_spans_its_tokens_and_spares_other_firms(
     db: str,
     firm_a: NewFirm,
@@ -629,6 +633,7 @@ async def test_the_firm_limit_spans_its_tokens_and_spares_other_firms(
         assert_passed(await bob(server, EXPENSIVE_QUERY))
 
 
+@pytest.mark.slow
 async def test_server_processes_share_one_budget_through_redis(
     db: str,
     firm_a: NewFirm,

@@ -36,6 +36,8 @@ from workflow import jobs
 from workflow.firms import authenticate
 from workflow.global_ids import parse_id
 
+pytestmark = pytest.mark.slow  # every test here starts server processes
+
 
 def _move(server: ServerProcess, token: str, job: str, stage: str) -> None:
     result = graphql(server, token, MOVE, j=job, s=stage)["moveJob"]

@@ -34,6 +34,7 @@ def private_redis() -> Iterator[RedisProcess]:
     process.stop()
 
 
+@pytest.mark.slow
 async def test_a_thousand_subscribe_and_leave_cycles_leave_nothing_behind(
     db: str, firm_a: NewFirm, private_redis: RedisProcess
 ) -> None:

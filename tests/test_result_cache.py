@@ -145,6 +145,7 @@ def two_servers(database_url: str, tmp_path: Path) -> Any:
         server.stop()
 
 
+@pytest.mark.slow
 def test_a_change_on_one_process_is_seen_by_the_cache_of_another(two_servers: Any) -> None:
     first, second = two_servers
     made = make_board(first, jobs=1, firm="Cache & Co")

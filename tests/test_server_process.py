@@ -15,6 +15,8 @@ import pytest
 
 from tests.servers import ROOT, ServerProcess
 
+pytestmark = pytest.mark.slow  # every test here starts server processes
+
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:

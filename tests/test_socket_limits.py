@@ -96,6 +96,7 @@ def codes(message: dict[str, Any]) -> list[str]:
     return [error["extensions"]["code"] for error in errors]
 
 
+@pytest.mark.slow
 async def test_sockets_over_the_token_and_firm_limits_are_refused_4429(
     server: ServerProcess,
 ) -> None:
@@ -125,6 +126,7 @@ async def test_sockets_over_the_token_and_firm_limits_are_refused_4429(
             await ws.close()
 
 
+@pytest.mark.slow
 async def test_the_legacy_protocol_is_refused_the_same_way(server: ServerProcess) -> None:
     acme = firm(server)
     held = [await connected(server, acme.token) for _ in range(3)]
@@ -137,6 +139,7 @@ async def test_the_legacy_protocol_is_refused_the_same_way(server: ServerProcess
             await ws.close()
 
 
+@pytest.mark.slow
 async def test_subscription_starts_over_the_token_and_firm_rates_get_an_error(
     server: ServerProcess,
 ) -> None:
@@ -169,6 +172,7 @@ async def test_subscription_starts_over_the_token_and_firm_rates_get_an_error(
             await ws.close()
 
 
+@pytest.mark.slow
 async def test_a_legacy_subscription_start_over_the_rate_gets_an_error(
     server: ServerProcess,
 ) -> None:
@@ -200,6 +204,7 @@ async def test_a_legacy_subscription_start_over_the_rate_gets_an_error(
         await ws.close()
 
 
+@pytest.mark.slow
 async def test_a_socket_sending_too_many_messages_is_closed_4429(server: ServerProcess) -> None:
     """Any message costs the event loop, answered or not: 200 per 10 s, then the socket goes."""
     acme = firm(server)

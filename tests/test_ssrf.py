@@ -274,6 +274,7 @@ def test_the_setting_is_true_or_false_and_off_by_default() -> None:
             settings_module.load({**base, "WEBHOOK_ALLOW_PRIVATE": text})
 
 
+@pytest.mark.slow
 def test_a_server_refuses_private_targets_at_registration_and_when_connecting(
     database_url: str, tmp_path: Path, receiver: Receiver
 ) -> None:

@@ -54,6 +54,7 @@ def _wait_delivered(server: ServerProcess, token: str, count: int, timeout: floa
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_deliveries_are_signed_and_retried_after_500(
     database_url: str, tmp_path: Path, receiver: Receiver
 ) -> None:
@@ -87,6 +88,7 @@ def test_deliveries_are_signed_and_retried_after_500(
     assert by_type["JOB_MOVED"]["data"]["job"]["stageId"] == board_.stages[1]
 
 
+@pytest.mark.slow
 def test_every_event_arrives_exactly_once_by_id_across_a_killed_server(
     database_url: str, tmp_path: Path, receiver: Receiver
 ) -> None:
@@ -118,6 +120,7 @@ def test_every_event_arrives_exactly_once_by_id_across_a_killed_server(
     assert [m.message_id for m in messages].count(messages[0].message_id) >= 2
 
 
+@pytest.mark.slow
 def test_redeliver_sends_the_same_message_again(
     database_url: str, tmp_path: Path, receiver: Receiver
 ) -> None:

@@ -64,18 +64,18 @@ def _register_json(schemathesis: Any) -> None:
         st.booleans().map(nodes.Boolean),
         st.just(nodes.Null),
     )
-    values = st.recursive(
-        leaves,
-        lambda inner: st.one_of(
+
+    def nested(inner: Any) -> Any:  # a def: hypothesis cannot read a multi-line lambda's body
+        return st.one_of(
             st.lists(inner, max_size=3).map(nodes.List),
             st.lists(
                 st.tuples(st.sampled_from(JSON_KEYS), inner).map(field),
                 max_size=4,
                 unique_by=lambda f: f.name.value,
             ).map(nodes.Object),
-        ),
-        max_leaves=8,
-    )
+        )
+
+    values = st.recursive(leaves, nested, max_leaves=8)
     schemathesis.graphql.scalar("JSON", values)
 
 

@@ -157,7 +157,7 @@ def test_another_firms_connection_ack_stays_quick_while_one_firm_floods(
     quiet = [asyncio.run(_ack_latency(target)) for _ in range(5)]
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe(duplex=False)
-    flooder = context.ServerProcess(
+    flooder = context.Process(
         target=flood, args=(target.server.port, target.flooder, FLOOD + 4, theirs)
     )
     flooder.start()
