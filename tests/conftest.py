@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -47,6 +48,17 @@ def suite_key() -> None:
     keys.use_master_key(TEST_SECRET_KEY.encode())
 
 
+SLOW_SUITES = [Path(__file__).parent / name for name in ("reliability", "browser")]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The reliability and browser suites are slow by design (real processes, a browser,
+    floods): `-m "not slow"` leaves them out, like the tests marked slow one by one."""
+    for item in items:
+        if any(item.path.is_relative_to(suite) for suite in SLOW_SUITES):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def suite_process_settings() -> None:
     """Every test starts with the suite's key and webhook policy, whatever an app that an
@@ -56,6 +68,9 @@ def suite_process_settings() -> None:
 
 
 TABLES = [  # children first, so deletes never trip a foreign key
+    "invoice",
+    "message",
+    "organizer",
     "webhook_delivery",
     "webhook_endpoint",
     "idempotent_request",
@@ -72,9 +87,12 @@ TABLES = [  # children first, so deletes never trip a foreign key
     "app_user",
     "firm",
 ]
+# The id sequences of those tables (serial or identity columns own them).
 RESTART_SEQUENCES = (
-    "SELECT setval(c.oid, 1, false) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-    " WHERE c.relkind = 'S' AND n.nspname = current_schema();"
+    "SELECT setval(s.oid, 1, false) FROM pg_class s"
+    " JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i')"
+    " JOIN pg_class t ON t.oid = d.refobjid"
+    f" WHERE s.relkind = 'S' AND t.relname IN ({', '.join(repr(t) for t in TABLES)});"
 )
 
 

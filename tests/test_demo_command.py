@@ -15,6 +15,8 @@ import pytest
 
 from tests.servers import ROOT, ServerProcess, graphql
 
+pytestmark = pytest.mark.slow  # every test here starts server processes
+
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:

@@ -198,6 +198,7 @@ def test_variables_name_only_examples_that_exist() -> None:
 
 
 @pytest.mark.parametrize("example", examples(), ids=lambda e: e.key)
+@pytest.mark.slow
 async def test_the_example_runs(demo: Demo, example: Example) -> None:
     variables = VARIABLES[example.key](demo) if example.key in VARIABLES else {}
     missing = example.required_variables - variables.keys()
@@ -295,6 +296,7 @@ def test_the_json_examples_parse() -> None:
             pytest.fail(f"{block.where}: {error}")
 
 
+@pytest.mark.slow
 def test_the_webhook_sample_has_the_keys_the_server_sends(demo: Demo) -> None:
     """The delivery shown in docs/integrations.md has the shape of a real one: the server
     writes a delivery with the change (this server sends none: no runner)."""
@@ -318,6 +320,7 @@ def test_the_webhook_sample_has_the_keys_the_server_sends(demo: Demo) -> None:
     assert sample["data"]["job"].keys() == payload["data"]["job"].keys()
 
 
+@pytest.mark.slow
 def test_an_example_that_fails_fails(demo: Demo, tmp_path: Path) -> None:
     """A block of a page is an example to run, and one answering errors fails: the README's
     old moveJob, with its literal stale expectedVersion, now that the card has moved on."""

@@ -12,6 +12,8 @@ import pytest
 from tests.live import BOARD_SUBSCRIPTION, MOVE, Board, Subscription, make_board, seq_of
 from tests.servers import ServerProcess, graphql
 
+pytestmark = pytest.mark.slow  # every test here starts server processes
+
 BOARD = """query($p: ID!) { pipeline(id: $p) { eventCursor stages { id
   jobs(first: 10) { edges { node { id version } } } } } }"""
 

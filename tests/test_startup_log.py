@@ -12,6 +12,8 @@ import pytest
 
 from tests.servers import RedisProcess, ServerProcess
 
+pytestmark = pytest.mark.slow  # every test here starts server processes
+
 
 def started_log(server: ServerProcess) -> list[str]:
     """The log's messages (timestamps and levels cut) once the server is up."""

@@ -39,16 +39,6 @@ if find_spec("hypothesis") is None:
     )
 
 
-HERE = Path(__file__).parent
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every scenario here is slow by design: `-m "not slow"` leaves this suite out."""
-    for item in items:
-        if item.path.is_relative_to(HERE):
-            item.add_marker(pytest.mark.slow)
-
-
 @pytest.fixture
 async def postgres_url() -> AsyncIterator[str]:
     """A new, empty database on the shared PostgreSQL; the servers migrate it at start."""
