@@ -266,6 +266,7 @@ def test_a_subscriber_that_stops_reading_is_closed_4413(database_url: str, tmp_p
         for n in range(80):  # the board keeps changing; the client reads nothing
             _move(server, board.token, board.jobs[0], board.stages[1 + n % 2])
         assert ws.close_code() == 4413
+        ws.sock.close()
         assert server.process is not None and server.process.poll() is None
     finally:
         server.stop()
