@@ -32,7 +32,7 @@ LOCAL_HOSTS = {"localhost", "::1"}
 NAMES = r"SELECT datname FROM pg_database WHERE datname LIKE 'wf\_%'"
 # A database's folder changes when tables are made or truncated: its last change of that kind.
 AGES = (
-    r"SELECT datname, (pg_stat_file('base/' || oid)).modification AS changed"
+    r"SELECT datname, (pg_stat_file('base/' || oid, true)).modification AS changed"
     r" FROM pg_database WHERE datname LIKE 'wf\_%'"
 )
 
@@ -127,7 +127,7 @@ async def drop_stale_databases(admin_url: str = ADMIN_URL) -> list[str]:
             if not (old or (local and pid is not None and _process_gone(int(pid)))):
                 continue
             try:
-                await admin.execute(f'DROP DATABASE "{row["datname"]}"')
+                await admin.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}"')
             except asyncpg.ObjectInUseError:
                 continue
             dropped.append(row["datname"])
