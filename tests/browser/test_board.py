@@ -215,14 +215,20 @@ def test_a_refused_move_is_shown_and_the_board_reloaded(
     target = next(name for name, cards in board.items() if cards and name != source.stage)
     full = next(s for s in api.stages() if s["name"] == target)
     limit = len(full["jobs"]["edges"])  # the stage is at its limit: a move in is refused
-    answer = graphql(
-        api.process,
-        api.token,
-        """mutation($input: UpdateStageInput!) { updateStage(input: $input) {
-            stage { wipLimit } errors { code } } }""",
-        input={"id": full["id"], "wipLimit": limit},
-    )["updateStage"]
+    # The page hears of that change live (STAGE_CHANGED), reloads the board and renders every
+    # card anew. A card replaced while drag_to presses it makes Playwright press again, and the
+    # drag so started is never dropped: wait for the reload to start (aria-busy is set before
+    # its request goes out) and to be shown.
+    with page.expect_request(lambda request: "query Board" in (request.post_data or "")):
+        answer = graphql(
+            api.process,
+            api.token,
+            """mutation($input: UpdateStageInput!) { updateStage(input: $input) {
+                stage { wipLimit } errors { code } } }""",
+            input={"id": full["id"], "wipLimit": limit},
+        )["updateStage"]
     assert answer == {"stage": {"wipLimit": limit}, "errors": []}
+    expect(page.locator("#board")).to_have_attribute("aria-busy", "false")
 
     card(page, source.stage, source.title).drag_to(stage(page, target).locator(".cards"))
 

@@ -122,6 +122,7 @@ function signOut(message) {
   Object.assign(state, { token: null, pipelineId: null, stages: [], feed: null });
   state.jobs = new Map();
   localStorage.removeItem(TOKEN_KEY);
+  $("#board").setAttribute("aria-busy", "false");
   $("#pipeline").hidden = true;
   $("#sign-out").hidden = true;
   $("#viewer").textContent = "";
@@ -173,15 +174,21 @@ function selectPipeline(id) {
 async function loadBoard() {
   const load = ++state.loads;
   state.received = [];
+  // aria-busy until the latest load is shown: screen readers wait, and so can scripts and tests.
+  $("#board").setAttribute("aria-busy", "true");
   let data;
   try {
     data = await graphql(state.token, BOARD, { id: state.pipelineId });
   } catch (error) {
-    if (load === state.loads) failed("The board could not be loaded", error);
+    if (load === state.loads) {
+      $("#board").setAttribute("aria-busy", "false");
+      failed("The board could not be loaded", error);
+    }
     return null;
   }
   if (load !== state.loads) return null; // a newer load is under way
   if (!data.pipeline) {
+    $("#board").setAttribute("aria-busy", "false");
     showError("This pipeline no longer exists: pick another one.");
     return null;
   }
@@ -200,6 +207,7 @@ async function loadBoard() {
   if (received.some((event) => event.type === "STAGE_CHANGED")) loadBoard();
   for (const event of received) applyEvent(event);
   render();
+  if (load === state.loads) $("#board").setAttribute("aria-busy", "false"); // none started since
   return data.pipeline.eventCursor;
 }
 
