@@ -86,6 +86,17 @@ class ServerProcess:
         while not self._serving(deadline):
             time.sleep(0.05)
 
+    def log_lines(self, needle: str, within: float = 10) -> list[str]:
+        """The log's lines holding `needle`, once there is one: a request's line is written
+        after its response was sent, so the client may see the answer first."""
+        deadline = time.monotonic() + within
+        while not (lines := [line for line in self.log.read_text().splitlines() if needle in line]):
+            assert time.monotonic() < deadline, (
+                f"no {needle!r} in the log:\n" + self.log.read_text()[-3000:]
+            )
+            time.sleep(0.02)
+        return lines
+
     async def ready(self, within: float = 60) -> None:
         """Wait, without blocking the loop, until a launched server serves."""
         deadline = time.monotonic() + within

@@ -26,7 +26,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 def test_server_process_serves_the_workflow_over_http(server: ServerProcess) -> None:
-    base, log = server.url, server.log
+    base = server.url
     owner = json.loads(server.cli("create-firm", "Acme CPA", "--owner-email", "owner@acme.test"))
     assert set(owner) == {"firm_id", "user_id", "token"}
     headers = {"Authorization": f"Bearer {owner['token']}"}
@@ -81,7 +81,7 @@ def test_server_process_serves_the_workflow_over_http(server: ServerProcess) -> 
         "client": {"name": "Avery Johnson"},
         "history": {"edges": [{"node": {"type": "JOB_CREATED"}}, {"node": {"type": "JOB_MOVED"}}]},
     }
-    lines = [line for line in log.read_text().splitlines() if "op=BoardQuery" in line]
+    lines = server.log_lines("op=BoardQuery")
     assert len(lines) == 1 and "status=200" in lines[0] and "firm=" in lines[0]
     assert "firm=-" not in lines[0] and " id=" in lines[0] and "ms=" in lines[0]
 
