@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import json
 import logging
 import os
@@ -131,6 +132,24 @@ def startup_lines(config: settings_module.Settings, workers: int, runner: bool) 
     ]
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging plus ours: uvicorn applies it in every serving process it spawns
+    (--workers), where the basicConfig of this one does not reach."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["workflow"] = {"format": LOG_FORMAT}
+    config["handlers"]["workflow"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "workflow",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["workflow"] = {"handlers": ["workflow"], "level": "INFO", "propagate": False}
+    config["loggers"]["tortoise"] = {"level": "WARNING"}
+    return config
+
+
 def serve(config: settings_module.Settings, workers: int, runner: bool) -> None:
     # Migrate once here, so several workers never race to apply the same migration.
     asyncio.run(_migrate(config))
@@ -147,6 +166,7 @@ def serve(config: settings_module.Settings, workers: int, runner: bool) -> None:
         port=config.port,
         workers=workers if workers > 1 else None,
         log_level="info",
+        log_config=log_config(),
         access_log=False,
         # Board events are small; per-connection zlib contexts would cost ~100 KB of memory per
         # open subscription and CPU on every event.
@@ -229,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     # Tortoise's only INFO line is "Tortoise-ORM shutdown", once per short-lived opening
     # (migrations, then the server's own): noise at start.
     logging.getLogger("tortoise").setLevel(logging.WARNING)

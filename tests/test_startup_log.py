@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.servers import RedisProcess, ServerProcess
@@ -78,3 +79,20 @@ def test_passwords_never_reach_the_startup_log(database_url: str, tmp_path: Path
         assert expected in lines, text
     assert "pw-7x" not in text
     assert "Tortoise-ORM" not in text
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # several workers
+def test_every_serving_process_logs_its_requests(database_url: str, tmp_path: Path) -> None:
+    """With --workers, uvicorn spawns the serving processes: their request lines are logged too
+    (the command line's logging set-up does not reach them)."""
+    server = ServerProcess(tmp_path, "--no-runner", "--workers", "2", DATABASE_URL=database_url)
+    server.start()
+    try:
+        for _ in range(4):  # whichever process each request reaches
+            answer = httpx.post(f"{server.url}/graphql", json={"query": "{ __typename }"})
+            assert answer.status_code == 401  # no token: still a request, logged
+        lines = server.log_lines("POST /graphql status=401")
+    finally:
+        server.stop()
+    assert len(lines) == 4, lines
+    assert "Tortoise-ORM" not in server.log.read_text()
