@@ -324,14 +324,22 @@ class Stack:
             self.redis.stop()
 
 
-def graphql(server: ServerProcess, token: str, query: str, **variables: Any) -> dict[str, Any]:
+def post_graphql(url: str, token: str, query: str, **variables: Any) -> dict[str, Any]:
+    """The whole answer (data and errors) of a GraphQL request to the server at `url`."""
     response = httpx.post(
-        f"{server.url}/graphql",
+        f"{url}/graphql",
         json={"query": query, "variables": variables},
         headers={"Authorization": f"Bearer {token}"},
         timeout=30,
     )
     assert response.status_code == 200, response.text
-    body = response.json()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def graphql(server: ServerProcess, token: str, query: str, **variables: Any) -> dict[str, Any]:
+    """The data of a GraphQL request that must raise no error."""
+    body = post_graphql(server.url, token, query, **variables)
     assert "errors" not in body, body
-    return body["data"]
+    data: dict[str, Any] = body["data"]
+    return data

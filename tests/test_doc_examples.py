@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from graphql import (
     FieldNode,
@@ -38,7 +37,7 @@ from graphql import (
 
 from tests.live import Subscription
 from tests.markdown import ROOT, Block, documents, fenced_blocks
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, post_graphql
 from webhooks import signing
 
 # How each language's blocks are checked (``` with no language: sample output, not run).
@@ -97,15 +96,7 @@ class Demo:
         self.server, self.token = server, token
 
     def post(self, query: str, **variables: Any) -> dict[str, Any]:
-        response = httpx.post(
-            f"{self.server.url}/graphql",
-            json={"query": query, "variables": variables},
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=30,
-        )
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
+        return post_graphql(self.server.url, self.token, query, **variables)
 
     def board(self) -> dict[str, Any]:
         """The first pipeline, as the README's board query answers it."""

@@ -8,24 +8,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import DemoServer, Session
+from tests.servers import graphql
 
 TOKEN_KEY = "workflow.graphiql.token"  # as in web/graphiql.html
 
 
 def call(server: DemoServer, query: str, **variables: Any) -> dict[str, Any]:
-    response = httpx.post(
-        f"{server.url}/graphql",
-        json={"query": query, "variables": variables},
-        headers={"Authorization": f"Bearer {server.token}"},
-        timeout=30,
-    )
-    body = response.json()
-    assert response.status_code == 200 and "errors" not in body, body
-    return dict(body["data"])
+    return graphql(server.process, server.token, query, **variables)
 
 
 def sign_in(page: Page, token: str) -> None:
