@@ -141,17 +141,21 @@ class ServerProcess:
     def open_fds(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
-    def cli(self, *args: str) -> str:
-        """`python server.py ARGS` with this server's environment; what it printed."""
-        done = subprocess.run(
+    def command(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`python server.py ARGS` with this server's environment, run to its end."""
+        return subprocess.run(
             [sys.executable, "server.py", *args],
             cwd=ROOT,
             env=self.env,
             capture_output=True,
             text=True,
             timeout=60,
-            check=True,
         )
+
+    def cli(self, *args: str) -> str:
+        """What `python server.py ARGS` printed; it must succeed."""
+        done = self.command(*args)
+        done.check_returncode()
         return done.stdout
 
 

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.servers import ROOT, ServerProcess, graphql
+from tests.servers import ServerProcess, graphql
 
 pytestmark = pytest.mark.slow  # every test here starts server processes
 
@@ -27,14 +25,7 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
 
 def demo(server: ServerProcess) -> tuple[dict[str, str], str]:
     """What `server.py demo` printed: its JSON (stdout) and its stderr."""
-    done = subprocess.run(
-        [sys.executable, "server.py", "demo"],
-        cwd=ROOT,
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = server.command("demo")
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert set(answer) == {"firm_id", "user_id", "token"}, answer

@@ -7,8 +7,6 @@ is used against that server.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import ROOT, ServerProcess
+from tests.servers import ServerProcess
 
 pytestmark = pytest.mark.slow  # every test here starts server processes
 
@@ -28,19 +26,8 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     process.stop()
 
 
-def command(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "server.py", *args],
-        cwd=ROOT,
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def issued(server: ServerProcess, *args: str) -> dict[str, str]:
-    done = command(server, "issue-token", *args)
+    done = server.command("issue-token", *args)
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert set(answer) == {"firm_id", "user_id", "token"}, answer
@@ -49,7 +36,7 @@ def issued(server: ServerProcess, *args: str) -> dict[str, str]:
 
 def refusal(server: ServerProcess, *args: str) -> str:
     """The one line a refused command prints; it exits non-zero and prints no token."""
-    done = command(server, "issue-token", *args)
+    done = server.command("issue-token", *args)
     assert done.returncode != 0 and done.stdout == "", (done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
