@@ -328,7 +328,7 @@ class Stack:
             self.redis.stop()
 
 
-def post_graphql(url: str, token: str, query: str, **variables: Any) -> dict[str, Any]:
+def post_graphql(url: str, token: str, query: str, /, **variables: Any) -> dict[str, Any]:
     """The whole answer (data and errors) of a GraphQL request to the server at `url`."""
     response = httpx.post(
         f"{url}/graphql",
@@ -341,7 +341,7 @@ def post_graphql(url: str, token: str, query: str, **variables: Any) -> dict[str
     return body
 
 
-def graphql(server: ServerProcess, token: str, query: str, **variables: Any) -> dict[str, Any]:
+def graphql(server: ServerProcess, token: str, query: str, /, **variables: Any) -> dict[str, Any]:
     """The data of a GraphQL request that must raise no error."""
     body = post_graphql(server.url, token, query, **variables)
     assert "errors" not in body, body
