@@ -86,13 +86,16 @@ class ServerProcess:
         while not self._serving(deadline):
             time.sleep(0.05)
 
-    def log_lines(self, needle: str, within: float = 10) -> list[str]:
-        """The log's lines holding `needle`, once there is one: a request's line is written
+    def log_lines(self, needle: str, count: int = 1, within: float = 10) -> list[str]:
+        """The log's lines holding `needle`, once there are `count`: a request's line is written
         after its response was sent, so the client may see the answer first."""
         deadline = time.monotonic() + within
-        while not (lines := [line for line in self.log.read_text().splitlines() if needle in line]):
+        while (
+            len(lines := [line for line in self.log.read_text().splitlines() if needle in line])
+            < count
+        ):
             assert time.monotonic() < deadline, (
-                f"no {needle!r} in the log:\n" + self.log.read_text()[-3000:]
+                f"fewer than {count} {needle!r} in the log:\n" + self.log.read_text()[-3000:]
             )
             time.sleep(0.02)
         return lines

@@ -91,7 +91,7 @@ def test_every_serving_process_logs_its_requests(database_url: str, tmp_path: Pa
         for _ in range(4):  # whichever process each request reaches
             answer = httpx.post(f"{server.url}/graphql", json={"query": "{ __typename }"})
             assert answer.status_code == 401  # no token: still a request, logged
-        lines = server.log_lines("POST /graphql status=401")
+        lines = server.log_lines("POST /graphql status=401", count=4)
     finally:
         server.stop()
     assert len(lines) == 4, lines
