@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -51,6 +51,12 @@ class Settings:
     max_sockets_per_firm: int = 500
     token_starts_per_10s: int = 100
     firm_starts_per_10s: int = 1000
+    # Outbound email (mail.transport): an SMTP server, or with none, .eml files in mail_dir.
+    smtp_url: str | None = field(default=None, repr=False)  # may hold a password
+    mail_from: str = "Workflow <no-reply@localhost>"
+    mail_dir: str = "outbox"
+    # Where clients reach the portal: links in emails are built from it.
+    public_url: str = "http://127.0.0.1:8000"
 
     @property
     def is_sqlite(self) -> bool:
@@ -137,8 +143,36 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             "'import secrets; print(secrets.token_urlsafe(32))')"
         )
 
+    smtp_url = env.get("SMTP_URL") or None
+    if smtp_url is not None:
+        smtp = urlsplit(smtp_url)
+        try:
+            smtp.port  # noqa: B018 (raises on a port that is no number)
+        except ValueError:
+            smtp = smtp._replace(netloc="")
+        if smtp.scheme not in ("smtp", "smtps") or not smtp.hostname:
+            raise ConfigError(
+                "SMTP_URL: expected smtp://[USER:PASSWORD@]HOST[:PORT][?starttls=true] "
+                "or smtps://..."
+            )
+        if dict(parse_qsl(smtp.query)).get("starttls", "false").lower() not in ("true", "false"):
+            raise ConfigError("SMTP_URL: starttls is true or false")
+
+    mail_from = env.get("MAIL_FROM") or Settings.mail_from
+    if "\n" in mail_from or "\r" in mail_from or "@" not in mail_from:
+        raise ConfigError(f"MAIL_FROM: {mail_from!r} is not an address (Name <user@host>)")
+
+    public_url = (env.get("PUBLIC_URL") or Settings.public_url).rstrip("/")
+    public = urlsplit(public_url)
+    if public.scheme not in ("http", "https") or not public.netloc or public.query:
+        raise ConfigError(f"PUBLIC_URL: {public_url!r} is not an http(s) base URL")
+
     return Settings(
         database_url=database_url,
+        smtp_url=smtp_url,
+        mail_from=mail_from,
+        mail_dir=env.get("MAIL_DIR") or Settings.mail_dir,
+        public_url=public_url,
         secret_key=secret_key,
         redis_url=redis_url,
         host=env.get("HOST") or "127.0.0.1",

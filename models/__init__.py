@@ -8,13 +8,23 @@ from tortoise.backends.base.config_generator import expand_db_url
 
 from models.automation import ActionType, Automation, AutomationRun, RunStatus
 from models.client import Client
-from models.documents import Invoice, InvoiceStatus, Message, Organizer, OrganizerStatus
+from models.contact import Contact
+from models.documents import (
+    Invoice,
+    InvoiceStatus,
+    Message,
+    MessageDirection,
+    Organizer,
+    OrganizerStatus,
+)
+from models.email import Email, EmailKind, EmailStatus
 from models.event import EventType, JobEvent
 from models.firm import ROLE_PERMISSIONS, ApiToken, Firm, Permission, Role, User
 from models.idempotency import IdempotentRequest
 from models.job import Job, JobStatus, Priority
 from models.keys import DeploymentSecret
 from models.pipeline import Pipeline, Stage
+from models.portal import PortalLink, PortalSession
 from models.task import Task
 from models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
@@ -27,6 +37,9 @@ MODEL_MODULES = [
     "models.event",
     "models.automation",
     "models.documents",
+    "models.contact",
+    "models.email",
+    "models.portal",
     "models.webhook",
     "models.idempotency",
     "models.keys",
@@ -91,6 +104,13 @@ __all__ = [
     "Invoice",
     "InvoiceStatus",
     "Message",
+    "MessageDirection",
+    "Contact",
+    "Email",
+    "EmailKind",
+    "EmailStatus",
+    "PortalLink",
+    "PortalSession",
     "Organizer",
     "OrganizerStatus",
     "ApiToken",

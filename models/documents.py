@@ -26,7 +26,26 @@ class InvoiceStatus(StrEnum):
     PAID = "PAID"
 
 
-class Organizer(Model):
+class MessageDirection(StrEnum):
+    OUTBOUND = "OUTBOUND"  # from the firm to the client
+    INBOUND = "INBOUND"  # a client's reply, written in the portal
+
+
+class Reminded(Model):
+    """What is sent to the client until it acts: a reminder email every remind_every_days,
+    at most max_reminders times, while the organizer is unanswered or the invoice unpaid.
+    next_reminder_at is when the next one is due (None: no more)."""
+
+    remind_every_days = fields.IntField(null=True)
+    max_reminders = fields.IntField(default=0)
+    reminders_sent = fields.IntField(default=0)
+    next_reminder_at = fields.DatetimeField(null=True, db_index=True)
+
+    class Meta:
+        abstract = True
+
+
+class Organizer(Reminded):
     """A questionnaire sent to the client."""
 
     id = fields.IntField(primary_key=True)
@@ -56,7 +75,7 @@ class Organizer(Model):
 
 
 class Message(Model):
-    """A message to the client about a job."""
+    """A message about a job: to the client (OUTBOUND) or a reply from the client (INBOUND)."""
 
     id = fields.IntField(primary_key=True)
     firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField(
@@ -70,6 +89,12 @@ class Message(Model):
     )
     subject = fields.CharField(max_length=500)
     body = fields.TextField()
+    direction = fields.CharEnumField(
+        MessageDirection, max_length=10, default=MessageDirection.OUTBOUND
+    )
+    # An INBOUND message's author, and the message it answers.
+    contact_id = fields.IntField(null=True)
+    in_reply_to_id = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     firm_id: int
@@ -80,7 +105,7 @@ class Message(Model):
         table = "message"
 
 
-class Invoice(Model):
+class Invoice(Reminded):
     """An invoice to the client for a job, with amounts in cents."""
 
     id = fields.IntField(primary_key=True)

@@ -25,6 +25,10 @@ class EventType(StrEnum):
     MESSAGE_SENT = "MESSAGE_SENT"
     INVOICE_CHANGED = "INVOICE_CHANGED"
     AUTOMATION_RAN = "AUTOMATION_RAN"
+    # The client's side, done in the portal (or the invoice paid):
+    CLIENT_SUBMITTED_ORGANIZER = "CLIENT_SUBMITTED_ORGANIZER"
+    CLIENT_REPLIED = "CLIENT_REPLIED"
+    INVOICE_PAID = "INVOICE_PAID"
 
 
 class JobEvent(Model):

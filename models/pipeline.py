@@ -38,6 +38,8 @@ class Stage(Model):
         "models.Pipeline", related_name="stages", on_delete=fields.CASCADE
     )
     name = fields.CharField(max_length=200)
+    # What clients see in the portal for a job in this stage (None: the stage's name).
+    portal_name = fields.CharField(max_length=200, null=True)
     position = fields.IntField()
     wip_limit = fields.IntField(null=True)
     time_limit_days = fields.IntField(null=True)

@@ -39,6 +39,7 @@ CACHED_TABLES = frozenset(
         "organizer",
         "message",
         "invoice",
+        "contact",
     }
 )
 

@@ -44,6 +44,9 @@ class BoardEventKind(StrEnum):
     MESSAGE_SENT = EventType.MESSAGE_SENT.value
     INVOICE_CHANGED = EventType.INVOICE_CHANGED.value
     AUTOMATION_RAN = EventType.AUTOMATION_RAN.value
+    CLIENT_SUBMITTED_ORGANIZER = EventType.CLIENT_SUBMITTED_ORGANIZER.value
+    CLIENT_REPLIED = EventType.CLIENT_REPLIED.value
+    INVOICE_PAID = EventType.INVOICE_PAID.value
 
 
 JobStatusEnum = Annotated[JobStatus, strawberry.enum(name="JobStatus")]

@@ -60,6 +60,7 @@ CACHED_TYPES = frozenset(
         "Organizer",
         "Message",
         "Invoice",
+        "Contact",
         "PageInfo",
         *(
             f"{name}{suffix}"

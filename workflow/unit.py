@@ -43,12 +43,13 @@ JobPart = TypeVar("JobPart", Task, Organizer, Invoice)  # what lock_item locks a
 AfterCommit = Callable[[list[JobEvent]], Awaitable[None]]
 _after_commit: list[tuple[AfterCommit, str | None]] = []
 # What a committed change can leave for a background loop (see owe).
-RUNS, DELIVERIES = "runs", "deliveries"
+RUNS, DELIVERIES, EMAILS = "runs", "deliveries", "emails"
 
 
 def on_commit(callback: AfterCommit, only_if_owed: str | None = None) -> None:
     """Register a callback that receives the events of every committed change that wrote
-    events, or with `only_if_owed`, of every one that left that work (RUNS, DELIVERIES)."""
+    events, or with `only_if_owed`, of every one that left that work (RUNS, DELIVERIES,
+    EMAILS)."""
     _after_commit.append((callback, only_if_owed))
 
 
@@ -57,7 +58,7 @@ def remove_commit_callback(callback: AfterCommit) -> None:
 
 
 def owe(work: str) -> None:
-    """Note that the current change leaves `work` (RUNS, DELIVERIES) to do after its commit:
+    """Note that the current change leaves `work` (RUNS, DELIVERIES, EMAILS) to do after its commit:
     the loop that does it is woken then, rather than after every commit."""
     if (unit := _current.get()) is not None:
         unit.owed.add(work)

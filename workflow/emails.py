@@ -1,0 +1,59 @@
+"""What a change sends the client: one outbound email per recipient contact, written in the
+change's transaction beside the document it is about (so an email exists exactly when its
+change committed). The mailer (mail.mailer) delivers them after commit and retries.
+
+Recipients are the client's contacts (every one, or those given); a client without contacts
+gets no email, and the document is still there, in the portal and for staff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from models import Contact, Email, EmailKind, Job
+from workflow import clock, unit
+from workflow.unit import EMAILS
+
+
+async def queue(
+    client_id: int,
+    job: Job | None,
+    kind: EmailKind,
+    subject: str,
+    text_body: str,
+    html_body: str,
+    *,
+    firm_id: int,
+    contacts: Sequence[Contact] | None = None,
+    organizer_id: int | None = None,
+    invoice_id: int | None = None,
+    message_id: int | None = None,
+    sealed_secret: str | None = None,
+) -> list[Email]:
+    """Write one QUEUED email per recipient, inside the current change; the mailer is woken
+    after its commit."""
+    if contacts is None:
+        contacts = await Contact.filter(firm_id=firm_id, client_id=client_id).order_by("id")
+    emails = [
+        Email(
+            firm_id=firm_id,
+            job_id=job.id if job else None,
+            client_id=client_id,
+            contact_id=contact.id,
+            to_address=contact.email,
+            kind=kind,
+            subject=subject,
+            text_body=text_body,
+            html_body=html_body,
+            organizer_id=organizer_id,
+            invoice_id=invoice_id,
+            message_id=message_id,
+            sealed_secret=sealed_secret,
+            next_attempt_at=clock.now(),
+        )
+        for contact in contacts
+    ]
+    if emails:
+        await Email.bulk_create(emails)
+        unit.owe(EMAILS)
+    return emails
