@@ -27,12 +27,10 @@ import uvicorn
 from tortoise.exceptions import BaseORMException
 
 import settings as settings_module
-from automations.runner import Runner
 from models import Permission
 from models.db import close_database, open_database
+from web import workers as background
 from web.protocol import GuardedHttpProtocol
-from webhooks.sender import Sender
-from workflow import unit, webhook_addresses
 from workflow.errors import DomainError, invalid
 from workflow.firms import IssuedToken, NewFirm, create_firm, issue_recovery_token
 from workflow.global_ids import decode_id, global_id
@@ -194,19 +192,9 @@ async def work_forever(config: settings_module.Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    webhook_addresses.configure(config.webhook_allow_private)
-    workers = [
-        Runner(),
-        Sender(config.webhook_retry_schedule, allow_private=config.webhook_allow_private),
-    ]
-    for worker in workers:
-        worker.start()
-        unit.on_commit(worker.wake, worker.owed_work)
-    try:
+    background.configure(config)
+    async with background.running(config):
         await stop.wait()
-    finally:
-        for worker in workers:
-            await worker.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from datetime import timedelta
 from typing import Any, overload
 
@@ -44,22 +44,20 @@ from strawberry.types.unset import UNSET
 
 import settings as settings_module
 from api import schema
-from automations.runner import Runner
 from models import writes
 from models.db import close_database, open_database, ping
 from models.firm import Permission
 from realtime.broker import create_broker
 from realtime.hub import Hub
 from schema.context import Context
-from web import graphiql
+from web import graphiql, workers
 from web.board_page import board_routes
 from web.idempotency import Idempotency
 from web.middleware import BearerAuth, BodyLimit, RequestLog, Timeout
 from web.ratelimit import create_rate_limiter
 from web.sockets import OpenSockets, StartLimits
 from web.status import http_status
-from webhooks.sender import Sender
-from workflow import firms, unit, webhook_addresses
+from workflow import firms, unit
 from workflow.errors import ErrorCode
 from workflow.firms import authenticate
 from workflow.scope import NOBODY
@@ -347,24 +345,11 @@ def create_app(
         await sockets.start()
         firms.on_revoked(sockets.announce)
         unit.on_commit(hub.publish)
-        webhook_addresses.configure(config.webhook_allow_private)  # registrations' policy
-        background = (
-            [
-                Runner(),
-                Sender(config.webhook_retry_schedule, allow_private=config.webhook_allow_private),
-            ]
-            if runner
-            else []
-        )
-        for worker in background:
-            worker.start()
-            unit.on_commit(worker.wake, worker.owed_work)
+        workers.configure(config)
         try:
-            yield
+            async with workers.running(config) if runner else nullcontext():
+                yield
         finally:
-            for worker in background:
-                unit.remove_commit_callback(worker.wake)
-                await worker.stop()
             unit.remove_commit_callback(hub.publish)
             firms.remove_revoked_listener(sockets.announce)
             await sockets.close()

@@ -1,0 +1,41 @@
+"""The background loops of a process that runs the firms' work (the server, unless
+--no-runner, and every `server.py worker`): in one place, so both run the same set."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import settings as settings_module
+from automations.runner import Runner
+from realtime.background import BackgroundLoop
+from webhooks.sender import Sender
+from workflow import unit, webhook_addresses
+
+
+def configure(config: settings_module.Settings) -> None:
+    """What the domain needs to know of the deployment, in every process that serves or works."""
+    webhook_addresses.configure(config.webhook_allow_private)  # registrations' policy
+
+
+def loops(config: settings_module.Settings) -> list[BackgroundLoop]:
+    return [
+        Runner(),
+        Sender(config.webhook_retry_schedule, allow_private=config.webhook_allow_private),
+    ]
+
+
+@asynccontextmanager
+async def running(config: settings_module.Settings) -> AsyncIterator[list[BackgroundLoop]]:
+    """Start the loops, each woken after the commits that leave it work; stop them at the
+    end (what is in flight is cancelled: a run rolls back, an attempt's lease expires)."""
+    started = loops(config)
+    for loop in started:
+        loop.start()
+        unit.on_commit(loop.wake, loop.owed_work)
+    try:
+        yield started
+    finally:
+        for loop in started:
+            unit.remove_commit_callback(loop.wake)
+            await loop.stop()
