@@ -21,6 +21,7 @@ from models.firm import Firm
 from models.job import Job
 
 LINK_TOKEN_PLACEHOLDER = "{{link_token}}"
+LINK_TOKEN_PURPOSE = b"portal-link-token"  # what models.keys.seal binds a sealed_secret to
 
 
 class EmailKind(StrEnum):
