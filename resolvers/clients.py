@@ -1,20 +1,27 @@
-"""Clients: queries and mutations."""
+"""Clients and their contacts: queries and mutations."""
 
 from __future__ import annotations
 
 import strawberry
 
 from models import Client
-from resolvers.common import mutate, payload, provided
+from resolvers.common import delete, mutate, payload, provided
 from schema.connection import Connection, root_connection
 from schema.context import Info
-from schema.inputs import CreateClientInput, UpdateClientInput
-from schema.payloads import ClientPayload
-from schema.types import ClientType
-from workflow import clients, validation
+from schema.inputs import (
+    CreateClientInput,
+    CreateContactInput,
+    DeleteContactInput,
+    UpdateClientInput,
+    UpdateContactInput,
+)
+from schema.payloads import ClientPayload, ContactPayload, DeletePayload
+from schema.types import ClientType, ContactType
+from workflow import clients, contacts, validation
 from workflow.global_ids import decode_id
 
 _client = payload(ClientPayload, "client", ClientType.from_model)
+_contact = payload(ContactPayload, "contact", ContactType.from_model)
 
 
 @strawberry.type
@@ -60,3 +67,36 @@ class ClientMutations:
                 scope, decode_id(input.id, "Client", "id"), **changes
             ),
         )
+
+    @strawberry.mutation
+    async def create_contact(self, info: Info, input: CreateContactInput) -> ContactPayload:
+        return await mutate(
+            info,
+            _contact,
+            lambda scope: contacts.create_contact(
+                scope,
+                decode_id(input.client_id, "Client", "clientId"),
+                input.name,
+                input.email,
+                input.portal_access,
+            ),
+        )
+
+    @strawberry.mutation
+    async def update_contact(self, info: Info, input: UpdateContactInput) -> ContactPayload:
+        changes = provided(name=input.name, email=input.email, portal_access=input.portal_access)
+        if changes.get("name", "") is None:
+            changes["name"] = ""  # a name cannot be cleared: validation says so
+        if changes.get("portal_access", False) is None:
+            changes["portal_access"] = False
+        return await mutate(
+            info,
+            _contact,
+            lambda scope: contacts.update_contact(
+                scope, decode_id(input.id, "Contact", "id"), **changes
+            ),
+        )
+
+    @strawberry.mutation
+    async def delete_contact(self, info: Info, input: DeleteContactInput) -> DeletePayload:
+        return await delete(info, input.id, "Contact", contacts.delete_contact)

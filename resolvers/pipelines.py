@@ -79,6 +79,7 @@ class PipelineMutations:
                 input.wip_limit,
                 input.time_limit_days,
                 input.auto_move,
+                input.portal_name,
             ),
         )
 
@@ -89,6 +90,7 @@ class PipelineMutations:
             wip_limit=input.wip_limit,
             time_limit_days=input.time_limit_days,
             auto_move=input.auto_move,
+            portal_name=input.portal_name,
         )
         if changes.get("auto_move", False) is None:
             changes["auto_move"] = False

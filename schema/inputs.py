@@ -38,6 +38,9 @@ class CreateStageInput:
     wip_limit: int | None = None
     time_limit_days: int | None = None
     auto_move: bool = False
+    portal_name: str | None = strawberry.field(
+        default=None, description="The name clients see in the portal; default: the name."
+    )
 
 
 @strawberry.input
@@ -47,6 +50,9 @@ class UpdateStageInput:
     wip_limit: int | None = UNSET
     time_limit_days: int | None = UNSET
     auto_move: bool | None = UNSET
+    portal_name: str | None = strawberry.field(
+        default=UNSET, description="null: clients see the stage's name."
+    )
 
 
 @strawberry.input
@@ -76,6 +82,30 @@ class UpdateClientInput:
     name: str | None = UNSET
     email: str | None = UNSET
     tags: list[str] | None = UNSET
+
+
+@strawberry.input
+class CreateContactInput:
+    client_id: ID
+    name: str
+    email: str
+    portal_access: bool = False
+
+
+@strawberry.input
+class UpdateContactInput:
+    id: ID
+    name: str | None = UNSET
+    email: str | None = UNSET
+    portal_access: bool | None = strawberry.field(
+        default=UNSET,
+        description="false revokes the contact's open portal sessions (so does a new email).",
+    )
+
+
+@strawberry.input
+class DeleteContactInput:
+    id: ID
 
 
 @strawberry.input

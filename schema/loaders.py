@@ -17,7 +17,7 @@ from tortoise import connections
 from tortoise.functions import Count
 from tortoise.models import Model
 
-from models import Automation, Client, Job, JobEvent, Pipeline, Stage, Task, User
+from models import Automation, Client, Contact, Job, JobEvent, Pipeline, Stage, Task, User
 from models.sql import fetch_pages, placeholder
 from workflow.automove import JobInStage, open_items
 from workflow.scope import Scope
@@ -81,6 +81,16 @@ class Loaders:
         query = self.scope.query(Automation).filter(stage_id__in=ids).order_by("position", "id")
         for automation in await query:
             grouped[automation.stage_id].append(automation)
+        return [grouped[i] for i in ids]
+
+    @cached_property
+    def contacts_by_client(self) -> DataLoader[int, list[Contact]]:
+        return DataLoader(self._contacts_by_client)
+
+    async def _contacts_by_client(self, ids: list[int]) -> list[list[Contact]]:
+        grouped: dict[int, list[Contact]] = defaultdict(list)
+        for contact in await self.scope.query(Contact).filter(client_id__in=ids).order_by("id"):
+            grouped[contact.client_id].append(contact)
         return [grouped[i] for i in ids]
 
     @cached_property

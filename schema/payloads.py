@@ -9,6 +9,7 @@ from schema.types import (
     AutomationRunType,
     AutomationType,
     ClientType,
+    ContactType,
     InvoiceType,
     JobType,
     OrganizerType,
@@ -46,6 +47,12 @@ class DeleteStagePayload:
 @strawberry.type
 class ClientPayload:
     client: ClientType | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class ContactPayload:
+    contact: ContactType | None
     errors: list[UserError]
 
 

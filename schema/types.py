@@ -15,6 +15,7 @@ from models import (
     Automation,
     AutomationRun,
     Client,
+    Contact,
     Invoice,
     Job,
     JobEvent,
@@ -145,6 +146,36 @@ class ClientType(Node):
             status=_statuses(include_archived),
         )
 
+    @strawberry.field(description="The client's contacts, oldest first.")
+    async def contacts(self, info: Info) -> list[ContactType]:
+        contacts = await info.context.loaders.contacts_by_client.load(self.pk)
+        return [ContactType.from_model(contact) for contact in contacts]
+
+
+@strawberry.type(name="Contact")
+class ContactType(Node):
+    name: str
+    email: str = strawberry.field(description="Lower-case; unique within the client.")
+    portal_access: bool = strawberry.field(
+        description="The contact may sign in to the client portal."
+    )
+    client_pk: strawberry.Private[int]
+
+    @classmethod
+    def from_model(cls, contact: Contact) -> ContactType:
+        return cls(
+            id=encode_id("Contact", contact.id),
+            name=contact.name,
+            email=contact.email,
+            portal_access=contact.portal_access,
+            client_pk=contact.client_id,
+        )
+
+    @strawberry.field
+    async def client(self, info: Info) -> ClientType:
+        client = await info.context.loaders.client.load(self.client_pk)
+        return ClientType.from_model(referenced(client))
+
 
 @strawberry.type(name="Pipeline")
 class PipelineType(Node):
@@ -210,6 +241,9 @@ class StageType(Node):
     auto_move: bool = strawberry.field(
         description="Jobs move on to the next stage once their items here are all done."
     )
+    portal_name: str | None = strawberry.field(
+        description="The stage's name as clients see it in the portal; null: its name."
+    )
     pk: strawberry.Private[int]
     pipeline_pk: strawberry.Private[int]
 
@@ -222,6 +256,7 @@ class StageType(Node):
             wip_limit=stage.wip_limit,
             time_limit_days=stage.time_limit_days,
             auto_move=stage.auto_move,
+            portal_name=stage.portal_name,
             pk=stage.id,
             pipeline_pk=stage.pipeline_id,
         )

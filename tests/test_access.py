@@ -49,7 +49,7 @@ from tests.live import (
     watch_board,
 )
 from tests.servers import ServerProcess, Stack, graphql
-from workflow import documents, tasks, webhooks
+from workflow import contacts, documents, tasks, webhooks
 from workflow.firms import NewFirm, issue_token
 
 READ, WRITE, ADMIN = "READ", "WRITE", "ADMIN"
@@ -187,6 +187,8 @@ async def build_world(firm: NewFirm) -> World:
     r, r_stages = await board(firm, ("R1", "R2"), name="Bookkeeping")
     doomed, _ = await board(firm, ("Only",), name="Doomed")
     avery = await client(firm)
+    c_update = await contacts.create_contact(a, avery.id, "Avery Johnson", "avery@a.test")
+    c_delete = await contacts.create_contact(a, avery.id, "Sam Johnson", "sam@a.test")
     work = await job(firm, p, avery, "update me")
     to_archive = await job(firm, p, avery, "archive me")
     to_move = await job(firm, p, avery, "move me")
@@ -238,6 +240,8 @@ async def build_world(firm: NewFirm) -> World:
         "stages": [gid("Stage", s.id) for s in p_stages],
         "r stages": [gid("Stage", s.id) for s in r_stages],
         "client": gid("Client", avery.id),
+        "contact update": gid("Contact", c_update.id),
+        "contact delete": gid("Contact", c_delete.id),
         "job": gid("Job", work.id),
         "to archive": gid("Job", to_archive.id),
         "to move": gid("Job", to_move.id),
@@ -303,6 +307,15 @@ MUTATIONS: dict[str, tuple[str, Input]] = {
     ),
     "createClient": ("client { id name }", lambda w: {"name": "Blue Harbor LLC"}),
     "updateClient": ("client { id name }", lambda w: {"id": w["client"], "name": "Avery J."}),
+    "createContact": (
+        "contact { id email }",
+        lambda w: {"clientId": w["client"], "name": "Jo Johnson", "email": "jo@a.test"},
+    ),
+    "updateContact": (
+        "contact { id portalAccess }",
+        lambda w: {"id": w["contact update"], "portalAccess": True},
+    ),
+    "deleteContact": ("deletedId", lambda w: {"id": w["contact delete"]}),
     "createJob": (
         "job { id version }",
         lambda w: {"pipelineId": w["pipeline"], "clientId": w["client"], "title": "2026 return"},

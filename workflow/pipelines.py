@@ -71,8 +71,11 @@ async def create_stage(
     wip_limit: int | None = None,
     time_limit_days: int | None = None,
     auto_move: bool = False,
+    portal_name: str | None = None,
 ) -> Stage:
     stage_name = validation.name(name, "name")
+    if portal_name is not None:
+        portal_name = validation.name(portal_name, "portalName")
     validation.optional_positive(wip_limit, "wipLimit")
     validation.optional_positive(time_limit_days, "timeLimitDays", 3650)
     async with change(scope) as unit:
@@ -92,6 +95,7 @@ async def create_stage(
             wip_limit=wip_limit,
             time_limit_days=time_limit_days,
             auto_move=auto_move,
+            portal_name=portal_name,
         )
         stages.insert(position, stage)
         if auto_move and stage is stages[-1]:
@@ -101,9 +105,12 @@ async def create_stage(
 
 
 async def update_stage(scope: Scope, stage_id: int, **changes: object) -> Stage:
-    """Change any of name, wip_limit, time_limit_days (None clears a limit), auto_move."""
+    """Change any of name, wip_limit, time_limit_days (None clears a limit), auto_move,
+    portal_name (None clears it: clients then see the stage's name)."""
     if "name" in changes:
         changes["name"] = validation.name(str(changes["name"]), "name")
+    if changes.get("portal_name") is not None:
+        changes["portal_name"] = validation.name(str(changes["portal_name"]), "portalName")
     if "wip_limit" in changes:
         validation.optional_positive(changes["wip_limit"], "wipLimit")
     if "time_limit_days" in changes:
