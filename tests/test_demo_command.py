@@ -62,3 +62,8 @@ def test_demo_run_twice_finds_the_first_demo_firm(server: ServerProcess, tmp_pat
     with sqlite3.connect(tmp_path / "db.sqlite3") as database:
         assert database.execute("SELECT count(*) FROM firm").fetchone() == (1,)
         assert database.execute("SELECT count(*) FROM client").fetchone() == (8,)
+        # one contact each, with portal access, at the reserved example.com domain
+        assert database.execute(
+            "SELECT count(DISTINCT client_id), count(*) FROM contact"
+            " WHERE portal_access AND email LIKE '%@example.com'"
+        ).fetchone() == (8, 8)

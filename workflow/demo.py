@@ -1,4 +1,5 @@
-"""Demo data: a firm with the pipelines of the domain document, clients, jobs and tasks.
+"""Demo data: a firm with the pipelines of the domain document, clients (each with one contact
+who may use the portal, at an address of the reserved example.com domain), jobs and tasks.
 
 `python server.py demo` seeds it once: the demo firm is the firm named DEMO_FIRM whose active
 owner has the email DEMO_OWNER (on the reserved .test domain, which no real firm's owner has).
@@ -11,7 +12,7 @@ import random
 from datetime import date, timedelta
 
 from models import Firm, Priority, Role, User
-from workflow import clients, jobs, pipelines, tasks
+from workflow import clients, contacts, jobs, pipelines, tasks
 from workflow.firms import NewFirm, create_firm, issue_token
 from workflow.scope import Scope
 from workflow.unit import change
@@ -24,16 +25,17 @@ PIPELINES = {
     "Payroll": ["Collect Timesheets", "Run Payroll", "Approve", "Pay"],
     "Bookkeeping Lead": ["New Lead", "Discovery Call", "Proposal Sent", "Won"],
 }
-CLIENTS = [
-    ("Avery Johnson", ["individual"]),
-    ("Blue Harbor LLC", ["business", "vip"]),
-    ("Carmen Diaz", ["individual"]),
-    ("Delta Dental Group", ["business"]),
-    ("Eli Thompson", ["individual", "new"]),
-    ("Fernwood Bakery", ["business"]),
-    ("Grace Kim", ["individual", "vip"]),
-    ("Hilltop Contractors", ["business"]),
+CLIENTS = [  # name, tags, its contact
+    ("Avery Johnson", ["individual"], "Avery Johnson"),
+    ("Blue Harbor LLC", ["business", "vip"], "Morgan Lee"),
+    ("Carmen Diaz", ["individual"], "Carmen Diaz"),
+    ("Delta Dental Group", ["business"], "Priya Shah"),
+    ("Eli Thompson", ["individual", "new"], "Eli Thompson"),
+    ("Fernwood Bakery", ["business"], "Sofia Rossi"),
+    ("Grace Kim", ["individual", "vip"], "Grace Kim"),
+    ("Hilltop Contractors", ["business"], "Dan Walsh"),
 ]
+CONTACT_DOMAIN = "example.com"  # reserved (RFC 2606): the demo's emails reach nobody
 TEAM = [("Pat Preparer", "pat", Role.STAFF), ("Riley Reviewer", "riley", Role.ADMIN)]
 TASKS = ["Request documents", "Check prior-year return", "Call the client"]
 
@@ -67,7 +69,11 @@ async def seed_demo() -> NewFirm:
             await User.create(firm_id=new.firm.id, name=name, email=f"{login}@demo.test", role=role)
             for name, login, role in TEAM
         ]
-    people = [await clients.create_client(scope, name, None, tags) for name, tags in CLIENTS]
+    people = []
+    for name, tags, contact in CLIENTS:
+        people.append(await clients.create_client(scope, name, None, tags))
+        address = f"{contact.lower().replace(' ', '.')}@{CONTACT_DOMAIN}"
+        await contacts.create_contact(scope, people[-1].id, contact, address, portal_access=True)
     rng = random.Random(1040)
     for pipeline_name, stage_names in PIPELINES.items():
         pipeline = await pipelines.create_pipeline(scope, pipeline_name, stage_names)
