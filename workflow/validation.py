@@ -12,7 +12,13 @@ NAME_MAX = 200
 DESCRIPTION_MAX = 10_000
 TAG_MAX = 50
 TAGS_MAX = 50
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# An address as it is used unquoted in mail headers and SMTP commands: the local part's plain
+# characters (RFC 5322 atext and dots) and a dotted host name. Nothing that a header would
+# read as a second address, a display name or a comment (",", "<", "(", quotes, spaces).
+EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 
 
 def _has_control_chars(value: str, allow_newlines: bool = False) -> bool:
