@@ -102,3 +102,21 @@ def with_tag(queryset: QuerySet[M], tag: str) -> QuerySet[M]:
     literal = "'" + tag.replace("'", "''") + "'"  # SQLite string literal: quotes doubled
     exists = RawSQL(f'EXISTS (SELECT 1 FROM json_each("tags") WHERE value = {literal})')
     return queryset.annotate(has_tag=exists).filter(has_tag=1)
+
+
+# Due work in firm turns: `turn` numbers each firm's due items (ROW_NUMBER() OVER (PARTITION
+# BY firm_id ...), SQLite 3.25+ and PostgreSQL); every firm's first item comes before any
+# firm's second, and among firms the one after the firm served last goes first (bound: the
+# last firm's id). So a firm with thousands of due items delays another firm's item by one
+# item per busy firm, not by its backlog, and no firm stays at the back of a round.
+IN_FIRM_TURNS = 'ORDER BY "turn", CASE WHEN "firm_id" > ? THEN 0 ELSE 1 END, "firm_id"'
+
+
+class FirmTurns:
+    """Where the round robin between firms stands: the firm served last (0: none yet)."""
+
+    def __init__(self) -> None:
+        self.last_firm = 0
+
+    def served(self, firm_id: int) -> None:
+        self.last_firm = firm_id

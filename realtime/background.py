@@ -1,6 +1,7 @@
 """A background loop that does its work when woken (after commits) and every POLL_INTERVAL:
-the shape of the automation runner and the webhook sender; and the round robin between firms
-by which both take due work."""
+the shape of the automation runner, the webhook sender and the scheduler; and (from
+models.sql, where the domain's dated work reaches it too) the round robin between firms by
+which they take due work."""
 
 from __future__ import annotations
 
@@ -8,26 +9,12 @@ import asyncio
 import contextlib
 import logging
 
+from models.sql import IN_FIRM_TURNS, FirmTurns
+
 log = logging.getLogger(__name__)
 POLL_INTERVAL = 1.0
 
-
-# Due work in firm turns: `turn` numbers each firm's due items (ROW_NUMBER() OVER (PARTITION
-# BY firm_id ...), SQLite 3.25+ and PostgreSQL); every firm's first item comes before any
-# firm's second, and among firms the one after the firm served last goes first (bound: the
-# last firm's id). So a firm with thousands of due items delays another firm's item by one
-# item per busy firm, not by its backlog, and no firm stays at the back of a round.
-IN_FIRM_TURNS = 'ORDER BY "turn", CASE WHEN "firm_id" > ? THEN 0 ELSE 1 END, "firm_id"'
-
-
-class FirmTurns:
-    """Where the round robin between firms stands: the firm served last (0: none yet)."""
-
-    def __init__(self) -> None:
-        self.last_firm = 0
-
-    def served(self, firm_id: int) -> None:
-        self.last_firm = firm_id
+__all__ = ["IN_FIRM_TURNS", "POLL_INTERVAL", "BackgroundLoop", "FirmTurns"]
 
 
 class BackgroundLoop:
