@@ -26,7 +26,7 @@ from tests.databases import ADMIN_URL, create_database, drop_database, sqlite_fo
 from tests.servers import Stack
 from web.app import create_app
 from web.middleware import RequestLog
-from workflow import webhook_addresses
+from workflow import email_content, webhook_addresses
 from workflow.firms import NewFirm, create_firm
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -61,10 +61,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(autouse=True)
 def suite_process_settings() -> None:
-    """Every test starts with the suite's key and webhook policy, whatever an app that an
-    earlier test started with settings of its own set for the process."""
+    """Every test starts with the suite's key, webhook policy and portal address, whatever an
+    app that an earlier test started with settings of its own set for the process."""
     keys.use_master_key(TEST_SECRET_KEY.encode())
     webhook_addresses.configure(ALLOW_PRIVATE)
+    email_content.configure(email_content.DEFAULT_PUBLIC_URL)
 
 
 TABLES = [  # children first, so deletes never trip a foreign key

@@ -10,12 +10,13 @@ import settings as settings_module
 from automations.runner import Runner
 from realtime.background import BackgroundLoop
 from webhooks.sender import Sender
-from workflow import unit, webhook_addresses
+from workflow import email_content, unit, webhook_addresses
 
 
 def configure(config: settings_module.Settings) -> None:
     """What the domain needs to know of the deployment, in every process that serves or works."""
     webhook_addresses.configure(config.webhook_allow_private)  # registrations' policy
+    email_content.configure(config.public_url)  # the portal links in emails
 
 
 def loops(config: settings_module.Settings) -> list[BackgroundLoop]:

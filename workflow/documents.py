@@ -1,28 +1,35 @@
-"""Organizers, messages and invoices of a job: sent by automations, answered or paid later.
+"""Organizers, messages and invoices of a job: sent by automations (and messages by staff),
+answered or paid later.
 
-Each change is one transaction with its JobEvent; submitting an organizer or paying an invoice
-may complete the stage's work and move the job on (see workflow.automove).
+Each change is one transaction with its JobEvent and the emails it sends the client (one per
+contact, workflow.emails; their words in workflow.email_content); submitting an organizer or
+paying an invoice may complete the stage's work and move the job on (see workflow.automove),
+and stops its reminders (workflow.reminders: an organizer or invoice sent with
+remind_every_days and max_reminders is reminded every N days, at most M times, until then).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
 from models import (
     Client,
+    EmailKind,
     EventType,
+    Firm,
     Invoice,
     InvoiceStatus,
     Job,
+    JobStatus,
     Message,
     Organizer,
     OrganizerStatus,
 )
-from workflow import validation
+from workflow import clock, email_content, emails, validation
 from workflow.automove import auto_move_if_done
-from workflow.errors import invalid
+from workflow.errors import DomainError, ErrorCode, invalid
 from workflow.scope import Scope
 from workflow.unit import change
 
@@ -32,6 +39,12 @@ CURRENCY = re.compile(r"^[A-Z]{3}$")
 # Invoice.totalCents is a GraphQL Int (32 bits, the contract): no invoice may total more than
 # it can answer, $21,474,836.47, so amounts are refused when saved rather than unreadable later.
 MAX_INVOICE_TOTAL_CENTS = 2**31 - 1
+# A message staff write (sendMessage): its subject a name, its body text.
+MESSAGE_SUBJECT_MAX = 500
+MESSAGE_BODY_MAX = 20_000
+# Reminders (remindEveryDays, maxReminders): the ranges each takes.
+REMIND_EVERY_DAYS = (1, 365)
+MAX_REMINDERS = (1, 50)
 
 
 def check_template(template: str, field: str) -> str:
@@ -116,7 +129,60 @@ def check_currency(currency: Any) -> str:
     return currency
 
 
-async def send_organizer(scope: Scope, job_id: int, title: str, questions: list[str]) -> Organizer:
+def check_reminders(
+    remind_every_days: Any, max_reminders: Any, prefix: str = ""
+) -> tuple[int, int] | None:
+    """The reminder schedule (every N days, at most M times), or None for no reminders: both
+    given, each a whole number in its range, or neither."""
+    for key, value, (low, high) in (
+        ("remindEveryDays", remind_every_days, REMIND_EVERY_DAYS),
+        ("maxReminders", max_reminders, MAX_REMINDERS),
+    ):
+        if value is not None and (not _whole(value) or not low <= value <= high):
+            raise invalid(
+                prefix + key, f"{prefix}{key} must be a whole number from {low} to {high}"
+            )
+    if remind_every_days is None and max_reminders is None:
+        return None
+    if remind_every_days is None or max_reminders is None:
+        missing = "remindEveryDays" if remind_every_days is None else "maxReminders"
+        raise invalid(
+            prefix + missing,
+            f"{prefix}remindEveryDays and {prefix}maxReminders go together: give both or neither",
+        )
+    return remind_every_days, max_reminders
+
+
+def _reminders(schedule: tuple[int, int] | None) -> dict[str, Any]:
+    """A new document's reminder fields: the first reminder due N days from now."""
+    if schedule is None:
+        return {}
+    every, most = schedule
+    return {
+        "remind_every_days": every,
+        "max_reminders": most,
+        "next_reminder_at": clock.now() + timedelta(days=every),
+    }
+
+
+async def sender_of(scope: Scope, job: Job, client: Client | None = None) -> email_content.Sender:
+    """The names a job's emails to its client mention: the firm's, the client's, the job's."""
+    firm = await Firm.get(id=scope.firm_id)
+    client = client or await scope.get(Client, job.client_id)
+    return email_content.Sender(firm=firm.name, client=client.name, job=job.title)
+
+
+async def send_organizer(
+    scope: Scope,
+    job_id: int,
+    title: str,
+    questions: list[str],
+    remind_every_days: int | None = None,
+    max_reminders: int | None = None,
+) -> Organizer:
+    """Send the client an organizer, emailed to every contact; with remind_every_days and
+    max_reminders, reminded until it is submitted."""
+    schedule = check_reminders(remind_every_days, max_reminders)
     async with change(scope) as unit:
         job = await unit.lock_job(job_id)
         organizer = await Organizer.create(
@@ -126,6 +192,18 @@ async def send_organizer(scope: Scope, job_id: int, title: str, questions: list[
             stage_id=job.stage_id,
             title=title,
             questions=questions,
+            **_reminders(schedule),
+        )
+        content = email_content.organizer_email(await sender_of(scope, job), organizer)
+        await emails.queue(
+            job.client_id,
+            job,
+            EmailKind.ORGANIZER,
+            content.subject,
+            content.text_body,
+            content.html_body,
+            firm_id=scope.firm_id,
+            organizer_id=organizer.id,
         )
         await unit.record(
             job.pipeline_id,
@@ -147,6 +225,7 @@ async def submit_organizer(scope: Scope, organizer_id: int, answers: list[str]) 
             raise invalid("answers", f"{len(organizer.questions)} answers are expected")
         organizer.status, organizer.answers = OrganizerStatus.SUBMITTED, answers
         organizer.submitted_at = datetime.now(UTC)
+        organizer.next_reminder_at = None  # answered: no more reminders
         await organizer.save()
         await unit.record(
             job.pipeline_id,
@@ -158,16 +237,44 @@ async def submit_organizer(scope: Scope, organizer_id: int, answers: list[str]) 
     return organizer
 
 
-async def send_message(scope: Scope, job_id: int, subject: str, body: str) -> Message:
+def check_message(subject: str, body: str) -> tuple[str, str]:
+    """A message as staff write it (sendMessage): the subject a name of at most
+    MESSAGE_SUBJECT_MAX characters, the body non-empty text of at most MESSAGE_BODY_MAX, both
+    with only the placeholders `render` knows."""
+    subject = validation.name(subject, "subject", MESSAGE_SUBJECT_MAX)
+    body = validation.text(body, "body", MESSAGE_BODY_MAX)
+    if not body.strip():
+        raise invalid("body", "body must not be empty")
+    return check_template(subject, "subject"), check_template(body, "body")
+
+
+async def send_message(
+    scope: Scope, job_id: int, subject: str, body: str, *, refuse_archived: bool = False
+) -> Message:
+    """Send the client a message (subject and body templates rendered for the job), emailed
+    to every contact."""
     async with change(scope) as unit:
         job = await unit.lock_job(job_id)
+        if refuse_archived and job.status == JobStatus.ARCHIVED:
+            raise DomainError(ErrorCode.JOB_ARCHIVED, "the job is archived", "jobId")
         client = await scope.get(Client, job.client_id)
         message = await Message.create(
             firm_id=scope.firm_id,
             job_id=job.id,
             client_id=client.id,
-            subject=render(subject, job, client)[:500],
+            subject=render(subject, job, client)[:MESSAGE_SUBJECT_MAX],
             body=render(body, job, client),
+        )
+        content = email_content.message_email(await sender_of(scope, job, client), message)
+        await emails.queue(
+            client.id,
+            job,
+            EmailKind.MESSAGE,
+            content.subject,
+            content.text_body,
+            content.html_body,
+            firm_id=scope.firm_id,
+            message_id=message.id,
         )
         await unit.record(
             job.pipeline_id, EventType.MESSAGE_SENT, job, changes={"message": message.id}
@@ -175,10 +282,25 @@ async def send_message(scope: Scope, job_id: int, subject: str, body: str) -> Me
     return message
 
 
+async def write_message(scope: Scope, job_id: int, subject: str, body: str) -> Message:
+    """A message staff write to the job's client (sendMessage): checked before anything is
+    written; an archived job takes none."""
+    subject, body = check_message(subject, body)
+    return await send_message(scope, job_id, subject, body, refuse_archived=True)
+
+
 async def create_invoice(
-    scope: Scope, job_id: int, currency: str, line_items: list[dict[str, Any]]
+    scope: Scope,
+    job_id: int,
+    currency: str,
+    line_items: list[dict[str, Any]],
+    remind_every_days: int | None = None,
+    max_reminders: int | None = None,
 ) -> Invoice:
+    """Invoice the client, emailed to every contact; with remind_every_days and
+    max_reminders, reminded until it is paid."""
     total = invoice_total(line_items)  # settings saved before the limit are checked here too
+    schedule = check_reminders(remind_every_days, max_reminders)
     async with change(scope) as unit:
         job = await unit.lock_job(job_id)
         invoice = await Invoice.create(
@@ -189,6 +311,18 @@ async def create_invoice(
             currency=currency,
             line_items=line_items,
             total_cents=total,
+            **_reminders(schedule),
+        )
+        content = email_content.invoice_email(await sender_of(scope, job), invoice)
+        await emails.queue(
+            job.client_id,
+            job,
+            EmailKind.INVOICE,
+            content.subject,
+            content.text_body,
+            content.html_body,
+            firm_id=scope.firm_id,
+            invoice_id=invoice.id,
         )
         await unit.record(
             job.pipeline_id,
@@ -206,6 +340,7 @@ async def pay_invoice(scope: Scope, invoice_id: int) -> Invoice:
         if invoice.status == InvoiceStatus.PAID:
             raise invalid("id", "the invoice is already paid")
         invoice.status, invoice.paid_at = InvoiceStatus.PAID, datetime.now(UTC)
+        invoice.next_reminder_at = None  # paid: no more reminders
         await invoice.save()
         await unit.record(
             job.pipeline_id,
