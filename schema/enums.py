@@ -19,6 +19,7 @@ from models import (
     EventType,
     InvoiceStatus,
     JobStatus,
+    MessageDirection,
     OrganizerStatus,
     Permission,
     Priority,
@@ -59,5 +60,6 @@ ActionTypeEnum = Annotated[ActionType, strawberry.enum(name="AutomationAction")]
 RunStatusEnum = Annotated[RunStatus, strawberry.enum(name="AutomationRunStatus")]
 OrganizerStatusEnum = Annotated[OrganizerStatus, strawberry.enum(name="OrganizerStatus")]
 InvoiceStatusEnum = Annotated[InvoiceStatus, strawberry.enum(name="InvoiceStatus")]
+MessageDirectionEnum = Annotated[MessageDirection, strawberry.enum(name="MessageDirection")]
 PermissionEnum = Annotated[Permission, strawberry.enum(name="TokenScope")]
 DeliveryStatusEnum = Annotated[DeliveryStatus, strawberry.enum(name="WebhookDeliveryStatus")]

@@ -239,5 +239,17 @@ class SubmitOrganizerInput:
 
 
 @strawberry.input
+class SendMessageInput:
+    job_id: ID
+    subject: str = strawberry.field(
+        description="One line, at most 500 characters; {client.name}, {job.title} and "
+        "{job.dueDate} are filled in."
+    )
+    body: str = strawberry.field(
+        description="Plain text, at most 20,000 characters, with the same placeholders."
+    )
+
+
+@strawberry.input
 class PayInvoiceInput:
     id: ID

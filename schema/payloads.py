@@ -12,6 +12,7 @@ from schema.types import (
     ContactType,
     InvoiceType,
     JobType,
+    MessageType,
     OrganizerType,
     PipelineType,
     StageType,
@@ -102,6 +103,12 @@ class AutomationRunPayload:
 @strawberry.type
 class OrganizerPayload:
     organizer: OrganizerType | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class MessagePayload:
+    message: MessageType | None
     errors: list[UserError]
 
 

@@ -35,6 +35,7 @@ from schema.enums import (
     InvoiceStatusEnum,
     JobEventTypeEnum,
     JobStatusEnum,
+    MessageDirectionEnum,
     OrganizerStatusEnum,
     PriorityEnum,
     RoleEnum,
@@ -616,6 +617,9 @@ class OrganizerType(Node):
 class MessageType(Node):
     subject: str
     body: str
+    direction: MessageDirectionEnum = strawberry.field(
+        description="OUTBOUND: from the firm to the client; INBOUND: the client's reply."
+    )
     created_at: datetime
 
     @classmethod
@@ -624,6 +628,7 @@ class MessageType(Node):
             id=encode_id("Message", message.id),
             subject=message.subject,
             body=message.body,
+            direction=message.direction,
             created_at=message.created_at,
         )
 

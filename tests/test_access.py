@@ -350,6 +350,10 @@ MUTATIONS: dict[str, tuple[str, Input]] = {
         "organizer { id status }",
         lambda w: {"id": w["organizer"], "answers": ["Salary"]},
     ),
+    "sendMessage": (
+        "message { id subject direction }",
+        lambda w: {"jobId": w["job"], "subject": "Documents", "body": "Please upload them."},
+    ),
     "payInvoice": ("invoice { id status }", lambda w: {"id": w["invoice"]}),
     "inviteUser": (
         "user { id role } token",  # the role every inviter can give a token to
