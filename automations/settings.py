@@ -9,11 +9,11 @@ one.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from tortoise.models import Model
 
-from workflow import validation
+from workflow import documents, validation
 from workflow.errors import invalid
 from workflow.scope import Scope
 
@@ -25,9 +25,20 @@ def field(key: str) -> str:
     return f"settings.{key}"
 
 
+class Reminders(TypedDict, total=False):
+    """Settings of the actions that send what the client must act on (SEND_ORGANIZER,
+    CREATE_INVOICE): remind every remindEveryDays days, at most maxReminders times, while
+    it waits; both or neither (see `reminders`)."""
+
+    remindEveryDays: int
+    maxReminders: int
+
+
 def keys(settings_class: type[Any]) -> tuple[str, ...]:
-    """The keys of an action's settings class (a TypedDict), in the order it declares them."""
-    return tuple(settings_class.__annotations__)
+    """The keys of an action's settings class (a TypedDict), in the order it declares them,
+    the optional ones (those of a base such as Reminders) last."""
+    optional = settings_class.__optional_keys__
+    return tuple(sorted(settings_class.__annotations__, key=lambda key: key in optional))
 
 
 def only(settings: Settings, action: str, keys: tuple[str, ...]) -> None:
@@ -75,6 +86,14 @@ def whole_number(settings: Settings, key: str, low: int, high: int) -> int | Non
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise invalid(field(key), f"{field(key)} must be a whole number from {low} to {high}")
     return value
+
+
+def reminders(settings: Settings) -> tuple[int, int] | None:
+    """Optional remindEveryDays (days between reminders) and maxReminders (how many at most),
+    both or neither; None for neither (absent or null)."""
+    every = whole_number(settings, "remindEveryDays", *documents.REMIND_EVERY_DAYS)
+    most = whole_number(settings, "maxReminders", *documents.MAX_REMINDERS)
+    return documents.check_reminders(every, most, "settings.")
 
 
 def choice(settings: Settings, key: str, choices: tuple[str, ...], default: str) -> str:

@@ -85,11 +85,18 @@ async def _create(
 def valid_settings(w: World) -> dict[str, dict[str, Any]]:
     return {
         "CREATE_TASK": {"title": "Prepare", "assigneeId": gid("User", w.user.id), "dueInDays": 3},
-        "SEND_ORGANIZER": {"title": "Organizer", "questions": ["Income?"]},
+        "SEND_ORGANIZER": {
+            "title": "Organizer",
+            "questions": ["Income?"],
+            "remindEveryDays": 7,
+            "maxReminders": 3,
+        },
         "SEND_MESSAGE": {"subject": "Hi {client.name}", "body": "Due {job.dueDate}"},
         "CREATE_INVOICE": {
             "currency": "USD",
             "lineItems": [{"description": "1040", "quantity": 2, "unitPriceCents": 100}],
+            "remindEveryDays": 365,
+            "maxReminders": 50,
         },
         "MOVE_JOB": {"stageId": w.stage(2)},
         "TRANSFER_JOB": {
@@ -229,6 +236,24 @@ def _invoice(*items: Any) -> dict[str, Any]:
     return {"currency": "USD", "lineItems": list(items)}
 
 
+def _reminders_wrong(others: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """remindEveryDays (1-365) and maxReminders (1-50): out of range, of another type, or
+    one without the other (the missing one is named)."""
+    every, most = "settings.remindEveryDays", "settings.maxReminders"
+    cases: list[tuple[dict[str, Any], str]] = []
+    for value in (0, -1, 366, 10**6, "7", 7.5, True, [7], {"days": 7}):
+        cases.append(({**others, "remindEveryDays": value, "maxReminders": 3}, every))
+    for value in (0, 51, 2**31, "3", 3.0, False):
+        cases.append(({**others, "remindEveryDays": 7, "maxReminders": value}, most))
+    cases += [
+        ({**others, "remindEveryDays": 7}, most),
+        ({**others, "remindEveryDays": 7, "maxReminders": None}, most),
+        ({**others, "maxReminders": 3}, every),
+        ({**others, "remindEveryDays": None, "maxReminders": 3}, every),
+    ]
+    return cases
+
+
 STAGE, PIPELINE = "STAGE", "PIPELINE"  # a valid stage (MOVE_JOB) or pipeline (TRANSFER_JOB)
 # action: [(settings, the field named)]; each wrong in one place (type, range or key)
 WRONG: dict[str, list[tuple[dict[str, Any], str]]] = {
@@ -263,6 +288,7 @@ WRONG: dict[str, list[tuple[dict[str, Any], str]]] = {
         ({"title": ["x"], "questions": ["Income?"]}, "settings.title"),
         ({"title": None, "questions": ["Income?"]}, "settings.title"),
         ({"title": "x", "questions": ["Income?"], "due": 3}, "settings"),
+        *_reminders_wrong({"title": "x", "questions": ["Income?"]}),
     ],
     "SEND_MESSAGE": [
         ({"subject": ["Hi"], "body": "b"}, "settings.subject"),
@@ -291,6 +317,7 @@ WRONG: dict[str, list[tuple[dict[str, Any], str]]] = {
         ({"currency": ["USD"], "lineItems": [_item()]}, "settings.currency"),
         ({"currency": 840, "lineItems": [_item()]}, "settings.currency"),
         ({**_invoice(_item()), "dueInDays": 3}, "settings"),
+        *_reminders_wrong(_invoice(_item())),
     ],
     "MOVE_JOB": [
         ({"stageId": STAGE, "position": 1}, "settings"),

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import settings as settings_module
 from automations.runner import Runner
+from automations.scheduler import Scheduler
 from realtime.background import BackgroundLoop
 from webhooks.sender import Sender
 from workflow import email_content, unit, webhook_addresses
@@ -23,6 +24,7 @@ def loops(config: settings_module.Settings) -> list[BackgroundLoop]:
     return [
         Runner(),
         Sender(config.webhook_retry_schedule, allow_private=config.webhook_allow_private),
+        Scheduler(),
     ]
 
 

@@ -44,6 +44,8 @@ AfterCommit = Callable[[list[JobEvent]], Awaitable[None]]
 _after_commit: list[tuple[AfterCommit, str | None]] = []
 # What a committed change can leave for a background loop (see owe).
 RUNS, DELIVERIES, EMAILS = "runs", "deliveries", "emails"
+# Dated work due at once (automations.scheduler): no change leaves any yet, the scheduler polls.
+DATED = "dated"
 
 
 def on_commit(callback: AfterCommit, only_if_owed: str | None = None) -> None:
