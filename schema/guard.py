@@ -78,6 +78,7 @@ class Analysis:
     root_fields: int = 0
     introspection_root_fields: int = 0  # __schema, __type
     data_root_fields: int = 0  # neither those nor __typename
+    root_names: set[str] = field(default_factory=set)
     refused: list[GraphQLError] = field(default_factory=list)
 
 
@@ -186,6 +187,7 @@ class _Walk:
         assert root is not None  # validation checked the operation type exists
         for node, _ in self.fields(operation.selection_set, root):
             self.analysis.root_fields += 1
+            self.analysis.root_names.add(node.name.value)
             if node.name.value in INTROSPECTION_ROOTS:
                 self.analysis.introspection_root_fields += 1
             elif node.name.value != "__typename":
@@ -324,8 +326,8 @@ def analyze(
     return walk.analysis
 
 
-# Digests of the documents found valid (schema.documents). Not their errors: an error keeps
-# its nodes, and through them the whole parse of an invalid document.
+# Digests of the documents found valid, by schema (schema.documents). Not their errors: an
+# error keeps its nodes, and through them the whole parse of an invalid document.
 VALID: DocumentCache[bool] = DocumentCache(1000)
 
 
@@ -351,13 +353,15 @@ def _validate(execution: ExecutionContext) -> list[GraphQLError]:
     the schema are fixed), so the clients' few recurring documents are not re-validated."""
     assert execution.graphql_document is not None
     digest = document_key(execution.query)
-    if digest is not None and VALID.get(digest):
+    # Valid for this schema: the staff schema and the portal's hold different fields.
+    key = None if digest is None else (id(execution.schema), digest)
+    if key is not None and VALID.get(key):
         return []
     errors = _empty_selections(execution.graphql_document) or validate_document(
         execution.schema._schema, execution.graphql_document, execution.validation_rules
     )
-    if digest is not None and not errors:
-        VALID.put(digest, True, len(execution.query or ""))
+    if key is not None and not errors:
+        VALID.put(key, True, len(execution.query or ""))
     return errors
 
 
@@ -423,8 +427,10 @@ class Guard(SchemaExtension):
             execution.graphql_document,
             execution.operation_name,
             execution.variables,
-            context.scope.permissions,
+            self.permissions(),
         )
+        if errors := self.refused(analysis):
+            return errors
         errors = analysis.refused
         if (
             not errors
@@ -471,7 +477,7 @@ class Guard(SchemaExtension):
                 )
             )
         if not errors:
-            wait = await context.charge(max(analysis.cost, 1))
+            wait = await self.spend(max(analysis.cost, 1))
             if wait:
                 errors.append(
                     _error(
@@ -486,3 +492,18 @@ class Guard(SchemaExtension):
             else:
                 self.cost = max(analysis.cost, 1)
         return errors
+
+    def permissions(self) -> frozenset[Permission]:
+        """What the caller may do (workflow.access)."""
+        permissions: frozenset[Permission] = self.execution_context.context.scope.permissions
+        return permissions
+
+    def refused(self, analysis: Analysis) -> list[GraphQLError]:
+        """Refusals that come before any limit (none here: the caller is authenticated by
+        web.middleware before the schema runs)."""
+        return []
+
+    async def spend(self, cost: int) -> float:
+        """Charge the cost to the caller's rate limits; the seconds to wait, or 0."""
+        wait: float = await self.execution_context.context.charge(cost)
+        return wait

@@ -32,6 +32,7 @@ from graphql import (
     execute,
 )
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from schema.documents import DocumentCache, document_key
@@ -137,8 +138,9 @@ async def execute_in_steps(
 
 
 def _key(
-    text: str | None, operation_name: str | None, variables: object
-) -> tuple[bytes, str | None, bytes] | None:
+    execution: ExecutionContext, text: str | None, operation_name: str | None, variables: object
+) -> tuple[int, bytes, str | None, bytes] | None:
+    """Each schema its own answers: the staff one's and the portal's."""
     digest = document_key(text)
     if digest is None:
         return None
@@ -146,7 +148,7 @@ def _key(
         values = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError:
         return None
-    return digest, operation_name, values
+    return id(execution.schema), digest, operation_name, values
 
 
 class IntrospectionAnswers(SchemaExtension):
@@ -163,7 +165,7 @@ class IntrospectionAnswers(SchemaExtension):
         ):
             yield
             return
-        key = _key(execution.query, execution.operation_name, execution.variables)
+        key = _key(execution, execution.query, execution.operation_name, execution.variables)
         answer = ANSWERS.get(key) if key is not None else None
         if answer is None:
             answer = await execute_in_steps(

@@ -1,11 +1,11 @@
 """The Starlette application: GraphQL (HTTP and websockets) at /graphql, GraphiQL there for
-browsers (its assets at /static/graphiql), health at /healthz and /readyz, and the lifespan that
-owns the database, the broker and the event feeds."""
+browsers (its assets at /static/graphiql), the client portal at /portal/graphql (web.portal),
+health at /healthz and /readyz, and the lifespan that owns the database, the broker and the
+event feeds."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import os
@@ -16,19 +16,14 @@ from contextlib import asynccontextmanager, nullcontext
 from datetime import timedelta
 from typing import Any, overload
 
-import orjson
-from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.types import Receive, Send
-from starlette.types import Scope as StarletteScope
 from starlette.websockets import WebSocket, WebSocketDisconnect
-from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -44,7 +39,6 @@ from strawberry.types.unset import UNSET
 
 import settings as settings_module
 from api import schema
-from models import writes
 from models.db import close_database, open_database, ping
 from models.firm import Permission
 from realtime.broker import create_broker
@@ -52,12 +46,13 @@ from realtime.hub import Hub
 from schema.context import Context
 from web import graphiql, workers
 from web.board_page import board_routes
+from web.graphql_http import JSONGraphQL, encode_json
 from web.idempotency import Idempotency
 from web.middleware import BearerAuth, BodyLimit, RequestLog, Timeout
+from web.portal import portal_route
 from web.ratelimit import create_rate_limiter
 from web.sockets import OpenSockets, StartLimits
-from web.status import http_status
-from workflow import firms, unit
+from workflow import firms, portal_auth, unit
 from workflow.errors import ErrorCode
 from workflow.firms import authenticate
 from workflow.scope import NOBODY
@@ -134,15 +129,6 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
         await super().close(code, getattr(state, "refusal_reason", reasons.get(code, reason)))
 
 
-def encode_json(data: object) -> bytes:
-    """orjson, which is several times faster; the standard library for what orjson refuses
-    (a lone surrogate a client sent, echoed in an error message, is not UTF-8)."""
-    try:
-        return orjson.dumps(data)
-    except orjson.JSONEncodeError:
-        return json.dumps(data, separators=(",", ":")).encode()
-
-
 def _malformed(message: object) -> str | None:
     """Why a websocket message cannot be handled, or None."""
     if not isinstance(message, dict):
@@ -206,52 +192,13 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         await super().handle_start(message)
 
 
-class GraphQLApp(GraphQL[Context, None]):
-    websocket_adapter_class = WebSocketAdapter
+class GraphQLApp(JSONGraphQL[Context]):
+    websocket_adapter_class = WebSocketAdapter  # type: ignore[assignment]  # (mypy: generic base)
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
 
-    async def __call__(self, scope: StarletteScope, receive: Receive, send: Send) -> None:
-        with writes.checked():  # even in the test suite, whose own set-up is not checked
-            await self._serve(scope, receive, send)
-
-    async def _serve(self, scope: StarletteScope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
-        try:
-            response = await self.run(Request(scope=scope, receive=receive))
-        except HTTPException as error:  # malformed requests: a GraphQL error like any other
-            response = JSONResponse(
-                {"errors": [{"message": error.reason, "extensions": {"code": "BAD_REQUEST"}}]},
-                status_code=error.status_code,
-            )
-        await response(scope, receive, send)
-
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql.page()  # ours: a sign-in box for the token, assets served here
-
-    def encode_json(self, data: object) -> bytes:
-        return encode_json(data)
-
-    def create_response(
-        self,
-        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
-        sub_response: Response,
-    ) -> Response:
-        response = super().create_response(response_data, sub_response)
-        if status := http_status(response_data):
-            response.status_code, response.headers["Retry-After"] = status
-        return response
-
-    def parse_json(self, data: str | bytes) -> object:
-        try:
-            parsed = super().parse_json(data)
-        except UnicodeDecodeError:
-            raise HTTPException(400, "the body is not UTF-8 JSON") from None
-        if not isinstance(parsed, dict | list):  # null, a string, a number: not a request
-            raise HTTPException(400, 'the body must be a JSON object: {"query": ...}')
-        return parsed
 
     async def get_context(self, request: Request | WebSocket, response: object) -> Context:
         state = request.state
@@ -353,6 +300,7 @@ def create_app(
             unit.remove_commit_callback(hub.publish)
             firms.remove_revoked_listener(sockets.announce)
             await sockets.close()
+            await portal_auth.settle()  # link requests answered, their emails not yet written
             await app.state.rate_limiter.close()
             await hub.close()
             if own_database:
@@ -387,6 +335,7 @@ def create_app(
             ),
             WebSocketRoute("/graphql", graphql),
             Mount(graphiql.ASSETS_PATH, app=graphiql.assets()),
+            portal_route(config),
             *board_routes(),
         ],
         lifespan=lifespan,

@@ -1,4 +1,5 @@
-"""ASGI middleware: a request id and one log line per request; bearer-token authentication."""
+"""ASGI middleware: a request id and one log line per request; bearer-token authentication
+(the client portal's tokens are authenticated by web.portal, and refused here)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.outage import database_unavailable
 from workflow.firms import authenticate
+from workflow.portal_auth import SESSION_PREFIX
 
 log = logging.getLogger("workflow.requests")
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -83,6 +85,9 @@ class BearerAuth:
             return
         header = _header(scope, b"authorization") or ""
         kind, _, token = header.partition(" ")
+        if kind.lower() == "bearer" and token.strip().startswith(SESSION_PREFIX):
+            await _unauthenticated(send, PORTAL_TOKEN_HERE)
+            return
         try:
             caller = await authenticate(token.strip()) if kind.lower() == "bearer" else None
         except Exception as error:
@@ -104,12 +109,21 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-async def _unauthenticated(send: Send) -> None:
+PORTAL_TOKEN_HERE = (
+    "a client portal session token does not work at /graphql: it works only at /portal/graphql "
+    "(staff and integrations use an API token here)"
+)
+
+
+async def _unauthenticated(
+    send: Send,
+    message: str = "a valid bearer token is required (Authorization: Bearer <token>)",
+) -> None:
     body = json.dumps(
         {
             "errors": [
                 {
-                    "message": "a valid bearer token is required (Authorization: Bearer <token>)",
+                    "message": message,
                     "extensions": {"code": "UNAUTHENTICATED"},
                 }
             ]

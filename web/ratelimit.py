@@ -1,10 +1,11 @@
-"""Rate limits in query cost per minute, per token and per firm.
+"""Rate limits in query cost per minute, per token and per firm (and, with longer windows,
+the portal's sign-in links per address and per client IP).
 
-Fixed one-minute windows. With Redis the counters are shared by every process (INCRBY on a key
-that expires with its window); without it they live in this process, which is then the only
-one. A request over a limit is refused and its cost given back, so refused retries do not dig
-the hole deeper. If Redis is unreachable the limit is not enforced: availability of the firm's
-work matters more than the limit.
+Fixed windows, of one minute unless the caller says otherwise. With Redis the counters are
+shared by every process (INCRBY on a key that expires with its window); without it they live
+in this process, which is then the only one. A request over a limit is refused and its cost
+given back, so refused retries do not dig the hole deeper. If Redis is unreachable the limit
+is not enforced: availability of the firm's work matters more than the limit.
 """
 
 from __future__ import annotations
@@ -24,31 +25,33 @@ Budget = tuple[str, int]  # (counter key, cost allowed per window; 0 = unlimited
 
 
 class RateLimiter(Protocol):
-    async def charge(self, budgets: Sequence[Budget], cost: int) -> float:
-        """Spend `cost` on every budget; the seconds to wait if one is exhausted, else 0."""
+    async def charge(self, budgets: Sequence[Budget], cost: int, window: float = WINDOW) -> float:
+        """Spend `cost` on every budget of the current `window`-second window; the seconds to
+        wait if one is exhausted, else 0."""
         ...
 
     async def close(self) -> None: ...
 
 
-def _window(now: float) -> tuple[int, float]:
+def _window(now: float, length: float) -> tuple[int, float]:
     """The current window's number and the seconds left in it."""
-    return int(now // WINDOW), WINDOW - now % WINDOW
+    return int(now // length), length - now % length
 
 
 class InProcessRateLimiter:
     def __init__(self) -> None:
-        self.spent: dict[tuple[str, int], int] = {}
+        self.spent: dict[tuple[str, float, int], int] = {}  # (key, window, its number)
 
-    async def charge(self, budgets: Sequence[Budget], cost: int) -> float:
-        window, left = _window(time.time())
-        active = [(key, limit) for key, limit in budgets if limit]
-        if any(self.spent.get((key, window), 0) + cost > limit for key, limit in active):
+    async def charge(self, budgets: Sequence[Budget], cost: int, window: float = WINDOW) -> float:
+        number, left = _window(time.time(), window)
+        active = [((key, window, number), limit) for key, limit in budgets if limit]
+        if any(self.spent.get(key, 0) + cost > limit for key, limit in active):
             return left
         if len(self.spent) > 10_000:  # forget finished windows
-            self.spent = {k: v for k, v in self.spent.items() if k[1] == window}
+            now = time.time()
+            self.spent = {k: v for k, v in self.spent.items() if k[2] == int(now // k[1])}
         for key, _ in active:
-            self.spent[(key, window)] = self.spent.get((key, window), 0) + cost
+            self.spent[key] = self.spent.get(key, 0) + cost
         return 0.0
 
     async def close(self) -> None:
@@ -59,16 +62,17 @@ class RedisRateLimiter:
     def __init__(self, url: str) -> None:
         self.client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
 
-    async def charge(self, budgets: Sequence[Budget], cost: int) -> float:
-        window, left = _window(time.time())
-        active = [(f"ratelimit:{key}:{window}", limit) for key, limit in budgets if limit]
+    async def charge(self, budgets: Sequence[Budget], cost: int, window: float = WINDOW) -> float:
+        number, left = _window(time.time(), window)
+        suffix = "" if window == WINDOW else f":{window:g}s"  # the one-minute keys as they were
+        active = [(f"ratelimit:{key}{suffix}:{number}", limit) for key, limit in budgets if limit]
         if not active:
             return 0.0
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for key, _ in active:
                     pipe.incrby(key, cost)
-                    pipe.expire(key, int(WINDOW) * 2)
+                    pipe.expire(key, int(window) * 2)
                 totals = (await pipe.execute())[::2]
             if all(total <= limit for total, (_, limit) in zip(totals, active, strict=True)):
                 return 0.0

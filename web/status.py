@@ -23,13 +23,16 @@ def _codes(answers: Answers) -> Iterator[tuple[str | None, Any]]:
             yield extensions.get("code"), extensions.get("retryAfter")
 
 
-def http_status(answers: Answers) -> tuple[int, str] | None:
-    """(status, Retry-After) that an answer calls for, or None for 200: 503 when the
-    database was unavailable (retry in a second), else 429 when a rate limit refused an
-    operation (retry when its cost is refilled)."""
+def http_status(answers: Answers) -> tuple[int, str | None] | None:
+    """(status, Retry-After or None) that an answer calls for, or None for 200: 503 when the
+    database was unavailable (retry in a second), else 401 when the operation needed a
+    caller the request did not name (the portal before sign-in), else 429 when a rate limit
+    refused an operation (retry when its cost is refilled)."""
     codes = list(_codes(answers))
     if any(code == UNAVAILABLE for code, _ in codes):
         return 503, "1"
+    if any(code == ErrorCode.UNAUTHENTICATED for code, _ in codes):
+        return 401, None
     for code, retry_after in codes:
         if code == ErrorCode.RATE_LIMITED:
             return 429, str(retry_after)

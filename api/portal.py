@@ -1,0 +1,43 @@
+"""The client portal's schema, served at POST /portal/graphql: its own root types, merged
+from the portal resolvers, apart from the staff schema (api) so that it holds exactly what a
+client may see. `python -m api.portal > portal.graphql` prints it.
+
+The portal's resolvers add their classes to PORTAL_QUERIES and PORTAL_MUTATIONS.
+"""
+
+from __future__ import annotations
+
+from strawberry.extensions import MaxTokensLimiter
+from strawberry.tools import merge_types
+
+from api import MAX_TOKENS, Schema, ShapeLimits
+from resolvers.portal_auth import PortalAuthMutations, PortalAuthQueries
+from schema.extensions import OperationSetup, ParsedOnce
+from schema.introspection import IntrospectionAnswers
+from schema.portal_guard import PortalGuard
+
+PORTAL_QUERIES: tuple[type, ...] = (PortalAuthQueries,)
+PORTAL_MUTATIONS: tuple[type, ...] = (PortalAuthMutations,)
+
+PortalQuery = merge_types("Query", PORTAL_QUERIES)
+PortalMutation = merge_types("Mutation", PORTAL_MUTATIONS)
+
+
+# Schema: the staff schema's class, which logs and masks unexpected errors alike.
+portal_schema = Schema(
+    query=PortalQuery,
+    mutation=PortalMutation,
+    extensions=[
+        ParsedOnce,
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        ShapeLimits,
+        PortalGuard,
+        IntrospectionAnswers,
+        OperationSetup,
+    ],
+)
+
+__all__ = ["portal_schema"]
+
+if __name__ == "__main__":
+    print(portal_schema.as_str())
