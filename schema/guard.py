@@ -354,7 +354,7 @@ def _validate(execution: ExecutionContext) -> list[GraphQLError]:
     assert execution.graphql_document is not None
     digest = document_key(execution.query)
     # Valid for this schema: the staff schema and the portal's hold different fields.
-    key = None if digest is None else (id(execution.schema), digest)
+    key = None if digest is None else (digest, id(execution.schema))
     if key is not None and VALID.get(key):
         return []
     errors = _empty_selections(execution.graphql_document) or validate_document(

@@ -139,7 +139,7 @@ async def execute_in_steps(
 
 def _key(
     execution: ExecutionContext, text: str | None, operation_name: str | None, variables: object
-) -> tuple[int, bytes, str | None, bytes] | None:
+) -> tuple[bytes, str | None, bytes, int] | None:
     """Each schema its own answers: the staff one's and the portal's."""
     digest = document_key(text)
     if digest is None:
@@ -148,7 +148,7 @@ def _key(
         values = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError:
         return None
-    return id(execution.schema), digest, operation_name, values
+    return digest, operation_name, values, id(execution.schema)
 
 
 class IntrospectionAnswers(SchemaExtension):
