@@ -10,6 +10,9 @@ without being registered here.
   delivers the move made while away;
 - variables come from the demo data (VARIABLES, by file and operation name), chosen from the
   answer of the README's board query; an example that needs a variable not given there fails.
+```graphql portal blocks (docs/portal.md) are the client portal's: each is valid against the
+portal schema, and together they are the sign-in flow, run in order at the demo server's
+/portal/graphql for a contact of the demo firm (PORTAL_FLOW).
 ```python blocks are run and what they define is checked (PYTHON_CHECKS); ```json blocks must
 parse. A block in any other language fails, until this file says how it is checked.
 """
@@ -33,15 +36,17 @@ from graphql import (
     OperationType,
     VariableNode,
     parse,
+    validate,
 )
 
+from api.portal import portal_schema
 from tests.live import Subscription
 from tests.markdown import ROOT, Block, documents, fenced_blocks
 from tests.servers import ServerProcess, post_graphql
 from webhooks import signing
 
 # How each language's blocks are checked (``` with no language: sample output, not run).
-LANGUAGES = {"graphql", "python", "json", "sh", ""}
+LANGUAGES = {"graphql", "graphql portal", "python", "json", "sh", ""}
 
 
 def blocks(language: str) -> list[Block]:
@@ -77,9 +82,9 @@ class Example:
         return None
 
 
-def examples() -> list[Example]:
+def examples(language: str = "graphql") -> list[Example]:
     found: list[Example] = []
-    for block in blocks("graphql"):
+    for block in blocks(language):
         document = parse(block.text)
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
         assert len(operations) == len(document.definitions) == 1, (
@@ -182,7 +187,7 @@ def test_every_block_is_one_this_file_knows_how_to_check() -> None:
 
 
 def test_variables_name_only_examples_that_exist() -> None:
-    keys = [e.key for e in examples()]
+    keys = [e.key for e in examples() + examples("graphql portal")]
     assert not [k for k in keys if k.endswith("#anonymous")], "name every example's operation"
     assert len(keys) == len(set(keys)), "two examples of one file share an operation name"
     assert set(VARIABLES) <= set(keys)
@@ -245,6 +250,19 @@ async def _subscribe(demo: Demo, example: Example, variables: dict[str, Any]) ->
         assert (event["type"], event["job"]["id"]) == ("JOB_MOVED", missed)
     finally:
         await resumed.close()
+
+
+# The portal's examples: the sign-in flow, in this order.
+PORTAL_FLOW = ["docs/portal.md#RequestLink", "docs/portal.md#SignIn", "docs/portal.md#Me"]
+
+
+def test_the_portal_examples_are_valid_portal_documents() -> None:
+    found = examples("graphql portal")
+    assert sorted(e.key for e in found) == sorted(PORTAL_FLOW)
+    served = portal_schema._schema
+    for example in found:
+        errors = validate(served, parse(example.block.text))
+        assert not errors, f"{example.block.where}: {errors}"
 
 
 def test_the_python_examples_run() -> None:
