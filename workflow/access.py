@@ -9,6 +9,11 @@ Some fields need more than that: those that carry board data out through the adm
 board's events go) need READ too, so ADMIN alone never reads the boards. A caller without READ
 (a write-only integration) gets back only the changed object's own fields from a mutation:
 nothing it links to.
+
+Client portal sessions are the clients' access, not the firm's administration: ending them
+(revokePortalSessions) is WRITE, like turning a contact's portal access off with
+updateContact, which ends them too. The portal's own schema (api.portal) is not in this
+table: its callers are contacts, who see only their client's data (schema.portal_guard).
 """
 
 from __future__ import annotations
