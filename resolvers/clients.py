@@ -12,12 +12,13 @@ from schema.inputs import (
     CreateClientInput,
     CreateContactInput,
     DeleteContactInput,
+    RevokePortalSessionsInput,
     UpdateClientInput,
     UpdateContactInput,
 )
 from schema.payloads import ClientPayload, ContactPayload, DeletePayload
 from schema.types import ClientType, ContactType
-from workflow import clients, contacts, validation
+from workflow import clients, contacts, portal_auth, validation
 from workflow.global_ids import decode_id
 
 _client = payload(ClientPayload, "client", ClientType.from_model)
@@ -100,3 +101,21 @@ class ClientMutations:
     @strawberry.mutation
     async def delete_contact(self, info: Info, input: DeleteContactInput) -> DeletePayload:
         return await delete(info, input.id, "Contact", contacts.delete_contact)
+
+    @strawberry.mutation(
+        description=(
+            "End every open client portal session of the contact: their next portal request "
+            "answers 401. They may sign in again with a new link while they keep portal "
+            "access (to shut them out, turn portalAccess off)."
+        )
+    )
+    async def revoke_portal_sessions(
+        self, info: Info, input: RevokePortalSessionsInput
+    ) -> ContactPayload:
+        return await mutate(
+            info,
+            _contact,
+            lambda scope: portal_auth.revoke_portal_sessions(
+                scope, decode_id(input.contact_id, "Contact", "contactId")
+            ),
+        )

@@ -109,6 +109,11 @@ class DeleteContactInput:
 
 
 @strawberry.input
+class RevokePortalSessionsInput:
+    contact_id: ID
+
+
+@strawberry.input
 class CreateJobInput:
     pipeline_id: ID
     client_id: ID

@@ -18,7 +18,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -33,6 +33,7 @@ from models import (
     ApiToken,
     AutomationRun,
     JobEvent,
+    PortalSession,
     Role,
     RunStatus,
     User,
@@ -189,6 +190,13 @@ async def build_world(firm: NewFirm) -> World:
     avery = await client(firm)
     c_update = await contacts.create_contact(a, avery.id, "Avery Johnson", "avery@a.test")
     c_delete = await contacts.create_contact(a, avery.id, "Sam Johnson", "sam@a.test")
+    c_revoke = await contacts.create_contact(a, avery.id, "Kim Johnson", "kim@a.test", True)
+    await PortalSession.create(  # signed in to the portal: revokePortalSessions ends it
+        firm_id=firm.firm.id,
+        contact_id=c_revoke.id,
+        token_hash="0" * 64,
+        expires_at=datetime.now(UTC) + timedelta(days=1),
+    )
     work = await job(firm, p, avery, "update me")
     to_archive = await job(firm, p, avery, "archive me")
     to_move = await job(firm, p, avery, "move me")
@@ -242,6 +250,7 @@ async def build_world(firm: NewFirm) -> World:
         "client": gid("Client", avery.id),
         "contact update": gid("Contact", c_update.id),
         "contact delete": gid("Contact", c_delete.id),
+        "contact revoke": gid("Contact", c_revoke.id),
         "job": gid("Job", work.id),
         "to archive": gid("Job", to_archive.id),
         "to move": gid("Job", to_move.id),
@@ -316,6 +325,7 @@ MUTATIONS: dict[str, tuple[str, Input]] = {
         lambda w: {"id": w["contact update"], "portalAccess": True},
     ),
     "deleteContact": ("deletedId", lambda w: {"id": w["contact delete"]}),
+    "revokePortalSessions": ("contact { id }", lambda w: {"contactId": w["contact revoke"]}),
     "createJob": (
         "job { id version }",
         lambda w: {"pipelineId": w["pipeline"], "clientId": w["client"], "title": "2026 return"},

@@ -22,6 +22,7 @@ from models import Client, Contact, Email, EmailKind, PortalLink, PortalSession,
 from models.email import LINK_TOKEN_PLACEHOLDER, LINK_TOKEN_PURPOSE
 from resolvers.portal_auth import LINKS_PER_ADDRESS, LINKS_PER_IP
 from schema.portal_types import LINK_SENT
+from tests.conftest import graphql_client
 from web.app import create_app
 from web.middleware import RequestLog
 from workflow import clock, portal_auth
@@ -509,3 +510,62 @@ async def test_the_answer_takes_as_long_for_known_and_unknown_addresses(
     print(f"requestPortalLink median answer: known {known:.2f} ms, unknown {unknown:.2f} ms")
     assert abs(known - unknown) < max(2.0, 0.5 * min(known, unknown)), (known, unknown)
     assert await Email.filter(kind=EmailKind.PORTAL_LINK).count() == rounds
+
+
+REVOKE = """mutation Revoke($id: ID!) {
+  revokePortalSessions(input: {contactId: $id}) {
+    contact { id email portalAccess } errors { code message field }
+  }
+}"""
+
+
+async def test_staff_end_a_contact_s_sessions(
+    portal_http: httpx.AsyncClient, firm_a: NewFirm, firm_b: NewFirm
+) -> None:
+    person = await contact(firm_a, "ended@client.test")
+    bystander = await contact(firm_a, "stays@client.test")
+    phone, laptop = await signed_in(portal_http, person), await signed_in(portal_http, person)
+    kept = await signed_in(portal_http, bystander)
+    staff = graphql_client(portal_http, firm_a.token)
+    answer = (await staff(REVOKE, id=global_id("Contact", person.id)))["revokePortalSessions"]
+    assert answer == {
+        "contact": {
+            "id": global_id("Contact", person.id),
+            "email": "ended@client.test",
+            "portalAccess": True,
+        },
+        "errors": [],
+    }
+    for token in (phone, laptop):
+        response = await post(portal_http, ME, token)
+        assert response.status_code == 401
+        assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert (await data(portal_http, ME, kept))["me"]["email"] == "stays@client.test"
+    # Portal access kept: a new link signs in again.
+    again = await signed_in(portal_http, person)
+    assert (await data(portal_http, ME, again))["me"]["email"] == "ended@client.test"
+
+
+async def test_another_firm_s_contact_is_a_missing_one_to_revoke(
+    portal_http: httpx.AsyncClient, firm_a: NewFirm, firm_b: NewFirm
+) -> None:
+    theirs = await contact(firm_b, "theirs@client.test")
+    token = await signed_in(portal_http, theirs)
+    staff = graphql_client(portal_http, firm_a.token)
+    before = await portal_state()
+    answers = [
+        (await staff(REVOKE, id=global_id("Contact", pk)))["revokePortalSessions"]
+        for pk in (theirs.id, 2**31 - 1)
+    ]
+    assert (
+        answers[0]
+        == answers[1]
+        == {
+            "contact": None,
+            "errors": [{"code": "NOT_FOUND", "message": "Contact not found", "field": "contactId"}],
+        }
+    )
+    assert await portal_state() == before
+    assert (await data(portal_http, ME, token))["me"]["email"] == "theirs@client.test"
+    wrong_type = await staff(REVOKE, id=global_id("Client", theirs.client_id))
+    assert wrong_type["revokePortalSessions"]["errors"][0]["code"] == "INVALID_ID"

@@ -23,7 +23,7 @@ from typing import Any
 
 from models import Client, Contact, EmailKind, PortalLink, PortalSession, keys
 from models.email import LINK_TOKEN_PLACEHOLDER, LINK_TOKEN_PURPOSE
-from workflow import clock, emails, shown_once, validation
+from workflow import clock, contacts, emails, shown_once, validation
 from workflow.errors import DomainError, ErrorCode
 from workflow.firms import hash_token
 from workflow.portal_scope import PortalCaller
@@ -223,7 +223,5 @@ async def revoke_portal_sessions(scope: Scope, contact_id: int) -> Contact:
     contact out, turn their portal access off (which ends their sessions too)."""
     async with change(scope):
         contact = await scope.get(Contact, contact_id, field="contactId", lock=True)
-        await PortalSession.filter(contact_id=contact.id, revoked_at__isnull=True).update(
-            revoked_at=clock.now()
-        )
+        await contacts.revoke_sessions(contact)
     return contact
