@@ -20,14 +20,17 @@ parse. A block in any other language fails, until this file says how it is check
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from graphql import (
     FieldNode,
@@ -40,6 +43,8 @@ from graphql import (
 )
 
 from api.portal import portal_schema
+from models import keys
+from models.email import LINK_TOKEN_PURPOSE
 from tests.live import Subscription
 from tests.markdown import ROOT, Block, documents, fenced_blocks
 from tests.servers import ServerProcess, post_graphql
@@ -97,8 +102,8 @@ def examples(language: str = "graphql") -> list[Example]:
 class Demo:
     """The demo firm on a running server, as its owner."""
 
-    def __init__(self, server: ServerProcess, token: str) -> None:
-        self.server, self.token = server, token
+    def __init__(self, server: ServerProcess, token: str, database: Path) -> None:
+        self.server, self.token, self.database = server, token, database
 
     def post(self, query: str, **variables: Any) -> dict[str, Any]:
         return post_graphql(self.server.url, self.token, query, **variables)
@@ -174,7 +179,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     token = json.loads(server.cli("demo"))["token"]
     server.start()
     try:
-        yield Demo(server, token)
+        yield Demo(server, token, folder / "demo.db")
     finally:
         server.stop()
 
@@ -263,6 +268,55 @@ def test_the_portal_examples_are_valid_portal_documents() -> None:
     for example in found:
         errors = validate(served, parse(example.block.text))
         assert not errors, f"{example.block.where}: {errors}"
+
+
+@pytest.mark.slow
+def test_the_portal_examples_sign_a_demo_contact_in(demo: Demo) -> None:
+    """The flow as docs/portal.md tells it, at the demo server's /portal/graphql: a link for a
+    demo contact (its token read as the mailer would: the server sends no email here), signed
+    in with, then `me` with the session token."""
+    flow = {e.key: e for e in examples("graphql portal")}
+    clients = demo.post("{ clients(first: 1) { edges { node { contacts { email } } } } }")
+    address = clients["data"]["clients"]["edges"][0]["node"]["contacts"][0]["email"]
+
+    def post(key: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
+        response = httpx.post(
+            f"{demo.server.url}/portal/graphql",
+            json={"query": flow[key].block.text, "variables": variables},
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        assert "errors" not in body, f"{flow[key].block.where}: {body}"
+        for payload in body["data"].values():
+            assert payload.get("errors", []) == [], f"{flow[key].block.where}: {payload}"
+        return body
+
+    post("docs/portal.md#RequestLink", email=address)
+    sealed = _link_email(demo.database, address)
+    link_token = keys.unseal(sealed, LINK_TOKEN_PURPOSE)
+    assert link_token is not None
+    signed_in = post("docs/portal.md#SignIn", linkToken=link_token.decode())
+    token = signed_in["data"]["signIn"]["token"]
+    me = post("docs/portal.md#Me", token)["data"]["me"]
+    assert me["email"] == address and me == signed_in["data"]["signIn"]["contact"]
+
+
+def _link_email(database: Path, address: str) -> str:
+    """The sealed token of the link email to `address`, once the server has written it (after
+    its answer)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.closing(sqlite3.connect(database)) as db:
+            row = db.execute(
+                "SELECT sealed_secret FROM email WHERE to_address = ? AND kind = 'PORTAL_LINK'",
+                (address,),
+            ).fetchone()
+        if row:
+            return str(row[0])
+        time.sleep(0.05)  # polling the condition, with a deadline
+    raise AssertionError(f"no link email to {address} after 10 s")
 
 
 def test_the_python_examples_run() -> None:
