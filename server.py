@@ -27,6 +27,7 @@ import uvicorn
 from tortoise.exceptions import BaseORMException
 
 import settings as settings_module
+from mail import transport as mail_transport
 from models import Permission
 from models.db import close_database, open_database
 from web import workers as background
@@ -127,7 +128,14 @@ def startup_lines(config: settings_module.Settings, workers: int, runner: bool) 
         else "automations runner and webhook sender: not here (--no-runner): "
         "run `python server.py worker` processes",
         f"serving processes: {workers}",
+        mail_line(config, "this server" if runner else "the `python server.py worker` processes"),
     ]
+
+
+def mail_line(config: settings_module.Settings, sent_by: str) -> str:
+    """Where emails go (an SMTP server's host and port, never its password; or the folder of
+    .eml files), from whom, and which processes send them."""
+    return f"mail: {mail_transport.describe(config)}, from {config.mail_from}, sent by {sent_by}"
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -185,9 +193,10 @@ async def _migrate(config: settings_module.Settings) -> None:
 
 
 async def work_forever(config: settings_module.Settings) -> None:
-    """Run automations and send webhooks, woken by this process's own commits and polling,
-    until SIGTERM or SIGINT. Stopping cancels what is in flight: a run's transaction rolls back
-    (another worker runs it), a webhook attempt's lease expires (it is sent again)."""
+    """Run automations, send webhooks and emails, woken by this process's own commits and
+    polling, until SIGTERM or SIGINT. Stopping cancels what is in flight: a run's transaction
+    rolls back (another worker runs it), a webhook's or an email's attempt leaves its lease to
+    expire (it is sent again)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -207,7 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="serve the API (the default)")
-    commands.add_parser("worker", help="run automations only, for as long as it is left running")
+    commands.add_parser(
+        "worker",
+        help="run automations, send webhooks and emails, for as long as it is left running",
+    )
     commands.add_parser("migrate", help="apply pending migrations and exit")
     firm = commands.add_parser("create-firm", help="create a firm and print its owner's token")
     firm.add_argument("name")
@@ -254,9 +266,10 @@ def main(argv: list[str] | None = None) -> int:
             serve(config, args.workers, runner=not args.no_runner)
         elif args.command == "worker":
             log.info(
-                "worker: running automations and sending webhooks; database: %s",
+                "worker: running automations, sending webhooks and emails; database: %s",
                 settings_module.without_password(config.database_url),
             )
+            log.info("%s", mail_line(config, "this worker"))
             asyncio.run(_with_database(config, lambda: work_forever(config)))
         elif args.command == "migrate":
             asyncio.run(_migrate(config))

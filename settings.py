@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -155,11 +156,35 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
                 "SMTP_URL: expected smtp://[USER:PASSWORD@]HOST[:PORT][?starttls=true] "
                 "or smtps://..."
             )
-        if dict(parse_qsl(smtp.query)).get("starttls", "false").lower() not in ("true", "false"):
+        options = dict(parse_qsl(smtp.query, keep_blank_values=True))
+        if unknown := sorted(options.keys() - {"starttls", "timeout"}):
+            raise ConfigError(
+                f"SMTP_URL: unknown option {', '.join(unknown)} (starttls=true|false, "
+                "timeout=SECONDS)"
+            )
+        if options.get("starttls", "false").lower() not in ("true", "false"):
             raise ConfigError("SMTP_URL: starttls is true or false")
+        if smtp.scheme == "smtps" and options.get("starttls", "false").lower() == "true":
+            raise ConfigError(
+                "SMTP_URL: smtps:// is TLS from the start; starttls=true is for smtp://"
+            )
+        timeout_text = options.get("timeout", "30")
+        if not re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,3})?", timeout_text) or not (
+            0 < float(timeout_text) <= 600
+        ):
+            raise ConfigError(
+                f"SMTP_URL: timeout={timeout_text!r} is not a number of seconds (0-600]"
+            )
 
     mail_from = env.get("MAIL_FROM") or Settings.mail_from
-    if "\n" in mail_from or "\r" in mail_from or "@" not in mail_from:
+    address = parseaddr(mail_from)[1]
+    local, _, domain = address.rpartition("@")
+    if (
+        "\n" in mail_from
+        or "\r" in mail_from
+        or not (local and domain and address.isascii())
+        or any(c in address for c in " ,;<>")
+    ):
         raise ConfigError(f"MAIL_FROM: {mail_from!r} is not an address (Name <user@host>)")
 
     public_url = (env.get("PUBLIC_URL") or Settings.public_url).rstrip("/")

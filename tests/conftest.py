@@ -69,6 +69,7 @@ def suite_process_settings() -> None:
 
 
 TABLES = [  # children first, so deletes never trip a foreign key
+    "email",
     "invoice",
     "message",
     "organizer",

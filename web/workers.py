@@ -1,5 +1,6 @@
 """The background loops of a process that runs the firms' work (the server, unless
---no-runner, and every `server.py worker`): in one place, so both run the same set."""
+--no-runner, and every `server.py worker`): in one place, so both run the same set: the
+automation runner, the webhook sender, the scheduler of dated work and the mailer."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from contextlib import asynccontextmanager
 import settings as settings_module
 from automations.runner import Runner
 from automations.scheduler import Scheduler
+from mail import transport
+from mail.mailer import Mailer
 from realtime.background import BackgroundLoop
 from webhooks.sender import Sender
 from workflow import email_content, unit, webhook_addresses
@@ -25,6 +28,7 @@ def loops(config: settings_module.Settings) -> list[BackgroundLoop]:
         Runner(),
         Sender(config.webhook_retry_schedule, allow_private=config.webhook_allow_private),
         Scheduler(),
+        Mailer(transport.from_settings(config), config.mail_from),
     ]
 
 
