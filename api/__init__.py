@@ -14,6 +14,7 @@ from strawberry.types import ExecutionContext
 from resolvers.automations import AutomationMutations
 from resolvers.clients import ClientMutations, ClientQueries
 from resolvers.documents import DocumentMutations
+from resolvers.emails import EmailMutations
 from resolvers.jobs import JobMutations, JobQueries
 from resolvers.live import LiveSubscriptions
 from resolvers.nodes import NodeQueries
@@ -42,6 +43,7 @@ Mutation = merge_types(
         TaskMutations,
         AutomationMutations,
         DocumentMutations,
+        EmailMutations,
         PeopleMutations,
         WebhookMutations,
     ),

@@ -16,6 +16,8 @@ import strawberry
 from models import (
     ActionType,
     DeliveryStatus,
+    EmailKind,
+    EmailStatus,
     EventType,
     InvoiceStatus,
     JobStatus,
@@ -63,3 +65,5 @@ InvoiceStatusEnum = Annotated[InvoiceStatus, strawberry.enum(name="InvoiceStatus
 MessageDirectionEnum = Annotated[MessageDirection, strawberry.enum(name="MessageDirection")]
 PermissionEnum = Annotated[Permission, strawberry.enum(name="TokenScope")]
 DeliveryStatusEnum = Annotated[DeliveryStatus, strawberry.enum(name="WebhookDeliveryStatus")]
+EmailKindEnum = Annotated[EmailKind, strawberry.enum(name="EmailKind")]
+EmailStatusEnum = Annotated[EmailStatus, strawberry.enum(name="EmailStatus")]

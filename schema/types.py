@@ -16,6 +16,7 @@ from models import (
     AutomationRun,
     Client,
     Contact,
+    Email,
     Invoice,
     Job,
     JobEvent,
@@ -30,6 +31,7 @@ from models import (
 from realtime.hub import FeedKey
 from schema.connection import Connection, build, decode_cursor, page_size
 from schema.context import Info
+from schema.emails import EmailType
 from schema.enums import (
     ActionTypeEnum,
     InvoiceStatusEnum,
@@ -397,6 +399,17 @@ class JobType(Node):
     ) -> Connection[InvoiceType]:
         return await child_connection(
             info, Invoice, "job_id", self.pk, "id", InvoiceType.from_model, first, after
+        )
+
+    @strawberry.field(
+        description="Emails sent (or to send) to the client's contacts about this job, oldest "
+        "first."
+    )
+    async def emails(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[EmailType]:
+        return await child_connection(
+            info, Email, "job_id", self.pk, "id", EmailType.from_model, first, after
         )
 
     @strawberry.field(

@@ -32,6 +32,8 @@ from models import (
     ActionType,
     ApiToken,
     AutomationRun,
+    Email,
+    EmailKind,
     JobEvent,
     PortalSession,
     Role,
@@ -240,6 +242,17 @@ async def build_world(firm: NewFirm) -> World:
     await job(firm, p, avery, "hooked")  # a delivery for each endpoint
     delivery = await WebhookDelivery.filter(endpoint_id=e_update.id).first()
     assert delivery is not None
+    sent = await Email.create(
+        firm_id=firm.firm.id,
+        job_id=work.id,
+        client_id=avery.id,
+        to_address="avery@example.test",
+        kind=EmailKind.MESSAGE,
+        subject="Your return",
+        text_body="Ready.",
+        html_body="<p>Ready.</p>",
+        next_attempt_at=datetime.now(UTC),
+    )
     return {
         "pipeline": gid("Pipeline", p.id),
         "payroll": gid("Pipeline", q.id),
@@ -270,6 +283,7 @@ async def build_world(firm: NewFirm) -> World:
         "endpoint update": gid("WebhookEndpoint", e_update.id),
         "endpoint delete": gid("WebhookEndpoint", e_delete.id),
         "delivery": gid("WebhookDelivery", delivery.id),
+        "email": gid("Email", sent.id),
     }
 
 
@@ -365,6 +379,7 @@ MUTATIONS: dict[str, tuple[str, Input]] = {
         lambda w: {"jobId": w["job"], "subject": "Documents", "body": "Please upload them."},
     ),
     "payInvoice": ("invoice { id status }", lambda w: {"id": w["invoice"]}),
+    "resendEmail": ("email { id status }", lambda w: {"id": w["email"]}),
     "inviteUser": (
         "user { id role } token",  # the role every inviter can give a token to
         lambda w: {"email": "new@a.test", "role": "ADMIN"},

@@ -39,6 +39,9 @@ UNCACHED_TYPES = {
     "WebhookDelivery": "the sender writes attempts outside changes",
     "WebhookDeliveryConnection": "webhook deliveries",
     "WebhookDeliveryEdge": "webhook deliveries",
+    "Email": "the mailer writes status, attempts and errors outside changes",
+    "EmailConnection": "emails",
+    "EmailEdge": "emails",
 }
 
 

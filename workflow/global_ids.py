@@ -18,6 +18,7 @@ from models import (
     AutomationRun,
     Client,
     Contact,
+    Email,
     Firm,
     Invoice,
     Job,
@@ -55,6 +56,7 @@ MODELS: dict[str, type[Model]] = {
     "ApiToken": ApiToken,
     "WebhookEndpoint": WebhookEndpoint,
     "WebhookDelivery": WebhookDelivery,
+    "Email": Email,
 }
 NOT_NODES = frozenset({"Firm"})
 TYPE_NAMES = tuple(MODELS)
