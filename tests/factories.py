@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from models import Client, Job, Pipeline, Stage
+from models import Client, Contact, Email, EmailKind, Job, Pipeline, Stage
 from schema.node import encode_id
-from workflow import clients, jobs, pipelines
+from workflow import clients, emails, jobs, pipelines, unit
 from workflow.firms import NewFirm
 from workflow.scope import Scope
 
@@ -34,3 +34,35 @@ async def job(
 
 def gid(type_name: str, pk: int) -> str:
     return str(encode_id(type_name, pk))
+
+
+async def queued_emails(
+    firm: NewFirm,
+    *addresses: str,
+    kind: EmailKind = EmailKind.MESSAGE,
+    subject: str = "Your 2025 return",
+    text: str = "Your return is ready for review.",
+    html: str = "<p>Your return is ready for review.</p>",
+    sealed_secret: str | None = None,
+    job: Job | None = None,
+    of: Client | None = None,
+) -> list[Email]:
+    """Emails queued the way a change queues them (workflow.emails.queue), one per address."""
+    owner = of or await client(firm)
+    contacts = [
+        await Contact.create(firm_id=firm.firm.id, client_id=owner.id, name=a, email=a)
+        for a in addresses or ("avery@example.test",)
+    ]
+    async with unit.change(scope_of(firm)):
+        await emails.queue(
+            owner.id,
+            job,
+            kind,
+            subject,
+            text,
+            html,
+            firm_id=firm.firm.id,
+            contacts=contacts,
+            sealed_secret=sealed_secret,
+        )
+    return list(await Email.filter(contact_id__in=[c.id for c in contacts]).order_by("id").all())

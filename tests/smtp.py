@@ -54,7 +54,7 @@ class Hold:
     answer: str = "451 4.3.0 try again later"
     release: asyncio.Event = field(default_factory=asyncio.Event)
     held: list[Envelope] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # set at the first one held
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # set as each one is held
 
 
 class SmtpServer:

@@ -23,12 +23,12 @@ import server
 import settings as settings_module
 from mail import mailer
 from mail.transport import FolderTransport, SmtpTransport
-from models import Client, Contact, Email, EmailKind, EmailStatus, Job, keys
+from models import Email, EmailKind, EmailStatus, keys
 from models.email import LINK_TOKEN_PLACEHOLDER, LINK_TOKEN_PURPOSE
-from tests.factories import client, scope_of
+from tests.factories import queued_emails as queued
 from tests.smtp import Hold, SmtpServer
 from web import workers
-from workflow import clock, emails, unit
+from workflow import clock
 from workflow.firms import NewFirm
 
 MAIL_FROM = "Acme CPA <no-reply@acme.test>"
@@ -54,38 +54,6 @@ def now() -> Iterator[datetime]:
     at = datetime.now(UTC).replace(microsecond=0)
     with clock.frozen(at):
         yield at
-
-
-async def queued(
-    firm: NewFirm,
-    *addresses: str,
-    kind: EmailKind = EmailKind.MESSAGE,
-    subject: str = "Your 2025 return",
-    text: str = "Your return is ready for review.",
-    html: str = "<p>Your return is ready for review.</p>",
-    sealed_secret: str | None = None,
-    job: Job | None = None,
-    of: Client | None = None,
-) -> list[Email]:
-    """Emails queued the way a change queues them (workflow.emails.queue), one per address."""
-    owner = of or await client(firm)
-    contacts = [
-        await Contact.create(firm_id=firm.firm.id, client_id=owner.id, name=a, email=a)
-        for a in addresses or (AVERY,)
-    ]
-    async with unit.change(scope_of(firm)):
-        await emails.queue(
-            owner.id,
-            job,
-            kind,
-            subject,
-            text,
-            html,
-            firm_id=firm.firm.id,
-            contacts=contacts,
-            sealed_secret=sealed_secret,
-        )
-    return list(await Email.filter(contact_id__in=[c.id for c in contacts]).order_by("id").all())
 
 
 async def reread(row: Email) -> Email:
