@@ -31,6 +31,7 @@ class Plan:
     fanout: tuple[tuple[int, int], ...]  # (subscribers, events sent to them)
     count_requests: int  # requests whose statements are counted, on the counting server
     idle_seconds: float  # how long the counting servers' background polling is measured
+    emails: int  # queued for the mailer, per run of bench.mail
 
 
 FULL = Plan(
@@ -42,6 +43,7 @@ FULL = Plan(
     fanout=((1000, 20), (10000, 5)),
     count_requests=10,
     idle_seconds=3.0,
+    emails=2000,
 )
 QUICK = Plan(
     Sizes(jobs=300, other_jobs=20, clients=100, staff=10),
@@ -52,6 +54,7 @@ QUICK = Plan(
     fanout=((50, 3),),
     count_requests=2,
     idle_seconds=1.0,
+    emails=200,
 )
 
 
