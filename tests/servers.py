@@ -34,7 +34,14 @@ class ServerProcess:
     def __init__(self, log_dir: Path, *args: str, **env: str) -> None:
         self.args = args  # e.g. "--no-runner", or "worker" (which serves nothing)
         self.port = free_port()
-        self.env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), **env}
+        self.env = {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            # emails (no SMTP_URL: .eml files) beside the log, not in the working tree
+            "MAIL_DIR": str(log_dir / f"outbox-{self.port}"),
+            **env,
+        }
         self.log = log_dir / f"server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 

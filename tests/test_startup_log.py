@@ -46,7 +46,8 @@ def test_the_default_server_says_what_it_serves_and_where(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_passwords_never_reach_the_startup_log(database_url: str, tmp_path: Path) -> None:
-    """PostgreSQL (trust auth ignores the password) and a private Redis that requires one."""
+    """PostgreSQL (trust auth ignores the password), a private Redis that requires one, and an
+    SMTP server's (never connected to: no mailer runs here)."""
     redis = RedisProcess().start()
     try:
         subprocess.run(
@@ -64,6 +65,7 @@ def test_passwords_never_reach_the_startup_log(database_url: str, tmp_path: Path
             "2",
             DATABASE_URL=database,
             REDIS_URL=f"redis://:redis-pw-7x@127.0.0.1:{redis.port}/0",
+            SMTP_URL="smtp://mailer:smtp-pw-7x@127.0.0.1:2525?starttls=true",
         )
         lines = started_log(server)
     finally:
@@ -75,6 +77,8 @@ def test_passwords_never_reach_the_startup_log(database_url: str, tmp_path: Path
         "automations runner and webhook sender: not here (--no-runner): run `python server.py "
         "worker` processes",
         "serving processes: 2",
+        "mail: smtp 127.0.0.1:2525 (STARTTLS), from Workflow <no-reply@localhost>, sent by the "
+        "`python server.py worker` processes",
     ]:
         assert expected in lines, text
     assert "pw-7x" not in text
