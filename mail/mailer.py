@@ -13,14 +13,16 @@ written:
   BACKOFF (10 s, 1 min, 5 min, then every 15 min, for as long as it takes): an unreachable or
   misconfigured SMTP server makes emails wait, never fail.
 
-A mailer that dies mid-attempt leaves the lease to expire (the attempt's deadline is shorter),
-and the email is sent again by whichever mailer claims it next, under the same Message-ID.
+A mailer that dies mid-attempt leaves the lease to expire (twice the transport's deadline for
+an attempt, which asyncio.timeout enforces), and the email is sent again by whichever mailer
+claims it next, under the same Message-ID and the same bytes.
 
 The one window SMTP cannot close: the server accepted a message (its 250 to DATA is on the
 wire) and the mailer died, or lost the connection, before recording SENT. The retry carries the
 same Message-ID header, by which receiving systems deduplicate, so the recipient sees one
 email; a server that does not deduplicate delivers it twice. (Closing it would need the server
-to report acceptances we can query; SMTP has no such thing.)
+to report acceptances we can query; SMTP has no such thing.) The folder transport has no such
+window: a file written again replaces the first (mail.transport.FolderTransport).
 
 Fair between firms: due emails are claimed round robin by firm
 (realtime.background.IN_FIRM_TURNS: every firm's first due email before any firm's second), and

@@ -18,8 +18,9 @@ a new connection.
 
 SMTP_URL: `smtp://[USER:PASSWORD@]HOST[:PORT]` (port 25, or 587 with `?starttls=true`: upgrade
 to TLS before authenticating, required), `smtps://...` (TLS from the start, port 465), and
-`timeout=SECONDS` for each command (default 30). Certificates are verified. The password is in
-no log line and no error text (settings.without_password).
+`timeout=SECONDS` for each command (default 30; a whole attempt may take twice that, and the
+mailer leases an email for twice the attempt). Certificates are verified. The password is in
+no log line and no error text: `description` names only host and port.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ log = logging.getLogger("workflow.mail")
 
 DEFAULT_TIMEOUT = 30.0  # seconds for each SMTP command (SMTP_URL's timeout=)
 COMMANDS_PER_ATTEMPT = 2  # an attempt may take this many commands' timeouts in all
-FOLDER_TIMEOUT = 30.0
+FOLDER_TIMEOUT = 30.0  # seconds to write a file (a full or stuck disk: tried again later)
 IDLE_REUSE = 5.0  # seconds a connection may sit idle and still be used for the next message
 MESSAGES_PER_CONNECTION = 100  # then QUIT and a new connection (servers cap it too)
 MAX_IDLE_CONNECTIONS = 20
