@@ -546,6 +546,29 @@ async def test_staff_end_a_contact_s_sessions(
     assert (await data(portal_http, ME, again))["me"]["email"] == "ended@client.test"
 
 
+UPDATE_EMAIL = """mutation Update($id: ID!, $email: String!) {
+  updateContact(input: {id: $id, email: $email}) { errors { code } }
+}"""
+
+
+@pytest.mark.parametrize("how", ["revokePortalSessions", "a new email address"])
+async def test_links_mailed_before_staff_shut_a_contact_out_no_longer_sign_in(
+    portal_http: httpx.AsyncClient, firm_a: NewFirm, how: str
+) -> None:
+    person = await contact(firm_a, "moved@client.test")
+    await request_link(portal_http, person.email)
+    mailed = await link_token(person)
+    staff = graphql_client(portal_http, firm_a.token)
+    contact_id = global_id("Contact", person.id)
+    if how == "revokePortalSessions":
+        assert (await staff(REVOKE, id=contact_id))["revokePortalSessions"]["errors"] == []
+    else:
+        answer = await staff(UPDATE_EMAIL, id=contact_id, email="new@client.test")
+        assert answer["updateContact"]["errors"] == []
+    assert await sign_in(portal_http, mailed) == REFUSED
+    assert await PortalSession.filter(contact_id=person.id).count() == 0
+
+
 async def test_another_firm_s_contact_is_a_missing_one_to_revoke(
     portal_http: httpx.AsyncClient, firm_a: NewFirm, firm_b: NewFirm
 ) -> None:

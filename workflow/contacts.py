@@ -13,7 +13,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from models import Client, Contact, PortalSession
+from models import Client, Contact, PortalLink, PortalSession
 from workflow import clock, validation
 from workflow.errors import DomainError, invalid
 from workflow.scope import Scope
@@ -43,13 +43,19 @@ async def _email_taken(firm_id: int, client_id: int, email: str, contact_id: int
 
 
 async def revoke_sessions(contact: Contact) -> int:
-    """End the contact's open portal sessions (inside the current change); how many."""
+    """End the contact's open portal sessions, and spend the sign-in links not used yet (a
+    link mailed to an address since replaced must not open a new session), inside the current
+    change; how many sessions ended."""
+    now = clock.now()
+    await PortalLink.filter(
+        firm_id=contact.firm_id, contact_id=contact.id, used_at__isnull=True, expires_at__gt=now
+    ).update(expires_at=now)
     return await PortalSession.filter(
         firm_id=contact.firm_id,
         contact_id=contact.id,
         revoked_at__isnull=True,
-        expires_at__gt=clock.now(),
-    ).update(revoked_at=clock.now())
+        expires_at__gt=now,
+    ).update(revoked_at=now)
 
 
 async def create_contact(
