@@ -40,6 +40,7 @@ class ServerProcess:
             "PORT": str(self.port),
             # emails (no SMTP_URL: .eml files) beside the log, not in the working tree
             "MAIL_DIR": str(log_dir / f"outbox-{self.port}"),
+            "PUBLIC_URL": f"http://127.0.0.1:{self.port}",  # the links its emails hold
             **env,
         }
         self.log = log_dir / f"server-{self.port}.log"
@@ -315,11 +316,12 @@ class Stack:
         return self.servers[-1]
 
     @classmethod
-    def start(cls, database_url: str, log_dir: Path) -> Stack:
+    def start(cls, database_url: str, log_dir: Path, **env: str) -> Stack:
+        """`env`: more of the servers' environment (SMTP_URL, PUBLIC_URL, ...)."""
         if database_url.startswith("sqlite"):
-            return cls([ServerProcess(log_dir, DATABASE_URL=database_url).start()], None)
+            return cls([ServerProcess(log_dir, DATABASE_URL=database_url, **env).start()], None)
         redis = RedisProcess().start()
-        env = {"DATABASE_URL": database_url, "REDIS_URL": redis.url}
+        env = {"DATABASE_URL": database_url, "REDIS_URL": redis.url, **env}
         stack = cls([ServerProcess(log_dir, **env) for _ in range(2)], redis)
         try:  # side by side: the database is migrated already, so neither has work to race for
             for server in stack.servers:

@@ -11,7 +11,7 @@ import pytest
 
 import settings
 from web.app import create_app
-from web.board_page import CONTENT_SECURITY_POLICY
+from web.pages import CONTENT_SECURITY_POLICY
 
 
 @pytest.fixture

@@ -45,10 +45,10 @@ from realtime.broker import create_broker
 from realtime.hub import Hub
 from schema.context import Context
 from web import graphiql, workers
-from web.board_page import board_routes
 from web.graphql_http import JSONGraphQL, encode_json
 from web.idempotency import Idempotency
 from web.middleware import BearerAuth, BodyLimit, RequestLog, Timeout
+from web.pages import page_routes
 from web.portal import portal_route
 from web.ratelimit import create_rate_limiter
 from web.sockets import OpenSockets, StartLimits
@@ -336,7 +336,8 @@ def create_app(
             WebSocketRoute("/graphql", graphql),
             Mount(graphiql.ASSETS_PATH, app=graphiql.assets()),
             portal_route(config),
-            *board_routes(),
+            *page_routes("board"),
+            *page_routes("portal"),  # after portal_route: /portal/graphql is not a file
         ],
         lifespan=lifespan,
     )

@@ -16,13 +16,18 @@ export class ApiError extends Error {
   }
 }
 
-/** Runs a query or mutation; resolves to `data`, or throws an ApiError for `errors`. */
-export async function graphql(token, query, variables = {}) {
+/**
+ * Runs a query or mutation; resolves to `data`, or throws an ApiError for `errors`. The
+ * portal page uses it too, with its own endpoint (and no token before signing in).
+ */
+export async function graphql(token, query, variables = {}, endpoint = "/graphql") {
   let response;
+  const headers = { "Content-Type": "application/json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
   try {
-    response = await fetch("/graphql", {
+    response = await fetch(endpoint, {
       method: "POST",
-      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+      headers,
       body: JSON.stringify({ query, variables }),
     });
   } catch (error) {
