@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
-from models import Firm, Priority, Role, User
+from models import ActionType, Automation, Firm, Priority, Role, Stage, User
 from workflow import clients, contacts, jobs, pipelines, tasks
 from workflow.firms import NewFirm, create_firm, issue_token
 from workflow.scope import Scope
@@ -38,6 +38,18 @@ CLIENTS = [  # name, tags, its contact
 CONTACT_DOMAIN = "example.com"  # reserved (RFC 2606): the demo's emails reach nobody
 TEAM = [("Pat Preparer", "pat", Role.STAFF), ("Riley Reviewer", "riley", Role.ADMIN)]
 TASKS = ["Request documents", "Check prior-year return", "Call the client"]
+# The first 1040 stage sends each job's client an organizer (with weekly reminders) and moves
+# the job on once it is submitted: the demo's portal has something to answer.
+ORGANIZER = {
+    "title": "2026 tax organizer",
+    "questions": [
+        "Did your address or filing status change in 2026?",
+        "Did you have any new dependents?",
+        "List any 1099 forms you received.",
+    ],
+    "remindEveryDays": 7,
+    "maxReminders": 3,
+}
 
 
 async def demo() -> tuple[NewFirm, bool]:
@@ -78,6 +90,8 @@ async def seed_demo() -> NewFirm:
     for pipeline_name, stage_names in PIPELINES.items():
         pipeline = await pipelines.create_pipeline(scope, pipeline_name, stage_names)
         stages = await pipeline.stages.all().order_by("position")
+        if pipeline_name == "1040 Return":
+            await _send_organizers(scope, stages[0])
         for client in rng.sample(people, 5):
             job = await jobs.create_job(
                 scope,
@@ -95,3 +109,18 @@ async def seed_demo() -> NewFirm:
             if target.id != job.stage_id:
                 await jobs.move_job(scope, job.id, target.id)
     return new
+
+
+async def _send_organizers(scope: Scope, stage: Stage) -> None:
+    """SEND_ORGANIZER on entering the stage, which moves its jobs on once answered. Written
+    as the settings check leaves them (the automations layer, which checks, is above this)."""
+    async with change(scope):
+        stage.auto_move, stage.portal_name = True, "Waiting for your documents"
+        await stage.save(update_fields=["auto_move", "portal_name", "updated_at"])
+        await Automation.create(
+            firm_id=scope.firm_id,
+            stage_id=stage.id,
+            position=0,
+            action=ActionType.SEND_ORGANIZER,
+            settings=ORGANIZER,
+        )
