@@ -462,3 +462,25 @@ async def test_staff_pay_and_submit_stop_reminders(world: World) -> None:
     assert [e.changes for e in paid] == [{"invoice": world.neighbour.invoice.id}]
     changed = await JobEvent.filter(job_id=world.neighbour.job.id, type=EventType.INVOICE_CHANGED)
     assert [e.changes["action"] for e in changed] == ["created"]  # paying is INVOICE_PAID
+
+
+@pytest.mark.postgres_only
+async def test_concurrent_submissions_and_payment_move_the_job_once(world: World) -> None:
+    """Five submissions of one organizer at once and the payment of the invoice: one
+    submission wins, the others are refused, and the job moves exactly once."""
+    submissions = [
+        portal.submit_organizer(world.avery, world.mine.organizer.id, [f"try {n}", "x"])
+        for n in range(5)
+    ]
+    payment = documents.pay_invoice(scope_of(world.firm), world.mine.invoice.id)
+    results = await asyncio.gather(*submissions, payment, return_exceptions=True)
+    refusals = [r for r in results if isinstance(r, DomainError)]
+    assert [answer(r) for r in refusals] == [
+        ("INVALID_INPUT", "the organizer is already submitted", "organizerId")
+    ] * 4
+    assert not [r for r in results if isinstance(r, BaseException) and r not in refusals]
+    history = await JobEvent.filter(job_id=world.mine.job.id).order_by("seq")
+    types = [e.type for e in history]
+    assert types.count(EventType.CLIENT_SUBMITTED_ORGANIZER) == 1
+    assert types.count(EventType.JOB_MOVED) == 1 and types[-1] == EventType.JOB_MOVED
+    assert (await Job.get(id=world.mine.job.id)).stage_id == world.stages[1].id
