@@ -8,11 +8,13 @@ Each refused call runs between two snapshots of the tables it could write: ident
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from tortoise import connections
 
@@ -28,15 +30,17 @@ from models import (
     MessageDirection,
     Organizer,
     OrganizerStatus,
+    PortalLink,
     Stage,
     WebhookDelivery,
 )
 from realtime.broker import InProcessBroker
 from realtime.hub import FeedKey, Hub
+from tests.conftest import GraphQL
 from tests.factories import board, client, gid, scope_of
-from workflow import documents, jobs, portal, unit, webhooks
+from workflow import documents, jobs, portal, portal_auth, unit, webhooks
 from workflow.errors import DomainError, ErrorCode
-from workflow.firms import NewFirm
+from workflow.firms import NewFirm, hash_token
 from workflow.portal_scope import PortalCaller
 from workflow.scope import MAX_ROW_ID
 
@@ -484,3 +488,329 @@ async def test_concurrent_submissions_and_payment_move_the_job_once(world: World
     assert types.count(EventType.CLIENT_SUBMITTED_ORGANIZER) == 1
     assert types.count(EventType.JOB_MOVED) == 1 and types[-1] == EventType.JOB_MOVED
     assert (await Job.get(id=world.mine.job.id)).stage_id == world.stages[1].id
+
+
+# The portal's GraphQL (POST /portal/graphql), as a signed-in contact.
+
+PortalGraphQL = Callable[..., Awaitable[dict[str, Any]]]
+JOBS = """{ jobs(first: 10) { totalCount edges { node { id title status stageName dueDate
+  organizers { totalCount edges { node { id title questions answers status } } }
+  invoices { edges { node { id currency totalCents status paidAt
+    lineItems { description quantity unitPriceCents amountCents } } } }
+  messages { edges { node { id subject body direction inReplyToId } } } } } } }"""
+LISTS = """{ organizers { edges { node { id job { id } } } }
+  invoices { edges { node { id job { id } } } }
+  messages { edges { node { id job { id } } } } }"""
+ORGANIZER = """query($id: ID!) { organizer(id: $id) { id title questions answers status
+  job { id title stageName } } }"""
+SAVE = """mutation($id: ID!, $answers: [String!]!) {
+  saveOrganizerAnswers(input: {organizerId: $id, answers: $answers}) {
+  organizer { id status answers } errors { code field message } } }"""
+SUBMIT = """mutation($id: ID!, $answers: [String!]!) {
+  submitOrganizer(input: {organizerId: $id, answers: $answers}) {
+  organizer { id status answers job { stageName } } errors { code field message } } }"""
+REPLY = """mutation($id: ID!, $body: String!) {
+  replyToMessage(input: {messageId: $id, body: $body}) {
+  message { id subject body direction inReplyToId job { id } } errors { code field message } } }"""
+
+
+async def _session(contact_id: int, firm_id: int) -> str:
+    """A portal session token for a contact, through a sign-in link (workflow.portal_auth)."""
+    link = portal_auth.LINK_PREFIX + secrets.token_urlsafe(16)
+    await PortalLink.create(
+        firm_id=firm_id,
+        contact_id=contact_id,
+        token_hash=hash_token(link),
+        expires_at=datetime.now(UTC) + timedelta(minutes=15),
+    )
+    return (await portal_auth.sign_in(link)).token
+
+
+@pytest.fixture
+async def portal_gql(http: httpx.AsyncClient, world: World) -> PortalGraphQL:
+    """GraphQL at /portal/graphql as Avery's contact."""
+    token = await _session(world.avery.contact_id, world.avery.firm_id)
+
+    async def run(query: str, **variables: Any) -> dict[str, Any]:
+        response = await http.post(
+            "/portal/graphql",
+            json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    return run
+
+
+async def data(portal_gql: PortalGraphQL, query: str, **variables: Any) -> dict[str, Any]:
+    body = await portal_gql(query, **variables)
+    assert "errors" not in body, body["errors"]
+    return body["data"]  # type: ignore[no-any-return]
+
+
+def ids(connection: dict[str, Any]) -> list[str]:
+    return [edge["node"]["id"] for edge in connection["edges"]]
+
+
+async def test_the_portal_shows_the_clients_jobs_and_their_documents(
+    portal_gql: PortalGraphQL, world: World
+) -> None:
+    await jobs.update_job(scope_of(world.firm), world.mine.job.id, due_date=date(2026, 4, 15))
+    found = (await data(portal_gql, JOBS))["jobs"]
+    assert found["totalCount"] == 2
+    mine, completed = (edge["node"] for edge in found["edges"])
+    assert (mine["id"], mine["title"], mine["status"], mine["stageName"], mine["dueDate"]) == (
+        gid("Job", world.mine.job.id),
+        "2025 return",
+        "ACTIVE",
+        "Waiting for you",
+        "2026-04-15",
+    )
+    assert completed["status"] == "COMPLETED"
+    assert mine["organizers"] == {
+        "totalCount": 1,
+        "edges": [
+            {
+                "node": {
+                    "id": gid("Organizer", world.mine.organizer.id),
+                    "title": "Organizer",
+                    "questions": ["Income?", "Kids?"],
+                    "answers": [],
+                    "status": "SENT",
+                }
+            }
+        ],
+    }
+    invoice = mine["invoices"]["edges"][0]["node"]
+    assert (invoice["currency"], invoice["totalCents"], invoice["status"]) == (
+        "USD",
+        45000,
+        "UNPAID",
+    )
+    assert invoice["lineItems"] == [
+        {"description": "1040", "quantity": 1, "unitPriceCents": 45000, "amountCents": 45000}
+    ]
+    message = mine["messages"]["edges"][0]["node"]
+    assert (message["subject"], message["body"], message["direction"]) == (
+        "Your 2025 return",
+        "Hello",
+        "OUTBOUND",
+    )
+    lists = await data(portal_gql, LISTS)
+    visible = (world.mine, world.completed)
+    for field, type_name in (
+        ("organizers", "Organizer"),
+        ("invoices", "Invoice"),
+        ("messages", "Message"),
+    ):
+        assert ids(lists[field]) == [
+            gid(type_name, getattr(d, type_name.lower()).id) for d in visible
+        ]
+        jobs_of = [edge["node"]["job"]["id"] for edge in lists[field]["edges"]]
+        assert jobs_of == [gid("Job", d.job.id) for d in visible]
+
+
+async def test_every_portal_field_answers_another_clients_ids_like_missing_ones(
+    portal_gql: PortalGraphQL, world: World
+) -> None:
+    lookups = [
+        ("Job", "job", "job", "id title"),
+        ("Organizer", "organizer", "organizer", "id answers"),
+        ("Invoice", "invoice", "invoice", "id totalCents"),
+        ("Message", "message", "message", "id body"),
+    ]
+    mutations = [
+        ("Organizer", "organizer", SAVE, {"answers": ["a", "b"]}),
+        ("Organizer", "organizer", SAVE, {"answers": ["a"]}),
+        ("Organizer", "organizer", SUBMIT, {"answers": ["a", "b"]}),
+        ("Message", "message", REPLY, {"body": "Hello"}),
+    ]
+    strangers = (world.neighbour, world.foreign, world.archived)
+
+    def missing(type_name: str) -> str:
+        return gid(type_name, MISSING)
+
+    for type_name, attribute, field, selection in lookups:
+        query = f"query($id: ID!) {{ {field}(id: $id) {{ {selection} }} }}"
+        nothing = await portal_gql(query, id=missing(type_name))
+        assert nothing == {"data": {field: None}}
+        for stranger in strangers:
+            their_id = gid(type_name, getattr(stranger, attribute).id)
+            assert await portal_gql(query, id=their_id) == nothing, (field, stranger.job.title)
+        nested = "query($id: ID!) { job(id: $id) { organizers { edges { node { id } } } } }"
+        for stranger in strangers:
+            assert await portal_gql(nested, id=gid("Job", stranger.job.id)) == {
+                "data": {"job": None}
+            }
+    for type_name, attribute, mutation, variables in mutations:
+        before = await snapshot()
+        nothing = await portal_gql(mutation, id=missing(type_name), **variables)
+        payload = next(iter(nothing["data"].values()))
+        assert payload["errors"][0]["code"] == "NOT_FOUND"
+        for stranger in strangers:
+            their_id = gid(type_name, getattr(stranger, attribute).id)
+            assert await portal_gql(mutation, id=their_id, **variables) == nothing
+        assert await snapshot() == before
+    # the lists hold none of the strangers' rows
+    listed = await data(portal_gql, LISTS)
+    every = {edge["node"]["id"] for field in listed.values() for edge in field["edges"]}
+    every |= set(ids((await data(portal_gql, JOBS))["jobs"]))
+    for stranger in strangers:
+        for type_name, attribute in (
+            ("Job", "job"),
+            ("Organizer", "organizer"),
+            ("Invoice", "invoice"),
+            ("Message", "message"),
+        ):
+            assert gid(type_name, getattr(stranger, attribute).id) not in every
+
+
+HISTORY = """query($id: ID!) { job(id: $id) { stage { name }
+  history(first: 100) { edges { node { type changes } } } } }"""
+
+
+async def history(gql: GraphQL, job_id: int) -> tuple[str, list[dict[str, Any]]]:
+    """A job's stage name and history, as staff see them."""
+    job = (await gql(HISTORY, id=gid("Job", job_id)))["job"]
+    return job["stage"]["name"], [edge["node"] for edge in job["history"]["edges"]]
+
+
+PAY = (
+    """mutation($id: ID!) { payInvoice(input: {id: $id}) { invoice { status } errors { code } } }"""
+)
+
+
+async def test_the_loop_closes_through_both_endpoints(
+    portal_gql: PortalGraphQL, gql: GraphQL, world: World
+) -> None:
+    """The contact saves a draft, the firm is paid, the contact submits: the job moves on,
+    and staff see each step in the job's history."""
+    organizer = gid("Organizer", world.mine.organizer.id)
+    saved = await data(portal_gql, SAVE, id=organizer, answers=["Wages", ""])
+    assert saved["saveOrganizerAnswers"] == {
+        "organizer": {"id": organizer, "status": "SENT", "answers": ["Wages", ""]},
+        "errors": [],
+    }
+    paid = await gql(PAY, id=gid("Invoice", world.mine.invoice.id))
+    assert paid["payInvoice"] == {"invoice": {"status": "PAID"}, "errors": []}
+    submitted = await data(portal_gql, SUBMIT, id=organizer, answers=["Wages", "Two"])
+    assert submitted["submitOrganizer"] == {
+        "organizer": {
+            "id": organizer,
+            "status": "SUBMITTED",
+            "answers": ["Wages", "Two"],
+            "job": {"stageName": "Prepare Return"},  # moved on: the stage's own name
+        },
+        "errors": [],
+    }
+    again = await data(portal_gql, SUBMIT, id=organizer, answers=["Wages", "Two"])
+    assert again["submitOrganizer"] == {
+        "organizer": None,
+        "errors": [
+            {
+                "code": "INVALID_INPUT",
+                "field": "organizerId",
+                "message": "the organizer is already submitted",
+            }
+        ],
+    }
+    stage, events = await history(gql, world.mine.job.id)
+    assert stage == "Prepare Return"
+    contact = gid("Contact", world.avery.contact_id)
+    assert events[-4:] == [
+        {
+            "type": "ORGANIZER_CHANGED",
+            "changes": {"organizer": organizer, "action": "saved", "contact": contact},
+        },
+        {"type": "INVOICE_PAID", "changes": {"invoice": gid("Invoice", world.mine.invoice.id)}},
+        {
+            "type": "CLIENT_SUBMITTED_ORGANIZER",
+            "changes": {"organizer": organizer, "contact": contact},
+        },
+        {"type": "JOB_MOVED", "changes": events[-1]["changes"]},
+    ]
+
+
+async def test_a_reply_through_the_portal(
+    portal_gql: PortalGraphQL, gql: GraphQL, world: World
+) -> None:
+    original = gid("Message", world.mine.message.id)
+    reply = (await data(portal_gql, REPLY, id=original, body=SCRIPT))["replyToMessage"]
+    assert reply["errors"] == []
+    message = reply["message"]
+    assert (message["subject"], message["body"], message["direction"]) == (
+        "Re: Your 2025 return",
+        SCRIPT,  # verbatim: whoever shows it escapes it
+        "INBOUND",
+    )
+    assert (message["inReplyToId"], message["job"]["id"]) == (
+        original,
+        gid("Job", world.mine.job.id),
+    )
+    thread = await data(
+        portal_gql,
+        "query($id: ID!) { job(id: $id) { messages { edges { node { id direction } } } } }",
+        id=gid("Job", world.mine.job.id),
+    )
+    assert [e["node"] for e in thread["job"]["messages"]["edges"]] == [
+        {"id": original, "direction": "OUTBOUND"},
+        {"id": message["id"], "direction": "INBOUND"},
+    ]
+    _, events = await history(gql, world.mine.job.id)
+    assert events[-1] == {
+        "type": "CLIENT_REPLIED",
+        "changes": {
+            "message": message["id"],
+            "in_reply_to": original,
+            "contact": gid("Contact", world.avery.contact_id),
+        },
+    }
+
+
+async def test_oversized_input_is_refused_in_the_payload_and_changes_nothing(
+    portal_gql: PortalGraphQL, world: World
+) -> None:
+    organizer = gid("Organizer", world.mine.organizer.id)
+    cases = [
+        (SAVE, {"id": organizer, "answers": ["x" * (portal.ANSWER_MAX + 1), ""]}, "answers"),
+        (SUBMIT, {"id": organizer, "answers": ["ok", "\x00"]}, "answers"),
+        (SUBMIT, {"id": organizer, "answers": ["only one"]}, "answers"),
+        (
+            REPLY,
+            {"id": gid("Message", world.mine.message.id), "body": "x" * (portal.BODY_MAX + 1)},
+            "body",
+        ),
+        (SUBMIT, {"id": "not an id", "answers": ["a", "b"]}, "organizerId"),
+        (
+            SUBMIT,
+            {"id": gid("Invoice", world.mine.invoice.id), "answers": ["a", "b"]},
+            "organizerId",
+        ),
+    ]
+    for mutation, variables, field in cases:
+        before = await snapshot()
+        payload = next(iter((await data(portal_gql, mutation, **variables)).values()))
+        assert await snapshot() == before
+        assert [(e["code"], e["field"]) for e in payload["errors"]] == [
+            ("INVALID_ID" if field.endswith("Id") else "INVALID_INPUT", field)
+        ], variables
+        assert payload.get("organizer", payload.get("message")) is None
+
+
+async def test_a_page_of_jobs_costs_the_same_statements_whatever_its_size(
+    portal_gql: PortalGraphQL, world: World, sql_statements: Any
+) -> None:
+    async def statements() -> int:
+        sql_statements.statements.clear()
+        await data(portal_gql, JOBS)
+        await data(portal_gql, LISTS)
+        return len(sql_statements.statements)
+
+    await statements()  # the session's first use is noted (last_used_at) once
+    few = await statements()
+    pipeline_id = world.stages[0].pipeline_id
+    owner = await Client.get(id=world.avery.client_id)
+    for n in range(6):
+        await _documents(world.firm, pipeline_id, owner, f"job {n}")
+    assert await statements() == few
