@@ -50,6 +50,7 @@ from models import (
 )
 from workflow import clock, validation
 from workflow.automove import auto_move_if_done
+from workflow.documents import MESSAGE_BODY_MAX, MESSAGE_SUBJECT_MAX
 from workflow.errors import DomainError, ErrorCode, invalid, not_found
 from workflow.portal_scope import PortalCaller
 from workflow.scope import MAX_ROW_ID
@@ -60,8 +61,7 @@ Document = TypeVar("Document", Organizer, Invoice, Message)
 VISIBLE_STATUSES = (JobStatus.ACTIVE, JobStatus.COMPLETED)
 ANSWER_MAX = 10_000  # characters of one answer
 MAX_ANSWERS = 200  # an organizer has at most 200 questions (SEND_ORGANIZER's settings)
-BODY_MAX = 20_000  # characters of a reply
-SUBJECT_MAX = 500  # Message.subject's column
+BODY_MAX = MESSAGE_BODY_MAX  # characters of a reply, as of a message staff write
 
 
 # Reads
@@ -202,7 +202,7 @@ def reply_subject(subject: str) -> str:
     base = subject
     while base[:4].lower() == "re: ":
         base = base[4:]
-    return f"Re: {base}"[:SUBJECT_MAX]
+    return f"Re: {base}"[:MESSAGE_SUBJECT_MAX]
 
 
 # Writes
