@@ -11,13 +11,14 @@ from strawberry.extensions import MaxTokensLimiter
 from strawberry.tools import merge_types
 
 from api import MAX_TOKENS, Schema, ShapeLimits
+from resolvers.portal import PortalDocumentMutations, PortalDocumentQueries
 from resolvers.portal_auth import PortalAuthMutations, PortalAuthQueries
 from schema.extensions import OperationSetup, ParsedOnce
 from schema.introspection import IntrospectionAnswers
 from schema.portal_guard import PortalGuard
 
-PORTAL_QUERIES: tuple[type, ...] = (PortalAuthQueries,)
-PORTAL_MUTATIONS: tuple[type, ...] = (PortalAuthMutations,)
+PORTAL_QUERIES: tuple[type, ...] = (PortalAuthQueries, PortalDocumentQueries)
+PORTAL_MUTATIONS: tuple[type, ...] = (PortalAuthMutations, PortalDocumentMutations)
 
 PortalQuery = merge_types("Query", PORTAL_QUERIES)
 PortalMutation = merge_types("Mutation", PORTAL_MUTATIONS)

@@ -63,7 +63,7 @@ async def fetch_pages(
     order_column: str,
     limit: int,
     after: Any = None,
-    where_in: dict[str, Sequence[str]] | None = None,
+    where_in: dict[str, Sequence[Any]] | None = None,
 ) -> dict[int, list[M]]:
     """Up to `limit` rows per parent, ordered by `order_column`, keyed after `after`.
 

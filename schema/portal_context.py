@@ -9,12 +9,14 @@ which is never None past the guard but says UNAUTHENTICATED rather than fail if 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TypeAlias
 
 from starlette.requests import Request
 from strawberry.types import Info as StrawberryInfo
 
 from schema.loaders import Loaders
+from schema.portal_loaders import PortalLoaders
 from workflow.errors import DomainError, ErrorCode
 from workflow.portal_scope import PortalCaller
 from workflow.scope import NOBODY, Scope
@@ -43,6 +45,11 @@ class PortalContext:
     def scope(self) -> Scope:
         """The firm scope of the caller (no permissions, no user), NOBODY before sign-in."""
         return self.caller.scope if self.caller else NOBODY
+
+    @cached_property
+    def client_loaders(self) -> PortalLoaders:
+        """The request's loaders of the caller's client's rows (schema.portal_loaders)."""
+        return PortalLoaders(self.caller_required())
 
     def caller_required(self) -> PortalCaller:
         """The signed-in contact; UNAUTHENTICATED if there is none."""

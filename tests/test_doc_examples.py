@@ -11,8 +11,9 @@ without being registered here.
 - variables come from the demo data (VARIABLES, by file and operation name), chosen from the
   answer of the README's board query; an example that needs a variable not given there fails.
 ```graphql portal blocks (docs/portal.md) are the client portal's: each is valid against the
-portal schema, and together they are the sign-in flow, run in order at the demo server's
-/portal/graphql for a contact of the demo firm (PORTAL_FLOW).
+portal schema, and together they are the portal flow (sign in, read the client's jobs, answer
+the demo's organizer and reply to its message), run in order at the demo server's
+/portal/graphql for the contact of the demo client that has them (PORTAL_FLOW).
 ```python blocks are run and what they define is checked (PYTHON_CHECKS); ```json blocks must
 parse. A block in any other language fails, until this file says how it is checked.
 """
@@ -258,7 +259,19 @@ async def _subscribe(demo: Demo, example: Example, variables: dict[str, Any]) ->
 
 
 # The portal's examples: the sign-in flow, in this order.
-PORTAL_FLOW = ["docs/portal.md#RequestLink", "docs/portal.md#SignIn", "docs/portal.md#Me"]
+PORTAL_FLOW = [
+    "docs/portal.md#RequestLink",
+    "docs/portal.md#SignIn",
+    "docs/portal.md#Me",
+    "docs/portal.md#Jobs",
+    "docs/portal.md#Organizer",
+    "docs/portal.md#SaveAnswers",
+    "docs/portal.md#Submit",
+    "docs/portal.md#Reply",
+]
+# The demo's jobs with the contacts of their clients, to find the one with portal work.
+DEMO_PORTAL_WORK = """{ jobs(first: 100) { edges { node { organizers { totalCount }
+  client { contacts { email } } } } } }"""
 
 
 def test_the_portal_examples_are_valid_portal_documents() -> None:
@@ -272,12 +285,17 @@ def test_the_portal_examples_are_valid_portal_documents() -> None:
 
 @pytest.mark.slow
 def test_the_portal_examples_sign_a_demo_contact_in(demo: Demo) -> None:
-    """The flow as docs/portal.md tells it, at the demo server's /portal/graphql: a link for a
-    demo contact (its token read as the mailer would: the server sends no email here), signed
-    in with, then `me` with the session token."""
+    """The flow as docs/portal.md tells it, at the demo server's /portal/graphql: a link for the
+    demo contact whose client has an organizer (its token read as the mailer would: the server
+    sends no email here), signed in with, then `me`, the client's jobs, the organizer by id,
+    a draft of answers, the submission and a reply, with the session token."""
     flow = {e.key: e for e in examples("graphql portal")}
-    clients = demo.post("{ clients(first: 1) { edges { node { contacts { email } } } } }")
-    address = clients["data"]["clients"]["edges"][0]["node"]["contacts"][0]["email"]
+    demo_jobs = demo.post(DEMO_PORTAL_WORK)["data"]["jobs"]["edges"]
+    (address,) = {
+        edge["node"]["client"]["contacts"][0]["email"]
+        for edge in demo_jobs
+        if edge["node"]["organizers"]["totalCount"]
+    }
 
     def post(key: str, token: str | None = None, **variables: Any) -> dict[str, Any]:
         response = httpx.post(
@@ -301,6 +319,21 @@ def test_the_portal_examples_sign_a_demo_contact_in(demo: Demo) -> None:
     token = signed_in["data"]["signIn"]["token"]
     me = post("docs/portal.md#Me", token)["data"]["me"]
     assert me["email"] == address and me == signed_in["data"]["signIn"]["contact"]
+
+    jobs = [e["node"] for e in post("docs/portal.md#Jobs", token)["data"]["jobs"]["edges"]]
+    (job,) = [j for j in jobs if j["organizers"]["edges"]]
+    organizer_id = job["organizers"]["edges"][0]["node"]["id"]
+    organizer = post("docs/portal.md#Organizer", token, id=organizer_id)["data"]["organizer"]
+    assert (organizer["status"], organizer["job"]["id"]) == ("SENT", job["id"])
+    answers = ["No", "Yes, a daughter born in May", "<b>1099-NEC</b> from a side job"]
+    assert len(answers) == len(organizer["questions"])
+    saved = post("docs/portal.md#SaveAnswers", token, organizerId=organizer_id, answers=answers)
+    assert saved["data"]["saveOrganizerAnswers"]["organizer"]["status"] == "SENT"
+    submitted = post("docs/portal.md#Submit", token, organizerId=organizer_id, answers=answers)
+    assert submitted["data"]["submitOrganizer"]["organizer"]["answers"] == answers
+    message_id = job["messages"]["edges"][0]["node"]["id"]
+    reply = post("docs/portal.md#Reply", token, messageId=message_id, body="Done, thanks!")
+    assert reply["data"]["replyToMessage"]["message"]["inReplyToId"] == message_id
 
 
 def _link_email(database: Path, address: str) -> str:

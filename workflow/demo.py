@@ -1,5 +1,6 @@
 """Demo data: a firm with the pipelines of the domain document, clients (each with one contact
-who may use the portal, at an address of the reserved example.com domain), jobs and tasks.
+who may use the portal, at an address of the reserved example.com domain), jobs and tasks, and
+on the first 1040 job an organizer and a message for its client to answer in the portal.
 
 `python server.py demo` seeds it once: the demo firm is the firm named DEMO_FIRM whose active
 owner has the email DEMO_OWNER (on the reserved .test domain, which no real firm's owner has).
@@ -11,8 +12,8 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
-from models import ActionType, Automation, Firm, Priority, Role, Stage, User
-from workflow import clients, contacts, jobs, pipelines, tasks
+from models import ActionType, Automation, Firm, Job, Priority, Role, Stage, User
+from workflow import clients, contacts, documents, jobs, pipelines, tasks
 from workflow.firms import NewFirm, create_firm, issue_token
 from workflow.scope import Scope
 from workflow.unit import change
@@ -50,6 +51,11 @@ ORGANIZER = {
     "remindEveryDays": 7,
     "maxReminders": 3,
 }
+ORGANIZER_QUESTIONS = [
+    "Did your address or filing status change in 2025?",
+    "Any new dependents?",
+    "Other income (1099s, rentals, crypto)?",
+]
 
 
 async def demo() -> tuple[NewFirm, bool]:
@@ -108,6 +114,7 @@ async def seed_demo() -> NewFirm:
             target = rng.choice(stages)
             if target.id != job.stage_id:
                 await jobs.move_job(scope, job.id, target.id)
+    await _portal_work(scope)
     return new
 
 
@@ -124,3 +131,21 @@ async def _send_organizers(scope: Scope, stage: Stage) -> None:
             action=ActionType.SEND_ORGANIZER,
             settings=ORGANIZER,
         )
+
+
+async def _portal_work(scope: Scope) -> None:
+    """Something for a client to do in the portal: on the first 1040 job, an organizer to
+    answer and a message to reply to (each emailed to the client's contact)."""
+    job = (
+        await Job.filter(firm_id=scope.firm_id, pipeline__name="1040 Return").order_by("id").first()
+    )
+    if job is None:
+        return
+    await documents.send_organizer(scope, job.id, "2025 tax organizer", ORGANIZER_QUESTIONS)
+    await documents.send_message(
+        scope,
+        job.id,
+        "Documents for {job.title}",
+        "Hello {client.name},\n\nPlease answer the organizer in the portal and tell us if "
+        "anything changed this year.",
+    )

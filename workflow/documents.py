@@ -215,7 +215,9 @@ async def send_organizer(
 
 
 async def submit_organizer(scope: Scope, organizer_id: int, answers: list[str]) -> Organizer:
-    """The client's answers; may complete the stage's work (auto-move)."""
+    """The client's answers, entered by staff (ORGANIZER_CHANGED, action submitted), which stop
+    its reminders; may complete the stage's work (auto-move). The client's own submission in
+    the portal is workflow.portal.submit_organizer."""
     answers = [validation.text(a, "answers") for a in answers]
     async with change(scope) as unit:
         organizer, job = await unit.lock_item(Organizer, organizer_id)
@@ -334,7 +336,8 @@ async def create_invoice(
 
 
 async def pay_invoice(scope: Scope, invoice_id: int) -> Invoice:
-    """Mark an invoice paid; may complete the stage's work (auto-move)."""
+    """Mark an invoice paid (INVOICE_PAID), which stops its reminders; may complete the
+    stage's work (auto-move)."""
     async with change(scope) as unit:
         invoice, job = await unit.lock_item(Invoice, invoice_id)
         if invoice.status == InvoiceStatus.PAID:
@@ -343,10 +346,7 @@ async def pay_invoice(scope: Scope, invoice_id: int) -> Invoice:
         invoice.next_reminder_at = None  # paid: no more reminders
         await invoice.save()
         await unit.record(
-            job.pipeline_id,
-            EventType.INVOICE_CHANGED,
-            job,
-            changes={"invoice": invoice.id, "action": "paid"},
+            job.pipeline_id, EventType.INVOICE_PAID, job, changes={"invoice": invoice.id}
         )
         await auto_move_if_done(unit, job)
     return invoice

@@ -108,6 +108,8 @@ CHANGE_IDS = {
     "organizer": "Organizer",
     "invoice": "Invoice",
     "message": "Message",
+    "in_reply_to": "Message",
+    "contact": "Contact",
     "stage": "Stage",
     "client_id": "Client",
     "assignee_ids": "User",
