@@ -109,11 +109,14 @@ async def seed_demo() -> NewFirm:
                 tags=["2026"],
                 assignee_ids=[rng.choice(team).id],
             )
-            for title in rng.sample(TASKS, 2):
-                await tasks.create_task(scope, job.id, title, assignee_id=rng.choice(team).id)
+            titles = rng.sample(TASKS, 2)
+            assignees = [rng.choice(team).id for _ in titles]
             target = rng.choice(stages)
             if target.id != job.stage_id:
                 await jobs.move_job(scope, job.id, target.id)
+            if not target.auto_move:  # there, the client's organizer is the stage's work
+                for title, assignee in zip(titles, assignees, strict=True):
+                    await tasks.create_task(scope, job.id, title, assignee_id=assignee)
     await _portal_work(scope)
     return new
 
