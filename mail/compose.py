@@ -88,14 +88,22 @@ def compose(email: Email, mail_from: str) -> EmailMessage:
     message["Subject"] = one_line(email.subject)
     message["Date"] = format_datetime(email.created_at)
     message["Message-ID"] = message_id(email, mail_from)
-    message.set_content(text_body)  # text/plain; utf-8, quoted-printable or base64 as needed
-    message.add_alternative(html_body, subtype="html")
+    message.set_content(text_body, cte=transfer_encoding(text_body))
+    message.add_alternative(html_body, subtype="html", cte=transfer_encoding(html_body))
     for part in message.iter_parts():
         del part["MIME-Version"]  # the email package adds it to each part; it belongs on top
     # Not a random boundary: every attempt sends the same bytes. The parts are encoded text in
     # which this random (per email) string does not occur.
     message.set_boundary(f"=_{email.header_message_id}_=")
     return message
+
+
+def transfer_encoding(body: str) -> str:
+    """7bit for ASCII text whose lines fit SMTP's limit (998 characters), so that a link in an
+    .eml file reads as it is, whole; quoted-printable otherwise (the email package's choice
+    for UTF-8 text is quoted-printable or base64 alike, and it folds long lines)."""
+    fits = all(len(line) <= 998 for line in body.splitlines())
+    return "7bit" if body.isascii() and fits else "quoted-printable"
 
 
 def as_bytes(message: EmailMessage) -> bytes:
