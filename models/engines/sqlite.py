@@ -1,6 +1,18 @@
-"""SQLite, with every statement checked by models.writes."""
+"""SQLite, with every statement checked by models.writes, and transactions that take the
+database's write lock when they begin.
+
+One process runs one transaction at a time on its one connection (tortoise's lock), but other
+processes may write the same file: `server.py demo` or `create-firm` beside a running server,
+whose runner and mailer write too. A plain (deferred) BEGIN reads first and asks for the write
+lock at its first write; in WAL mode, if another process committed in between, that fails at
+once with "database is locked" (its snapshot is stale), whatever the busy timeout. BEGIN
+IMMEDIATE takes the lock first, so a second writer waits its turn (the busy timeout, 5 s)
+instead of failing.
+"""
 
 from __future__ import annotations
+
+import sqlite3
 
 from tortoise.backends.base.client import NestedTransactionContext, TransactionContext
 from tortoise.backends.sqlite.client import (
@@ -8,6 +20,7 @@ from tortoise.backends.sqlite.client import (
     SqliteTransactionContext,
     SqliteTransactionWrapper,
 )
+from tortoise.exceptions import TransactionManagementError
 
 from models.writes import CheckedWrites
 
@@ -20,6 +33,13 @@ class CheckedSqliteClient(CheckedWrites, SqliteClient):
 class CheckedSqliteTransaction(CheckedWrites, SqliteTransactionWrapper):
     def _in_transaction(self) -> TransactionContext:
         return NestedTransactionContext(CheckedSqliteTransaction(self))
+
+    async def begin(self) -> None:
+        try:
+            await self._connection.commit()
+            await self._connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise TransactionManagementError(error) from error
 
 
 client_class = CheckedSqliteClient
