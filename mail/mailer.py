@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from datetime import timedelta
 
 from tortoise.expressions import F
@@ -46,7 +45,7 @@ from mail import compose
 from mail.transport import Outcome, Outgoing, Transport
 from models import Email, EmailStatus, sql
 from models.db import is_postgres
-from realtime.background import IN_FIRM_TURNS, BackgroundLoop, FirmTurns
+from realtime.background import IN_FIRM_TURNS, BackgroundLoop, FirmTurns, InFlight
 from workflow import clock
 from workflow.unit import EMAILS
 
@@ -80,31 +79,7 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=BACKOFF[min(attempts, len(BACKOFF)) - 1])
 
 
-class InFlight:
-    """The attempts a mailer has under way, and how many are each firm's."""
-
-    def __init__(self) -> None:
-        self.emails: dict[int, Email] = {}
-        self.firms: Counter[int] = Counter()
-
-    def __len__(self) -> int:
-        return len(self.emails)
-
-    def add(self, email: Email) -> None:
-        self.emails[email.id] = email
-        self.firms[email.firm_id] += 1
-
-    def remove(self, email: Email) -> None:
-        if self.emails.pop(email.id, None) is None:
-            return
-        self.firms[email.firm_id] -= 1
-        self.firms = +self.firms  # without the zeros
-
-    def full_firms(self) -> list[int]:
-        return [firm for firm, count in self.firms.items() if count >= FIRM_IN_FLIGHT]
-
-
-async def _due(limit: int, in_flight: InFlight, turns: FirmTurns) -> list[int]:
+async def _due(limit: int, in_flight: InFlight[Email], turns: FirmTurns) -> list[int]:
     """Ids of up to `limit` due emails in firm turns, within every firm's free slots."""
     full = in_flight.full_firms()
     busy = f' AND "firm_id" NOT IN ({", ".join("?" * len(full))})' if full else ""
@@ -120,26 +95,18 @@ async def _due(limit: int, in_flight: InFlight, turns: FirmTurns) -> list[int]:
             limit + len(in_flight),
         ],
     )
-    taken: Counter[int] = Counter()
-    chosen: list[int] = []
-    for row in rows:
-        if in_flight.firms[row["firm_id"]] + taken[row["firm_id"]] < FIRM_IN_FLIGHT:
-            taken[row["firm_id"]] += 1
-            chosen.append(row["id"])
-            if len(chosen) == limit:
-                break
-    return chosen
+    return in_flight.choose(rows, limit)
 
 
 async def claim(
     limit: int = BATCH,
-    in_flight: InFlight | None = None,
+    in_flight: InFlight[Email] | None = None,
     turns: FirmTurns | None = None,
     attempt_seconds: float = 60.0,
 ) -> list[Email]:
     """Lease up to `limit` due emails in firm turns (continuing `turns`), leaving out what
     `in_flight` already holds its share of; each for an attempt of up to `attempt_seconds`."""
-    in_flight, turns = in_flight or InFlight(), turns or FirmTurns()
+    in_flight, turns = in_flight or InFlight(FIRM_IN_FLIGHT), turns or FirmTurns()
     now = clock.now()
     async with in_transaction():
         chosen = await _due(limit, in_flight, turns)
@@ -242,7 +209,7 @@ class Mailer(BackgroundLoop):
         self.transport = transport
         self.mail_from = mail_from
         self.max_in_flight = max_in_flight
-        self.in_flight = InFlight()
+        self.in_flight: InFlight[Email] = InFlight(FIRM_IN_FLIGHT)
         self.turns = FirmTurns()
         self._attempts: set[asyncio.Task[None]] = set()
         self._warned_at = -WARN_EVERY

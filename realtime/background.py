@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any, Generic, Protocol, TypeVar
 
 from models.sql import IN_FIRM_TURNS, FirmTurns
 
@@ -15,6 +18,60 @@ log = logging.getLogger(__name__)
 POLL_INTERVAL = 1.0
 
 __all__ = ["IN_FIRM_TURNS", "POLL_INTERVAL", "BackgroundLoop", "FirmTurns"]
+
+
+class FirmItem(Protocol):
+    """A unit of background work of one firm: a webhook delivery, an email."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def firm_id(self) -> int: ...
+
+
+Item = TypeVar("Item", bound=FirmItem)
+
+
+class InFlight(Generic[Item]):
+    """The attempts a loop (the webhook sender, the mailer) has under way, and how many are
+    each firm's: at most `per_firm` at once, so a firm whose attempts hang holds its few
+    slots, not the loop."""
+
+    def __init__(self, per_firm: int) -> None:
+        self.per_firm = per_firm
+        self.items: dict[int, Item] = {}
+        self.firms: Counter[int] = Counter()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def add(self, item: Item) -> None:
+        self.items[item.id] = item
+        self.firms[item.firm_id] += 1
+
+    def remove(self, item: Item) -> None:
+        if self.items.pop(item.id, None) is None:
+            return
+        self.firms[item.firm_id] -= 1
+        self.firms = +self.firms  # without the zeros
+
+    def full_firms(self) -> list[int]:
+        return [firm for firm, count in self.firms.items() if count >= self.per_firm]
+
+    def choose(self, rows: Sequence[Mapping[str, Any]], limit: int) -> list[int]:
+        """The ids of up to `limit` due rows (each with its id and firm_id, in turns) that
+        fit in their firms' free slots. The query asks for len(self) rows more than `limit`:
+        a firm with attempts in flight may get rows it has no slot for."""
+        taken: Counter[int] = Counter()
+        chosen: list[int] = []
+        for row in rows:
+            if self.firms[row["firm_id"]] + taken[row["firm_id"]] < self.per_firm:
+                taken[row["firm_id"]] += 1
+                chosen.append(row["id"])
+                if len(chosen) == limit:
+                    break
+        return chosen
 
 
 class BackgroundLoop:

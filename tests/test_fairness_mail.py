@@ -14,6 +14,7 @@ import pytest
 from mail import mailer
 from mail.transport import SmtpTransport
 from models import Email, EmailStatus
+from realtime.background import InFlight
 from tests.factories import queued_emails
 from tests.smtp import Hold, SmtpServer
 from workflow.firms import NewFirm
@@ -59,13 +60,13 @@ async def test_a_firm_at_its_cap_in_flight_gets_no_more_until_one_ends(
     firm_a: NewFirm, firm_b: NewFirm
 ) -> None:
     await queued_emails(firm_a, *addresses("a", 30))
-    flight = mailer.InFlight()
+    flight: InFlight[Email] = InFlight(mailer.FIRM_IN_FLIGHT)
     for email in await mailer.claim(limit=50):
         flight.add(email)
     assert flight.firms == {firm_a.firm.id: mailer.FIRM_IN_FLIGHT}
     [mine] = await queued_emails(firm_b, "only@b.example.test")
     assert [e.id for e in await mailer.claim(limit=50, in_flight=flight)] == [mine.id]
-    flight.remove(next(iter(flight.emails.values())))
+    flight.remove(next(iter(flight.items.values())))
     [again] = await mailer.claim(limit=50, in_flight=flight)
     assert again.firm_id == firm_a.firm.id
 

@@ -92,13 +92,13 @@ async def test_a_firm_at_its_cap_in_flight_gets_no_more_until_one_ends(
     firm_a: NewFirm, firm_b: NewFirm
 ) -> None:
     await _deliveries(firm_a, 100)
-    flight = sender.InFlight()
+    flight = sender.InFlight(sender.FIRM_IN_FLIGHT)
     for delivery in await sender.claim(limit=50):
         flight.add(delivery)
     assert flight.firms == {firm_a.firm.id: sender.FIRM_IN_FLIGHT}
     _, [mine] = await _deliveries(firm_b, 1)
     assert [d.id for d in await sender.claim(limit=50, in_flight=flight)] == [mine.id]
-    ended = next(iter(flight.deliveries.values()))
+    ended = next(iter(flight.items.values()))
     flight.remove(ended)
     [again] = await sender.claim(limit=50, in_flight=flight)
     assert again.firm_id == firm_a.firm.id
@@ -111,7 +111,7 @@ async def test_an_endpoint_that_keeps_failing_gets_one_attempt_at_a_time_after_h
     healthy, _ = await _deliveries(firm_a, 2)
     claimed = await sender.claim(limit=50)
     assert [d.endpoint_id for d in claimed] == [healthy.id, healthy.id, failing.id]
-    flight = sender.InFlight()
+    flight = sender.InFlight(sender.FIRM_IN_FLIGHT)
     for delivery in claimed:
         flight.add(delivery)
     assert await sender.claim(limit=50, in_flight=flight) == []  # its one is still in flight

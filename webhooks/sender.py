@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -32,6 +31,7 @@ from tortoise.transactions import in_transaction
 from models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, sql
 from models.db import is_postgres
 from realtime.background import IN_FIRM_TURNS, BackgroundLoop, FirmTurns
+from realtime.background import InFlight as BaseInFlight
 from webhooks import signing
 from webhooks.transport import new_client
 from workflow.unit import DELIVERIES
@@ -76,31 +76,11 @@ def failing(endpoint: WebhookEndpoint) -> bool:
     return endpoint.consecutive_failures >= FAILING_AFTER
 
 
-class InFlight:
-    """The attempts a sender has under way, and how many are each firm's."""
-
-    def __init__(self) -> None:
-        self.deliveries: dict[int, WebhookDelivery] = {}
-        self.firms: Counter[int] = Counter()
-
-    def __len__(self) -> int:
-        return len(self.deliveries)
-
-    def add(self, delivery: WebhookDelivery) -> None:
-        self.deliveries[delivery.id] = delivery
-        self.firms[delivery.firm_id] += 1
-
-    def remove(self, delivery: WebhookDelivery) -> None:
-        if self.deliveries.pop(delivery.id, None) is None:
-            return
-        self.firms[delivery.firm_id] -= 1
-        self.firms = +self.firms  # without the zeros
-
-    def full_firms(self) -> list[int]:
-        return [firm for firm, count in self.firms.items() if count >= FIRM_IN_FLIGHT]
+class InFlight(BaseInFlight[WebhookDelivery]):
+    """The attempts a sender has under way, by firm and by failing endpoint."""
 
     def busy_failing_endpoints(self) -> list[int]:
-        return sorted({d.endpoint_id for d in self.deliveries.values() if failing(d.endpoint)})
+        return sorted({d.endpoint_id for d in self.items.values() if failing(d.endpoint)})
 
 
 async def _due(limit: int, in_flight: InFlight, turns: FirmTurns) -> list[int]:
@@ -127,15 +107,7 @@ async def _due(limit: int, in_flight: InFlight, turns: FirmTurns) -> list[int]:
             limit + len(in_flight),
         ],
     )
-    taken: Counter[int] = Counter()
-    chosen: list[int] = []
-    for row in rows:
-        if in_flight.firms[row["firm_id"]] + taken[row["firm_id"]] < FIRM_IN_FLIGHT:
-            taken[row["firm_id"]] += 1
-            chosen.append(row["id"])
-            if len(chosen) == limit:
-                break
-    return chosen
+    return in_flight.choose(rows, limit)
 
 
 async def claim(
@@ -143,7 +115,7 @@ async def claim(
 ) -> list[WebhookDelivery]:
     """Lease up to `limit` due deliveries of enabled endpoints, in firm turns (continuing
     `turns`), leaving out what `in_flight` already holds its share of."""
-    in_flight, turns = in_flight or InFlight(), turns or FirmTurns()
+    in_flight, turns = in_flight or InFlight(FIRM_IN_FLIGHT), turns or FirmTurns()
     now = datetime.now(UTC)
     async with in_transaction():
         chosen = await _due(limit, in_flight, turns)
@@ -268,7 +240,7 @@ class Sender(BackgroundLoop):
         # Connects only to checked addresses; allow_private None: WEBHOOK_ALLOW_PRIVATE's POLICY.
         self.client = new_client(TIMEOUT, allow_private)
         self.max_in_flight = max_in_flight
-        self.in_flight = InFlight()
+        self.in_flight = InFlight(FIRM_IN_FLIGHT)
         self.turns = FirmTurns()
         self._attempts: set[asyncio.Task[None]] = set()
 
