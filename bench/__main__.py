@@ -3,7 +3,8 @@ processes beside its floor, and prints one table.
 
     python -m bench                       every scenario, full size (several minutes)
     python -m bench --quick               a smoke run: small seed, few requests
-    python -m bench board export          chosen scenarios: board export moves fanout memory mail
+    python -m bench board export          chosen scenarios: board export moves fanout memory
+                                          mail portal
     python -m bench --database postgres://postgres@127.0.0.1:5432/test
 
 The database named is only used to create a scratch database beside it, dropped at the end.
@@ -20,7 +21,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import board, export, fanout, mail, moves
+from bench import board, export, fanout, mail, moves, portal
 from bench.infra import private_redis
 from bench.report import Row, table
 from bench.seed import seed
@@ -37,6 +38,7 @@ SCENARIOS: dict[str, Scenario] = {
     "fanout": fanout.run,
     "memory": fanout.run_memory,
     "mail": mail.run,
+    "portal": portal.run,
 }
 
 
@@ -72,7 +74,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def chosen(names: list[str]) -> list[str]:
     if not names:
-        return ["board", "export", "moves", "fanout", "mail"]  # fanout measures memory too
+        return [name for name in SCENARIOS if name != "memory"]  # fanout measures memory too
     return list(dict.fromkeys(names))
 
 

@@ -19,14 +19,16 @@ class GraphQLError(Exception):
 
 
 class GraphQL:
-    """One connection to a server; requests on it are sequential."""
+    """One connection to a server; requests on it are sequential. `path`: the endpoint
+    (/portal/graphql for the client portal); no `token`, no Authorization header."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str | None, path: str = "/graphql") -> None:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        authorization = f"Authorization: Bearer {token}\r\n" if token else ""
         self.head = (
-            f"POST /graphql HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"{authorization}Content-Type: application/json\r\n"
         )
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None

@@ -29,6 +29,10 @@ class Row:
         return statistics.median(self.latencies) if self.latencies else None
 
     @property
+    def p90(self) -> float | None:
+        return percentile(self.latencies, 0.90) if self.latencies else None
+
+    @property
     def p99(self) -> float | None:
         return percentile(self.latencies, 0.99) if self.latencies else None
 
@@ -55,7 +59,17 @@ def per_second(count: float, seconds: float, unit: str = "req") -> str:
     return f"{rate:,.0f} {unit}/s" if rate >= 10 else f"{rate:.1f} {unit}/s"
 
 
-HEADERS = ("scenario", "p50", "p99", "throughput", "SQL/req", "peak RSS", "vs floor", "notes")
+HEADERS = (
+    "scenario",
+    "p50",
+    "p90",
+    "p99",
+    "throughput",
+    "SQL/req",
+    "peak RSS",
+    "vs floor",
+    "notes",
+)
 
 
 def cells(row: Row) -> tuple[str, ...]:
@@ -63,6 +77,7 @@ def cells(row: Row) -> tuple[str, ...]:
     return (
         row.scenario,
         ms(row.p50),
+        ms(row.p90),
         ms(row.p99),
         row.throughput,
         row.sql,

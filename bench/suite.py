@@ -32,6 +32,8 @@ class Plan:
     count_requests: int  # requests whose statements are counted, on the counting server
     idle_seconds: float  # how long the counting servers' background polling is measured
     emails: int  # queued for the mailer, per run of bench.mail
+    portal_requests: int  # page loads per row of bench.portal
+    portal_neighbours: int  # other clients of the portal firm, each with as many jobs
 
 
 FULL = Plan(
@@ -44,6 +46,8 @@ FULL = Plan(
     count_requests=10,
     idle_seconds=3.0,
     emails=2000,
+    portal_requests=300,
+    portal_neighbours=4,
 )
 QUICK = Plan(
     Sizes(jobs=300, other_jobs=20, clients=100, staff=10),
@@ -55,6 +59,8 @@ QUICK = Plan(
     count_requests=2,
     idle_seconds=1.0,
     emails=200,
+    portal_requests=40,
+    portal_neighbours=1,
 )
 
 
@@ -95,11 +101,26 @@ class Suite:
     def pipeline(self) -> str:
         return gid("Pipeline", self.firm.pipeline_id)
 
-    def servers(self, count: int, label: str) -> AbstractAsyncContextManager[list[ServerProcess]]:
+    def servers(
+        self,
+        count: int,
+        label: str,
+        *args: str,
+        database_url: str | None = None,
+        redis_url: str | None = None,
+    ) -> AbstractAsyncContextManager[list[ServerProcess]]:
         """`count` new servers: each scenario measures its own processes' memory from their
-        start. `label` names their profiles."""
+        start. `label` names their profiles; `args`: more of their command line; by default
+        on the suite's database and Redis (an empty `redis_url`: none, the in-process broker)."""
         profile = self.profile_dir / label if self.profile_dir else None
-        return servers(self.log_dir, self.database_url, self.redis.url, count, profile=profile)
+        return servers(
+            self.log_dir,
+            database_url or self.database_url,
+            self.redis.url if redis_url is None else redis_url,
+            count,
+            *args,
+            profile=profile,
+        )
 
     async def change_catalog(self) -> None:
         """Bump the firm's catalog version, as any change to its clients or people does: the

@@ -8,6 +8,7 @@ Each refused call runs between two snapshots of the tables it could write: ident
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from realtime.broker import InProcessBroker
 from realtime.hub import FeedKey, Hub
 from tests.conftest import GraphQL
 from tests.factories import board, client, gid, scope_of
+from tests.servers import ROOT
 from workflow import documents, jobs, portal, portal_auth, unit, webhooks
 from workflow.errors import DomainError, ErrorCode
 from workflow.firms import NewFirm, hash_token
@@ -814,3 +816,36 @@ async def test_a_page_of_jobs_costs_the_same_statements_whatever_its_size(
     for n in range(6):
         await _documents(world.firm, pipeline_id, owner, f"job {n}")
     assert await statements() == few
+
+
+# The reference portal page's own query (web/portal/portal.js), as bench/portal.py times it:
+# the session; `me` (its contact, its client); the page of jobs; their stage names; and for each
+# of organizers, invoices and messages, the jobs of the page still the client's, then their
+# documents, paged per job by one statement.
+PORTAL_PAGE_STATEMENTS = 11
+
+
+def portal_page_query() -> str:
+    source = (ROOT / "web" / "portal" / "portal.js").read_text()
+    found = re.search(r"const PORTAL = `(.*?)`;", source, re.S)
+    assert found, "web/portal/portal.js has no PORTAL query"
+    return found.group(1)
+
+
+async def test_the_portal_pages_query_costs_fixed_statements_up_to_a_full_page(
+    portal_gql: PortalGraphQL, world: World, sql_statements: Any
+) -> None:
+    query = portal_page_query()
+
+    async def statements() -> tuple[int, int]:
+        sql_statements.statements.clear()
+        shown = len((await data(portal_gql, query))["jobs"]["edges"])
+        return len(sql_statements.statements), shown
+
+    await statements()  # the session's first use is noted (last_used_at) once
+    few = await statements()
+    owner = await Client.get(id=world.avery.client_id)
+    for n in range(24):
+        await _documents(world.firm, world.stages[0].pipeline_id, owner, f"job {n}")
+    many = await statements()
+    assert (few, many) == ((PORTAL_PAGE_STATEMENTS, 2), (PORTAL_PAGE_STATEMENTS, 20))
