@@ -203,6 +203,29 @@ async def test_archiving_the_job_drops_its_reminders(firm_a: NewFirm) -> None:
     assert await _reminder_emails() == []
 
 
+async def test_a_job_given_to_another_client_takes_its_reminders_out_of_both(
+    firm_a: NewFirm,
+) -> None:
+    """The organizer and invoice stay the first client's (they left both portals with the
+    job): a reminder would go to the first client's contacts greeting the new client by name,
+    about a document neither can open. None goes out, to anyone."""
+    w = await _world(firm_a)
+    blake = await client(firm_a, "Blake Jones")
+    await Contact.create(firm_id=firm_a.firm.id, client_id=blake.id, name="b", email="b@b.test")
+    with clock.frozen(T0):
+        organizer = await documents.send_organizer(
+            w.scope, w.job.id, "Organizer", ["Income?"], remind_every_days=1, max_reminders=3
+        )
+        invoice = await documents.create_invoice(
+            w.scope, w.job.id, "USD", LINE, remind_every_days=1, max_reminders=3
+        )
+        await jobs.update_job(w.scope, w.job.id, client_id=blake.id)
+        assert await _passes(DAY, DAY) == [0, 0]
+    assert await _reminder_emails() == []
+    for document in (await Organizer.get(id=organizer.id), await Invoice.get(id=invoice.id)):
+        assert (document.reminders_sent, document.next_reminder_at) == (0, None)
+
+
 async def test_documents_without_a_schedule_are_never_reminded(firm_a: NewFirm) -> None:
     w = await _world(firm_a)
     with clock.frozen(T0):

@@ -1,7 +1,8 @@
 """Reminders: an organizer still unanswered, or an invoice still unpaid, that was sent with a
 schedule (remind_every_days N, max_reminders M) gets a REMINDER email every N days, at most M
 times; submitting or paying it stops them (workflow.documents clears next_reminder_at), and so
-does archiving its job (the next due reminder is dropped, not sent).
+does archiving its job, or giving it to another client (the next due reminder is dropped, not
+sent: the document left both clients' portals, as workflow.portal says).
 
 The schedule. The first reminder is due N days after the document was sent; each next one N
 days after the one before was *due* (not sent), so reminders do not drift later with the
@@ -146,6 +147,7 @@ async def remind(due: DueReminder) -> Outcome | None:
             if (
                 document.status != waiting
                 or job.status == JobStatus.ARCHIVED
+                or job.client_id != document.client_id  # the job was given to another client
                 or not document.remind_every_days
                 or document.reminders_sent >= document.max_reminders
             ):
