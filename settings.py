@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -184,6 +184,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         or "\r" in mail_from
         or not (local and domain and address.isascii())
         or any(c in address for c in " ,;<>")
+        # parseaddr reads the first of several: "a@x, b@y" would make both the authors
+        or len(getaddresses([mail_from])) != 1
     ):
         raise ConfigError(f"MAIL_FROM: {mail_from!r} is not an address (Name <user@host>)")
 

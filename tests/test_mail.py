@@ -364,9 +364,25 @@ def test_settings_read_smtp_url_and_mail_from() -> None:
     ]:
         with pytest.raises(settings_module.ConfigError, match=says):
             load({"SMTP_URL": bad})
-    for bad in ["no address", "Name <a b@c>", "x@", "Evil\r\nBcc: a@b <a@b.c>"]:
+    for bad in [
+        "no address",
+        "Name <a b@c>",
+        "x@",
+        "Evil\r\nBcc: a@b <a@b.c>",
+        # one address, one From: a second one would be a second author (and reply address)
+        "firm@example.test, evil@example.test",
+        "Firm <firm@example.test>, evil@example.test",
+        "Firm <firm@example.test> evil@example.test",
+        "Firm <firm@example.test>;evil@example.test",
+    ]:
         with pytest.raises(settings_module.ConfigError, match="MAIL_FROM"):
             load({"MAIL_FROM": bad})
+    for good in [
+        '"Firm, Inc" <firm@example.test>',
+        "Fïrm <firm@example.test>",
+        "firm@example.test",
+    ]:
+        assert load({"MAIL_FROM": good}).mail_from == good
 
 
 def test_the_startup_log_says_where_mail_goes_without_the_password() -> None:
