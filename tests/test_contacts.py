@@ -23,7 +23,7 @@ from tests.conftest import GraphQL, StatementCounter, graphql_client
 from tests.factories import board, client, gid, scope_of
 from tests.mutations import document, snapshot
 from workflow import clock, contacts
-from workflow.contacts import DUPLICATE_EMAIL
+from workflow.contacts import DUPLICATE_EMAIL, MAX_CONTACTS_PER_CLIENT
 from workflow.firms import NewFirm, issue_token
 from workflow.validation import NAME_MAX
 
@@ -204,6 +204,22 @@ async def test_malformed_and_wrongly_typed_ids_are_invalid_id(gql: GraphQL, aver
     ):
         error = await refused(gql, op, input)
         assert (error["code"], error["field"]) == ("INVALID_ID", field), (op, input)
+
+
+async def test_a_client_has_at_most_so_many_contacts(gql: GraphQL, avery: Client) -> None:
+    """Client.contacts is a plain list, and every organizer, message, invoice and reminder is
+    one email per contact: both stay bounded."""
+    a = gid("Client", avery.id)
+    for n in range(MAX_CONTACTS_PER_CLIENT):
+        await Contact.create(
+            firm_id=avery.firm_id, client_id=avery.id, name=f"c{n}", email=f"c{n}@a.test"
+        )
+    error = await refused(gql, "createContact", {"clientId": a, "name": "S", "email": "s@a.test"})
+    assert (error["code"], error["field"]) == ("INVALID_INPUT", "clientId")
+    assert str(MAX_CONTACTS_PER_CLIENT) in error["message"]
+    # one fewer, and there is room again
+    await Contact.filter(client_id=avery.id, email="c0@a.test").delete()
+    await create(gql, a, "Sam", "s@a.test")
 
 
 # --------------------------------------------------------------------- one address per client

@@ -20,6 +20,8 @@ from workflow.scope import Scope
 from workflow.unit import change
 
 DUPLICATE_EMAIL = "a contact of this client already has this email"
+# Client.contacts is a plain list, and everything sent to a client is one email per contact.
+MAX_CONTACTS_PER_CLIENT = 50
 
 
 def _email(value: str | None) -> str:
@@ -65,9 +67,16 @@ async def create_contact(
     clean_email = _email(email)
     try:
         async with change(scope):
-            await scope.get(Client, client_id, field="clientId")
+            # locked: one creation at a time per client, so the cap holds
+            await scope.get(Client, client_id, field="clientId", lock=True)
             if await _email_taken(scope.firm_id, client_id, clean_email):
                 raise _duplicate()
+            taken = await Contact.filter(firm_id=scope.firm_id, client_id=client_id).count()
+            if taken >= MAX_CONTACTS_PER_CLIENT:
+                raise invalid(
+                    "clientId",
+                    f"a client has at most {MAX_CONTACTS_PER_CLIENT} contacts: delete one first",
+                )
             return await Contact.create(
                 firm_id=scope.firm_id,
                 client_id=client_id,
