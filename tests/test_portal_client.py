@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -37,6 +38,8 @@ from models import (
 )
 from realtime.broker import InProcessBroker
 from realtime.hub import FeedKey, Hub
+from schema.guard import MAX_ROOT_FIELDS
+from schema.portal_guard import PORTAL_WRITES_PER_MINUTE
 from tests.conftest import GraphQL
 from tests.factories import board, client, gid, scope_of
 from tests.servers import ROOT
@@ -798,6 +801,41 @@ async def test_oversized_input_is_refused_in_the_payload_and_changes_nothing(
             ("INVALID_ID" if field.endswith("Id") else "INVALID_INPUT", field)
         ], variables
         assert payload.get("organizer", payload.get("message")) is None
+
+
+async def test_a_contacts_writes_are_limited_per_minute(
+    http: httpx.AsyncClient, world: World
+) -> None:
+    """Each write is a row, an event, board events and webhook deliveries for the firm: a
+    contact's writes (whatever its sessions) are limited to what a person does, not the
+    query-cost budget of an integration (~9,000 replies a minute)."""
+    message = gid("Message", world.mine.message.id)
+    reply = f'replyToMessage(input: {{messageId: "{message}", body: "hi"}}) {{ errors {{ code }} }}'
+    writes = "mutation { " + " ".join(f"r{n}: {reply}" for n in range(MAX_ROOT_FIELDS)) + " }"
+    one = f"mutation {{ {reply} }}"
+
+    async def post(query: str, token: str) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"}
+        return await http.post("/portal/graphql", json={"query": query}, headers=headers)
+
+    for _ in range(2):  # again if a minute's window ended meanwhile
+        window = int(time.time() // 60)
+        token = await _session(world.avery.contact_id, world.avery.firm_id)
+        for _ in range(PORTAL_WRITES_PER_MINUTE // MAX_ROOT_FIELDS):
+            response = await post(writes, token)
+            assert response.status_code == 200, response.text
+        before = await Message.filter(job_id=world.mine.job.id).count()
+        # a new session of the same contact is no way round it
+        refused = await post(one, await _session(world.avery.contact_id, world.avery.firm_id))
+        if int(time.time() // 60) != window:
+            continue
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        assert await Message.filter(job_id=world.mine.job.id).count() == before
+        # reading goes on
+        assert (await post("{ me { id } }", token)).status_code == 200
+        return
+    pytest.fail("two minute windows ended during the test")
 
 
 async def test_a_page_of_jobs_costs_the_same_statements_whatever_its_size(
