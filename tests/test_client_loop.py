@@ -65,8 +65,10 @@ async def smtp() -> AsyncIterator[SmtpServer]:
 
 
 @pytest.fixture
-def stack(database_url: str, tmp_path: Path, smtp: SmtpServer) -> Iterator[Stack]:
-    started = Stack.start(database_url, tmp_path, SMTP_URL=smtp.url)
+def stack(db: str, tmp_path: Path, smtp: SmtpServer) -> Iterator[Stack]:
+    """Servers on the emptied database (db): emails an earlier test left QUEUED would be sent
+    by their mailers, to this test's SMTP server."""
+    started = Stack.start(db, tmp_path, SMTP_URL=smtp.url)
     yield started
     started.stop()
 
