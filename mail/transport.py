@@ -241,7 +241,8 @@ async def _quit(smtp: aiosmtplib.SMTP) -> None:
 class FolderTransport:
     """Each email as `<MAIL_DIR>/<queued at>-<id>.eml`, written to a temporary file and renamed
     into place (a reader never sees half a file; writing the same email again after a crash
-    replaces the file, so the folder holds it once), and one log line."""
+    replaces the file, so the folder holds it once), and one log line. Files are readable by
+    their owner only (0600, the folder 0700 when it is made here)."""
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
@@ -253,10 +254,12 @@ class FolderTransport:
         return self.folder / f"{stamp}-{outgoing.email_id}.eml"
 
     def _write(self, outgoing: Outgoing) -> Path:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        # The owner's only: a file holds what the client was sent, a sign-in token too.
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         final = self.path(outgoing)
         temporary = final.with_name(f".{final.name}.tmp")
-        with temporary.open("wb") as out:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as out:
             out.write(outgoing.data)
             out.flush()
             os.fsync(out.fileno())

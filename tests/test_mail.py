@@ -11,6 +11,7 @@ import email
 import email.policy
 import logging
 import secrets
+import stat
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -333,6 +334,9 @@ async def test_without_smtp_each_email_is_an_eml_file_that_parses(
     await Email.filter(id=row.id).update(status=EmailStatus.QUEUED, next_attempt_at=now)
     assert await mailer.send_due(folder, MAIL_FROM) == 1
     assert list(outbox.iterdir()) == [path]
+    # A file holds what the client was sent, a sign-in link's token too: its owner's only.
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(outbox.stat().st_mode) == 0o700
 
 
 def test_settings_read_smtp_url_and_mail_from() -> None:
