@@ -18,7 +18,11 @@ pytestmark = pytest.mark.slow  # every test here starts server processes
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path, DATABASE_URL=f"sqlite://{tmp_path / 'db.sqlite3'}").start()
+    # --no-runner: the demo's automations would have this server write the SQLite file while
+    # the command seeds it, and a second writer process can fail with "database is locked".
+    process = ServerProcess(
+        tmp_path, "--no-runner", DATABASE_URL=f"sqlite://{tmp_path / 'db.sqlite3'}"
+    ).start()
     yield process
     process.stop()
 
