@@ -9,6 +9,8 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -83,63 +85,63 @@ class BearerAuth:
         ):
             await self.app(scope, receive, send)
             return
-        header = _header(scope, b"authorization") or ""
-        kind, _, token = header.partition(" ")
-        if kind.lower() == "bearer" and token.strip().startswith(SESSION_PREFIX):
-            await _unauthenticated(send, PORTAL_TOKEN_HERE)
+        token = bearer_token(scope) or ""
+        if token.startswith(SESSION_PREFIX):
+            await unauthenticated(send, PORTAL_TOKEN_HERE)
             return
-        try:
-            caller = await authenticate(token.strip()) if kind.lower() == "bearer" else None
-        except Exception as error:
-            if not database_unavailable(error):
-                raise
-            log.warning("database unavailable: %s", error)
-            await _send_error(
-                send,
-                503,
-                "SERVICE_UNAVAILABLE",
-                "the database is unavailable: retry shortly",
-                RETRY_SOON,
-            )
-            return
-        if caller is None:
-            await _unauthenticated(send)
+        if (caller := await caller_of(send, authenticate(token), NO_TOKEN)) is None:
             return
         scope.setdefault("state", {})["scope"] = caller
         await self.app(scope, receive, send)
 
 
+NO_TOKEN = "a valid bearer token is required (Authorization: Bearer <token>)"
 PORTAL_TOKEN_HERE = (
     "a client portal session token does not work at /graphql: it works only at /portal/graphql "
     "(staff and integrations use an API token here)"
 )
 
 
-async def _unauthenticated(
-    send: Send,
-    message: str = "a valid bearer token is required (Authorization: Bearer <token>)",
-) -> None:
-    body = json.dumps(
-        {
-            "errors": [
-                {
-                    "message": message,
-                    "extensions": {"code": "UNAUTHENTICATED"},
-                }
-            ]
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"www-authenticate", b'Bearer realm="workflow"'),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+def bearer_token(scope: Scope) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; "" for another kind of
+    header, None without one."""
+    header = _header(scope, b"authorization")
+    if header is None:
+        return None
+    kind, _, token = header.partition(" ")
+    return token.strip() if kind.lower() == "bearer" else ""
+
+
+Caller = TypeVar("Caller")
+
+
+async def caller_of(
+    send: Send, lookup: Awaitable[Caller | None], refusal: str, realm: str = "workflow"
+) -> Caller | None:
+    """The caller a token names; None once the request is answered: 401 with `refusal` if
+    the token names nobody, 503 if the database cannot say."""
+    try:
+        caller = await lookup
+    except Exception as error:
+        if not database_unavailable(error):
+            raise
+        log.warning("database unavailable: %s", error)
+        await _send_error(
+            send,
+            503,
+            "SERVICE_UNAVAILABLE",
+            "the database is unavailable: retry shortly",
+            RETRY_SOON,
+        )
+        return None
+    if caller is None:
+        await unauthenticated(send, refusal, realm)
+    return caller
+
+
+async def unauthenticated(send: Send, message: str, realm: str = "workflow") -> None:
+    challenge = f'Bearer realm="{realm}"'.encode()
+    await _send_error(send, 401, "UNAUTHENTICATED", message, (b"www-authenticate", challenge))
 
 
 def _json_error(status: int, code: str, message: str) -> tuple[Message, Message]:

@@ -9,7 +9,6 @@ with a message that says where it works, as a portal token is at /graphql (web.m
 
 from __future__ import annotations
 
-import logging
 import uuid
 
 from starlette.requests import Request
@@ -20,15 +19,14 @@ from starlette.websockets import WebSocket
 
 import settings as settings_module
 from api.portal import portal_schema
-from models.outage import database_unavailable
 from schema.portal_context import PortalContext
 from web.graphql_http import JSONGraphQL
-from web.middleware import RETRY_SOON, BodyLimit, Timeout, _header, _send_error
+from web.middleware import BodyLimit, Timeout, bearer_token, caller_of, unauthenticated
 from workflow import portal_auth
 from workflow.firms import TOKEN_PREFIX
 
-log = logging.getLogger("workflow.requests")
 PATH = "/portal/graphql"
+REALM = "workflow-portal"
 STAFF_TOKEN_HERE = (
     "a staff API token does not work at /portal/graphql: use it at /graphql (the portal "
     "needs a portal session token, from signIn)"
@@ -50,47 +48,21 @@ class PortalAuth:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        header = _header(scope, b"authorization")
+        token = bearer_token(scope)
         state = scope.setdefault("state", {})
-        if header is None:
+        if token is None:
             state["portal_caller"] = None
             await self.app(scope, receive, send)
             return
-        kind, _, token = header.partition(" ")
-        token = token.strip() if kind.lower() == "bearer" else ""
         if token.startswith(TOKEN_PREFIX):
-            await _send_unauthenticated(send, STAFF_TOKEN_HERE)
+            await unauthenticated(send, STAFF_TOKEN_HERE, REALM)
             return
-        try:
-            caller = await portal_auth.authenticate(token)
-        except Exception as error:
-            if not database_unavailable(error):
-                raise
-            log.warning("database unavailable: %s", error)
-            await _send_error(
-                send,
-                503,
-                "SERVICE_UNAVAILABLE",
-                "the database is unavailable: retry shortly",
-                RETRY_SOON,
-            )
-            return
+        caller = await caller_of(send, portal_auth.authenticate(token), BAD_SESSION, REALM)
         if caller is None:
-            await _send_unauthenticated(send, BAD_SESSION)
             return
         state["portal_caller"] = caller
         state["scope"] = caller.scope
         await self.app(scope, receive, send)
-
-
-async def _send_unauthenticated(send: Send, message: str) -> None:
-    await _send_error(
-        send,
-        401,
-        "UNAUTHENTICATED",
-        message,
-        (b"www-authenticate", b'Bearer realm="workflow-portal"'),
-    )
 
 
 class PortalGraphQLApp(JSONGraphQL[PortalContext]):
