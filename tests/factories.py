@@ -5,6 +5,7 @@ from __future__ import annotations
 from models import Client, Contact, Email, EmailKind, Job, Pipeline, Stage
 from schema.node import encode_id
 from workflow import clients, emails, jobs, pipelines, unit
+from workflow.email_content import Content
 from workflow.firms import NewFirm
 from workflow.scope import Scope
 
@@ -58,9 +59,7 @@ async def queued_emails(
             owner.id,
             job,
             kind,
-            subject,
-            text,
-            html,
+            Content(subject, text, html),
             firm_id=firm.firm.id,
             contacts=contacts,
             sealed_secret=sealed_secret,

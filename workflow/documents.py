@@ -199,9 +199,7 @@ async def send_organizer(
             job.client_id,
             job,
             EmailKind.ORGANIZER,
-            content.subject,
-            content.text_body,
-            content.html_body,
+            content,
             firm_id=scope.firm_id,
             organizer_id=organizer.id,
         )
@@ -272,9 +270,7 @@ async def send_message(
             client.id,
             job,
             EmailKind.MESSAGE,
-            content.subject,
-            content.text_body,
-            content.html_body,
+            content,
             firm_id=scope.firm_id,
             message_id=message.id,
         )
@@ -320,9 +316,7 @@ async def create_invoice(
             job.client_id,
             job,
             EmailKind.INVOICE,
-            content.subject,
-            content.text_body,
-            content.html_body,
+            content,
             firm_id=scope.firm_id,
             invoice_id=invoice.id,
         )

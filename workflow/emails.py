@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from models import Contact, Email, EmailKind, Job
 from workflow import clock, unit
+from workflow.email_content import Content
 from workflow.errors import invalid
 from workflow.scope import Scope
 from workflow.unit import EMAILS
@@ -26,9 +27,7 @@ async def queue(
     client_id: int,
     job: Job | None,
     kind: EmailKind,
-    subject: str,
-    text_body: str,
-    html_body: str,
+    content: Content,
     *,
     firm_id: int,
     contacts: Sequence[Contact] | None = None,
@@ -49,9 +48,9 @@ async def queue(
             contact_id=contact.id,
             to_address=contact.email,
             kind=kind,
-            subject=subject,
-            text_body=text_body,
-            html_body=html_body,
+            subject=content.subject,
+            text_body=content.text_body,
+            html_body=content.html_body,
             organizer_id=organizer_id,
             invoice_id=invoice_id,
             message_id=message_id,

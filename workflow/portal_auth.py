@@ -24,6 +24,7 @@ from typing import Any
 from models import Client, Contact, EmailKind, PortalLink, PortalSession, keys
 from models.email import LINK_TOKEN_PLACEHOLDER, LINK_TOKEN_PURPOSE
 from workflow import clock, contacts, emails, shown_once, validation
+from workflow.email_content import Content
 from workflow.errors import DomainError, ErrorCode
 from workflow.firms import hash_token
 from workflow.portal_scope import PortalCaller
@@ -100,9 +101,9 @@ async def settle() -> None:
         await asyncio.gather(*list(_pending), return_exceptions=True)
 
 
-def link_bodies(public_url: str) -> tuple[str, str]:
-    """The text and HTML bodies of a link email: the link holds LINK_TOKEN_PLACEHOLDER,
-    replaced by the token when the mailer sends it."""
+def link_email(public_url: str) -> Content:
+    """A link email: the link holds LINK_TOKEN_PLACEHOLDER, replaced by the token when the
+    mailer sends it."""
     link = f"{public_url.rstrip('/')}/portal/?token={LINK_TOKEN_PLACEHOLDER}"
     minutes = int(LINK_LIFETIME.total_seconds() // 60)
     text = (
@@ -118,7 +119,7 @@ def link_bodies(public_url: str) -> tuple[str, str]:
         f"<p>The link works once, within {minutes} minutes. If you did not ask for it, ignore "
         "this email: nobody can sign in without it.</p>"
     )
-    return text, html_body
+    return Content(LINK_SUBJECT, text, html_body)
 
 
 async def _send_links(address: str, public_url: str) -> None:
@@ -126,7 +127,7 @@ async def _send_links(address: str, public_url: str) -> None:
     by_firm: dict[int, list[Contact]] = defaultdict(list)
     for contact in contacts:
         by_firm[contact.firm_id].append(contact)
-    text, html_body = link_bodies(public_url)
+    content = link_email(public_url)
     for firm_id, firm_contacts in by_firm.items():
         async with change(Scope(firm_id, None)):
             expires_at = clock.now() + LINK_LIFETIME
@@ -142,9 +143,7 @@ async def _send_links(address: str, public_url: str) -> None:
                     contact.client_id,
                     None,
                     EmailKind.PORTAL_LINK,
-                    LINK_SUBJECT,
-                    text,
-                    html_body,
+                    content,
                     firm_id=firm_id,
                     contacts=[contact],
                     sealed_secret=keys.seal(secret.encode(), LINK_TOKEN_PURPOSE),
