@@ -19,16 +19,17 @@ import pytest
 from tortoise import Tortoise
 
 from api.portal import ANONYMOUS_MAX_TOKENS
-from models import Client, Contact, Email, EmailKind, PortalLink, PortalSession, keys
+from models import Client, Contact, Email, EmailKind, PortalLink, PortalSession, keys, sql
 from models.email import LINK_TOKEN_PLACEHOLDER, LINK_TOKEN_PURPOSE
 from resolvers.portal_auth import LINKS_PER_ADDRESS, LINKS_PER_IP
 from schema.portal_types import LINK_SENT
 from tests.conftest import graphql_client
 from web.app import create_app
 from web.middleware import RequestLog
-from workflow import clock, portal_auth
+from workflow import clock, contacts, portal_auth, unit
 from workflow.firms import NewFirm, hash_token
 from workflow.global_ids import global_id
+from workflow.scope import Scope
 
 PORTAL = "/portal/graphql"
 REQUEST_LINK = """mutation RequestLink($email: String!) {
@@ -591,6 +592,45 @@ async def test_links_mailed_before_staff_shut_a_contact_out_no_longer_sign_in(
         assert answer["updateContact"]["errors"] == []
     assert await sign_in(portal_http, mailed) == REFUSED
     assert await PortalSession.filter(contact_id=person.id).count() == 0
+
+
+@pytest.mark.postgres_only
+async def test_a_link_asked_for_the_old_address_while_it_changes_is_not_sent(
+    firm_a: NewFirm,
+) -> None:
+    """The request looks the address up, then writes in a change of its own: an update of the
+    address (which spends the contact's links) committing in between must not leave a live
+    link mailed to the old address."""
+    person = await contact(firm_a, "old@client.test")
+    scope = Scope(firm_a.firm.id, None)
+    holding, go_on = asyncio.Event(), asyncio.Event()
+
+    async def change_the_address() -> None:  # as contacts.update_contact does
+        async with unit.change(scope):
+            moved = await scope.get(Contact, person.id, lock=True)
+            moved.email = "new@client.test"
+            await moved.save(update_fields=["email"])
+            await contacts.revoke_sessions(moved)
+            holding.set()
+            await go_on.wait()
+
+    changing = asyncio.create_task(change_the_address())
+    async with asyncio.timeout(10):  # a failed change would never set it
+        await asyncio.wait(
+            [changing, asyncio.create_task(holding.wait())], return_when=asyncio.FIRST_COMPLETED
+        )
+    assert holding.is_set(), changing
+    portal_auth.request_portal_link("old@client.test", "http://portal.test")
+    deadline = time.monotonic() + 10
+    while not await sql.fetch('SELECT 1 FROM "pg_locks" WHERE NOT "granted"', []):
+        assert time.monotonic() < deadline, "the link request never waited for the contact"
+        await asyncio.sleep(0.01)
+    go_on.set()
+    await changing
+    await portal_auth.settle()
+    live = PortalLink.filter(contact_id=person.id, used_at__isnull=True, expires_at__gt=clock.now())
+    assert await live.count() == 0
+    assert await Email.filter(to_address="old@client.test").count() == 0
 
 
 async def test_another_firm_s_contact_is_a_missing_one_to_revoke(

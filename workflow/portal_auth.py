@@ -22,6 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from models import Client, Contact, EmailKind, PortalLink, PortalSession, keys
+from models.db import is_postgres
 from models.email import LINK_TOKEN_PLACEHOLDER, LINK_TOKEN_PURPOSE
 from workflow import clock, contacts, emails, shown_once, validation
 from workflow.email_content import Content
@@ -130,6 +131,15 @@ async def _send_links(address: str, public_url: str) -> None:
     content = link_email(public_url)
     for firm_id, firm_contacts in by_firm.items():
         async with change(Scope(firm_id, None)):
+            # Again, locked: an update of the address (or of the access) that committed since
+            # the lookup spent the contact's links already; one under way waits, then tells.
+            still = Contact.filter(
+                id__in=[contact.id for contact in firm_contacts],
+                firm_id=firm_id,
+                email=address,
+                portal_access=True,
+            ).order_by("id")
+            firm_contacts = await (still.select_for_update() if is_postgres() else still)
             expires_at = clock.now() + LINK_LIFETIME
             for contact in firm_contacts:
                 secret = LINK_PREFIX + secrets.token_urlsafe(32)
