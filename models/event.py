@@ -25,6 +25,7 @@ class EventType(StrEnum):
     MESSAGE_SENT = "MESSAGE_SENT"
     INVOICE_CHANGED = "INVOICE_CHANGED"
     AUTOMATION_RAN = "AUTOMATION_RAN"
+    JOB_OVERDUE = "JOB_OVERDUE"  # the scheduler: a job passed its stage limit or due date
     # The client's side, done in the portal (or the invoice paid):
     CLIENT_SUBMITTED_ORGANIZER = "CLIENT_SUBMITTED_ORGANIZER"
     CLIENT_REPLIED = "CLIENT_REPLIED"

@@ -28,7 +28,8 @@ class Priority(StrEnum):
 class Job(Model):
     """A job on a board, ordered within its stage by rank (see workflow.ranking).
 
-    The version grows by one on every change to the row, for optimistic locking.
+    The version grows by one on every change to the row, for optimistic locking (not when
+    the scheduler announces a deadline: nothing the user edits changed).
     """
 
     id = fields.IntField(primary_key=True)
@@ -53,6 +54,12 @@ class Job(Model):
     due_date = fields.DateField(null=True)
     tags: list[str] = fields.JSONField(default=list)
     stage_entered_at = fields.DatetimeField()
+    # Deadlines (workflow.deadlines): the stage limit, the next crossing not yet announced
+    # (null when none is left), and which crossings were announced.
+    stage_due_at = fields.DatetimeField(null=True)
+    overdue_check_at = fields.DatetimeField(null=True)
+    stage_overdue_announced = fields.BooleanField(default=False)
+    due_overdue_announced = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     assignees: fields.ManyToManyRelation[User] = fields.ManyToManyField(
@@ -67,4 +74,4 @@ class Job(Model):
     class Meta:
         table = "job"
         unique_together = (("stage", "rank"),)
-        indexes = (("firm_id", "status"), ("pipeline_id", "status"))
+        indexes = (("firm_id", "status"), ("pipeline_id", "status"), ("overdue_check_at",))

@@ -21,7 +21,7 @@ from schema.inputs import (
 )
 from schema.payloads import JobPayload, MoveJobPayload, TransferJobPayload
 from schema.types import JobType
-from workflow import jobs, validation
+from workflow import clock, deadlines, jobs, validation
 from workflow.errors import invalid
 from workflow.global_ids import decode_id, decode_optional
 from workflow.scope import Scope
@@ -40,6 +40,9 @@ class JobFilter:
     due_before: date | None = strawberry.field(default=None, description="Due on or before.")
     due_after: date | None = strawberry.field(default=None, description="Due on or after.")
     search: str | None = strawberry.field(default=None, description="Words in the title.")
+    overdue: bool | None = strawberry.field(
+        default=None, description="Only the jobs whose isOverdue is this."
+    )
 
 
 _job = payload(JobPayload, "job", JobType.from_model)
@@ -80,6 +83,8 @@ class JobQueries:
             queryset = queryset.filter(due_date__gte=f.due_after)
         for word in validation.search(f.search or "", "filter.search"):
             queryset = queryset.filter(title__icontains=word)
+        if f.overdue is not None:
+            queryset = queryset.filter(deadlines.overdue_filter(clock.now(), f.overdue))
         if f.tag is not None:
             queryset = with_tag(queryset, validation.name(f.tag, "filter.tag"))
         return await root_connection(queryset, first, after, JobType.from_model)

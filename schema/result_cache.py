@@ -79,6 +79,11 @@ CACHED_TYPES = frozenset(
     }
 )
 UNCACHED_ROOT_FIELDS = frozenset({"viewer"})
+# Answers that change with the clock (workflow.clock), not with the data version: a query
+# that reads them, or filters jobs by them (JobFilter.overdue, in the document or its
+# variables), is answered uncached.
+CLOCK_FIELDS = frozenset({("Job", "isOverdue")})
+CLOCK_INPUT_FIELDS = frozenset({"overdue"})
 MAX_BYTES = 32_000_000  # the JSON size of all entries of a process
 MAX_ENTRY_BYTES = 4_000_000
 
@@ -99,7 +104,15 @@ def reads_only_board_data(schema: GraphQLSchema, document: DocumentNode) -> bool
                 named is None
                 or not (is_leaf_type(named) or named.name in CACHED_TYPES)
                 or (parent is schema.query_type and node.name.value in UNCACHED_ROOT_FIELDS)
+                or (parent is not None and (parent.name, node.name.value) in CLOCK_FIELDS)
             ):
+                cacheable = False
+                return BREAK
+            return None
+
+        def enter_object_field(self, node: Any, *_: Any) -> Any:
+            nonlocal cacheable
+            if node.name.value in CLOCK_INPUT_FIELDS:
                 cacheable = False
                 return BREAK
             return None
@@ -218,6 +231,8 @@ class ResultCache(SchemaExtension):
             variables = orjson.dumps(execution.variables or {}, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:  # e.g. a lone surrogate: answered, just not cached
             return None
+        if any(f'"{name}":'.encode() in variables for name in CLOCK_INPUT_FIELDS):
+            return None  # a JobFilter.overdue in the variables (or a look-alike: uncached)
         return (scope.firm_id, scope.permissions, digest, execution.operation_name, variables)
 
     async def _version(self) -> Version | None:

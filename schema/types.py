@@ -46,6 +46,7 @@ from schema.enums import (
 from schema.feed_cursors import encode_feed_cursor
 from schema.loaders import CountKey, PageKey, where_in
 from schema.node import Node, encode_id
+from workflow import deadlines
 from workflow.global_ids import public_changes
 
 T = TypeVar("T")
@@ -306,6 +307,14 @@ class JobType(Node):
     due_date: date | None
     tags: list[str]
     stage_entered_at: datetime
+    stage_due_at: datetime | None = strawberry.field(
+        description="When the job passes its stage's time limit: stageEnteredAt + the "
+        "stage's timeLimitDays (null without a limit)."
+    )
+    is_overdue: bool = strawberry.field(
+        description="Active, and past its stageDueAt or its due date (which passes at the "
+        "end of that day, UTC)."
+    )
     created_at: datetime
     updated_at: datetime
     pk: strawberry.Private[int]
@@ -326,6 +335,8 @@ class JobType(Node):
             due_date=job.due_date,
             tags=job.tags,
             stage_entered_at=job.stage_entered_at,
+            stage_due_at=job.stage_due_at,
+            is_overdue=deadlines.is_overdue(job),
             created_at=job.created_at,
             updated_at=job.updated_at,
             pk=job.id,

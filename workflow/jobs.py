@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from models import (
@@ -18,7 +18,7 @@ from models import (
     User,
     sql,
 )
-from workflow import ranking, validation
+from workflow import clock, deadlines, ranking, validation
 from workflow.errors import DomainError, ErrorCode, invalid
 from workflow.scope import Scope
 from workflow.stage_entry import on_stage_entry, stage_automations
@@ -143,9 +143,10 @@ async def enter_stage(
     from_stage_id = job.stage_id
     job.rank = await _rank_in(unit, stage.id, job.id, before_id, after_id)
     job.stage_id = stage.id
-    job.stage_entered_at = datetime.now(UTC)
+    deadlines.enter(job, stage.time_limit_days, clock.now())
     job.version += 1
-    await job.save(update_fields=["rank", "stage_id", "stage_entered_at", "version", "updated_at"])
+    entered = ["stage_id", "stage_entered_at", *deadlines.FIELDS]
+    await job.save(update_fields=["rank", *entered, "version", "updated_at"])
     event = await unit.record(
         job.pipeline_id,
         EventType.JOB_MOVED,
@@ -183,7 +184,7 @@ async def create_job(
         await scope.get(Client, client_id, field="clientId")
         assignees = await _users(scope, assignee_ids or [])
         rank = await _rank_in(unit, stage.id, None, None, None)
-        job = await Job.create(
+        job = Job(
             firm_id=scope.firm_id,
             client_id=client_id,
             pipeline_id=pipeline_id,
@@ -194,8 +195,9 @@ async def create_job(
             start_date=start_date,
             due_date=due_date,
             tags=clean_tags,
-            stage_entered_at=datetime.now(UTC),
         )
+        deadlines.enter(job, stage.time_limit_days, clock.now())
+        await job.save(force_create=True)
         if assignees:
             await job.assignees.add(*assignees)
         event = await unit.record(pipeline_id, EventType.JOB_CREATED, job, to_stage_id=stage.id)
@@ -274,8 +276,14 @@ async def update_job(
             return job
         for key in diff.keys() - {"assignee_ids"}:
             setattr(job, key, changes[key])
+        scheduled: list[str] = []
+        if diff.keys() & {"due_date", "status"}:
+            deadlines.reschedule(job, clock.now())
+            scheduled = deadlines.FIELDS
         job.version += 1
-        await job.save(update_fields=[*(diff.keys() - {"assignee_ids"}), "version", "updated_at"])
+        await job.save(
+            update_fields=[*(diff.keys() - {"assignee_ids"}), *scheduled, "version", "updated_at"]
+        )
         await unit.record(job.pipeline_id, EventType.JOB_UPDATED, job, changes=diff)
     return job
 
@@ -291,8 +299,9 @@ async def archive_job(scope: Scope, job_id: int, expected_version: int | None = 
         _check_active(job, "id")
         previous = job.status
         job.status = JobStatus.ARCHIVED
+        deadlines.reschedule(job, clock.now())  # archived jobs announce nothing
         job.version += 1
-        await job.save(update_fields=["status", "version", "updated_at"])
+        await job.save(update_fields=["status", *deadlines.FIELDS, "version", "updated_at"])
         await unit.record(
             job.pipeline_id,
             EventType.JOB_ARCHIVED,
@@ -383,7 +392,7 @@ async def transfer_job(
         from_stage_id, from_pipeline_id = job.stage_id, job.pipeline_id
         job.rank = await _rank_in(unit, stage.id, job.id, None, None)
         job.pipeline_id, job.stage_id = pipeline_id, stage.id
-        job.stage_entered_at = datetime.now(UTC)
+        deadlines.enter(job, stage.time_limit_days, clock.now())
         job.version += 1
         await job.save(
             update_fields=[
@@ -391,6 +400,7 @@ async def transfer_job(
                 "pipeline_id",
                 "stage_id",
                 "stage_entered_at",
+                *deadlines.FIELDS,
                 "version",
                 "updated_at",
             ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from models import EventType, Job, JobStatus, Pipeline, Stage
-from workflow import validation
+from workflow import deadlines, validation
 from workflow.errors import DomainError, ErrorCode, invalid
 from workflow.jobs import enter_stage
 from workflow.scope import Scope
@@ -122,9 +122,14 @@ async def update_stage(scope: Scope, stage_id: int, **changes: object) -> Stage:
         last = await Stage.filter(pipeline_id=stage.pipeline_id).order_by("-position").first()
         if changes.get("auto_move") and last is not None and last.id == stage.id:
             raise invalid("autoMove", "the last stage has no next stage to move jobs on to")
+        limit_changed = (
+            "time_limit_days" in changes and changes["time_limit_days"] != stage.time_limit_days
+        )
         for key, value in changes.items():
             setattr(stage, key, value)
         await stage.save(update_fields=[*changes, "updated_at"])
+        if limit_changed:
+            await deadlines.stage_limit_changed(stage.id, stage.time_limit_days)
         await unit.record(
             stage.pipeline_id,
             EventType.STAGE_CHANGED,
