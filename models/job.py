@@ -58,8 +58,8 @@ class Job(Model):
     # (null when none is left), and which crossings were announced.
     stage_due_at = fields.DatetimeField(null=True)
     overdue_check_at = fields.DatetimeField(null=True)
-    stage_overdue_announced = fields.BooleanField(default=False)
-    due_overdue_announced = fields.BooleanField(default=False)
+    stage_overdue_announced = fields.BooleanField(default=False, db_default=False)
+    due_overdue_announced = fields.BooleanField(default=False, db_default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     assignees: fields.ManyToManyRelation[User] = fields.ManyToManyField(
