@@ -14,7 +14,7 @@ const PIPELINE_KEY = "board.pipeline";
 // What a card shows, and what the board needs to place it: the same selection everywhere.
 const CARD = `
   fragment Card on Job {
-    id title version rank status
+    id title version rank status dueDate stageDueAt
     stage { id }
     client { name }
     assignees { name }
@@ -371,12 +371,24 @@ function renderStage(stage, jobs) {
   );
 }
 
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Job.isOverdue's rule (docs/api.md, Deadlines), here rather than asked for: a query that
+ * reads isOverdue is never served from the server's query cache, and the board load is. A
+ * render follows every event, JOB_OVERDUE included, so the mark appears when it is announced. */
+function isOverdue(job, now = Date.now()) {
+  if (job.status !== "ACTIVE") return false;
+  if (job.stageDueAt && Date.parse(job.stageDueAt) <= now) return true;
+  return Boolean(job.dueDate) && Date.parse(`${job.dueDate}T00:00:00Z`) + DAY_MS <= now;
+}
+
 function renderCard(job) {
   const assignees = job.assignees.map((person) => person.name).join(", ") || "unassigned";
+  const overdue = isOverdue(job);
   return h(
     "li",
     {
-      class: job.pending ? "card pending" : "card",
+      class: ["card", job.pending && "pending", overdue && "overdue"].filter(Boolean).join(" "),
       draggable: "true",
       "data-job-id": job.id,
       "data-version": String(job.version),
@@ -384,6 +396,7 @@ function renderCard(job) {
     h("strong", { class: "title" }, job.title),
     h("span", { class: "client" }, job.client.name),
     h("span", { class: "assignees" }, assignees),
+    ...(overdue ? [h("span", { class: "overdue-mark" }, "overdue")] : []),
   );
 }
 
