@@ -277,6 +277,7 @@ async def test_a_webhook_receives_job_overdue(firm_a: NewFirm) -> None:
     assert event["type"] == "JOB_OVERDUE"
     assert event["data"]["job"]["id"] == gid("Job", card.id)
     assert event["data"]["changes"] == _due(T0.date())
+    assert event["data"]["job"]["stageDueAt"] is None  # no stage limit on this board
 
 
 async def test_a_tick_reads_only_what_is_due(

@@ -30,6 +30,7 @@ def job_snapshot(job: Job) -> dict[str, Any]:
         "rank": job.rank,
         "startDate": job.start_date.isoformat() if job.start_date else None,
         "dueDate": job.due_date.isoformat() if job.due_date else None,
+        "stageDueAt": job.stage_due_at.isoformat() if job.stage_due_at else None,
         "tags": list(job.tags),
     }
 
