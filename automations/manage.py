@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from automations import conditions as automation_conditions
 from automations.actions import ACTIONS
-from models import ActionType, Automation, AutomationRun, RunStatus, Stage
+from models import ActionType, Automation, AutomationRun, AutomationTrigger, RunStatus, Stage
+from workflow import clock
 from workflow.errors import invalid
 from workflow.scope import Scope
 from workflow.unit import RUNS, change, owe
@@ -15,6 +15,30 @@ from workflow.unit import RUNS, change, owe
 # Every entry into a stage records a run of each of its automations in the move's transaction:
 # this bounds what one move (and one chain of automated moves) can set off.
 MAX_AUTOMATIONS_PER_STAGE = 20
+# A date trigger at most this many days from its entry or due date (ten years).
+MAX_TRIGGER_DAYS = 3650
+# The triggers that take a number of days (ON_DUE_DATE and STAGE_ENTRY take none).
+COUNTED = frozenset(
+    {
+        AutomationTrigger.DAYS_IN_STAGE,
+        AutomationTrigger.DAYS_BEFORE_DUE,
+        AutomationTrigger.DAYS_AFTER_DUE,
+    }
+)
+
+
+def check_trigger(trigger: AutomationTrigger, days: int | None) -> int | None:
+    """The days a trigger keeps: 1 to MAX_TRIGGER_DAYS for the DAYS_* triggers, none (null or
+    0) for the others."""
+    if trigger in COUNTED:
+        if days is None:
+            raise invalid("triggerDays", f"{trigger} needs triggerDays")
+        if not 1 <= days <= MAX_TRIGGER_DAYS:
+            raise invalid("triggerDays", f"triggerDays must be 1 to {MAX_TRIGGER_DAYS}")
+        return days
+    if days:
+        raise invalid("triggerDays", f"{trigger} takes no triggerDays")
+    return None
 
 
 async def _check(
@@ -34,8 +58,11 @@ async def create_automation(
     settings: dict[str, Any],
     enabled: bool = True,
     conditions: dict[str, Any] | None = None,
+    trigger: AutomationTrigger = AutomationTrigger.STAGE_ENTRY,
+    trigger_days: int | None = None,
 ) -> Automation:
     """Add an automation last among its stage's automations."""
+    days = check_trigger(trigger, trigger_days)
     stage = await scope.get(Stage, stage_id, field="stageId")
     checked = await _check(scope, stage, action, settings)
     checked_conditions = automation_conditions.check(conditions or {})
@@ -56,6 +83,8 @@ async def create_automation(
             settings=checked,
             enabled=enabled,
             conditions=checked_conditions,
+            trigger=trigger,
+            trigger_days=days,
         )
 
 
@@ -65,8 +94,18 @@ async def update_automation(
     settings: dict[str, Any] | None = None,
     enabled: bool | None = None,
     conditions: dict[str, Any] | None = None,
+    trigger: AutomationTrigger | None = None,
+    trigger_days: int | None = None,
 ) -> Automation:
+    """Change what is given. A new trigger keeps the days it had if it takes days; runs
+    already recorded keep the trigger and days they were recorded with."""
     automation = await scope.get(Automation, automation_id, field="id")
+    if trigger is not None or trigger_days is not None:
+        new_trigger = trigger or automation.trigger
+        if trigger_days is None and new_trigger in COUNTED:
+            trigger_days = automation.trigger_days
+        automation.trigger_days = check_trigger(new_trigger, trigger_days)
+        automation.trigger = new_trigger
     if conditions is not None:
         automation.conditions = automation_conditions.check(conditions)
     if settings is not None:
@@ -75,7 +114,16 @@ async def update_automation(
     if enabled is not None:
         automation.enabled = enabled
     async with change(scope):
-        await automation.save(update_fields=["settings", "enabled", "conditions", "updated_at"])
+        await automation.save(
+            update_fields=[
+                "settings",
+                "enabled",
+                "conditions",
+                "trigger",
+                "trigger_days",
+                "updated_at",
+            ]
+        )
     return automation
 
 
@@ -93,7 +141,7 @@ async def retry_run(scope: Scope, run_id: int) -> AutomationRun:
         raise invalid("id", f"only a FAILED run can be retried; this one is {run.status}")
     async with change(scope):
         updated = await AutomationRun.filter(id=run.id, status=RunStatus.FAILED).update(
-            status=RunStatus.PENDING, run_after=datetime.now(UTC), attempts=0, finished_at=None
+            status=RunStatus.PENDING, run_after=clock.now(), attempts=0, finished_at=None
         )
         if not updated:
             raise invalid("id", "the run changed meanwhile: reload it")

@@ -8,6 +8,12 @@ passed over; SQLite has one writer) and executed in one change that also marks i
 effects and its completion commit together or not at all. A failure rolls all of it back, then
 is recorded with exponential backoff, up to MAX_ATTEMPTS. A job that has left the stage (or was
 archived) before its run executes skips the run: that stage's work no longer applies to it.
+
+A run is due from its run_after on, by workflow.clock (which tests move): a date-triggered one
+(workflow.stage_entry.fire_at) days after it was recorded. That one is checked when it fires,
+since the job may have changed meanwhile: its automation must still exist and be enabled, and
+its conditions must hold then; if not, it is SKIPPED with the reason. The DUE query reads the
+index on (status, run_after): a round costs what is due, not the runs waiting for a date.
 """
 
 from __future__ import annotations
@@ -15,13 +21,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from automations.actions import ACTIONS
-from models import AutomationRun, EventType, JobStatus, RunStatus, sql, writes
+from models import (
+    Automation,
+    AutomationRun,
+    AutomationTrigger,
+    Client,
+    EventType,
+    Job,
+    JobStatus,
+    RunStatus,
+    sql,
+    writes,
+)
 from models.db import is_postgres
 from realtime.background import IN_FIRM_TURNS, BackgroundLoop, FirmTurns
+from workflow import clock
 from workflow.scope import Scope
+from workflow.stage_entry import LEFT_STAGE, unmet
 from workflow.unit import RUNS, change
 
 log = logging.getLogger(__name__)
@@ -60,17 +79,13 @@ class _NotDue(Exception):
 
 async def _round(turns: FirmTurns, limit: int) -> list[DueRun]:
     """The next `limit` due runs in firm turns."""
-    rows = await sql.fetch(
-        DUE, [RunStatus.PENDING.value, datetime.now(UTC), turns.last_firm, limit]
-    )
+    rows = await sql.fetch(DUE, [RunStatus.PENDING.value, clock.now(), turns.last_firm, limit])
     return [DueRun(row["id"], row["firm_id"], row["depth"]) for row in rows]
 
 
 async def _claim(run_id: int) -> AutomationRun | None:
     """The run, locked, if it is still due and no other runner holds it."""
-    due = AutomationRun.filter(
-        id=run_id, status=RunStatus.PENDING, run_after__lte=datetime.now(UTC)
-    )
+    due = AutomationRun.filter(id=run_id, status=RunStatus.PENDING, run_after__lte=clock.now())
     if is_postgres():
         due = due.select_for_update(skip_locked=True)
     return await due.first()
@@ -90,9 +105,11 @@ async def run_one(due: DueRun) -> bool:
             claimed = True
             job = await unit.lock_job(run.job_id)
             run.attempts += 1
-            run.finished_at = datetime.now(UTC)
+            run.finished_at = clock.now()
             if job.stage_id != run.stage_id or job.status == JobStatus.ARCHIVED:
-                run.status, run.error = RunStatus.SKIPPED, "the job left the stage before this ran"
+                run.status, run.error = RunStatus.SKIPPED, LEFT_STAGE
+            elif why := await _not_now(run, job):
+                run.status, run.error = RunStatus.SKIPPED, why
             else:
                 run.result = await ACTIONS[run.action].run(unit.scope, job, run.settings)
                 run.status = RunStatus.SUCCEEDED
@@ -114,6 +131,23 @@ async def run_one(due: DueRun) -> bool:
         return True
 
 
+async def _not_now(run: AutomationRun, job: Job) -> str | None:
+    """Why a dated run does not apply any more, when it fires; None if it does (or if it is
+    a run of a stage entry, whose conditions were checked at entry)."""
+    if run.trigger == AutomationTrigger.STAGE_ENTRY:
+        return None
+    automation = await Automation.filter(id=run.automation_id or 0).first()
+    if automation is None:
+        return "the automation was deleted before this ran"
+    if not automation.enabled:
+        return "the automation was disabled before this ran"
+    # flat=True: the client's tags, not the tuples tortoise's typing says
+    tags: list[list[str]] = await Client.filter(id=job.client_id).values_list("tags", flat=True)  # type: ignore[assignment]
+    if why := unmet(automation.conditions, job, tags[0]):
+        return f"conditions not met: {why}"
+    return None
+
+
 async def _failed(due: DueRun, error: Exception) -> None:
     """Record a failed attempt; retry later, or give up after MAX_ATTEMPTS."""
     message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
@@ -126,10 +160,10 @@ async def _failed(due: DueRun, error: Exception) -> None:
         run.attempts += 1
         run.error = message
         if run.attempts < MAX_ATTEMPTS:
-            run.run_after = datetime.now(UTC) + backoff(run.attempts)
+            run.run_after = clock.now() + backoff(run.attempts)
             await run.save()
             return
-        run.status, run.finished_at = RunStatus.FAILED, datetime.now(UTC)
+        run.status, run.finished_at = RunStatus.FAILED, clock.now()
         await run.save()
         await unit.record(
             job.pipeline_id,

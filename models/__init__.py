@@ -6,7 +6,14 @@ from typing import Any
 
 from tortoise.backends.base.config_generator import expand_db_url
 
-from models.automation import ActionType, Automation, AutomationRun, RunStatus
+from models.automation import (
+    DUE_TRIGGERS,
+    ActionType,
+    Automation,
+    AutomationRun,
+    AutomationTrigger,
+    RunStatus,
+)
 from models.client import Client
 from models.contact import Contact
 from models.documents import (
@@ -100,6 +107,8 @@ __all__ = [
     "ActionType",
     "Automation",
     "AutomationRun",
+    "AutomationTrigger",
+    "DUE_TRIGGERS",
     "RunStatus",
     "Invoice",
     "InvoiceStatus",

@@ -32,8 +32,33 @@ class RunStatus(StrEnum):
     SKIPPED = "SKIPPED"
 
 
+class AutomationTrigger(StrEnum):
+    """When an automation runs for a job in its stage: at entry, or on a date (see
+    workflow.stage_entry.fire_at)."""
+
+    STAGE_ENTRY = "STAGE_ENTRY"
+    DAYS_IN_STAGE = "DAYS_IN_STAGE"
+    DAYS_BEFORE_DUE = "DAYS_BEFORE_DUE"
+    ON_DUE_DATE = "ON_DUE_DATE"
+    DAYS_AFTER_DUE = "DAYS_AFTER_DUE"
+
+
+# The triggers that fire relative to the job due date (none fire for a job without one).
+DUE_TRIGGERS = frozenset(
+    {
+        AutomationTrigger.DAYS_BEFORE_DUE,
+        AutomationTrigger.ON_DUE_DATE,
+        AutomationTrigger.DAYS_AFTER_DUE,
+    }
+)
+
+
 class Automation(Model):
-    """An action a stage runs for every job that enters it, in position order."""
+    """An action a stage runs for each job that enters it, at entry or on a date, in order.
+
+    A dated one (trigger and trigger_days) fires a number of days after the entry, or relative
+    to the job due date, if the job is still in the stage then.
+    """
 
     id = fields.IntField(primary_key=True)
     firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField(
@@ -47,6 +72,10 @@ class Automation(Model):
     settings: dict[str, object] = fields.JSONField(default=dict)
     conditions: dict[str, list[str]] = fields.JSONField(default=dict)
     enabled = fields.BooleanField(default=True)
+    trigger = fields.CharEnumField(
+        AutomationTrigger, max_length=20, default=AutomationTrigger.STAGE_ENTRY
+    )
+    trigger_days = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -61,8 +90,10 @@ class Automation(Model):
 class AutomationRun(Model):
     """One automation for one stage entry, recorded in the transaction of the entry.
 
-    The runner executes it after commit, in a transaction that also marks it done, so its
-    effects happen once. It keeps a copy of the action and settings as they were at entry.
+    The runner executes it after commit (a dated one from run_after on), in a transaction
+    that also marks it done, so its effects happen once. It keeps a copy of the action,
+    settings, trigger and days as they were at entry, and a due-relative one the due date it
+    was scheduled for.
     """
 
     id: int = fields.BigIntField(primary_key=True)
@@ -85,6 +116,11 @@ class AutomationRun(Model):
     depth = fields.IntField(default=0)
     attempts = fields.IntField(default=0)
     run_after = fields.DatetimeField()
+    trigger = fields.CharEnumField(
+        AutomationTrigger, max_length=20, default=AutomationTrigger.STAGE_ENTRY
+    )
+    trigger_days = fields.IntField(null=True)
+    due_date = fields.DateField(null=True)
     error = fields.TextField(null=True)
     result: dict[str, object] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)

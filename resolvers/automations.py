@@ -67,6 +67,8 @@ class AutomationMutations:
                 settings_in(input.settings),
                 input.enabled,
                 conditions_in(input.conditions),
+                input.trigger,
+                input.trigger_days,
             ),
         )
 
@@ -83,6 +85,8 @@ class AutomationMutations:
                 None if input.settings is None else settings_in(input.settings),
                 input.enabled,
                 conditions_in(input.conditions),
+                input.trigger,
+                input.trigger_days,
             ),
         )
 

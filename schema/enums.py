@@ -15,6 +15,7 @@ import strawberry
 
 from models import (
     ActionType,
+    AutomationTrigger,
     DeliveryStatus,
     EmailKind,
     EmailStatus,
@@ -61,6 +62,7 @@ BoardEventTypeEnum = Annotated[BoardEventKind, strawberry.enum(name="BoardEventT
 ErrorCodeEnum = Annotated[ErrorCode, strawberry.enum(name="ErrorCode")]
 ActionTypeEnum = Annotated[ActionType, strawberry.enum(name="AutomationAction")]
 RunStatusEnum = Annotated[RunStatus, strawberry.enum(name="AutomationRunStatus")]
+TriggerEnum = Annotated[AutomationTrigger, strawberry.enum(name="AutomationTrigger")]
 OrganizerStatusEnum = Annotated[OrganizerStatus, strawberry.enum(name="OrganizerStatus")]
 InvoiceStatusEnum = Annotated[InvoiceStatus, strawberry.enum(name="InvoiceStatus")]
 MessageDirectionEnum = Annotated[MessageDirection, strawberry.enum(name="MessageDirection")]

@@ -7,7 +7,8 @@ from datetime import date
 import strawberry
 from strawberry.scalars import JSON
 
-from schema.enums import ActionTypeEnum, JobStatusEnum, PriorityEnum
+from models import AutomationTrigger
+from schema.enums import ActionTypeEnum, JobStatusEnum, PriorityEnum, TriggerEnum
 
 ID = strawberry.ID
 UNSET = strawberry.UNSET
@@ -213,6 +214,12 @@ class CreateAutomationInput:
         description="All given must hold: {clientTagsAll, clientTagsNone, jobTagsAll: [tag], "
         "priorities: [Priority]}.",
     )
+    trigger: TriggerEnum = AutomationTrigger.STAGE_ENTRY
+    trigger_days: int | None = strawberry.field(
+        default=None,
+        description="Required (1 to 3650) for DAYS_IN_STAGE, DAYS_BEFORE_DUE and "
+        "DAYS_AFTER_DUE; null for the others.",
+    )
 
     def __post_init__(self) -> None:
         if self.settings is None:
@@ -225,6 +232,10 @@ class UpdateAutomationInput:
     settings: JSON | None = None
     enabled: bool | None = None
     conditions: JSON | None = None
+    trigger: TriggerEnum | None = strawberry.field(
+        default=None, description="A new trigger keeps triggerDays if it takes days."
+    )
+    trigger_days: int | None = None
 
 
 @strawberry.input

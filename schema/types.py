@@ -42,6 +42,7 @@ from schema.enums import (
     PriorityEnum,
     RoleEnum,
     RunStatusEnum,
+    TriggerEnum,
 )
 from schema.feed_cursors import encode_feed_cursor
 from schema.loaders import CountKey, PageKey, where_in
@@ -562,6 +563,12 @@ class AutomationType(Node):
     conditions: JSON
     enabled: bool
     position: int
+    trigger: TriggerEnum = strawberry.field(
+        description="When it runs for a job in its stage: at entry (STAGE_ENTRY) or on a date."
+    )
+    trigger_days: int | None = strawberry.field(
+        description="The days of a DAYS_* trigger (null for the others)."
+    )
     stage_pk: strawberry.Private[int]
 
     @classmethod
@@ -573,6 +580,8 @@ class AutomationType(Node):
             conditions=JSON(automation.conditions),
             enabled=automation.enabled,
             position=automation.position,
+            trigger=automation.trigger,
+            trigger_days=automation.trigger_days,
             stage_pk=automation.stage_id,
         )
 
@@ -591,6 +600,10 @@ class AutomationRunType(Node):
     error: str | None
     result: JSON = strawberry.field(description="What the run created or changed.")
     created_at: datetime
+    run_after: datetime = strawberry.field(
+        description="When it is due: its entry, its date for a date-triggered automation, "
+        "or its next attempt after a failure."
+    )
     finished_at: datetime | None
     job_pk: strawberry.Private[int]
 
@@ -605,6 +618,7 @@ class AutomationRunType(Node):
             error=run.error,
             result=settings_out(run.result),
             created_at=run.created_at,
+            run_after=run.run_after,
             finished_at=run.finished_at,
             job_pk=run.job_id,
         )

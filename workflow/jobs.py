@@ -21,7 +21,14 @@ from models import (
 from workflow import clock, deadlines, ranking, validation
 from workflow.errors import DomainError, ErrorCode, invalid
 from workflow.scope import Scope
-from workflow.stage_entry import on_stage_entry, stage_automations
+from workflow.stage_entry import (
+    ARCHIVED,
+    LEFT_STAGE,
+    cancel_dated_runs,
+    due_date_changed,
+    on_stage_entry,
+    stage_automations,
+)
 from workflow.unit import Change, change
 
 
@@ -141,6 +148,7 @@ async def enter_stage(
     """Move a locked job to another stage of its pipeline, log it and, unless the job is
     archived, run the stage's entry hook."""
     from_stage_id = job.stage_id
+    await cancel_dated_runs(job, LEFT_STAGE)
     job.rank = await _rank_in(unit, stage.id, job.id, before_id, after_id)
     job.stage_id = stage.id
     deadlines.enter(job, stage.time_limit_days, clock.now())
@@ -285,6 +293,8 @@ async def update_job(
             update_fields=[*(diff.keys() - {"assignee_ids"}), *scheduled, "version", "updated_at"]
         )
         await unit.record(job.pipeline_id, EventType.JOB_UPDATED, job, changes=diff)
+        if "due_date" in diff:
+            await due_date_changed(unit, job)
     return job
 
 
@@ -302,6 +312,7 @@ async def archive_job(scope: Scope, job_id: int, expected_version: int | None = 
         deadlines.reschedule(job, clock.now())  # archived jobs announce nothing
         job.version += 1
         await job.save(update_fields=["status", *deadlines.FIELDS, "version", "updated_at"])
+        await cancel_dated_runs(job, ARCHIVED)
         await unit.record(
             job.pipeline_id,
             EventType.JOB_ARCHIVED,
@@ -390,6 +401,7 @@ async def transfer_job(
         stage = await _stage_of(scope, pipeline_id, stage_id)
         await _check_wip(stage, job.id)
         from_stage_id, from_pipeline_id = job.stage_id, job.pipeline_id
+        await cancel_dated_runs(job, LEFT_STAGE)
         job.rank = await _rank_in(unit, stage.id, job.id, None, None)
         job.pipeline_id, job.stage_id = pipeline_id, stage.id
         deadlines.enter(job, stage.time_limit_days, clock.now())
