@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypedDict
 
 from automations import settings as typed
 from models import Job, Stage, User
-from workflow import tasks
+from workflow import clock, tasks
 from workflow.scope import Scope
 
 
@@ -42,7 +42,7 @@ async def run(scope: Scope, job: Job, settings: Settings) -> dict[str, Any]:
     if assignees == [None] and settings.get("assignToJobAssignees"):
         assignees = [u.id for u in await job.assignees.all().order_by("id")] or [None]
     due = settings.get("dueInDays")
-    due_date = (datetime.now(UTC) + timedelta(days=due)).date() if due is not None else None
+    due_date = (clock.now() + timedelta(days=due)).date() if due is not None else None
     created = [
         await tasks.create_task(
             scope,
