@@ -25,6 +25,7 @@ from datetime import timedelta
 
 from automations.actions import ACTIONS
 from models import (
+    DUE_TRIGGERS,
     Automation,
     AutomationRun,
     AutomationTrigger,
@@ -40,7 +41,7 @@ from models.db import is_postgres
 from realtime.background import IN_FIRM_TURNS, BackgroundLoop, FirmTurns
 from workflow import clock
 from workflow.scope import Scope
-from workflow.stage_entry import LEFT_STAGE, unmet
+from workflow.stage_entry import DUE_MOVED, LEFT_STAGE, unmet
 from workflow.unit import RUNS, change
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,8 @@ async def _not_now(run: AutomationRun, job: Job) -> str | None:
     a run of a stage entry, whose conditions were checked at entry)."""
     if run.trigger == AutomationTrigger.STAGE_ENTRY:
         return None
+    if run.trigger in DUE_TRIGGERS and run.due_date != job.due_date:
+        return DUE_MOVED  # while this runner held the run (the change recorded a new one)
     automation = await Automation.filter(id=run.automation_id or 0).first()
     if automation is None:
         return "the automation was deleted before this ran"

@@ -4,10 +4,12 @@ archived, moved with its due date, their conditions checked when they fire."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from tortoise.transactions import in_transaction
 
 from automations import manage, runner
 from models import (
@@ -25,7 +27,7 @@ from tests.conftest import GraphQL
 from tests.factories import board, client, gid, scope_of
 from workflow import clock, jobs
 from workflow.firms import NewFirm
-from workflow.stage_entry import ALREADY_RAN, ARCHIVED, DUE_CLEARED, LEFT_STAGE
+from workflow.stage_entry import ALREADY_RAN, ARCHIVED, DUE_CLEARED, DUE_MOVED, LEFT_STAGE
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 DUE = date(2026, 3, 10)
@@ -374,3 +376,50 @@ async def test_a_dated_run_that_moves_or_archives_the_job_succeeds(firm_a: NewFi
     assert [r.status for r in await runs(card)] == [RunStatus.SUCCEEDED] * 2
     await card.refresh_from_db()
     assert card.status == "ARCHIVED"
+
+
+@pytest.mark.postgres_only
+async def test_a_run_a_runner_holds_blocks_neither_a_move_nor_a_due_date(firm_a: NewFirm) -> None:
+    """A runner locks the run, then the job: a change that holds the job passes over the run
+    (waiting for it would deadlock), and the runner skips it once it has the job."""
+    pipeline, stages = await board(firm_a)
+    scope = scope_of(firm_a)
+    await dated(firm_a, stages[1], AutomationTrigger.DAYS_IN_STAGE, 1)
+    await dated(firm_a, stages[2], AutomationTrigger.DAYS_BEFORE_DUE, 1)
+
+    async def holding(run: AutomationRun, held: asyncio.Event, release: asyncio.Event) -> None:
+        async with in_transaction():
+            await AutomationRun.filter(id=run.id).select_for_update().first()
+            held.set()
+            await release.wait()
+
+    async def while_held(run: AutomationRun, change: Any) -> None:
+        held, release = asyncio.Event(), asyncio.Event()
+        holder = asyncio.create_task(holding(run, held, release))
+        await held.wait()
+        try:
+            await asyncio.wait_for(change, 20)  # a guard: it returns at once
+        finally:
+            release.set()
+            await holder
+
+    with clock.frozen(T0):
+        card = await new_job(firm_a, pipeline)
+        await jobs.move_job(scope, card.id, stages[1].id)
+        clock.advance(DAY)
+        (in_stage,) = await runs(card)
+        await while_held(in_stage, jobs.move_job(scope, card.id, stages[2].id))
+        await in_stage.refresh_from_db()
+        assert in_stage.status == RunStatus.PENDING  # left to the runner that held it
+        _, before_due = await runs(card)
+        at(midnight(DUE) - DAY)
+        await while_held(before_due, jobs.update_job(scope, card.id, due_date=date(2026, 4, 1)))
+        assert await runner.run_due() == 2  # the two held runs, skipped
+        for run, reason in ((in_stage, LEFT_STAGE), (before_due, DUE_MOVED)):
+            await run.refresh_from_db()
+            assert (run.status, run.error) == (RunStatus.SKIPPED, reason)
+        (moved,) = await AutomationRun.filter(job_id=card.id, status=RunStatus.PENDING)
+        assert moved.run_after == midnight(date(2026, 3, 31))
+        at(midnight(date(2026, 3, 31)))
+        assert await runner.run_due() == 1
+    assert await tasks(card) == 1

@@ -32,6 +32,7 @@ from models import (
     RunStatus,
     sql,
 )
+from models.db import is_postgres
 from workflow import clock
 from workflow.unit import RUNS
 
@@ -43,11 +44,13 @@ if TYPE_CHECKING:
 MAX_DEPTH = 10
 
 
+DATED_TRIGGERS = frozenset(AutomationTrigger) - {AutomationTrigger.STAGE_ENTRY}
 SKIPPED_BY_MOVER = "skipped for this move by the person who made it"
 LEFT_STAGE = "the job left the stage before this ran"
 ARCHIVED = "the job was archived before this ran"
 DUE_CLEARED = "the due date of the job was cleared before this ran"
 ALREADY_RAN = "this automation already ran for this due date in this stage"
+DUE_MOVED = "the due date of the job moved before this ran"
 
 
 def fire_at(
@@ -167,13 +170,24 @@ async def _record(
         unit.owed.add(RUNS)
 
 
+async def _waiting(job: Job, triggers: Collection[AutomationTrigger]) -> list[AutomationRun]:
+    """The job's PENDING runs of these triggers, locked, less those a runner holds: that one
+    is firing, and checks the job again once it has the job's lock, which the caller holds
+    (waiting for its run instead would deadlock: the runner locks the run, then the job)."""
+    query = AutomationRun.filter(job_id=job.id, status=RunStatus.PENDING, trigger__in=triggers)
+    if is_postgres():
+        query = query.select_for_update(skip_locked=True)
+    return list(await query)
+
+
 async def cancel_dated_runs(job: Job, reason: str) -> None:
     """Skip the job's dated runs still waiting for their date: in the change that moves the job
     out of their stage (enter_stage, transfer_job) or archives it. Runs due at entry are left
     to the runner, which skips them as before."""
-    await AutomationRun.filter(
-        job_id=job.id, status=RunStatus.PENDING, trigger__not=AutomationTrigger.STAGE_ENTRY
-    ).update(status=RunStatus.SKIPPED, error=reason, finished_at=clock.now())
+    if runs := await _waiting(job, DATED_TRIGGERS):
+        await AutomationRun.filter(id__in=[run.id for run in runs]).update(
+            status=RunStatus.SKIPPED, error=reason, finished_at=clock.now()
+        )
 
 
 async def _current_entry(job: Job) -> int | None:
@@ -200,9 +214,7 @@ async def due_date_changed(unit: Change, job: Job) -> None:
     automation already ran for that date in this entry), and the stage's due-relative
     automations without one get one, for the current stage entry."""
     now = clock.now()
-    pending = await AutomationRun.filter(
-        job_id=job.id, status=RunStatus.PENDING, trigger__in=list(DUE_TRIGGERS)
-    )
+    pending = await _waiting(job, DUE_TRIGGERS)
     if job.due_date is None:
         if pending:
             await AutomationRun.filter(id__in=[run.id for run in pending]).update(
