@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from automations.actions import ACTIONS
 from models import (
@@ -61,6 +61,11 @@ DUE = (
 )
 
 
+def _now() -> datetime:
+    """The clock in UTC: SQLite compares the stored times as text."""
+    return clock.now().astimezone(UTC)
+
+
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(2**attempts, 3600))
 
@@ -80,13 +85,13 @@ class _NotDue(Exception):
 
 async def _round(turns: FirmTurns, limit: int) -> list[DueRun]:
     """The next `limit` due runs in firm turns."""
-    rows = await sql.fetch(DUE, [RunStatus.PENDING.value, clock.now(), turns.last_firm, limit])
+    rows = await sql.fetch(DUE, [RunStatus.PENDING.value, _now(), turns.last_firm, limit])
     return [DueRun(row["id"], row["firm_id"], row["depth"]) for row in rows]
 
 
 async def _claim(run_id: int) -> AutomationRun | None:
     """The run, locked, if it is still due and no other runner holds it."""
-    due = AutomationRun.filter(id=run_id, status=RunStatus.PENDING, run_after__lte=clock.now())
+    due = AutomationRun.filter(id=run_id, status=RunStatus.PENDING, run_after__lte=_now())
     if is_postgres():
         due = due.select_for_update(skip_locked=True)
     return await due.first()

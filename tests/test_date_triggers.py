@@ -128,20 +128,22 @@ async def test_leaving_the_stage_or_archiving_cancels_the_run(firm_a: NewFirm) -
     pipeline, stages = await board(firm_a)
     await dated(firm_a, stages[1], AutomationTrigger.DAYS_IN_STAGE, 3)
     await dated(firm_a, stages[1], AutomationTrigger.DAYS_AFTER_DUE, 1)
+    other, _ = await board(firm_a, name="Payroll")
     with clock.frozen(T0):
-        moved, archived = await new_job(firm_a, pipeline), await new_job(firm_a, pipeline)
-        for card in (moved, archived):
+        moved, archived, transferred = [await new_job(firm_a, pipeline) for _ in range(3)]
+        for card in (moved, archived, transferred):
             await jobs.move_job(scope_of(firm_a), card.id, stages[1].id)
         clock.advance(DAY)
         await jobs.move_job(scope_of(firm_a), moved.id, stages[2].id)
         await jobs.archive_job(scope_of(firm_a), archived.id)
-        for card, reason in ((moved, LEFT_STAGE), (archived, ARCHIVED)):
+        await jobs.transfer_job(scope_of(firm_a), transferred.id, other.id)
+        for card, reason in ((moved, LEFT_STAGE), (archived, ARCHIVED), (transferred, LEFT_STAGE)):
             assert [(r.status, r.error, r.finished_at) for r in await runs(card)] == [
                 (RunStatus.SKIPPED, reason, T0 + DAY)
             ] * 2  # in the change that moved or archived it
         clock.advance(60 * DAY)
         assert await runner.run_due() == 0
-    assert await tasks(moved) + await tasks(archived) == 0
+    assert await tasks(moved) + await tasks(archived) + await tasks(transferred) == 0
 
 
 async def test_reentering_the_stage_schedules_anew(firm_a: NewFirm) -> None:
