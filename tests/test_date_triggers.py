@@ -214,7 +214,9 @@ async def test_a_cleared_due_date_skips_and_a_due_date_set_schedules(firm_a: New
         await on_due.refresh_from_db()
         assert (on_due.status, on_due.error) == (RunStatus.SKIPPED, DUE_CLEARED)
         assert (await runs(card))[0].status == RunStatus.PENDING  # the other stays
-        await jobs.update_job(scope, card.id, due_date=date(2026, 4, 1))
+        await jobs.update_job(scope, card.id, due_date=DUE)  # the same date again: it never ran
+        assert (await runs(card))[-1].run_after == midnight(DUE)
+        await jobs.update_job(scope, card.id, due_date=date(2026, 4, 1))  # the same run, moved
         assert (await runs(card))[-1].run_after == midnight(date(2026, 4, 1))
         clock.advance(90 * DAY)
         assert await runner.run_due() == 2

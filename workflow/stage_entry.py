@@ -222,12 +222,16 @@ async def due_date_changed(unit: Change, job: Job) -> None:
             )
         return
     entry_id = await _current_entry(job)
-    if entry_id is None:
-        return
     earlier = await AutomationRun.filter(
-        job_id=job.id, entry_id=entry_id, trigger__in=list(DUE_TRIGGERS)
+        job_id=job.id, entry_id=entry_id or 0, trigger__in=list(DUE_TRIGGERS)
     ).exclude(status=RunStatus.PENDING)
-    ran_for = {(run.automation_id, run.due_date) for run in earlier}
+    # The dates each automation fired for (the runner took it, attempts > 0), in this entry:
+    # a run skipped before its date (due date cleared or moved) fired for none.
+    ran_for = {
+        (run.automation_id, run.due_date)
+        for run in earlier
+        if run.attempts and run.error != DUE_MOVED
+    }
     skipped = {run.automation_id for run in earlier if run.error == SKIPPED_BY_MOVER}
     waiting: set[int | None] = set()
     for run in pending:
@@ -239,7 +243,7 @@ async def due_date_changed(unit: Change, job: Job) -> None:
             run.run_after = fire_at(run.trigger, run.trigger_days, now, job.due_date) or now
             unit.owed.add(RUNS)
         await run.save(update_fields=["status", "error", "finished_at", "due_date", "run_after"])
-    if job.status == JobStatus.ARCHIVED:
+    if entry_id is None or job.status == JobStatus.ARCHIVED:
         return  # an archived job runs nothing (updateJob refuses it a due date anyway)
     for automation in await stage_automations(job.stage_id):
         if (
