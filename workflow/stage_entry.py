@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 MAX_DEPTH = 10
 
 
-DATED_TRIGGERS = frozenset(AutomationTrigger) - {AutomationTrigger.STAGE_ENTRY}
 SKIPPED_BY_MOVER = "skipped for this move by the person who made it"
 LEFT_STAGE = "the job left the stage before this ran"
 ARCHIVED = "the job was archived before this ran"
@@ -181,13 +180,28 @@ async def _waiting(job: Job, triggers: Collection[AutomationTrigger]) -> list[Au
 
 
 async def cancel_dated_runs(job: Job, reason: str) -> None:
-    """Skip the job's dated runs still waiting for their date: in the change that moves the job
-    out of their stage (enter_stage, transfer_job) or archives it. Runs due at entry are left
-    to the runner, which skips them as before."""
-    if runs := await _waiting(job, DATED_TRIGGERS):
-        await AutomationRun.filter(id__in=[run.id for run in runs]).update(
-            status=RunStatus.SKIPPED, error=reason, finished_at=clock.now()
+    """Skip the job's dated runs still waiting for their date, in one statement: in the change
+    that moves the job out of their stage (enter_stage, transfer_job) or archives it. Runs due
+    at entry are left to the runner, which skips them as before; so is one a runner holds (see
+    _waiting)."""
+    if is_postgres():
+        await sql.execute(
+            'UPDATE "automation_run" SET "status" = ?, "error" = ?, "finished_at" = ? '
+            'WHERE "id" IN (SELECT "id" FROM "automation_run" WHERE "job_id" = ? '
+            'AND "status" = ? AND "trigger" <> ? FOR UPDATE SKIP LOCKED)',
+            [
+                RunStatus.SKIPPED.value,
+                reason,
+                clock.now(),
+                job.id,
+                RunStatus.PENDING.value,
+                AutomationTrigger.STAGE_ENTRY.value,
+            ],
         )
+        return
+    await AutomationRun.filter(  # SQLite: one writer, nothing held
+        job_id=job.id, status=RunStatus.PENDING, trigger__not=AutomationTrigger.STAGE_ENTRY
+    ).update(status=RunStatus.SKIPPED, error=reason, finished_at=clock.now())
 
 
 async def _current_entry(job: Job) -> int | None:
