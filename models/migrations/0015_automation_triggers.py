@@ -5,7 +5,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0011_client_side')]
+    dependencies = [('models', '0012_deadlines')]
 
     initial = False
 
