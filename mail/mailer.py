@@ -55,6 +55,7 @@ BACKOFF = (10, 60, 300, 900)  # seconds before the 1st, 2nd, 3rd retry, then eve
 BATCH = 20  # emails send_due claims and sends together
 MAX_IN_FLIGHT = 20  # attempts one Mailer has under way at once (SMTP connections, at most)
 FIRM_IN_FLIGHT = 5  # of them for one firm: the rest stay free for the other firms
+STOP_GRACE = 5.0  # seconds a stopping Mailer waits for its attempts in flight to end
 WARN_EVERY = 60.0  # seconds between two warnings that emails are waiting for the server
 
 # Due emails in firm turns, oldest first within a firm. Hand-written: tortoise has no window
@@ -215,8 +216,12 @@ class Mailer(BackgroundLoop):
         self._warned_at = -WARN_EVERY
 
     async def stop(self) -> None:
-        """Attempts in flight are cancelled: their leases expire and they are sent again."""
+        """No more claims; attempts in flight get STOP_GRACE seconds to end and be recorded
+        (one cancelled after the server accepted its message would be sent again when its
+        lease expires); the rest are cancelled, and sent again then."""
         await super().stop()
+        if self._attempts:
+            await asyncio.wait(set(self._attempts), timeout=STOP_GRACE)
         for task in self._attempts:
             task.cancel()
         await asyncio.gather(*self._attempts, return_exceptions=True)

@@ -7,6 +7,7 @@ use workflow.clock (frozen, advanced), never sleeping."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import logging
@@ -421,3 +422,27 @@ async def test_the_workers_mailer_sends_what_a_change_queued(
         [got] = await smtp.wait_for(1)
     assert got.message_id == f"<{row.header_message_id}@acme.test>"
     assert (await reread(row)).status == EmailStatus.SENT
+
+
+async def test_a_mailer_stopping_records_the_message_the_server_is_answering(
+    firm_a: NewFirm, smtp: SmtpServer
+) -> None:
+    """Stopped while the server has the message and has not answered yet: the Mailer waits
+    for the answer (within STOP_GRACE) and records SENT, rather than cancelling an attempt the
+    server accepts, which would be sent again when its lease expired."""
+    [row] = await queued(firm_a)
+    hold = smtp.hold = Hold(lambda _: True, answer="250 OK")
+    running = mailer.Mailer(SmtpTransport(smtp.url), MAIL_FROM)
+    running.start()
+    async with asyncio.timeout(10):
+        await hold.arrived.wait()
+    assert running._task is not None
+    stopping = asyncio.create_task(running.stop())
+    await asyncio.wait([running._task])  # the loop has stopped: no more claims
+    await asyncio.sleep(0)  # a turn for stop() to go on to the attempts in flight
+    assert not stopping.done()
+    hold.release.set()
+    async with asyncio.timeout(mailer.STOP_GRACE):
+        await stopping
+    assert (await reread(row)).status == EmailStatus.SENT
+    assert len(smtp.received) == 1
