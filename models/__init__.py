@@ -33,6 +33,7 @@ from models.keys import DeploymentSecret
 from models.pipeline import Pipeline, Stage
 from models.portal import PortalLink, PortalSession
 from models.task import Task
+from models.templates import JobTemplate
 from models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 MODEL_MODULES = [
@@ -41,6 +42,7 @@ MODEL_MODULES = [
     "models.pipeline",
     "models.job",
     "models.task",
+    "models.templates",
     "models.event",
     "models.automation",
     "models.documents",
@@ -129,6 +131,7 @@ __all__ = [
     "Job",
     "JobEvent",
     "JobStatus",
+    "JobTemplate",
     "MODEL_MODULES",
     "Pipeline",
     "Priority",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tortoise import fields
 from tortoise.models import Model
@@ -10,6 +11,9 @@ from tortoise.models import Model
 from models.client import Client
 from models.firm import Firm, User
 from models.pipeline import Pipeline, Stage
+
+if TYPE_CHECKING:
+    from models.templates import JobTemplate
 
 
 class JobStatus(StrEnum):
@@ -53,6 +57,15 @@ class Job(Model):
     start_date = fields.DateField(null=True)
     due_date = fields.DateField(null=True)
     tags: list[str] = fields.JSONField(default=list)
+    # What a recurring job is for, as its label (workflow.periods), and the template it came from.
+    period = fields.CharField(max_length=10, null=True)
+    template: fields.ForeignKeyNullableRelation[JobTemplate] = fields.ForeignKeyField(
+        "models.JobTemplate",
+        related_name="jobs",
+        null=True,
+        on_delete=fields.SET_NULL,
+        db_index=True,  # deleting a template clears its jobs' template_id
+    )
     stage_entered_at = fields.DatetimeField()
     # Deadlines (workflow.deadlines): the stage limit, the next crossing not yet announced
     # (null when none is left), and which crossings were announced.
@@ -70,6 +83,7 @@ class Job(Model):
     client_id: int
     pipeline_id: int
     stage_id: int
+    template_id: int | None
 
     class Meta:
         table = "job"

@@ -82,6 +82,8 @@ TABLES = [  # children first, so deletes never trip a foreign key
     "task",
     "job_assignee",
     "job",
+    "job_template_assignee",
+    "job_template",
     "stage",
     "pipeline",
     "portal_session",

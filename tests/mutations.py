@@ -17,6 +17,8 @@ SNAPSHOT_TABLES = (
     "job_assignee",
     "task",
     "job_event",
+    "job_template",
+    "job_template_assignee",
 )
 
 # Each mutation: its input type and the payload fields that must be null when it is refused.

@@ -113,6 +113,8 @@ CHANGE_IDS = {
     "stage": "Stage",
     "client_id": "Client",
     "assignee_ids": "User",
+    "template": "JobTemplate",  # where a job came from (JOB_CREATED)
+    "recurring_schedule": "RecurringSchedule",
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from datetime import date
 from typing import Any
 
@@ -186,30 +186,71 @@ async def create_job(
     clean_tags = validation.tags(tags or [])
     _check_dates(start_date, due_date)
     async with change(scope) as unit:
-        await unit.lock_pipelines([pipeline_id], field="pipelineId")
-        stage = await _stage_of(scope, pipeline_id, stage_id)
-        await _check_wip(stage)
-        await scope.get(Client, client_id, field="clientId")
-        assignees = await _users(scope, assignee_ids or [])
-        rank = await _rank_in(unit, stage.id, None, None, None)
-        job = Job(
-            firm_id=scope.firm_id,
-            client_id=client_id,
-            pipeline_id=pipeline_id,
-            stage_id=stage.id,
-            title=clean_title,
-            rank=rank,
+        return await new_job(
+            unit,
+            pipeline_id,
+            client_id,
+            clean_title,
+            stage_id=stage_id,
             priority=priority,
             start_date=start_date,
             due_date=due_date,
             tags=clean_tags,
+            assignee_ids=assignee_ids or [],
         )
-        deadlines.enter(job, stage.time_limit_days, clock.now())
-        await job.save(force_create=True)
-        if assignees:
-            await job.assignees.add(*assignees)
-        event = await unit.record(pipeline_id, EventType.JOB_CREATED, job, to_stage_id=stage.id)
-        await on_stage_entry(unit, job, stage, event)
+
+
+async def new_job(
+    unit: Change,
+    pipeline_id: int,
+    client_id: int,
+    title: str,
+    *,
+    stage_id: int | None,
+    priority: Priority,
+    start_date: date | None,
+    due_date: date | None,
+    tags: list[str],
+    assignee_ids: list[int],
+    period: str | None = None,
+    template_id: int | None = None,
+    changes: dict[str, Any] | None = None,
+    before_entry: Callable[[Job], Awaitable[object]] | None = None,
+) -> Job:
+    """The one way a job comes to be (createJob, jobs from templates): checked values in, the
+    job written last in its stage, its JOB_CREATED event (with `changes`), then `before_entry`
+    (what else the job starts with, e.g. its checklist), then the stage-entry hook."""
+    scope = unit.scope
+    await unit.lock_pipelines([pipeline_id], field="pipelineId")
+    stage = await _stage_of(scope, pipeline_id, stage_id)
+    await _check_wip(stage)
+    await scope.get(Client, client_id, field="clientId")
+    assignees = await _users(scope, assignee_ids)
+    rank = await _rank_in(unit, stage.id, None, None, None)
+    job = Job(
+        firm_id=scope.firm_id,
+        client_id=client_id,
+        pipeline_id=pipeline_id,
+        stage_id=stage.id,
+        title=title,
+        rank=rank,
+        priority=priority,
+        start_date=start_date,
+        due_date=due_date,
+        tags=tags,
+        period=period,
+        template_id=template_id,
+    )
+    deadlines.enter(job, stage.time_limit_days, clock.now())
+    await job.save(force_create=True)
+    if assignees:
+        await job.assignees.add(*assignees)
+    event = await unit.record(
+        pipeline_id, EventType.JOB_CREATED, job, to_stage_id=stage.id, changes=changes
+    )
+    if before_entry is not None:
+        await before_entry(job)
+    await on_stage_entry(unit, job, stage, event)
     return job
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models import EventType, Job, JobStatus, Pipeline, Stage
+from models import EventType, Job, JobStatus, JobTemplate, Pipeline, Stage
 from workflow import deadlines, validation
 from workflow.errors import DomainError, ErrorCode, invalid
 from workflow.jobs import enter_stage
@@ -39,13 +39,20 @@ async def update_pipeline(scope: Scope, pipeline_id: int, name: str) -> Pipeline
 
 
 async def delete_pipeline(scope: Scope, pipeline_id: int) -> None:
-    """Delete an empty pipeline with its stages; one holding jobs (even archived) is refused."""
+    """Delete an empty pipeline with its stages; one holding jobs (even archived), or that job
+    templates use, is refused."""
     async with change(scope) as unit:
         await unit.lock_pipelines([pipeline_id], field="id")
         if await Job.filter(pipeline_id=pipeline_id).exists():
             raise DomainError(
                 ErrorCode.PIPELINE_NOT_EMPTY,
                 "the pipeline still holds jobs: transfer them first",
+                "id",
+            )
+        if await JobTemplate.filter(pipeline_id=pipeline_id).exists():
+            raise DomainError(
+                ErrorCode.PIPELINE_NOT_EMPTY,
+                "job templates make jobs in the pipeline: delete them first",
                 "id",
             )
         await unit.pipeline(pipeline_id).delete()

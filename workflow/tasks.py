@@ -42,16 +42,30 @@ async def create_task(
         job = await unit.lock_job(job_id)
         if job.status == JobStatus.ARCHIVED:
             raise DomainError(ErrorCode.JOB_ARCHIVED, "the job is archived", "jobId")
-        task = await Task.create(
-            firm_id=scope.firm_id,
-            job_id=job.id,
-            title=clean_title,
-            description=clean_description,
-            assignee_id=await _assignee(scope, assignee_id),
-            due_date=due_date,
-            stage_id=job.stage_id,
-        )
-        await _record(unit, job, task, "created", title=task.title)
+        assignee_id = await _assignee(scope, assignee_id)
+        return await add_task(unit, job, clean_title, clean_description, assignee_id, due_date)
+
+
+async def add_task(
+    unit: Change,
+    job: Job,
+    title: str,
+    description: str,
+    assignee_id: int | None,
+    due_date: date | None,
+) -> Task:
+    """Write a task of a locked job, with checked values, and log it (createTask, checklists
+    of jobs made from templates)."""
+    task = await Task.create(
+        firm_id=job.firm_id,
+        job_id=job.id,
+        title=title,
+        description=description,
+        assignee_id=assignee_id,
+        due_date=due_date,
+        stage_id=job.stage_id,
+    )
+    await _record(unit, job, task, "created", title=task.title)
     return task
 
 
