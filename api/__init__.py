@@ -21,6 +21,7 @@ from resolvers.nodes import NodeQueries
 from resolvers.people import PeopleMutations, PeopleQueries
 from resolvers.pipelines import PipelineMutations, PipelineQueries
 from resolvers.tasks import TaskMutations
+from resolvers.templates import TemplateMutations, TemplateQueries
 from resolvers.webhooks import WebhookMutations, WebhookQueries
 from schema.extensions import OperationSetup, ParsedOnce, present_error
 from schema.guard import Guard
@@ -32,7 +33,15 @@ from schema.shared_events import SharedEventExecutor
 
 Query = merge_types(
     "Query",
-    (NodeQueries, PipelineQueries, JobQueries, ClientQueries, PeopleQueries, WebhookQueries),
+    (
+        NodeQueries,
+        PipelineQueries,
+        JobQueries,
+        ClientQueries,
+        PeopleQueries,
+        WebhookQueries,
+        TemplateQueries,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
@@ -41,6 +50,7 @@ Mutation = merge_types(
         ClientMutations,
         JobMutations,
         TaskMutations,
+        TemplateMutations,
         AutomationMutations,
         DocumentMutations,
         EmailMutations,

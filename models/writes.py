@@ -40,6 +40,8 @@ CACHED_TABLES = frozenset(
         "message",
         "invoice",
         "contact",
+        "job_template",
+        "job_template_assignee",
     }
 )
 

@@ -73,6 +73,10 @@ class Loaders:
         return DataLoader(self._assignees_by_job)
 
     @cached_property
+    def assignees_by_template(self) -> DataLoader[int, list[User]]:
+        return DataLoader(self._assignees_by_template)
+
+    @cached_property
     def automations_by_stage(self) -> DataLoader[int, list[Automation]]:
         return DataLoader(self._automations_by_stage)
 
@@ -156,16 +160,23 @@ class Loaders:
         return [grouped[i] for i in ids]
 
     async def _assignees_by_job(self, ids: list[int]) -> list[list[User]]:
+        return await self._assignees(ids, "job_assignee", "job_id")
+
+    async def _assignees_by_template(self, ids: list[int]) -> list[list[User]]:
+        return await self._assignees(ids, "job_template_assignee", "job_template_id")
+
+    async def _assignees(self, ids: list[int], table: str, column: str) -> list[list[User]]:
+        """The users of a many-to-many table (`table`, keyed by `column`), by name."""
         params: list[Any] = [self.scope.firm_id, *ids]
         marks = ", ".join(placeholder(n) for n in range(2, len(params) + 1))
         sql = (
-            'SELECT u.*, ja."job_id" AS assigned_job_id FROM "app_user" u '
-            'JOIN "job_assignee" ja ON ja."user_id" = u."id" '
-            f'WHERE u."firm_id" = {placeholder(1)} AND ja."job_id" IN ({marks}) ORDER BY u."name"'
+            f'SELECT u.*, ja."{column}" AS assigned_to FROM "app_user" u '
+            f'JOIN "{table}" ja ON ja."user_id" = u."id" '
+            f'WHERE u."firm_id" = {placeholder(1)} AND ja."{column}" IN ({marks}) ORDER BY u."name"'
         )
         grouped: dict[int, list[User]] = defaultdict(list)
         for row in await connections.get("default").execute_query_dict(sql, params):
-            grouped[row["assigned_job_id"]].append(User._init_from_db(**row))
+            grouped[row["assigned_to"]].append(User._init_from_db(**row))
         return [grouped[i] for i in ids]
 
     async def _pages(self, keys: list[PageKey]) -> list[list[Any]]:

@@ -61,6 +61,9 @@ CACHED_TYPES = frozenset(
         "Message",
         "Invoice",
         "Contact",
+        "JobTemplate",
+        "TaskTemplate",
+        "DueDateRule",
         "PageInfo",
         *(
             f"{name}{suffix}"
@@ -73,6 +76,7 @@ CACHED_TYPES = frozenset(
                 "Organizer",
                 "Message",
                 "Invoice",
+                "JobTemplate",
             )
             for suffix in ("Connection", "Edge")
         ),

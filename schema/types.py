@@ -307,6 +307,10 @@ class JobType(Node):
     start_date: date | None
     due_date: date | None
     tags: list[str]
+    period: str | None = strawberry.field(
+        description="The period the job is for (2026, 2026-Q1, 2026-03, 2026-W05, 2026-03-15), "
+        "if it was made from a template for one."
+    )
     stage_entered_at: datetime
     stage_due_at: datetime | None = strawberry.field(
         description="When the job passes its stage's time limit: stageEnteredAt + the "
@@ -335,6 +339,7 @@ class JobType(Node):
             start_date=job.start_date,
             due_date=job.due_date,
             tags=job.tags,
+            period=job.period,
             stage_entered_at=job.stage_entered_at,
             stage_due_at=job.stage_due_at,
             is_overdue=deadlines.is_overdue(job),

@@ -52,7 +52,7 @@ from tests.live import (
     watch_board,
 )
 from tests.servers import ServerProcess, Stack, graphql
-from workflow import contacts, documents, tasks, webhooks
+from workflow import contacts, documents, tasks, templates, webhooks
 from workflow.firms import NewFirm, issue_token
 
 READ, WRITE, ADMIN = "READ", "WRITE", "ADMIN"
@@ -69,6 +69,9 @@ ADMIN_MUTATIONS = {
     "createAutomation",
     "updateAutomation",
     "deleteAutomation",
+    "createJobTemplate",
+    "updateJobTemplate",
+    "deleteJobTemplate",
     "inviteUser",
     "updateUser",
     "deactivateUser",
@@ -242,6 +245,8 @@ async def build_world(firm: NewFirm) -> World:
     await job(firm, p, avery, "hooked")  # a delivery for each endpoint
     delivery = await WebhookDelivery.filter(endpoint_id=e_update.id).first()
     assert delivery is not None
+    tp_update = await templates.create_job_template(a, "Monthly", p.id, "{client.name} {period}")
+    tp_delete = await templates.create_job_template(a, "Old", p.id, "Old work")
     sent = await Email.create(
         firm_id=firm.firm.id,
         job_id=work.id,
@@ -284,6 +289,8 @@ async def build_world(firm: NewFirm) -> World:
         "endpoint delete": gid("WebhookEndpoint", e_delete.id),
         "delivery": gid("WebhookDelivery", delivery.id),
         "email": gid("Email", sent.id),
+        "template update": gid("JobTemplate", tp_update.id),
+        "template delete": gid("JobTemplate", tp_delete.id),
     }
 
 
@@ -398,6 +405,23 @@ MUTATIONS: dict[str, tuple[str, Input]] = {
     ),
     "deleteWebhookEndpoint": ("deletedId", lambda w: {"id": w["endpoint delete"]}),
     "redeliverWebhook": ("webhookDelivery { id status }", lambda w: {"deliveryId": w["delivery"]}),
+    "createJobTemplate": (
+        "jobTemplate { id name }",
+        lambda w: {"name": "Yearly", "pipelineId": w["pipeline"], "titleTemplate": "{period} 1040"},
+    ),
+    "updateJobTemplate": (
+        "jobTemplate { id name }",
+        lambda w: {"id": w["template update"], "name": "Monthly books"},
+    ),
+    "deleteJobTemplate": ("deletedId", lambda w: {"id": w["template delete"]}),
+    "createJobFromTemplate": (
+        "job { id period }",
+        lambda w: {
+            "templateId": w["template update"],
+            "clientId": w["client"],
+            "period": "2026-01",
+        },
+    ),
 }
 
 
@@ -463,6 +487,7 @@ QUERIES: dict[str, Query] = {
     "job": lambda w: f'job(id: "{w["job"]}") {{ id }}',
     "jobs": lambda w: "jobs { totalCount }",
     "clients": lambda w: "clients { totalCount }",
+    "jobTemplates": lambda w: "jobTemplates { totalCount }",
     "client": lambda w: f'client(id: "{w["client"]}") {{ id }}',
     "apiTokens": lambda w: "apiTokens { id }",
     "webhookEndpoints": lambda w: "webhookEndpoints { id }",

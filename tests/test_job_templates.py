@@ -60,12 +60,13 @@ async def test_a_job_from_a_template_starts_with_everything_it_says(firm_a: NewF
     assert sorted(u.id for u in await job.assignees.all()) == sorted([pat.id, sam.id])
     tasks = await Task.filter(job_id=job.id).order_by("id")
     assert [(t.title, t.assignee_id, t.due_date) for t in tasks] == [
-        ("Request statements", min(pat.id, sam.id), date(2026, 2, 13)),
+        ("Request statements", pat.id, date(2026, 2, 13)),
+        ("Request statements", sam.id, date(2026, 2, 13)),
         ("Reconcile", sam.id, None),
         ("Review", None, None),
     ]
     events = await JobEvent.filter(job_id=job.id).order_by("seq")
-    assert [e.type for e in events] == ["JOB_CREATED"] + ["TASK_CHANGED"] * 3
+    assert [e.type for e in events] == ["JOB_CREATED"] + ["TASK_CHANGED"] * 4
     assert events[0].changes == {
         "template": template.id,
         "period": "2026-01",

@@ -23,6 +23,7 @@ from models import (
     Invoice,
     Job,
     JobEvent,
+    JobTemplate,
     Message,
     Organizer,
     Pipeline,
@@ -57,6 +58,7 @@ MODELS: dict[str, type[Model]] = {
     "WebhookEndpoint": WebhookEndpoint,
     "WebhookDelivery": WebhookDelivery,
     "Email": Email,
+    "JobTemplate": JobTemplate,
 }
 NOT_NODES = frozenset({"Firm"})
 TYPE_NAMES = tuple(MODELS)

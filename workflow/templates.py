@@ -18,8 +18,10 @@ The rules, documented in docs/api.md (Job templates):
   `due_day` on or after the period's last day (the 29th of February is the 28th in other
   years); without a period, counted from the day the job is made; no rule, no due date.
 - Checklist: at most 50 tasks, each due `due_in_days` after the day the job is made (no due date
-  without it), assigned to a person, to the job's assignee (the first by id of the job's
-  assignees; none if it has none) or to nobody.
+  without it), assigned to a person, to nobody, or to the job's assignees: as the CREATE_TASK
+  automation does, one task for each of them (by id), or one unassigned if the job has none.
+  So that a job starts with at most TASKS_MADE_MAX tasks, the checklist's tasks for the job's
+  assignees count once per template assignee.
 - Assignees who have been deactivated since are left out (of the job and of its tasks).
 - Deleting a template leaves the jobs made from it (their template becomes null).
 """
@@ -46,7 +48,8 @@ from workflow.unit import Change, change
 
 TEMPLATES_MAX = 500  # per firm
 CHECKLIST_MAX = 50
-ASSIGNEES_MAX = 50
+ASSIGNEES_MAX = 20
+TASKS_MADE_MAX = 100  # the tasks a job made from a template starts with, at most
 TASK_DESCRIPTION_MAX = 2_000
 DAYS_MAX = 3_650  # dueInDays and daysAfterPeriodEnd: ten years
 # A checklist task assigned to the job's assignee (rather than to a person or to nobody).
@@ -75,7 +78,7 @@ class ChecklistItem:
 
     title: str
     description: str = ""
-    # a user id, JOB_ASSIGNEES (the job's assignee), or None (nobody)
+    # a user id, JOB_ASSIGNEES (one task for each of the job's assignees), or None (nobody)
     assignee: int | Literal["JOB_ASSIGNEES"] | None = None
     due_in_days: int | None = None
 
@@ -256,6 +259,16 @@ async def _stage_in(scope: Scope, pipeline_id: int, stage_id: int | None) -> int
     return stage.id
 
 
+def _check_tasks_made(items: Sequence[ChecklistItem], assignees: int) -> None:
+    made = sum(max(assignees, 1) if i.assignee == JOB_ASSIGNEES else 1 for i in items)
+    if made > TASKS_MADE_MAX:
+        raise invalid(
+            "checklist",
+            f"a job made from this template would start with {made} tasks (its tasks for the "
+            f"job's assignees count once per assignee): at most {TASKS_MADE_MAX}",
+        )
+
+
 def _assignee_ids(assignee_ids: Sequence[int] | None) -> list[int]:
     ids = list(dict.fromkeys(assignee_ids or []))
     if len(ids) > ASSIGNEES_MAX:
@@ -285,6 +298,7 @@ async def create_job_template(
     people = _assignee_ids(assignee_ids)
     items = check_checklist(checklist or [])
     rule = check_due_rule(due_rule)
+    _check_tasks_made(items, len(people))
     async with change(scope) as unit:
         await unit.lock_pipelines([pipeline_id], field="pipelineId")
         stage = await _stage_in(scope, pipeline_id, stage_id)
@@ -367,7 +381,13 @@ async def update_job_template(scope: Scope, template_id: int, **changes: Any) ->
             await _active_users(
                 scope, [i.assignee for i in items if isinstance(i.assignee, int)], "checklist"
             )
-            changes["checklist"] = [item.stored() for item in items]
+        if "checklist" in changes or people is not None:
+            _check_tasks_made(
+                changes.get("checklist", checklist_of(template)),
+                len(people if people is not None else await template.assignees.all()),
+            )
+        if "checklist" in changes:
+            changes["checklist"] = [item.stored() for item in changes["checklist"]]
         if people is not None:
             await _active_users(scope, people, "assigneeIds")
             await template.assignees.clear()
@@ -421,12 +441,14 @@ async def create_job_from_template(
 
     async def add_checklist(job: Job) -> None:
         for item in items:
+            people: list[int | None]
             if item.assignee == JOB_ASSIGNEES:
-                assignee = assignees[0] if assignees else None
+                people = [*assignees] or [None]
             else:
-                assignee = item.assignee if item.assignee in active else None
+                people = [item.assignee if item.assignee in active else None]
             due = None if item.due_in_days is None else made_on + timedelta(item.due_in_days)
-            await add_task(unit, job, item.title, item.description, assignee, due)
+            for person in people:
+                await add_task(unit, job, item.title, item.description, person, due)
 
     return await new_job(
         unit,
