@@ -45,6 +45,10 @@ PAYLOADS: dict[str, tuple[str, str]] = {
     "completeTask": ("TaskIdInput", "task { id }"),
     "reopenTask": ("TaskIdInput", "task { id }"),
     "deleteTask": ("TaskIdInput", "deletedId job { id }"),
+    "createJobTemplate": ("CreateJobTemplateInput", "jobTemplate { id }"),
+    "updateJobTemplate": ("UpdateJobTemplateInput", "jobTemplate { id }"),
+    "deleteJobTemplate": ("DeleteJobTemplateInput", "deletedId"),
+    "createJobFromTemplate": ("CreateJobFromTemplateInput", "job { id }"),
 }
 
 

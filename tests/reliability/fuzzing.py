@@ -250,6 +250,7 @@ ID_FIELDS = {
     "assigneeIds": "User",
     "skipAutomationIds": "Automation",
     "deliveryId": "WebhookDelivery",
+    "templateId": "JobTemplate",
 }
 VERBS = (
     "create",

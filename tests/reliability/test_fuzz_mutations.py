@@ -34,6 +34,7 @@ from models import (
     Invoice,
     Job,
     JobEvent,
+    JobTemplate,
     Message,
     Organizer,
     Permission,
@@ -64,7 +65,7 @@ from tests.reliability.fuzzing import (
 from tests.reliability.infra import LONG
 from web.app import create_app
 from web.middleware import RequestLog
-from workflow import firms, jobs, people, tasks, webhooks
+from workflow import firms, jobs, people, tasks, templates, webhooks
 from workflow.firms import NewFirm, create_firm
 
 EXAMPLES = 100 if LONG else 8
@@ -84,6 +85,7 @@ MODELS = {
     "WebhookDelivery": WebhookDelivery,
     "ApiToken": ApiToken,
     "JobEvent": JobEvent,
+    "JobTemplate": JobTemplate,
 }
 LAST = ("delete", "deactivate", "revoke", "archive")  # so the others still find their objects
 ORDERED = sorted(MUTATIONS, key=lambda m: (m.startswith(LAST), m))
@@ -128,6 +130,14 @@ async def populate(firm: NewFirm) -> None:
     await jobs.move_job(scope, cards[1].id, stages[1].id)
     await jobs.move_job(scope, cards[2].id, stages[2].id)
     await runner.run_due()
+    await templates.create_job_template(
+        scope,
+        "Monthly",
+        pipeline.id,
+        "{client.name} {period}",
+        checklist=[templates.ChecklistItem("Reconcile", due_in_days=3)],
+        due_rule=templates.DueRule(days_after_period_end=10),
+    )
 
 
 async def ids_of(firm: NewFirm, spare: set[tuple[str, int]]) -> dict[str, list[str]]:
