@@ -632,3 +632,26 @@ async def test_a_job_from_a_template_costs_fixed_statements_per_task(
         counts.append(len(sql_statements.statements))
     assert counts[1] - counts[0] == 3 * 3, sql_statements.statements
     assert counts[0] == FROM_TEMPLATE_STATEMENTS + 3, sql_statements.statements
+
+
+async def test_a_template_moved_to_another_pipeline_starts_in_its_first_stage(
+    gql: GraphQL, firm_a: NewFirm, b: Board
+) -> None:
+    template = await _template(gql, b)
+    leads = str(
+        (await gql("{ pipelines { edges { node { id name } } } }"))["pipelines"]["edges"][1][
+            "node"
+        ]["id"]
+    )
+    moved = (await gql(UPDATE, input={"id": template, "pipelineId": leads}))["updateJobTemplate"]
+    assert moved["errors"] == []
+    assert (moved["jobTemplate"]["pipeline"], moved["jobTemplate"]["stage"]) == (
+        {"name": "Leads"},
+        None,
+    )
+    wrong = await refused(gql, "updateJobTemplate", {"id": template, "stageId": b.stages[0]})
+    assert (wrong["code"], wrong["field"]) == ("WRONG_PIPELINE", "stageId")
+    back = await gql(
+        UPDATE, input={"id": template, "pipelineId": b.pipeline, "stageId": b.stages[2]}
+    )
+    assert back["updateJobTemplate"]["jobTemplate"]["stage"] == {"name": "Review"}

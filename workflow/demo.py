@@ -1,6 +1,7 @@
 """Demo data: a firm with the pipelines of the domain document, clients (each with one contact
-who may use the portal, at an address of the reserved example.com domain), jobs and tasks, and
-on the first 1040 job an organizer and a message for its client to answer in the portal.
+who may use the portal, at an address of the reserved example.com domain), jobs and tasks, on
+the first 1040 job an organizer and a message for its client to answer in the portal, and job
+templates for the yearly 1040 and monthly payroll.
 
 `python server.py demo` seeds it once: the demo firm is the firm named DEMO_FIRM whose active
 owner has the email DEMO_OWNER (on the reserved .test domain, which no real firm's owner has).
@@ -12,10 +13,11 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
-from models import ActionType, Automation, Firm, Job, Priority, Role, Stage, User
-from workflow import clients, contacts, documents, jobs, pipelines, tasks
+from models import ActionType, Automation, Firm, Job, Pipeline, Priority, Role, Stage, User
+from workflow import clients, contacts, documents, jobs, pipelines, tasks, templates
 from workflow.firms import NewFirm, create_firm, issue_token
 from workflow.scope import Scope
+from workflow.templates import JOB_ASSIGNEES, ChecklistItem, DueRule
 from workflow.unit import change
 
 DEMO_FIRM = "Demo CPA"
@@ -118,7 +120,39 @@ async def seed_demo() -> NewFirm:
                 for title, assignee in zip(titles, assignees, strict=True):
                     await tasks.create_task(scope, job.id, title, assignee_id=assignee)
     await _portal_work(scope)
+    await _templates(scope, team)
     return new
+
+
+async def _templates(scope: Scope, team: list[User]) -> None:
+    """Job templates of recurring work: the yearly 1040 (due April 15 after the year) and
+    monthly payroll (due 5 days after the month), each with its checklist."""
+    ids = {p.name: p.id for p in await Pipeline.filter(firm_id=scope.firm_id)}
+    await templates.create_job_template(
+        scope,
+        "Yearly 1040 Return",
+        ids["1040 Return"],
+        "{period} 1040 Return – {client.name}",
+        tags=["1040"],
+        assignee_ids=[team[1].id],
+        checklist=[
+            ChecklistItem("Request documents", assignee=JOB_ASSIGNEES, due_in_days=7),
+            ChecklistItem("Check prior-year return", due_in_days=14),
+            ChecklistItem("Review the return", assignee=team[2].id),
+        ],
+        due_rule=DueRule(month=4, day=15),
+    )
+    await templates.create_job_template(
+        scope,
+        "Monthly payroll",
+        ids["Payroll"],
+        "Payroll {period.monthName} {period.year} – {client.name}",
+        tags=["payroll"],
+        priority=Priority.HIGH,
+        assignee_ids=[team[1].id],
+        checklist=[ChecklistItem("Collect timesheets", assignee=JOB_ASSIGNEES, due_in_days=2)],
+        due_rule=DueRule(days_after_period_end=5),
+    )
 
 
 async def _send_organizers(scope: Scope, stage: Stage) -> None:

@@ -33,7 +33,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from tortoise.queryset import QuerySet
 
@@ -53,7 +53,7 @@ TASKS_MADE_MAX = 100  # the tasks a job made from a template starts with, at mos
 TASK_DESCRIPTION_MAX = 2_000
 DAYS_MAX = 3_650  # dueInDays and daysAfterPeriodEnd: ten years
 # A checklist task assigned to the job's assignee (rather than to a person or to nobody).
-JOB_ASSIGNEES = "JOB_ASSIGNEES"
+JOB_ASSIGNEES: Final = "JOB_ASSIGNEES"
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")  # as in workflow.documents
 PLACEHOLDERS = (
@@ -218,8 +218,13 @@ def check_checklist(
     checked = []
     for number, item in enumerate(items, 1):
         where = f"{field} task {number}"
-        title = validation.name(item.title, field)
-        description = validation.text(item.description or "", field, TASK_DESCRIPTION_MAX)
+        try:
+            title = validation.name(item.title, "title")
+            description = validation.text(
+                item.description or "", "description", TASK_DESCRIPTION_MAX
+            )
+        except DomainError as error:  # the field is the list: say which task
+            raise invalid(field, f"{where}: {error.message}") from None
         if item.due_in_days is not None and not 0 <= item.due_in_days <= DAYS_MAX:
             raise invalid(field, f"{where}: dueInDays must be between 0 and {DAYS_MAX}")
         if item.assignee is not None and not isinstance(item.assignee, int):
