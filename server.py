@@ -138,6 +138,24 @@ def mail_line(config: settings_module.Settings, sent_by: str) -> str:
     return f"mail: {mail_transport.describe(config)}, from {config.mail_from}, sent by {sent_by}"
 
 
+def clock_warning(config: settings_module.Settings) -> str | None:
+    """With TEST_CLOCK_FILE set, what the operator must hear at start (a WARNING): dated work
+    (reminders, automation runs, email retries) follows a file, not the system clock."""
+    if config.test_clock_file is None:
+        return None
+    at = settings_module.clock_file_instant(config.test_clock_file)
+    return (
+        f"clock: TEST_CLOCK_FILE {config.test_clock_file} holds the time ({at.isoformat()}): "
+        "dated work falls due by that file, not the system clock; for tests only, unset it "
+        "in production"
+    )
+
+
+def log_clock(config: settings_module.Settings) -> None:
+    if warning := clock_warning(config):
+        log.warning("%s", warning)
+
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
@@ -161,6 +179,7 @@ def serve(config: settings_module.Settings, workers: int, runner: bool) -> None:
     asyncio.run(_migrate(config))
     for line in startup_lines(config, workers, runner):
         log.info("%s", line)
+    log_clock(config)
     if not runner:
         os.environ["WORKFLOW_NO_RUNNER"] = "1"  # read by each serving process
     # uvicorn re-raises the SIGTERM it drained on: after a clean shutdown, exit 0 instead.
@@ -270,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
                 settings_module.without_password(config.database_url),
             )
             log.info("%s", mail_line(config, "this worker"))
+            log_clock(config)
             asyncio.run(_with_database(config, lambda: work_forever(config)))
         elif args.command == "migrate":
             asyncio.run(_migrate(config))

@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -58,6 +59,8 @@ class Settings:
     mail_dir: str = "outbox"
     # Where clients reach the portal: links in emails are built from it.
     public_url: str = "http://127.0.0.1:8000"
+    # Tests only: a file holding the instant that dated work takes for now (workflow.clock).
+    test_clock_file: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -78,6 +81,16 @@ def without_password(url: str) -> str:
     query = f"?{parts.query}" if parts.query else ""
     fragment = f"#{parts.fragment}" if parts.fragment else ""
     return f"{parts.scheme}://{parts.netloc}{parts.path}{query}{fragment}"
+
+
+def clock_file_instant(path: str) -> datetime:
+    """The instant a TEST_CLOCK_FILE holds (as workflow.clock reads it, which settings, at the
+    bottom of the layers, may not import); ValueError if none."""
+    text = Path(path).read_text().strip()
+    at = datetime.fromisoformat(text)
+    if at.tzinfo is None:
+        raise ValueError(f"{text!r} has no timezone")
+    return at.astimezone(UTC)
 
 
 def load(env: Mapping[str, str] | None = None) -> Settings:
@@ -194,8 +207,19 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     if public.scheme not in ("http", "https") or not public.netloc or public.query:
         raise ConfigError(f"PUBLIC_URL: {public_url!r} is not an http(s) base URL")
 
+    test_clock_file = env.get("TEST_CLOCK_FILE") or None
+    if test_clock_file is not None:
+        try:
+            clock_file_instant(test_clock_file)
+        except (OSError, ValueError) as error:
+            raise ConfigError(
+                f"TEST_CLOCK_FILE: {test_clock_file!r} holds no ISO instant with a timezone "
+                f"({error}); unset it outside tests"
+            ) from error
+
     return Settings(
         database_url=database_url,
+        test_clock_file=test_clock_file,
         smtp_url=smtp_url,
         mail_from=mail_from,
         mail_dir=env.get("MAIL_DIR") or Settings.mail_dir,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
 import pytest
 
 from settings import DEFAULT_DATABASE_URL, ConfigError, load
+from workflow import clock
 
 
 def test_defaults_are_the_embedded_server() -> None:
@@ -76,3 +80,35 @@ def test_socket_limits_default_and_parse() -> None:
         tuned.token_starts_per_10s,
         tuned.firm_starts_per_10s,
     ) == (0, 7, 0, 9)
+
+
+def test_a_test_clock_file_must_hold_an_instant_with_a_timezone(tmp_path: Path) -> None:
+    assert load({}).test_clock_file is None
+    path = tmp_path / "clock"
+    for text in (None, "", "tomorrow", "2027-03-01T09:00:00"):
+        if text is not None:
+            path.write_text(text)
+        with pytest.raises(ConfigError) as error:
+            load({"TEST_CLOCK_FILE": str(path)})
+        assert str(error.value).startswith("TEST_CLOCK_FILE:") and "\n" not in str(error.value)
+    path.write_text("2027-03-01T10:00:00+01:00\n")
+    assert load({"TEST_CLOCK_FILE": str(path)}).test_clock_file == str(path)
+
+
+def test_the_clock_follows_its_file_each_write_seen_at_once(tmp_path: Path) -> None:
+    """Every set is seen by the next reading, however close together (a rename: a new inode,
+    whatever the mtime's granularity); a frozen clock still wins in its block."""
+    path, at = tmp_path / "clock", datetime(2027, 3, 1, 9, tzinfo=UTC)
+    clock.set_file(path, at)
+    clock.configure(str(path))
+    try:
+        assert clock.now() == at
+        for minutes in range(1, 50):
+            clock.set_file(path, at + timedelta(minutes=minutes))
+            assert clock.now() == at + timedelta(minutes=minutes)
+        with clock.frozen(at - timedelta(days=1)):
+            assert clock.now() == at - timedelta(days=1)
+        assert clock.now() == at + timedelta(minutes=49)
+    finally:
+        clock.configure(None)
+    assert abs(clock.now() - datetime.now(UTC)) < timedelta(minutes=1)

@@ -14,13 +14,14 @@ from mail import transport
 from mail.mailer import Mailer
 from realtime.background import BackgroundLoop
 from webhooks.sender import Sender
-from workflow import email_content, unit, webhook_addresses
+from workflow import clock, email_content, unit, webhook_addresses
 
 
 def configure(config: settings_module.Settings) -> None:
     """What the domain needs to know of the deployment, in every process that serves or works."""
     webhook_addresses.configure(config.webhook_allow_private)  # registrations' policy
     email_content.configure(config.public_url)  # the portal links in emails
+    clock.configure(config.test_clock_file)  # a test's clock, in a process it started
 
 
 def loops(config: settings_module.Settings) -> list[BackgroundLoop]:
