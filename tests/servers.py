@@ -13,11 +13,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from workflow import clock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,12 +31,51 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class ServerProcess:
-    """`python server.py` on a free port; `log` holds what it printed."""
+class ServerClock:
+    """The clock of server processes a test started (workflow.clock, TEST_CLOCK_FILE): they
+    take its instant for now, standing still until the test sets or advances it, so dated
+    work falls due when the test says, with no waiting. Only forward: leases and backoffs
+    taken at a later time would otherwise hold their rows for the difference."""
 
-    def __init__(self, log_dir: Path, *args: str, **env: str) -> None:
+    def __init__(self, path: Path, at: datetime) -> None:
+        self.path = path
+        self._at = at
+        clock.set_file(path, at)
+
+    @property
+    def now(self) -> datetime:
+        return self._at
+
+    def set(self, at: datetime) -> datetime:
+        """Every process following this clock takes `at` for now from its next reading."""
+        assert at >= self._at, f"the clock only goes forward ({self._at} -> {at})"
+        clock.set_file(self.path, at)
+        self._at = at
+        return at
+
+    def advance(self, by: timedelta) -> datetime:
+        return self.set(self._at + by)
+
+
+class ServerProcess:
+    """`python server.py` on a free port; `log` holds what it printed. With `clock` (or
+    `clock_at`, which makes one beside the log) its dated work follows that clock."""
+
+    def __init__(
+        self,
+        log_dir: Path,
+        *args: str,
+        clock: ServerClock | None = None,
+        clock_at: datetime | None = None,
+        **env: str,
+    ) -> None:
         self.args = args  # e.g. "--no-runner", or "worker" (which serves nothing)
         self.port = free_port()
+        if clock is None and clock_at is not None:
+            clock = ServerClock(log_dir / f"clock-{self.port}", clock_at)
+        self.clock = clock
+        if clock is not None:
+            env = {"TEST_CLOCK_FILE": str(clock.path), **env}
         self.env = {
             **os.environ,
             "HOST": "127.0.0.1",
@@ -49,6 +91,20 @@ class ServerProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def outbox(self) -> Path:
+        """Where it writes its emails (.eml files) when it has no SMTP_URL."""
+        return Path(self.env["MAIL_DIR"])
+
+    def set_clock(self, at: datetime) -> datetime:
+        """Set the clock it was started with (and every process sharing that clock)."""
+        assert self.clock is not None, "started without a clock (clock= or clock_at=)"
+        return self.clock.set(at)
+
+    def advance_clock(self, by: timedelta) -> datetime:
+        assert self.clock is not None, "started without a clock (clock= or clock_at=)"
+        return self.clock.advance(by)
 
     @property
     def ws_url(self) -> str:
@@ -302,10 +358,14 @@ def postgres_bin() -> Path:
 @dataclass
 class Stack:
     """The serving processes of full-stack tests: on SQLite one server with its in-process
-    broker; on PostgreSQL two sharing a private Redis."""
+    broker; on PostgreSQL two sharing a private Redis. With `workers`, the servers run
+    --no-runner and that many `server.py worker` processes do the background work; with
+    `clock_at`, every process follows one ServerClock (`clock`) that the test moves."""
 
     servers: list[ServerProcess]
     redis: RedisProcess | None
+    workers: list[ServerProcess] = field(default_factory=list)
+    clock: ServerClock | None = None
 
     @property
     def first(self) -> ServerProcess:
@@ -316,25 +376,43 @@ class Stack:
         return self.servers[-1]
 
     @classmethod
-    def start(cls, database_url: str, log_dir: Path, **env: str) -> Stack:
-        """`env`: more of the servers' environment (SMTP_URL, PUBLIC_URL, ...)."""
-        if database_url.startswith("sqlite"):
-            return cls([ServerProcess(log_dir, DATABASE_URL=database_url, **env).start()], None)
-        redis = RedisProcess().start()
-        env = {"DATABASE_URL": database_url, "REDIS_URL": redis.url, **env}
-        stack = cls([ServerProcess(log_dir, **env) for _ in range(2)], redis)
+    def start(
+        cls,
+        database_url: str,
+        log_dir: Path,
+        *,
+        workers: int = 0,
+        clock_at: datetime | None = None,
+        **env: str,
+    ) -> Stack:
+        """`env`: more of the processes' environment (SMTP_URL, PUBLIC_URL, ...)."""
+        shared = ServerClock(log_dir / "clock", clock_at) if clock_at is not None else None
+        args = ("--no-runner",) if workers else ()
+        redis = None if database_url.startswith("sqlite") else RedisProcess().start()
+        env = {"DATABASE_URL": database_url, **env}
+        if redis is not None:
+            env["REDIS_URL"] = redis.url
+        count = 1 if redis is None else 2
+        stack = cls(
+            [ServerProcess(log_dir, *args, clock=shared, **env) for _ in range(count)],
+            redis,
+            [ServerProcess(log_dir, "worker", clock=shared, **env) for _ in range(workers)],
+            shared,
+        )
         try:  # side by side: the database is migrated already, so neither has work to race for
             for server in stack.servers:
                 server.launch()
             for server in stack.servers:
                 server.wait_serving()
+            for worker in stack.workers:  # after the servers' migrations
+                worker.launch()
         except BaseException:
             stack.stop()
             raise
         return stack
 
     def stop(self) -> None:
-        for server in self.servers:
+        for server in self.workers + self.servers:
             server.stop()
         if self.redis:
             self.redis.stop()
