@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from workflow import clock
+from workflow import clock as workflow_clock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +40,7 @@ class ServerClock:
     def __init__(self, path: Path, at: datetime) -> None:
         self.path = path
         self._at = at
-        clock.set_file(path, at)
+        workflow_clock.set_file(path, at)
 
     @property
     def now(self) -> datetime:
@@ -49,7 +49,7 @@ class ServerClock:
     def set(self, at: datetime) -> datetime:
         """Every process following this clock takes `at` for now from its next reading."""
         assert at >= self._at, f"the clock only goes forward ({self._at} -> {at})"
-        clock.set_file(self.path, at)
+        workflow_clock.set_file(self.path, at)
         self._at = at
         return at
 
@@ -58,24 +58,14 @@ class ServerClock:
 
 
 class ServerProcess:
-    """`python server.py` on a free port; `log` holds what it printed. With `clock` (or
-    `clock_at`, which makes one beside the log) its dated work follows that clock."""
+    """`python server.py` on a free port; `log` holds what it printed. `with_clock` before
+    it starts: its dated work follows a ServerClock that the test moves."""
 
-    def __init__(
-        self,
-        log_dir: Path,
-        *args: str,
-        clock: ServerClock | None = None,
-        clock_at: datetime | None = None,
-        **env: str,
-    ) -> None:
+    def __init__(self, log_dir: Path, *args: str, **env: str) -> None:
         self.args = args  # e.g. "--no-runner", or "worker" (which serves nothing)
         self.port = free_port()
-        if clock is None and clock_at is not None:
-            clock = ServerClock(log_dir / f"clock-{self.port}", clock_at)
-        self.clock = clock
-        if clock is not None:
-            env = {"TEST_CLOCK_FILE": str(clock.path), **env}
+        self.log_dir = log_dir
+        self.clock: ServerClock | None = None
         self.env = {
             **os.environ,
             "HOST": "127.0.0.1",
@@ -97,13 +87,22 @@ class ServerProcess:
         """Where it writes its emails (.eml files) when it has no SMTP_URL."""
         return Path(self.env["MAIL_DIR"])
 
+    def with_clock(self, clock: ServerClock | datetime) -> ServerProcess:
+        """Follow `clock` (shared with other processes), or a clock of its own set at this
+        datetime, from its start."""
+        if isinstance(clock, datetime):
+            clock = ServerClock(self.log_dir / f"clock-{self.port}", clock)
+        self.clock = clock
+        self.env["TEST_CLOCK_FILE"] = str(clock.path)
+        return self
+
     def set_clock(self, at: datetime) -> datetime:
-        """Set the clock it was started with (and every process sharing that clock)."""
-        assert self.clock is not None, "started without a clock (clock= or clock_at=)"
+        """Set its clock (and that of every process sharing it)."""
+        assert self.clock is not None, "started without a clock (with_clock)"
         return self.clock.set(at)
 
     def advance_clock(self, by: timedelta) -> datetime:
-        assert self.clock is not None, "started without a clock (clock= or clock_at=)"
+        assert self.clock is not None, "started without a clock (with_clock)"
         return self.clock.advance(by)
 
     @property
@@ -394,11 +393,14 @@ class Stack:
             env["REDIS_URL"] = redis.url
         count = 1 if redis is None else 2
         stack = cls(
-            [ServerProcess(log_dir, *args, clock=shared, **env) for _ in range(count)],
+            [ServerProcess(log_dir, *args, **env) for _ in range(count)],
             redis,
-            [ServerProcess(log_dir, "worker", clock=shared, **env) for _ in range(workers)],
+            [ServerProcess(log_dir, "worker", **env) for _ in range(workers)],
             shared,
         )
+        if shared is not None:
+            for process in stack.servers + stack.workers:
+                process.with_clock(shared)
         try:  # side by side: the database is migrated already, so neither has work to race for
             for server in stack.servers:
                 server.launch()
