@@ -6,19 +6,21 @@ the generic plan a prepared statement settles on after five runs).
 
 The timers are the rows of KINDS, each a table, its due column, a seed and a pass:
 - reminders: organizers (next_reminder_at) of SENT organizers; the pass is the scheduler's
-  (automations.scheduler.run_due: every kind of dated work, reminders only today);
+  kind for them (workflow.reminders.send_due_reminders);
 - automation runs dated later (automation_run.run_after, PENDING: the date-triggered
   automations'); the pass is the runner's (automations.runner.run_due: its due-run query in
   firm turns, then each run claimed by id and executed, here a CREATE_TASK).
-More kinds (recurring schedules' next run, jobs' deadlines) are a TimerKind each.
+More kinds (recurring schedules' next run, jobs' deadlines: bench.deadlines measures those
+on PostgreSQL for now) are a TimerKind each.
 
 Seed: a firm, a client with one contact, 1,000 jobs by bulk SQL (executemany), then per kind
 100,000 rows due later (spread over the next 100 days) and, before each timed pass, 1,000 due
 (spread over the hour before now), one per job. The clock is held (workflow.clock.frozen) at
 NOW, so every pass sees the same time.
 
-Rows: the idle pass (both kinds' passes with nothing due, 100,000 future rows of each: the
-cost of a tick that finds nothing), 30 times; then each kind's pass over 1,000 due rows, 3
+Rows: the idle tick (automations.scheduler.run_due, every kind of dated work, and the
+runner's automations.runner.run_due, with nothing due and 100,000 future rows of each kind
+here: the cost of a tick that finds nothing), 30 times; then each kind's pass over 1,000 due rows, 3
 times (each with 1,000 new due rows: the pass moves reminders to later, and runs finish).
 SQL: statements per pass by tortoise's statement log, in this process (BEGIN, COMMIT and
 SAVEPOINTs not counted). Floor: the same due rows read by one hand-written SELECT per kind,
@@ -53,6 +55,7 @@ from models import Job, JobEvent, Stage, sql, writes
 from models.db import close_database, is_postgres, open_database
 from tests.databases import scratch_database, sqlite_folder
 from workflow import clients, clock, contacts, jobs, pipelines, reminders
+from workflow.dated import Progress
 from workflow.firms import create_firm
 from workflow.scope import Scope
 
@@ -144,7 +147,7 @@ async def seed_runs(world: World, due_at: Sequence[datetime]) -> None:
 
 
 async def reminders_pass() -> int:
-    return await scheduler.run_due()
+    return await reminders.send_due_reminders(scheduler.PASS_LIMIT, Progress())
 
 
 async def runs_pass() -> int:
@@ -314,8 +317,8 @@ async def floor_select(kinds: Sequence[TimerKind]) -> int:
 async def idle(label: str, sizes: Sizes) -> list[Row]:
     """Every kind's pass with nothing due."""
 
-    async def tick() -> int:
-        return sum([await kind.tick() for kind in KINDS])
+    async def tick() -> int:  # the scheduler's every kind of dated work, and the runner's
+        return await scheduler.run_due() + await runs_pass()
 
     floor = Row(f"floor: the due SELECTs (none due), {label}")
     for _ in range(IDLE_PASSES):
@@ -323,8 +326,8 @@ async def idle(label: str, sizes: Sizes) -> list[Row]:
         assert found == 0
         floor.latencies.append(elapsed)
     row = Row(
-        f"idle pass ({', '.join(k.name for k in KINDS)}), {label}: 0 due, "
-        f"{sizes.future:,} later each",
+        f"idle tick (scheduler.run_due, runner.run_due), {label}: 0 due, "
+        f"{sizes.future:,} later of each kind",
         floor=floor,
     )
     _, statements, done = await counted(tick)  # the first pass prepares its statements
