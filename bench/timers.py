@@ -7,9 +7,10 @@ the generic plan a prepared statement settles on after five runs).
 The timers are the rows of KINDS, each a table, its due column, a seed and a pass:
 - reminders: organizers (next_reminder_at) of SENT organizers; the pass is the scheduler's
   kind for them (workflow.reminders.send_due_reminders);
-- automation runs dated later (automation_run.run_after, PENDING: the date-triggered
-  automations'); the pass is the runner's (automations.runner.run_due: its due-run query in
-  firm turns, then each run claimed by id and executed, here a CREATE_TASK).
+- automation runs dated later (automation_run.run_after, PENDING), of a DAYS_IN_STAGE
+  automation; the pass is the runner's (automations.runner.run_due: its due-run query in firm
+  turns, then each run claimed by id, its automation and conditions checked again, executed:
+  here a CREATE_TASK).
 More kinds (recurring schedules' next run, jobs' deadlines: bench.deadlines measures those
 on PostgreSQL for now) are a TimerKind each.
 
@@ -47,11 +48,20 @@ from typing import Any
 
 from tortoise import connections
 
-from automations import runner, scheduler
+from automations import manage, runner, scheduler
 from bench.infra import BENCH_SECRET_KEY
 from bench.report import Row, per_second, table
 from bench.suite import Suite
-from models import Job, JobEvent, Stage, sql, writes
+from models import (
+    ActionType,
+    AutomationRun,
+    AutomationTrigger,
+    Job,
+    JobEvent,
+    Stage,
+    sql,
+    writes,
+)
 from models.db import close_database, is_postgres, open_database
 from tests.databases import scratch_database, sqlite_folder
 from workflow import clients, clock, contacts, jobs, pipelines, reminders
@@ -62,6 +72,7 @@ from workflow.scope import Scope
 NOW = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
 JOBS = 1000
 IDLE_PASSES = 30
+TRIGGER_DAYS = 3
 DUE_PASSES = 3
 
 
@@ -82,6 +93,7 @@ class World:
     stage_id: int
     job_ids: list[int]
     entry_id: int  # an event for runs to hang from (automation_run.entry_id)
+    automation_id: int  # a DAYS_IN_STAGE automation of the stage, which the runs are of
 
 
 @dataclass(frozen=True)
@@ -97,6 +109,8 @@ class TimerKind:
     query: str  # with ? placeholders, as models.sql runs it
     params: Callable[[datetime], list[Any]]
     floor: str  # the due rows by hand, `now` its one parameter
+    # why the items a pass did were not done as meant (skipped, failed), None when they were
+    wrong: Callable[[], Awaitable[str | None]]
 
 
 async def insert(
@@ -133,17 +147,27 @@ async def seed_organizers(world: World, due_at: Sequence[datetime]) -> None:
 
 async def seed_runs(world: World, due_at: Sequence[datetime]) -> None:
     rows = [
-        (world.scope.firm_id, world.job_ids[n % len(world.job_ids)], world.entry_id,
-         world.stage_id, "CREATE_TASK", "PENDING", 0, 0, at, NOW - timedelta(days=1))
+        (world.scope.firm_id, world.automation_id, world.job_ids[n % len(world.job_ids)],
+         world.entry_id, world.stage_id, "CREATE_TASK", "PENDING", 0, 0, at,
+         NOW - timedelta(days=1), "DAYS_IN_STAGE", TRIGGER_DAYS)
         for n, at in enumerate(due_at)
     ]  # fmt: skip
     await insert(
         "automation_run",
-        ["firm_id", "job_id", "entry_id", "stage_id", "action", "status", "depth", "attempts",
-         "run_after", "created_at"],
+        ["firm_id", "automation_id", "job_id", "entry_id", "stage_id", "action", "status",
+         "depth", "attempts", "run_after", "created_at", "trigger", "trigger_days"],
         {"settings": "'{\"title\": \"Review the documents\"}'", "result": "'{}'"},
         rows,
     )  # fmt: skip
+
+
+async def runs_not_succeeded() -> str | None:
+    runs = await AutomationRun.exclude(status__in=["PENDING", "SUCCEEDED"]).first()
+    return f"a run {runs.status}: {runs.error}" if runs else None
+
+
+async def reminders_not_sent() -> str | None:
+    return None  # counted: send_due_reminders returns the reminders sent, not stopped
 
 
 async def reminders_pass() -> int:
@@ -164,6 +188,7 @@ KINDS: list[TimerKind] = [
         reminders.DUE,  # organizers and invoices (none here), in firm turns
         lambda now: [now, "SENT", now, "UNPAID", 0, reminders.ROUND],
         'SELECT "id" FROM "organizer" WHERE "next_reminder_at" <= ? AND "status" = \'SENT\'',
+        reminders_not_sent,
     ),
     TimerKind(
         "automation runs",
@@ -174,6 +199,7 @@ KINDS: list[TimerKind] = [
         runner.DUE,
         lambda now: ["PENDING", now, 0, runner.ROUND],
         'SELECT "id" FROM "automation_run" WHERE "status" = \'PENDING\' AND "run_after" <= ?',
+        runs_not_succeeded,
     ),
 ]
 
@@ -200,6 +226,15 @@ async def make_world() -> World:
     first = await jobs.create_job(scope, pipeline.id, client.id, "Avery 1040 #0")
     event = await JobEvent.filter(job_id=first.id).first()
     assert event is not None
+    automation = await manage.create_automation(
+        scope,
+        stage.id,
+        ActionType.CREATE_TASK,
+        {"title": "Review the documents"},
+        trigger=AutomationTrigger.DAYS_IN_STAGE,
+        trigger_days=TRIGGER_DAYS,
+    )
+    await AutomationRun.all().delete()  # any the domain scheduled: the seed makes them
     made = NOW - timedelta(days=30)
     await insert(
         "job",
@@ -211,7 +246,7 @@ async def make_world() -> World:
     )  # fmt: skip
     ids = await Job.filter(pipeline_id=pipeline.id).order_by("id").values_list("id", flat=True)
     job_ids = [int(job_id) for job_id in ids]  # type: ignore[call-overload]
-    return World(scope, client.id, stage.id, job_ids, event.id)
+    return World(scope, client.id, stage.id, job_ids, event.id, automation.id)
 
 
 # --- Measuring --------------------------------------------------------------------------------
@@ -364,6 +399,7 @@ async def due_pass(
             floor.latencies.append(elapsed)
         elapsed, count, done = await counted(kind.tick)
         assert done == sizes.due, (kind.name, done)
+        assert (wrong := await kind.wrong()) is None, wrong
         row.latencies.append(elapsed)
         statements.append(count)
         done_total, seconds = done_total + done, seconds + elapsed / 1000
