@@ -21,7 +21,7 @@ async def create_indexes(apps: StateApps, schema_editor: BaseSchemaEditor) -> No
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0013_automation_triggers')]
+    dependencies = [('models', '0014_job_templates')]
 
     initial = False
 
