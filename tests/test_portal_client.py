@@ -818,15 +818,25 @@ async def test_a_contacts_writes_are_limited_per_minute(
         headers = {"Authorization": f"Bearer {token}"}
         return await http.post("/portal/graphql", json={"query": query}, headers=headers)
 
-    for _ in range(2):  # again if a minute's window ended meanwhile
+    for attempt in range(2):  # again if a minute's window ended meanwhile
+        # each attempt a contact of its own: the first one's writes after the window ended
+        # count in the next window
+        address = f"writer{attempt}@example.test"
+        contact = await Contact.create(
+            firm_id=world.avery.firm_id,
+            client_id=world.avery.client_id,
+            name=address,
+            email=address,
+            portal_access=True,
+        )
         window = int(time.time() // 60)
-        token = await _session(world.avery.contact_id, world.avery.firm_id)
+        token = await _session(contact.id, world.avery.firm_id)
         for _ in range(PORTAL_WRITES_PER_MINUTE // MAX_ROOT_FIELDS):
             response = await post(writes, token)
             assert response.status_code == 200, response.text
         before = await Message.filter(job_id=world.mine.job.id).count()
         # a new session of the same contact is no way round it
-        refused = await post(one, await _session(world.avery.contact_id, world.avery.firm_id))
+        refused = await post(one, await _session(contact.id, world.avery.firm_id))
         if int(time.time() // 60) != window:
             continue
         assert refused.status_code == 429, refused.text

@@ -7,7 +7,7 @@ from tortoise.fields.data import JSON_DUMPS
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0011_client_side')]
+    dependencies = [('models', '0013_automation_triggers')]
 
     initial = False
 
