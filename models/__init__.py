@@ -32,6 +32,7 @@ from models.job import Job, JobStatus, Priority
 from models.keys import DeploymentSecret
 from models.pipeline import Pipeline, Stage
 from models.portal import PortalLink, PortalSession
+from models.schedules import RecurringSchedule
 from models.task import Task
 from models.templates import JobTemplate
 from models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -43,6 +44,7 @@ MODEL_MODULES = [
     "models.job",
     "models.task",
     "models.templates",
+    "models.schedules",
     "models.event",
     "models.automation",
     "models.documents",
@@ -135,6 +137,7 @@ __all__ = [
     "MODEL_MODULES",
     "Pipeline",
     "Priority",
+    "RecurringSchedule",
     "Role",
     "Stage",
     "Task",

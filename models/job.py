@@ -13,6 +13,7 @@ from models.firm import Firm, User
 from models.pipeline import Pipeline, Stage
 
 if TYPE_CHECKING:
+    from models.schedules import RecurringSchedule
     from models.templates import JobTemplate
 
 
@@ -66,6 +67,12 @@ class Job(Model):
         on_delete=fields.SET_NULL,
         db_index=True,  # deleting a template clears its jobs' template_id
     )
+    # The schedule that made it: one job per (schedule, client, period), a unique key below
+    recurring_schedule: fields.ForeignKeyNullableRelation[RecurringSchedule] = (
+        fields.ForeignKeyField(
+            "models.RecurringSchedule", related_name="jobs", null=True, on_delete=fields.SET_NULL
+        )
+    )
     stage_entered_at = fields.DatetimeField()
     # Deadlines (workflow.deadlines): the stage limit, the next crossing not yet announced
     # (null when none is left), and which crossings were announced.
@@ -84,8 +91,9 @@ class Job(Model):
     pipeline_id: int
     stage_id: int
     template_id: int | None
+    recurring_schedule_id: int | None
 
     class Meta:
         table = "job"
-        unique_together = (("stage", "rank"),)
+        unique_together = (("stage", "rank"), ("recurring_schedule", "client", "period"))
         indexes = (("firm_id", "status"), ("pipeline_id", "status"), ("overdue_check_at",))

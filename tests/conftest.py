@@ -82,6 +82,7 @@ TABLES = [  # children first, so deletes never trip a foreign key
     "task",
     "job_assignee",
     "job",
+    "recurring_schedule",
     "job_template_assignee",
     "job_template",
     "stage",
