@@ -214,6 +214,7 @@ async def new_job(
     assignee_ids: list[int],
     period: str | None = None,
     template_id: int | None = None,
+    recurring_schedule_id: int | None = None,
     changes: dict[str, Any] | None = None,
     before_entry: Callable[[Job], Awaitable[object]] | None = None,
 ) -> Job:
@@ -240,6 +241,7 @@ async def new_job(
         tags=tags,
         period=period,
         template_id=template_id,
+        recurring_schedule_id=recurring_schedule_id,
     )
     deadlines.enter(job, stage.time_limit_days, clock.now())
     await job.save(force_create=True)

@@ -37,7 +37,7 @@ from typing import Any, Final, Literal
 
 from tortoise.queryset import QuerySet
 
-from models import Client, Job, JobTemplate, Priority, Stage, User, sql
+from models import Client, Job, JobTemplate, Priority, RecurringSchedule, Stage, User, sql
 from workflow import clock, validation
 from workflow.errors import DomainError, ErrorCode, invalid, not_found
 from workflow.jobs import new_job
@@ -379,6 +379,12 @@ async def update_job_template(scope: Scope, template_id: int, **changes: Any) ->
         template = await scope.get(JobTemplate, template_id, field="id", lock=True)
         if pipeline_id != template.pipeline_id and "stage_id" not in changes:
             changes["stage_id"] = None
+        if "title_template" in changes:  # the periods of the schedules that use it have its parts
+            used = RecurringSchedule.filter(template_id=template.id)
+            for schedule in await used.only("id", "frequency"):
+                check_title_for(
+                    changes["title_template"], Frequency(schedule.frequency), "titleTemplate"
+                )
         if "stage_id" in changes:
             changes["stage_id"] = await _stage_in(scope, pipeline_id, changes["stage_id"])
         if "checklist" in changes:
@@ -404,9 +410,17 @@ async def update_job_template(scope: Scope, template_id: int, **changes: Any) ->
 
 
 async def delete_job_template(scope: Scope, template_id: int) -> None:
-    """Delete a template; the jobs made from it stay (their template becomes null)."""
+    """Delete a template; the jobs made from it stay (their template becomes null). One that
+    recurring schedules use is refused: delete them, or give them another template, first."""
     async with change(scope):
         template = await scope.get(JobTemplate, template_id, field="id", lock=True)
+        # under the template's lock, which creating or re-pointing a schedule takes too
+        if used := await RecurringSchedule.filter(template_id=template.id).count():
+            raise invalid(
+                "id",
+                f"{used} recurring schedule(s) use this template: delete them or give them "
+                "another template first",
+            )
         await template.delete()
 
 
@@ -420,6 +434,7 @@ async def create_job_from_template(
     period: Period | None,
     *,
     recurring_schedule_id: int | None = None,
+    history: dict[str, Any] | None = None,
 ) -> Job:
     """Make a job from `template` for `client` and `period`, inside `unit` (createJob's path,
     workflow.jobs.new_job): its title, tags, priority, assignees and due date, its checklist's
@@ -443,6 +458,7 @@ async def create_job_from_template(
     changes: dict[str, Any] = {"template": template.id, "period": period.label if period else None}
     if recurring_schedule_id is not None:
         changes["recurring_schedule"] = recurring_schedule_id
+    changes |= history or {}  # a schedule's: when the job was due, and whether it is late
 
     async def add_checklist(job: Job) -> None:
         for item in items:
@@ -468,6 +484,7 @@ async def create_job_from_template(
         assignee_ids=assignees,
         period=period.label if period else None,
         template_id=template.id,
+        recurring_schedule_id=recurring_schedule_id,
         changes=changes,
         before_entry=add_checklist,
     )
