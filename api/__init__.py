@@ -20,6 +20,7 @@ from resolvers.live import LiveSubscriptions
 from resolvers.nodes import NodeQueries
 from resolvers.people import PeopleMutations, PeopleQueries
 from resolvers.pipelines import PipelineMutations, PipelineQueries
+from resolvers.schedules import ScheduleMutations, ScheduleQueries
 from resolvers.tasks import TaskMutations
 from resolvers.templates import TemplateMutations, TemplateQueries
 from resolvers.webhooks import WebhookMutations, WebhookQueries
@@ -41,6 +42,7 @@ Query = merge_types(
         PeopleQueries,
         WebhookQueries,
         TemplateQueries,
+        ScheduleQueries,
     ),
 )
 Mutation = merge_types(
@@ -56,6 +58,7 @@ Mutation = merge_types(
         EmailMutations,
         PeopleMutations,
         WebhookMutations,
+        ScheduleMutations,
     ),
 )
 Subscription = merge_types("Subscription", (LiveSubscriptions,))

@@ -2,9 +2,10 @@
 (workflow.clock) rather than after a commit: DATED_WORK, each kind a function of
 workflow.dated's shape, run in that order at every pass.
 
-Reminders come first, then deadlines (workflow.deadlines: JOB_OVERDUE once per crossing). The
-time-and-recurrence issue adds its other kinds to DATED_WORK (recurring schedules'
-occurrences, date-triggered automations), each doing what is
+Reminders come first, then recurring schedules' occurrences (workflow.occurrences: each
+(schedule, client, period) one job), then deadlines (workflow.deadlines: JOB_OVERDUE once per
+crossing). The time-and-recurrence issue adds its other kinds to DATED_WORK (date-triggered
+automations), each doing what is
 due and claiming each item like reminders do, so every kind runs wherever the scheduler runs:
 in the embedded server (unless --no-runner) and in every `server.py worker` process
 (web.workers). It polls every realtime.background.POLL_INTERVAL; no commit wakes it (owed_work
@@ -16,7 +17,7 @@ from __future__ import annotations
 import logging
 
 from realtime.background import BackgroundLoop
-from workflow import deadlines, reminders
+from workflow import deadlines, occurrences, reminders
 from workflow.dated import DatedWork, Progress
 from workflow.unit import DATED
 
@@ -27,6 +28,7 @@ PASS_LIMIT = 1000
 
 DATED_WORK: list[DatedWork] = [
     reminders.send_due_reminders,
+    occurrences.create_due_jobs,  # recurring schedules' jobs (workflow.occurrences)
     deadlines.announce_due_deadlines,
 ]
 

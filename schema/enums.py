@@ -30,6 +30,7 @@ from models import (
     RunStatus,
 )
 from workflow.errors import ErrorCode
+from workflow.periods import Frequency
 
 
 class BoardEventKind(StrEnum):
@@ -70,3 +71,4 @@ PermissionEnum = Annotated[Permission, strawberry.enum(name="TokenScope")]
 DeliveryStatusEnum = Annotated[DeliveryStatus, strawberry.enum(name="WebhookDeliveryStatus")]
 EmailKindEnum = Annotated[EmailKind, strawberry.enum(name="EmailKind")]
 EmailStatusEnum = Annotated[EmailStatus, strawberry.enum(name="EmailStatus")]
+FrequencyEnum = Annotated[Frequency, strawberry.enum(name="Frequency")]

@@ -13,11 +13,12 @@ from typing import Any, Protocol, runtime_checkable
 from strawberry.types.base import get_object_definition
 from tortoise.models import Model
 
-from schema import emails, integrations, templates, types
+from schema import emails, integrations, schedules, templates, types
 from schema.node import Node
 from workflow.global_ids import MODELS, NOT_NODES
 
-DEFINED_IN = (types, integrations, emails, templates)  # the modules that define every Node type
+# the modules that define every Node type
+DEFINED_IN = (types, integrations, emails, templates, schedules)
 
 
 @runtime_checkable

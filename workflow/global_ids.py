@@ -27,6 +27,7 @@ from models import (
     Message,
     Organizer,
     Pipeline,
+    RecurringSchedule,
     Stage,
     Task,
     User,
@@ -59,6 +60,7 @@ MODELS: dict[str, type[Model]] = {
     "WebhookDelivery": WebhookDelivery,
     "Email": Email,
     "JobTemplate": JobTemplate,
+    "RecurringSchedule": RecurringSchedule,
 }
 NOT_NODES = frozenset({"Firm"})
 TYPE_NAMES = tuple(MODELS)
