@@ -15,9 +15,18 @@ from typing import Any
 import pytest
 
 from automations import scheduler
-from models import Client, EventType, Job, JobEvent, JobTemplate, Pipeline, RecurringSchedule
+from models import (
+    Client,
+    EventType,
+    Job,
+    JobEvent,
+    JobTemplate,
+    Pipeline,
+    RecurringSchedule,
+    Stage,
+)
 from tests.factories import board, scope_of
-from workflow import clients, clock, occurrences, schedules, templates
+from workflow import clients, clock, occurrences, pipelines, schedules, templates
 from workflow.errors import DomainError, ErrorCode
 from workflow.firms import NewFirm
 from workflow.periods import Frequency
@@ -313,3 +322,21 @@ async def test_concurrent_schedulers_create_each_job_once(firm_a: NewFirm, firm_
         due = takewhile(lambda o: o.creates_at <= end, rule.occurrences(start.period))
         expected += 52 * len(list(due))
     assert total == expected
+
+
+async def test_an_occurrence_whose_jobs_cannot_be_made_stays_due_whole(
+    firm_a: NewFirm, caplog: pytest.LogCaptureFixture
+) -> None:
+    w = await _world(firm_a, {"avery": ["monthly"], "blue": ["monthly"]})
+    first = await Stage.filter(pipeline_id=w.pipeline.id).order_by("position").first()
+    assert first is not None
+    await pipelines.update_stage(w.scope, first.id, wip_limit=1)
+    with clock.frozen(datetime(2026, 1, 10, tzinfo=UTC)):
+        schedule = await _schedule(w, Frequency.MONTHLY, client_tag="monthly")
+        assert await scheduler.run_due() == 0  # the second job would pass the limit: neither
+        assert await _jobs() == []
+        assert "WIP_LIMIT_REACHED" in caplog.text
+        assert (await RecurringSchedule.get(id=schedule.id)).next_period == "2026-01"
+        await pipelines.update_stage(w.scope, first.id, wip_limit=None)
+        assert await scheduler.run_due() == 2
+    assert [p for _, _, p in await _jobs()] == ["2026-01", "2026-01"]

@@ -10,7 +10,10 @@ occurrence), then its clients read (the listed ones and, with a tag, every clien
 now: a tag is evaluated at each occurrence), and a job made from the template for each client
 that has none for this (schedule, period) yet, at most CHUNK per change. The change that
 leaves none missing moves the schedule to its next occurrence. A failure rolls its change back
-whole; the occurrence stays due and is retried (workflow.dated's back-off).
+whole; the occurrence stays due and is retried (workflow.dated's back-off: 5 s, doubling, at
+most an hour), whether it failed unexpectedly or a job could not be made (the template's
+start stage at its WIP limit: WIP_LIMIT_REACHED, logged as a warning): later occurrences wait
+for it, so none is skipped and they keep their order.
 
 Exactly once. The claim is a transaction-level advisory lock on the schedule
 (pg_try_advisory_xact_lock; a schedule another scheduler holds is passed over), the check under
@@ -187,6 +190,13 @@ async def create_due_jobs(limit: int = 1000, progress: Progress | None = None) -
             try:
                 with writes.checked():
                     done = await run_occurrence(due)
+            except DomainError as error:  # e.g. the template's stage at its WIP limit
+                log.warning(
+                    "recurring schedule %s: its occurrence stays due, a job could not be made: "
+                    "%s (%s)", due.id, error.message, error.code,
+                )  # fmt: skip
+                progress.failed(due.id)
+                continue
             except Exception:
                 log.exception("recurring schedule %s failed; its occurrence stays due", due.id)
                 progress.failed(due.id)
