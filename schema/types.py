@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
@@ -24,6 +24,7 @@ from models import (
     Message,
     Organizer,
     Pipeline,
+    RecurringSchedule,
     Stage,
     Task,
     User,
@@ -49,6 +50,9 @@ from schema.loaders import CountKey, PageKey, where_in
 from schema.node import Node, encode_id
 from workflow import deadlines
 from workflow.global_ids import public_changes
+
+if TYPE_CHECKING:
+    from schema.schedules import RecurringScheduleType
 
 T = TypeVar("T")
 R = TypeVar("R", bound=Model)
@@ -326,6 +330,7 @@ class JobType(Node):
     client_pk: strawberry.Private[int]
     pipeline_pk: strawberry.Private[int]
     stage_pk: strawberry.Private[int]
+    recurring_schedule_pk: strawberry.Private[int | None]
 
     @classmethod
     def from_model(cls, job: Job) -> JobType:
@@ -349,12 +354,29 @@ class JobType(Node):
             client_pk=job.client_id,
             pipeline_pk=job.pipeline_id,
             stage_pk=job.stage_id,
+            recurring_schedule_pk=job.recurring_schedule_id,
         )
 
     @strawberry.field
     async def client(self, info: Info) -> ClientType:
         client = await info.context.loaders.client.load(self.client_pk)
         return ClientType.from_model(referenced(client))
+
+    @strawberry.field(
+        description="The recurring schedule that made the job (null: made otherwise, or that "
+        "schedule was deleted since)."
+    )
+    async def recurring_schedule(
+        self, info: Info
+    ) -> Annotated[RecurringScheduleType, strawberry.lazy("schema.schedules")] | None:
+        if self.recurring_schedule_pk is None:
+            return None
+        from schema.schedules import RecurringScheduleType  # it imports this module
+
+        schedule = await info.context.loaders.by_id(RecurringSchedule).load(
+            self.recurring_schedule_pk
+        )
+        return RecurringScheduleType.from_model(schedule) if schedule else None
 
     @strawberry.field
     async def pipeline(self, info: Info) -> PipelineType:
