@@ -19,6 +19,7 @@ SNAPSHOT_TABLES = (
     "job_event",
     "job_template",
     "job_template_assignee",
+    "recurring_schedule",
 )
 
 # Each mutation: its input type and the payload fields that must be null when it is refused.
@@ -49,6 +50,9 @@ PAYLOADS: dict[str, tuple[str, str]] = {
     "updateJobTemplate": ("UpdateJobTemplateInput", "jobTemplate { id }"),
     "deleteJobTemplate": ("DeleteJobTemplateInput", "deletedId"),
     "createJobFromTemplate": ("CreateJobFromTemplateInput", "job { id }"),
+    "createRecurringSchedule": ("CreateRecurringScheduleInput", "recurringSchedule { id }"),
+    "updateRecurringSchedule": ("UpdateRecurringScheduleInput", "recurringSchedule { id }"),
+    "deleteRecurringSchedule": ("DeleteRecurringScheduleInput", "deletedId"),
 }
 
 
