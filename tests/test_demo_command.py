@@ -37,6 +37,9 @@ def demo(server: ServerProcess) -> tuple[dict[str, str], str]:
 
 
 BOARD = "{ pipelines { edges { node { name stages { jobs { totalCount } } } } } }"
+SCHEDULES = """{ recurringSchedules { edges { node {
+  frequency clientTag template { name } nextOccurrences(first: 2) { period createsAt }
+} } } }"""
 
 
 def jobs_by_pipeline(server: ServerProcess, token: str) -> dict[str, int]:
@@ -50,7 +53,17 @@ def test_demo_run_twice_finds_the_first_demo_firm(server: ServerProcess, tmp_pat
     first, first_err = demo(server)
     assert "already exists" not in first_err and "Tortoise" not in first_err, first_err
     seeded = jobs_by_pipeline(server, first["token"])
+    # the schedules' jobs are not made: this server runs no scheduler
     assert seeded == {"1040 Return": 5, "W-2": 5, "Payroll": 5, "Bookkeeping Lead": 5}
+    schedules = graphql(server, first["token"], SCHEDULES)["recurringSchedules"]["edges"]
+    assert sorted(
+        (s["node"]["template"]["name"], s["node"]["frequency"], s["node"]["clientTag"])
+        for s in schedules
+    ) == [
+        ("Monthly payroll", "MONTHLY", "business"),
+        ("Yearly 1040 Return", "YEARLY", "individual"),
+    ]
+    assert all(len(s["node"]["nextOccurrences"]) == 2 for s in schedules)
 
     second, second_err = demo(server)
     assert (second["firm_id"], second["user_id"]) == (first["firm_id"], first["user_id"])
@@ -66,6 +79,8 @@ def test_demo_run_twice_finds_the_first_demo_firm(server: ServerProcess, tmp_pat
     with sqlite3.connect(tmp_path / "db.sqlite3") as database:
         assert database.execute("SELECT count(*) FROM firm").fetchone() == (1,)
         assert database.execute("SELECT count(*) FROM client").fetchone() == (8,)
+        assert database.execute("SELECT count(*) FROM job_template").fetchone() == (2,)
+        assert database.execute("SELECT count(*) FROM recurring_schedule").fetchone() == (2,)
         # one contact each, with portal access, at the reserved example.com domain
         assert database.execute(
             "SELECT count(DISTINCT client_id), count(*) FROM contact"

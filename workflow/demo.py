@@ -1,7 +1,7 @@
 """Demo data: a firm with the pipelines of the domain document, clients (each with one contact
 who may use the portal, at an address of the reserved example.com domain), jobs and tasks, on
-the first 1040 job an organizer and a message for its client to answer in the portal, and job
-templates for the yearly 1040 and monthly payroll.
+the first 1040 job an organizer and a message for its client to answer in the portal, job
+templates for the yearly 1040 and monthly payroll, and recurring schedules that run them.
 
 `python server.py demo` seeds it once: the demo firm is the firm named DEMO_FIRM whose active
 owner has the email DEMO_OWNER (on the reserved .test domain, which no real firm's owner has).
@@ -13,15 +13,28 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
-from models import ActionType, Automation, Firm, Job, Pipeline, Priority, Role, Stage, User
-from workflow import clients, contacts, documents, jobs, pipelines, tasks, templates
+from models import (
+    ActionType,
+    Automation,
+    Firm,
+    Job,
+    JobTemplate,
+    Pipeline,
+    Priority,
+    Role,
+    Stage,
+    User,
+)
+from workflow import clients, contacts, documents, jobs, pipelines, schedules, tasks, templates
 from workflow.firms import NewFirm, create_firm, issue_token
+from workflow.periods import Frequency
 from workflow.scope import Scope
 from workflow.templates import JOB_ASSIGNEES, ChecklistItem, DueRule
 from workflow.unit import change
 
 DEMO_FIRM = "Demo CPA"
 DEMO_OWNER = "owner@demo.test"
+DEMO_TIMEZONE = "America/New_York"  # the schedules' local midnights
 PIPELINES = {
     "1040 Return": ["Review Docs", "Prepare Engagement Letter", "Prepare Return", "Review"],
     "W-2": ["Collect W-2s", "Verify", "File", "Done"],
@@ -121,7 +134,30 @@ async def seed_demo() -> NewFirm:
                     await tasks.create_task(scope, job.id, title, assignee_id=assignee)
     await _portal_work(scope)
     await _templates(scope, team)
+    await _schedules(scope)
     return new
+
+
+async def _schedules(scope: Scope) -> None:
+    """The templates run by recurring schedules, by client tag (a client tagged later is
+    included): the 1040 every year for every individual (from the start of this year, two
+    weeks ahead), payroll every month for every business (from this month, five days ahead).
+    Their current periods are due at once: a server running its scheduler makes those jobs."""
+    by_name = {t.name: t.id for t in await JobTemplate.filter(firm_id=scope.firm_id)}
+    today = date.today()
+    for name, frequency, starts_on, tag, lead_days in (
+        ("Yearly 1040 Return", Frequency.YEARLY, date(today.year, 1, 1), "individual", 14),
+        ("Monthly payroll", Frequency.MONTHLY, today.replace(day=1), "business", 5),
+    ):
+        await schedules.create_schedule(
+            scope,
+            by_name[name],
+            frequency=frequency,
+            starts_on=starts_on,
+            timezone=DEMO_TIMEZONE,
+            client_tag=tag,
+            lead_days=lead_days,
+        )
 
 
 async def _templates(scope: Scope, team: list[User]) -> None:
