@@ -6,15 +6,14 @@ from datetime import date, datetime
 
 import strawberry
 
-from models import Job, RecurringSchedule
+from models import Job, JobTemplate, RecurringSchedule
 from schema.connection import Connection
 from schema.context import Info
 from schema.enums import FrequencyEnum
 from schema.errors import UserError
 from schema.node import Node, encode_id
-from schema.types import ClientType, JobType, child_connection
-
-# PENDING-TEMPLATES from schema.types import JobTemplateType, referenced
+from schema.templates import JobTemplateType
+from schema.types import ClientType, JobType, child_connection, referenced
 from workflow import schedules
 from workflow.periods import Frequency
 from workflow.recurrence import PREVIEW_MAX, Occurrence
@@ -85,11 +84,10 @@ class RecurringScheduleType(Node):
             row=schedule,
         )
 
-    # PENDING-TEMPLATES
-    # @strawberry.field
-    # async def template(self, info: Info) -> JobTemplateType:
-    #     template = await info.context.loaders.by_id(JobTemplate).load(self.row.template_id)
-    #     return JobTemplateType.from_model(referenced(template))
+    @strawberry.field
+    async def template(self, info: Info) -> JobTemplateType:
+        template = await info.context.loaders.by_id(JobTemplate).load(self.row.template_id)
+        return JobTemplateType.from_model(referenced(template))
 
     @strawberry.field(description="The clients listed by id (not those of clientTag).")
     async def clients(self, info: Info) -> list[ClientType]:

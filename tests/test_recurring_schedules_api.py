@@ -102,37 +102,45 @@ async def test_a_schedule_through_the_api(gql: GraphQL, firm_a: NewFirm) -> None
             "updateRecurringSchedule"
         ]
         assert paused["errors"] == [] and paused["recurringSchedule"]["nextRunAt"] is None
-        retimed = (
-            await gql(
-                UPDATE,
-                input={"id": schedule["id"], "paused": False, "frequency": "QUARTERLY",
-                       "endsOn": None, "clientIds": [], "leadDays": 0},
-            )  # fmt: skip
-        )["updateRecurringSchedule"]
+        # a quarter has no single month: the template's {period.monthName} refuses it
+        quarterly = {"id": schedule["id"], "paused": False, "frequency": "QUARTERLY"}
+        refused = (await gql(UPDATE, input=quarterly))["updateRecurringSchedule"]
+        assert [(e["field"], e["code"]) for e in refused["errors"]] == [
+            ("templateId", "INVALID_INPUT")
+        ]
+        assert "monthName" in refused["errors"][0]["message"]
+        change = {"paused": False, "interval": 2, "endsOn": None, "clientIds": [], "leadDays": 0}
+        retimed = (await gql(UPDATE, input={"id": schedule["id"], **change}))[
+            "updateRecurringSchedule"
+        ]
         assert retimed["errors"] == []
         node = retimed["recurringSchedule"]
-        assert [o["period"] for o in node["nextOccurrences"]] == ["2026-Q1", "2026-Q2", "2026-Q3"]
-        assert node["clients"] == []
+        # January, March, May...: re-timed, it starts with the first period not ended
+        assert [o["period"] for o in node["nextOccurrences"]] == ["2026-03", "2026-05", "2026-07"]
+        assert node["clients"] == [] and node["paused"] is False
 
         deleted = (await gql(document("deleteRecurringSchedule"), input={"id": schedule["id"]}))[
             "deleteRecurringSchedule"
         ]
         assert deleted == {"errors": [], "deletedId": schedule["id"]}
         # its jobs stay, no longer linked to it
-        job = (await gql("{ jobs(first: 5) { edges { node { period recurringSchedule { id } } } } }"))
+        job = await gql("{ jobs(first: 5) { edges { node { period recurringSchedule { id } } } } }")
         assert [e["node"] for e in job["jobs"]["edges"]] == 2 * [
             {"period": "2026-02", "recurringSchedule": None}
         ]
 
 
-async def test_next_occurrences_are_capped(gql: GraphQL, firm_a: NewFirm) -> None:
+async def test_next_occurrences_are_at_most_100(gql: GraphQL, firm_a: NewFirm) -> None:
     template, made = await _template(firm_a)
     created = (await gql(CREATE, input=_input(template, made, frequency="DAILY")))[
         "createRecurringSchedule"
     ]["recurringSchedule"]
-    query = "query($id: ID!) { node(id: $id) { ... on RecurringSchedule { nextOccurrences(first: 1000) { period } } } }"
-    answer = await gql(query, id=created["id"])
+    query = """query($id: ID!, $n: Int!) { node(id: $id) {
+      ... on RecurringSchedule { nextOccurrences(first: $n) { period } } } }"""
+    answer = await gql(query, id=created["id"], n=100)
     assert len(answer["node"]["nextOccurrences"]) == 100
+    refused = await gql(query, expect_errors=True, id=created["id"], n=101)
+    assert refused["errors"][0]["extensions"] == {"code": "INVALID_INPUT", "field": "first"}
 
 
 @pytest.mark.parametrize(
@@ -183,14 +191,11 @@ async def test_another_firms_template_and_clients_are_not_found(
 async def test_a_template_in_use_is_not_deleted(gql: GraphQL, firm_a: NewFirm) -> None:
     template, made = await _template(firm_a)
     created = (await gql(CREATE, input=_input(template, made)))["createRecurringSchedule"]
-    refused = (await gql(document("deleteJobTemplate"), input={"id": gid("JobTemplate", template.id)}))[
-        "deleteJobTemplate"
-    ]
+    template_id = {"id": gid("JobTemplate", template.id)}
+    refused = (await gql(document("deleteJobTemplate"), input=template_id))["deleteJobTemplate"]
     assert refused["deletedId"] is None
     assert [(e["field"], e["code"]) for e in refused["errors"]] == [("id", "INVALID_INPUT")]
     assert "recurring schedule" in refused["errors"][0]["message"]
     await gql(document("deleteRecurringSchedule"), input={"id": created["recurringSchedule"]["id"]})
-    deleted = (await gql(document("deleteJobTemplate"), input={"id": gid("JobTemplate", template.id)}))[
-        "deleteJobTemplate"
-    ]
+    deleted = (await gql(document("deleteJobTemplate"), input=template_id))["deleteJobTemplate"]
     assert deleted["errors"] == []
