@@ -18,7 +18,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -52,8 +52,9 @@ from tests.live import (
     watch_board,
 )
 from tests.servers import ServerProcess, Stack, graphql
-from workflow import contacts, documents, tasks, templates, webhooks
+from workflow import contacts, documents, schedules, tasks, templates, webhooks
 from workflow.firms import NewFirm, issue_token
+from workflow.periods import Frequency
 
 READ, WRITE, ADMIN = "READ", "WRITE", "ADMIN"
 ALL = frozenset({READ, WRITE, ADMIN})
@@ -72,6 +73,9 @@ ADMIN_MUTATIONS = {
     "createJobTemplate",
     "updateJobTemplate",
     "deleteJobTemplate",
+    "createRecurringSchedule",
+    "updateRecurringSchedule",
+    "deleteRecurringSchedule",
     "inviteUser",
     "updateUser",
     "deactivateUser",
@@ -247,6 +251,9 @@ async def build_world(firm: NewFirm) -> World:
     assert delivery is not None
     tp_update = await templates.create_job_template(a, "Monthly", p.id, "{client.name} {period}")
     tp_delete = await templates.create_job_template(a, "Old", p.id, "Old work")
+    monthly = {"frequency": Frequency.MONTHLY, "starts_on": date(2026, 1, 1), "timezone": "UTC"}
+    sc_update = await schedules.create_schedule(a, tp_update.id, client_ids=[avery.id], **monthly)
+    sc_delete = await schedules.create_schedule(a, tp_update.id, client_tag="gone", **monthly)
     sent = await Email.create(
         firm_id=firm.firm.id,
         job_id=work.id,
@@ -291,6 +298,8 @@ async def build_world(firm: NewFirm) -> World:
         "email": gid("Email", sent.id),
         "template update": gid("JobTemplate", tp_update.id),
         "template delete": gid("JobTemplate", tp_delete.id),
+        "schedule update": gid("RecurringSchedule", sc_update.id),
+        "schedule delete": gid("RecurringSchedule", sc_delete.id),
     }
 
 
@@ -422,6 +431,21 @@ MUTATIONS: dict[str, tuple[str, Input]] = {
             "period": "2026-01",
         },
     ),
+    "createRecurringSchedule": (
+        "recurringSchedule { id frequency }",
+        lambda w: {
+            "templateId": w["template update"],
+            "clientIds": [w["client"]],
+            "frequency": "MONTHLY",
+            "startsOn": "2026-01-01",
+            "timezone": "America/New_York",
+        },
+    ),
+    "updateRecurringSchedule": (
+        "recurringSchedule { id paused }",
+        lambda w: {"id": w["schedule update"], "paused": True},
+    ),
+    "deleteRecurringSchedule": ("deletedId", lambda w: {"id": w["schedule delete"]}),
 }
 
 
@@ -488,6 +512,7 @@ QUERIES: dict[str, Query] = {
     "jobs": lambda w: "jobs { totalCount }",
     "clients": lambda w: "clients { totalCount }",
     "jobTemplates": lambda w: "jobTemplates { totalCount }",
+    "recurringSchedules": lambda w: "recurringSchedules { totalCount }",
     "client": lambda w: f'client(id: "{w["client"]}") {{ id }}',
     "apiTokens": lambda w: "apiTokens { id }",
     "webhookEndpoints": lambda w: "webhookEndpoints { id }",

@@ -251,6 +251,7 @@ ID_FIELDS = {
     "skipAutomationIds": "Automation",
     "deliveryId": "WebhookDelivery",
     "templateId": "JobTemplate",
+    "clientIds": "Client",
 }
 VERBS = (
     "create",

@@ -15,6 +15,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import httpx
@@ -39,6 +40,7 @@ from models import (
     Organizer,
     Permission,
     Pipeline,
+    RecurringSchedule,
     Role,
     Stage,
     Task,
@@ -65,8 +67,9 @@ from tests.reliability.fuzzing import (
 from tests.reliability.infra import LONG
 from web.app import create_app
 from web.middleware import RequestLog
-from workflow import firms, jobs, people, tasks, templates, webhooks
+from workflow import firms, jobs, people, schedules, tasks, templates, webhooks
 from workflow.firms import NewFirm, create_firm
+from workflow.periods import Frequency
 
 EXAMPLES = 100 if LONG else 8
 MODELS = {
@@ -86,6 +89,7 @@ MODELS = {
     "ApiToken": ApiToken,
     "JobEvent": JobEvent,
     "JobTemplate": JobTemplate,
+    "RecurringSchedule": RecurringSchedule,
 }
 LAST = ("delete", "deactivate", "revoke", "archive")  # so the others still find their objects
 ORDERED = sorted(MUTATIONS, key=lambda m: (m.startswith(LAST), m))
@@ -130,13 +134,21 @@ async def populate(firm: NewFirm) -> None:
     await jobs.move_job(scope, cards[1].id, stages[1].id)
     await jobs.move_job(scope, cards[2].id, stages[2].id)
     await runner.run_due()
-    await templates.create_job_template(
+    monthly = await templates.create_job_template(
         scope,
         "Monthly",
         pipeline.id,
         "{client.name} {period}",
         checklist=[templates.ChecklistItem("Reconcile", due_in_days=3)],
         due_rule=templates.DueRule(days_after_period_end=10),
+    )
+    await schedules.create_schedule(
+        scope,
+        monthly.id,
+        frequency=Frequency.MONTHLY,
+        starts_on=date(2026, 1, 1),
+        timezone="UTC",
+        client_tag="individual",
     )
 
 
