@@ -16,11 +16,11 @@ from tests.conftest import GraphQL, StatementCounter
 from tests.factories import board, client, gid, scope_of
 from tests.mutations import document
 from tests.test_bad_input import MISSING, refused
-from workflow import clock, people, templates
+from workflow import clock, people, schedules, templates
 from workflow.errors import DomainError, ErrorCode
 from workflow.firms import NewFirm
 from workflow.global_ids import parse_global_id
-from workflow.periods import parse
+from workflow.periods import Frequency, parse
 from workflow.templates import JOB_ASSIGNEES, ChecklistItem, DueRule
 from workflow.unit import change
 
@@ -57,10 +57,14 @@ async def test_a_job_from_a_template_starts_with_everything_it_says(firm_a: NewF
         due_rule=DueRule(days_after_period_end=15),
     )
     acme = await client(firm_a, "Acme LLC")
+    schedule = await schedules.create_schedule(
+        scope, template.id, frequency=Frequency.MONTHLY, starts_on=date(2026, 1, 1),
+        timezone="UTC", client_ids=[acme.id], paused=True,
+    )  # fmt: skip
     with clock.frozen(NOW):
         async with change(scope) as unit:
             made = await templates.create_job_from_template(
-                unit, template, acme, parse("2026-01"), recurring_schedule_id=7
+                unit, template, acme, parse("2026-01"), recurring_schedule_id=schedule.id
             )
     job = await Job.get(id=made.id)
     assert job.title == "Acme LLC: January 2026 books (2026-01)"
@@ -83,8 +87,9 @@ async def test_a_job_from_a_template_starts_with_everything_it_says(firm_a: NewF
     assert events[0].changes == {
         "template": template.id,
         "period": "2026-01",
-        "recurring_schedule": 7,
+        "recurring_schedule": schedule.id,
     }
+    assert job.recurring_schedule_id == schedule.id
 
 
 @pytest.mark.parametrize(
