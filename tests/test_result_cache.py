@@ -42,6 +42,10 @@ UNCACHED_TYPES = {
     "Email": "the mailer writes status, attempts and errors outside changes",
     "EmailConnection": "emails",
     "EmailEdge": "emails",
+    "RecurringSchedule": "nextOccurrences depends on the clock, not only on the data",
+    "RecurringScheduleConnection": "recurring schedules",
+    "RecurringScheduleEdge": "recurring schedules",
+    "RecurringOccurrence": "computed from the clock",
 }
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from tortoise.queryset import QuerySet
 
-from models import Client, JobTemplate, RecurringSchedule
+from models import Client, JobTemplate, RecurringSchedule, sql
 from workflow import clock, recurrence, validation
 from workflow.errors import invalid, not_found
 from workflow.periods import Frequency, Period, parse
@@ -129,6 +129,8 @@ async def create_schedule(
         check_title_for(template.title_template, frequency, "templateId")
         ids = await _clients(scope, client_ids or [])
         _check_targets(ids, tag)
+        # the firm's row, locked: its count of schedules holds under concurrent creates
+        await sql.fetch('SELECT "id" FROM "firm" WHERE "id" = ? FOR UPDATE', [scope.firm_id])
         if await scope.query(RecurringSchedule).count() >= SCHEDULES_MAX:
             raise invalid("templateId", f"a firm has at most {SCHEDULES_MAX} recurring schedules")
         schedule = RecurringSchedule(
