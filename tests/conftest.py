@@ -59,13 +59,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+def _suite_process_settings() -> None:
+    keys.use_master_key(TEST_SECRET_KEY.encode())
+    webhook_addresses.configure(ALLOW_PRIVATE)
+    email_content.configure(email_content.DEFAULT_PUBLIC_URL)
+
+
+_suite_process_settings()  # for module-scoped fixtures too, which set up before any test
+
+
 @pytest.fixture(autouse=True)
 def suite_process_settings() -> None:
     """Every test starts with the suite's key, webhook policy and portal address, whatever an
     app that an earlier test started with settings of its own set for the process."""
-    keys.use_master_key(TEST_SECRET_KEY.encode())
-    webhook_addresses.configure(ALLOW_PRIVATE)
-    email_content.configure(email_content.DEFAULT_PUBLIC_URL)
+    _suite_process_settings()
 
 
 TABLES = [  # children first, so deletes never trip a foreign key
