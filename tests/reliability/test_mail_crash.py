@@ -29,7 +29,9 @@ from tests.smtp import Hold, SmtpServer
 EMAILS = 200
 FIRMS = 2
 FIRST_ACCEPTED = 40  # messages accepted before worker 1's are held
-COMMAND_TIMEOUT = 2  # SMTP_URL timeout=: an attempt 4 s at most, leased for 8 s
+# SMTP_URL timeout=: an attempt 8 s at most, leased for 16 s. Shorter (an 8 s lease) sent
+# some emails twice on a loaded machine: a stalled attempt outlived its lease.
+COMMAND_TIMEOUT = 4
 W1, W2 = "w1@acme.test", "w2@acme.test"
 
 QUEUE = """
