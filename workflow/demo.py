@@ -168,7 +168,7 @@ async def _templates(scope: Scope, team: list[User]) -> None:
         scope,
         "Yearly 1040 Return",
         ids["1040 Return"],
-        "{period} 1040 Return – {client.name}",
+        "Form 1040 for {period} – {client.name}",
         tags=["1040"],
         assignee_ids=[team[1].id],
         checklist=[

@@ -5,6 +5,7 @@ move; nothing loaded from beyond loopback."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,7 +83,10 @@ def stage(page: Page, name: str) -> Locator:
 
 
 def card(page: Page, stage_name: str, title: str) -> Locator:
-    return stage(page, stage_name).locator(".card", has_text=title)
+    """The card whose title is exactly `title` (the demo's scheduled jobs have titles that
+    hold the hand-made ones')."""
+    titled = page.locator(".title", has_text=re.compile(f"^{re.escape(title)}$"))
+    return stage(page, stage_name).locator(".card", has=titled)
 
 
 def open_board(session: Session, server: DemoServer) -> Page:
