@@ -10,14 +10,18 @@ The timers are the rows of KINDS, each a table, its due column, a seed and a pas
 - automation runs dated later (automation_run.run_after, PENDING), of a DAYS_IN_STAGE
   automation; the pass is the runner's (automations.runner.run_due: its due-run query in firm
   turns, then each run claimed by id, its automation and conditions checked again, executed:
-  here a CREATE_TASK).
-More kinds (recurring schedules' next run, jobs' deadlines: bench.deadlines measures those
-on PostgreSQL for now) are a TimerKind each.
+  here a CREATE_TASK);
+- deadlines: jobs (overdue_check_at) past their due date; the pass is the scheduler's kind for
+  them (workflow.deadlines.announce_due_deadlines: a JOB_OVERDUE event each). A job per timer:
+  seeded as jobs of their own with a due date and overdue_check_at set (not the World's);
+- recurring schedules (recurring_schedule.next_run_at), monthly, of one shared template, each
+  listing the one client: a due one makes one job; the pass is the scheduler's kind for them
+  (workflow.occurrences.create_due_jobs).
 
-Seed: a firm, a client with one contact, 1,000 jobs by bulk SQL (executemany), then per kind
-100,000 rows due later (spread over the next 100 days) and, before each timed pass, 1,000 due
-(spread over the hour before now), one per job. The clock is held (workflow.clock.frozen) at
-NOW, so every pass sees the same time.
+Seed: a firm, a client with one contact, a job template, 1,000 jobs by bulk SQL (executemany),
+then per kind 100,000 rows due later (spread over the next 100 days) and, before each timed
+pass, 1,000 due (spread over the hour before now), one per job (deadlines: a job each). The
+clock is held (workflow.clock.frozen) at NOW, so every pass sees the same time.
 
 Rows: the idle tick (automations.scheduler.run_due, every kind of dated work, and the
 runner's automations.runner.run_due, with nothing due and 100,000 future rows of each kind
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import logging
 import re
 import statistics
@@ -42,7 +47,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,13 +63,24 @@ from models import (
     AutomationTrigger,
     Job,
     JobEvent,
+    RecurringSchedule,
     Stage,
     sql,
     writes,
 )
 from models.db import close_database, is_postgres, open_database
 from tests.databases import scratch_database, sqlite_folder
-from workflow import clients, clock, contacts, jobs, pipelines, reminders
+from workflow import (
+    clients,
+    clock,
+    contacts,
+    deadlines,
+    jobs,
+    occurrences,
+    pipelines,
+    reminders,
+    templates,
+)
 from workflow.dated import Progress
 from workflow.firms import create_firm
 from workflow.scope import Scope
@@ -90,7 +106,9 @@ FULL_PLAN_EMAILS = 2000  # bench.suite.FULL's: the suite runs full-size
 class World:
     scope: Scope
     client_id: int
+    pipeline_id: int
     stage_id: int
+    template_id: int  # the job template every recurring schedule runs
     job_ids: list[int]
     entry_id: int  # an event for runs to hang from (automation_run.entry_id)
     automation_id: int  # a DAYS_IN_STAGE automation of the stage, which the runs are of
@@ -124,8 +142,8 @@ async def insert(
     text = sql._in_dialect(
         f'INSERT INTO "{table}" ({names}) VALUES ({values})', db.capabilities.dialect
     )
-    if not is_postgres():  # sqlite3's datetime adapter is deprecated: the text tortoise writes
-        rows = [tuple(str(v) if isinstance(v, datetime) else v for v in row) for row in rows]
+    if not is_postgres():  # sqlite3's date adapters are deprecated: the text tortoise writes
+        rows = [tuple(str(v) if isinstance(v, date) else v for v in row) for row in rows]
     for start in range(0, len(rows), 10_000):
         await db.execute_many(text, rows[start : start + 10_000])
 
@@ -161,6 +179,63 @@ async def seed_runs(world: World, due_at: Sequence[datetime]) -> None:
     )  # fmt: skip
 
 
+_ranks = itertools.count()  # the deadline jobs' ranks, unique in their stage across seeds
+
+
+async def seed_deadlines(world: World, due_at: Sequence[datetime]) -> None:
+    """A job per timer, its next crossing its due date's: a due one due yesterday (checked at
+    `at`), the others due the day `at` falls on (checked at that day's end)."""
+    made = NOW - timedelta(days=30)
+    rows = []
+    for at in due_at:
+        n = next(_ranks)
+        due_date = (NOW - timedelta(days=1)).date() if at <= NOW else at.date()
+        check = at if at <= NOW else deadlines.due_date_passes(due_date)
+        rows.append(
+            (world.scope.firm_id, world.client_id, world.pipeline_id, world.stage_id,
+             f"Avery 1040 deadline #{n}", f"dl{n:07d}", 1, "ACTIVE", "NORMAL", made, made,
+             made, due_date, check, False, False)
+        )  # fmt: skip
+    await insert(
+        "job",
+        ["firm_id", "client_id", "pipeline_id", "stage_id", "title", "rank", "version",
+         "status", "priority", "stage_entered_at", "created_at", "updated_at", "due_date",
+         "overdue_check_at", "stage_overdue_announced", "due_overdue_announced"],
+        {"tags": "'[]'"},
+        rows,
+    )  # fmt: skip
+
+
+async def seed_schedules(world: World, due_at: Sequence[datetime]) -> None:
+    """Monthly schedules of the one template for the one client, from January 2026 (UTC, no
+    lead days): a due one's next occurrence is January 2027's (due since its first day, its
+    next_run_at set within the hour before NOW), the others' the month `at` falls in."""
+    made = NOW - timedelta(days=30)
+    rows = [
+        (world.scope.firm_id, world.template_id, "MONTHLY", 1, "UTC", 0, False,
+         "2027-01" if at <= NOW else f"{at.year}-{at.month:02d}", at, made, made)
+        for at in due_at
+    ]  # fmt: skip
+    await insert(
+        "recurring_schedule",
+        ["firm_id", "template_id", "frequency", "interval", "timezone", "lead_days", "paused",
+         "next_period", "next_run_at", "created_at", "updated_at"],
+        {"client_ids": f"'[{world.client_id}]'", "skipped_while_paused": "'[]'",
+         "starts_on": "'2026-01-01'"},
+        rows,
+    )  # fmt: skip
+
+
+async def deadlines_left() -> str | None:
+    left = await Job.filter(overdue_check_at__lte=NOW).count()
+    return f"{left} deadline(s) still due" if left else None
+
+
+async def schedules_left() -> str | None:
+    left = await RecurringSchedule.filter(next_run_at__lte=NOW).count()
+    return f"{left} schedule(s) still due" if left else None
+
+
 async def runs_not_succeeded() -> str | None:
     runs = await AutomationRun.exclude(status__in=["PENDING", "SUCCEEDED"]).first()
     return f"a run {runs.status}: {runs.error}" if runs else None
@@ -176,6 +251,14 @@ async def reminders_pass() -> int:
 
 async def runs_pass() -> int:
     return await runner.run_due(limit=scheduler.PASS_LIMIT)
+
+
+async def deadlines_pass() -> int:
+    return await deadlines.announce_due_deadlines(scheduler.PASS_LIMIT, Progress())
+
+
+async def schedules_pass() -> int:
+    return await occurrences.create_due_jobs(scheduler.PASS_LIMIT, Progress())
 
 
 KINDS: list[TimerKind] = [
@@ -200,6 +283,28 @@ KINDS: list[TimerKind] = [
         lambda now: ["PENDING", now, 0, runner.ROUND],
         'SELECT "id" FROM "automation_run" WHERE "status" = \'PENDING\' AND "run_after" <= ?',
         runs_not_succeeded,
+    ),
+    TimerKind(
+        "deadlines",
+        "job",
+        "overdue_check_at",
+        seed_deadlines,
+        deadlines_pass,
+        deadlines.DUE,
+        lambda now: [now, 0, deadlines.ROUND],
+        'SELECT "id" FROM "job" WHERE "overdue_check_at" <= ?',
+        deadlines_left,
+    ),
+    TimerKind(
+        "recurring schedules",
+        "recurring_schedule",
+        "next_run_at",
+        seed_schedules,
+        schedules_pass,
+        occurrences.DUE,
+        lambda now: [now, 0, occurrences.ROUND],
+        'SELECT "id" FROM "recurring_schedule" WHERE "next_run_at" <= ?',
+        schedules_left,
     ),
 ]
 
@@ -235,6 +340,9 @@ async def make_world() -> World:
         trigger_days=TRIGGER_DAYS,
     )
     await AutomationRun.all().delete()  # any the domain scheduled: the seed makes them
+    template = await templates.create_job_template(
+        scope, "Monthly bookkeeping", pipeline.id, "{client.name} bookkeeping {period}"
+    )
     made = NOW - timedelta(days=30)
     await insert(
         "job",
@@ -246,7 +354,9 @@ async def make_world() -> World:
     )  # fmt: skip
     ids = await Job.filter(pipeline_id=pipeline.id).order_by("id").values_list("id", flat=True)
     job_ids = [int(job_id) for job_id in ids]  # type: ignore[call-overload]
-    return World(scope, client.id, stage.id, job_ids, event.id, automation.id)
+    return World(
+        scope, client.id, pipeline.id, stage.id, template.id, job_ids, event.id, automation.id
+    )
 
 
 # --- Measuring --------------------------------------------------------------------------------
