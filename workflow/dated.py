@@ -14,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 
+from models import sql
+from models.db import is_postgres
 from models.sql import FirmTurns
 
 # An item whose change failed is passed over for this long (doubling with each failure, at
@@ -45,3 +47,17 @@ class Progress:
 
 
 DatedWork = Callable[[int, Progress | None], Awaitable[int]]
+
+CLAIM = 'SELECT pg_try_advisory_xact_lock(?, ?) AS "claimed"'
+
+
+async def claim(lock_class: int, item_id: int) -> bool:
+    """Claim a due item for the current transaction, or False if another scheduler holds it.
+    On PostgreSQL a transaction-level advisory lock (`lock_class`: the kind's own first key),
+    not a row lock: a staff change locks the pipeline, then the job, then the item, and a
+    scheduler holding the item's row while it waits for the pipeline would deadlock with it.
+    SQLite has one writer at a time: the check under the job's lock suffices."""
+    if not is_postgres():
+        return True
+    rows = await sql.fetch(CLAIM, [lock_class, item_id])
+    return bool(rows[0]["claimed"])

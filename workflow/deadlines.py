@@ -33,9 +33,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from tortoise.expressions import Q
 
 from models import EventType, Job, JobStatus, sql, writes
-from models.db import is_postgres
 from models.sql import IN_FIRM_TURNS
-from workflow import clock
+from workflow import clock, dated
 from workflow.dated import Progress
 from workflow.errors import DomainError, ErrorCode
 from workflow.scope import Scope
@@ -56,7 +55,6 @@ DUE = (
     'WHERE "overdue_check_at" <= ?) AS "due" '
     f'{IN_FIRM_TURNS}, "id" LIMIT ?'
 )
-CLAIM = 'SELECT pg_try_advisory_xact_lock(?, ?) AS "claimed"'
 
 # The columns `reschedule` and `enter` may change.
 FIELDS = ["stage_due_at", "overdue_check_at", "stage_overdue_announced", "due_overdue_announced"]
@@ -156,13 +154,6 @@ async def _round(progress: Progress, limit: int) -> list[DueJob]:
     return [item for item in due if item.id not in holding][:limit]
 
 
-async def _claim(due: DueJob) -> bool:
-    if not is_postgres():
-        return True  # one writer at a time
-    rows = await sql.fetch(CLAIM, [CLAIM_CLASS, due.id])
-    return bool(rows[0]["claimed"])
-
-
 async def _announce_in(unit: Change, job: Job, now: datetime) -> int:
     """Record JOB_OVERDUE for each unannounced crossing of a locked job; how many."""
     announced = 0
@@ -186,7 +177,7 @@ async def announce(due: DueJob) -> int | None:
     its schedule is corrected); None if it was not due, or another scheduler holds it."""
     try:
         async with change(Scope(due.firm_id, None)) as unit:
-            if not await _claim(due):
+            if not await dated.claim(CLAIM_CLASS, due.id):
                 raise _NotDue
             job = await unit.lock_job(due.id)
             now = clock.now()

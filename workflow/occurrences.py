@@ -39,9 +39,8 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from models import Client, Job, JobTemplate, RecurringSchedule, sql, writes
-from models.db import is_postgres
 from models.sql import IN_FIRM_TURNS
-from workflow import clock
+from workflow import clock, dated
 from workflow.dated import Progress
 from workflow.errors import DomainError, ErrorCode
 from workflow.periods import Period, parse
@@ -64,7 +63,6 @@ DUE = (
     'FROM "recurring_schedule" WHERE "next_run_at" <= ?) AS "due" '
     f'{IN_FIRM_TURNS}, "id" LIMIT ?'
 )
-CLAIM = 'SELECT pg_try_advisory_xact_lock(?, ?) AS "claimed"'
 
 
 @dataclass(frozen=True)
@@ -92,13 +90,6 @@ async def _round(progress: Progress, skip: set[int], limit: int) -> list[DueSche
     )
     due = [DueSchedule(row["id"], row["firm_id"]) for row in rows]
     return [item for item in due if item.id not in passed_over][:limit]
-
-
-async def _claim(schedule_id: int) -> bool:
-    if not is_postgres():
-        return True  # one writer at a time
-    rows = await sql.fetch(CLAIM, [CLAIM_CLASS, schedule_id])
-    return bool(rows[0]["claimed"])
 
 
 async def clients_of(scope: Scope, schedule: RecurringSchedule) -> list[int]:
@@ -144,7 +135,7 @@ async def run_occurrence(due: DueSchedule) -> Done | None:
     (or no longer) due, or another scheduler holds it."""
     try:
         async with change(Scope(due.firm_id, None)) as unit:
-            if not await _claim(due.id):
+            if not await dated.claim(CLAIM_CLASS, due.id):
                 raise _NotDue
             try:
                 schedule = await unit.scope.get(RecurringSchedule, due.id, lock=True)

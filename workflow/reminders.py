@@ -44,9 +44,8 @@ from models import (
     sql,
     writes,
 )
-from models.db import is_postgres
 from models.sql import IN_FIRM_TURNS
-from workflow import clock, email_content, emails
+from workflow import clock, dated, email_content, emails
 from workflow.dated import Progress
 from workflow.documents import sender_of
 from workflow.errors import DomainError, ErrorCode
@@ -75,7 +74,6 @@ DUE = (
     'WHERE "next_reminder_at" <= ? AND "status" = ?) AS "reminded") AS "due" '
     f'{IN_FIRM_TURNS}, "kind", "id" LIMIT ?'
 )
-CLAIM = 'SELECT pg_try_advisory_xact_lock(?, ?) AS "claimed"'
 
 
 @dataclass(frozen=True)
@@ -120,20 +118,13 @@ async def _round(progress: Progress, limit: int) -> list[DueReminder]:
     return [item for item in due if (item.kind, item.id) not in holding][:limit]
 
 
-async def _claim(due: DueReminder) -> bool:
-    if not is_postgres():
-        return True  # one writer at a time
-    rows = await sql.fetch(CLAIM, [KINDS[due.kind][3], due.id])
-    return bool(rows[0]["claimed"])
-
-
 async def remind(due: DueReminder) -> Outcome | None:
     """Send this document's due reminder, in a change of its own; None if it was not (or no
     longer) due, or another scheduler holds it."""
     model, waiting, event_type, _ = KINDS[due.kind]
     try:
         async with change(Scope(due.firm_id, None)) as unit:
-            if not await _claim(due):
+            if not await dated.claim(KINDS[due.kind][3], due.id):
                 raise _NotDue
             document: Organizer | Invoice
             if model is Organizer:
