@@ -95,6 +95,13 @@ async def fetch_pages(
     return pages
 
 
+async def ids_of(queryset: QuerySet[Any], column: str = "id") -> set[int]:
+    """The values of an integer column of the rows (their ids by default)."""
+    # flat=True: the values themselves, not the tuples tortoise's typing says
+    rows: list[int] = await queryset.values_list(column, flat=True)  # type: ignore[assignment]
+    return set(rows)
+
+
 def with_tag(queryset: QuerySet[M], tag: str) -> QuerySet[M]:
     """Rows whose JSON "tags" list holds `tag` exactly."""
     if connections.get("default").capabilities.dialect == "postgres":

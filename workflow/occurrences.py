@@ -44,7 +44,7 @@ from workflow import clock, dated
 from workflow.dated import Progress
 from workflow.errors import DomainError, ErrorCode
 from workflow.periods import Period, parse
-from workflow.schedules import ids_of, rule_of
+from workflow.schedules import rule_of
 from workflow.scope import Scope
 from workflow.templates import create_job_from_template
 from workflow.unit import Change, change
@@ -95,9 +95,9 @@ async def _round(progress: Progress, skip: set[int], limit: int) -> list[DueSche
 async def clients_of(scope: Scope, schedule: RecurringSchedule) -> list[int]:
     """The schedule's clients now: those listed that still exist, and every client with its
     tag, in id order."""
-    ids = await ids_of(scope.query(Client).filter(id__in=schedule.client_ids))
+    ids = await sql.ids_of(scope.query(Client).filter(id__in=schedule.client_ids))
     if schedule.client_tag:
-        ids |= await ids_of(sql.with_tag(scope.query(Client), schedule.client_tag))
+        ids |= await sql.ids_of(sql.with_tag(scope.query(Client), schedule.client_tag))
     return sorted(ids)
 
 
@@ -106,7 +106,7 @@ async def _create_jobs(
 ) -> Done:
     scope = unit.scope
     targets = await clients_of(scope, schedule)
-    done = await ids_of(
+    done = await sql.ids_of(
         Job.filter(recurring_schedule_id=schedule.id, period=period.label), "client_id"
     )
     missing = [client_id for client_id in targets if client_id not in done]

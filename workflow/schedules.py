@@ -21,8 +21,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from tortoise.queryset import QuerySet
-
 from models import Client, JobTemplate, RecurringSchedule, sql
 from workflow import clock, recurrence, validation
 from workflow.errors import invalid, not_found
@@ -90,16 +88,10 @@ async def _clients(scope: Scope, client_ids: list[int]) -> list[int]:
     unique = list(dict.fromkeys(client_ids))
     if len(unique) > CLIENTS_MAX:
         raise invalid("clientIds", f"at most {CLIENTS_MAX} clients; give more of them a clientTag")
-    found = await ids_of(scope.query(Client).filter(id__in=unique))
+    found = await sql.ids_of(scope.query(Client).filter(id__in=unique))
     if len(found) != len(unique):
         raise not_found("Client", "clientIds")
     return unique
-
-
-async def ids_of(query: QuerySet[Any], column: str = "id") -> set[int]:
-    # flat=True: the values themselves, not the tuples tortoise's typing says
-    rows: list[int] = await query.values_list(column, flat=True)  # type: ignore[assignment]
-    return set(rows)
 
 
 def _check_targets(client_ids: list[int], client_tag: str | None) -> None:

@@ -35,8 +35,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Final, Literal
 
-from tortoise.queryset import QuerySet
-
 from models import Client, Job, JobTemplate, Priority, RecurringSchedule, Stage, User, sql
 from workflow import clock, validation
 from workflow.errors import DomainError, ErrorCode, invalid, not_found
@@ -232,12 +230,6 @@ def check_checklist(
                 raise invalid(field, f"{where}: an assignee is a person or {JOB_ASSIGNEES}")
         checked.append(ChecklistItem(title, description, item.assignee, item.due_in_days))
     return checked
-
-
-async def _ids(query: QuerySet[Any]) -> set[int]:
-    # flat=True: the ids themselves, not the tuples tortoise's typing says
-    rows: list[int] = await query.values_list("id", flat=True)  # type: ignore[assignment]
-    return set(rows)
 
 
 async def _active_users(scope: Scope, user_ids: Sequence[int], field: str) -> list[int]:
@@ -450,10 +442,12 @@ async def create_job_from_template(
     made_on = clock.now().date()
     items = checklist_of(template)
     # Read before new_job locks the pipeline: the lock is held to the end of the change.
-    assignees = sorted(await _ids(template.assignees.filter(is_active=True)))
+    assignees = sorted(await sql.ids_of(template.assignees.filter(is_active=True)))
     named = {item.assignee for item in items if isinstance(item.assignee, int)}
     active = (
-        await _ids(User.filter(firm_id=firm_id, id__in=named, is_active=True)) if named else set()
+        await sql.ids_of(User.filter(firm_id=firm_id, id__in=named, is_active=True))
+        if named
+        else set()
     )
     changes: dict[str, Any] = {"template": template.id, "period": period.label if period else None}
     if recurring_schedule_id is not None:
