@@ -19,13 +19,17 @@ from schema.documents import MAX_CACHED_DOCUMENT_CHARS, DocumentCache, document_
 from workflow.firms import NewFirm
 
 COMMENT = 500_000  # characters of comment in each large document
-DOCUMENTS = 50
+DOCUMENTS = 12
+# Under tracemalloc a 0.5 MB document takes seconds to lex: the memory test sends 100 KB ones
+# (five times the largest cached document), which would keep 1.2 MB alive, three times what
+# it allows.
+TRACED_COMMENT = 100_000
 BOARD = "query Board { pipelines(first: 1) { edges { node { id name } } } }"
 SCHEMA = "query Types { __schema { types { name } } }"
 
 
-def large(n: int, document: str) -> str:
-    return f"# {n} {'x' * COMMENT}\n{document}"
+def large(n: int, document: str, comment: int = COMMENT) -> str:
+    return f"# {n} {'x' * comment}\n{document}"
 
 
 async def post(http: httpx.AsyncClient, firm: NewFirm, query: str) -> dict[str, Any]:
@@ -40,10 +44,11 @@ async def post(http: httpx.AsyncClient, firm: NewFirm, query: str) -> dict[str, 
 
 @pytest.mark.slow
 async def test_large_documents_leave_no_memory_behind(
-    http: httpx.AsyncClient, firm_a: NewFirm
+    http: httpx.AsyncClient, firm_a: NewFirm, db: str
 ) -> None:
-    """50 documents of 0.5 MB each (25 MB of text) are answered; they retain (almost)
-    nothing once answered."""
+    """12 documents of 100 KB each are answered; they retain (almost) nothing once answered."""
+    if not db.startswith("sqlite"):
+        pytest.skip("what the caches keep does not depend on the database: SQLite suffices")
     for query in (BOARD, SCHEMA):
         await post(http, firm_a, query)  # warm: the caches hold these, the token is known
     gc.collect()
@@ -51,13 +56,13 @@ async def test_large_documents_leave_no_memory_behind(
     try:
         before = tracemalloc.get_traced_memory()[0]
         for n in range(DOCUMENTS):
-            await post(http, firm_a, large(n, BOARD if n % 2 else SCHEMA))
+            await post(http, firm_a, large(n, BOARD if n % 2 else SCHEMA, TRACED_COMMENT))
         gc.collect()
         retained = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    print(f"\n{DOCUMENTS} documents of {COMMENT / 1e6} MB: {retained / 1e6:.2f} MB retained")
-    assert retained < 4 * COMMENT, f"{retained / 1e6:.1f} MB retained"
+    print(f"\n{DOCUMENTS} documents of {TRACED_COMMENT / 1e6} MB: {retained / 1e6:.2f} MB retained")
+    assert retained < 4 * TRACED_COMMENT, f"{retained / 1e6:.1f} MB retained"
 
 
 def keys_of(cache: Any) -> Iterator[Hashable]:
