@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from automations import pipeline_templates
 from models import Pipeline
 from resolvers.common import delete, mutate, payload, provided
 from schema.connection import Connection, root_connection
@@ -14,11 +15,19 @@ from schema.inputs import (
     CreateStageInput,
     DeletePipelineInput,
     DeleteStageInput,
+    ImportPipelineTemplateInput,
     ReorderStagesInput,
     UpdatePipelineInput,
     UpdateStageInput,
 )
-from schema.payloads import DeletePayload, DeleteStagePayload, PipelinePayload, StagePayload
+from schema.payloads import (
+    DeletePayload,
+    DeleteStagePayload,
+    ImportPipelineTemplatePayload,
+    PipelinePayload,
+    StagePayload,
+    TemplateWarning,
+)
 from schema.types import PipelineType, StageType
 from workflow import pipelines
 from workflow.global_ids import decode_id, decode_optional
@@ -50,6 +59,30 @@ class PipelineMutations:
             info,
             _pipeline,
             lambda scope: pipelines.create_pipeline(scope, input.name, input.stage_names),
+        )
+
+    @strawberry.mutation(
+        description="A new pipeline from a template (`Pipeline.template`), in one change: what "
+        "the template names that this firm lacks is reported in `warnings`, never guessed."
+    )
+    async def import_pipeline_template(
+        self, info: Info, input: ImportPipelineTemplateInput
+    ) -> ImportPipelineTemplatePayload:
+        def answer(
+            result: tuple[Pipeline, list[pipeline_templates.TemplateWarning]] | None,
+            errors: list[UserError],
+        ) -> ImportPipelineTemplatePayload:
+            pipeline, warnings = result or (None, [])
+            return ImportPipelineTemplatePayload(
+                pipeline=PipelineType.from_model(pipeline) if pipeline else None,
+                warnings=[TemplateWarning(path=w.path, message=w.message) for w in warnings],
+                errors=errors,
+            )
+
+        return await mutate(
+            info,
+            answer,
+            lambda scope: pipeline_templates.import_template(scope, input.template, input.name),
         )
 
     @strawberry.mutation

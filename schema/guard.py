@@ -69,7 +69,11 @@ MAX_INTROSPECTION_ROOT_FIELDS = 2  # __schema / __type per operation; tools send
 MAX_SELECTIONS = 10_000
 INTROSPECTION_ROOTS = {"__schema": SchemaMetaFieldDef, "__type": TypeMetaFieldDef}
 # Leaves that are computed from rows (a leaf costs 0 otherwise): (type, field) -> cost each.
-LEAF_COSTS = {("Job", "autoMoveBlockers"): LIST_ESTIMATE}
+LEAF_COSTS = {
+    ("Job", "autoMoveBlockers"): LIST_ESTIMATE,
+    # the stages and their automations, as `stages { automations { ... } }` would count them
+    ("Pipeline", "template"): LIST_ESTIMATE * (1 + LIST_ESTIMATE),
+}
 
 
 @dataclass

@@ -21,6 +21,16 @@ class CreatePipelineInput:
 
 
 @strawberry.input
+class ImportPipelineTemplateInput:
+    template: JSON = strawberry.field(
+        description="A template, as `Pipeline.template` answers it (docs/pipeline-templates.md)."
+    )
+    name: str | None = strawberry.field(
+        default=None, description="The new pipeline's name (default: the template's)."
+    )
+
+
+@strawberry.input
 class UpdatePipelineInput:
     id: ID
     name: str

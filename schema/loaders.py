@@ -17,6 +17,7 @@ from tortoise import connections
 from tortoise.functions import Count
 from tortoise.models import Model
 
+from automations import pipeline_templates
 from models import Automation, Client, Contact, Job, JobEvent, Pipeline, Stage, Task, User
 from models.sql import fetch_pages, placeholder
 from workflow.automove import JobInStage, open_items
@@ -86,6 +87,17 @@ class Loaders:
         for automation in await query:
             grouped[automation.stage_id].append(automation)
         return [grouped[i] for i in ids]
+
+    @cached_property
+    def pipeline_templates(self) -> DataLoader[int, dict[str, Any] | None]:
+        """Pipelines' templates: a fixed number of statements for all the pipelines asked."""
+        return DataLoader(self._pipeline_templates)
+
+    async def _pipeline_templates(self, ids: list[int]) -> list[dict[str, Any] | None]:
+        found = [row for row in await self.pipeline.load_many(ids) if row is not None]
+        exported = await pipeline_templates.export_many(found)
+        documents = dict(zip([p.id for p in found], exported, strict=True))
+        return [documents.get(i) for i in ids]
 
     @cached_property
     def contacts_by_client(self) -> DataLoader[int, list[Contact]]:

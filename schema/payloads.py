@@ -27,6 +27,22 @@ class PipelinePayload:
 
 
 @strawberry.type
+class TemplateWarning:
+    path: str = strawberry.field(description="Where in the template, e.g. `template.stages[1]`.")
+    message: str = strawberry.field(description="What could not be mapped, and what was done.")
+
+
+@strawberry.type
+class ImportPipelineTemplatePayload:
+    pipeline: PipelineType | None
+    warnings: list[TemplateWarning] = strawberry.field(
+        description="What the import could not map in this firm (a person, an endpoint, a "
+        "pipeline the template names): each setting dropped or automation left out."
+    )
+    errors: list[UserError]
+
+
+@strawberry.type
 class DeletePayload:
     deleted_id: strawberry.ID | None
     errors: list[UserError]

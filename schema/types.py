@@ -220,6 +220,18 @@ class PipelineType(Node):
         stages = await info.context.loaders.stages_by_pipeline.load(self.pk)
         return [StageType.from_model(stage) for stage in stages]
 
+    @strawberry.field(
+        description="The pipeline as a template (docs/pipeline-templates.md): its stages with "
+        "their limits and flags, their automations with conditions and settings, every "
+        "reference portable (stages by position, people by email, webhook endpoints and "
+        "pipelines by name). `importPipelineTemplate` makes a pipeline from it in any firm."
+    )
+    async def template(self, info: Info) -> JSON:
+        document = await info.context.loaders.pipeline_templates.load(self.pk)
+        if document is None:  # deleted since this pipeline was read
+            raise LookupError("the pipeline is gone")
+        return JSON(document)
+
     @strawberry.field(description="Jobs of every stage, oldest first.")
     async def jobs(
         self,

@@ -61,6 +61,7 @@ ALL = frozenset({READ, WRITE, ADMIN})
 ROLE_GRANTS = {"OWNER": ALL, "ADMIN": ALL, "STAFF": frozenset({READ, WRITE})}
 ADMIN_MUTATIONS = {
     "createPipeline",
+    "importPipelineTemplate",
     "updatePipeline",
     "deletePipeline",
     "createStage",
@@ -334,6 +335,17 @@ MUTATIONS: dict[str, tuple[str, Input]] = {
     "createPipeline": (
         "pipeline { id name }",
         lambda w: {"name": "Fresh", "stageNames": ["One", "Two"]},
+    ),
+    "importPipelineTemplate": (
+        "pipeline { id name } warnings { path }",
+        lambda w: {
+            "template": {
+                "format": "pipeline-template",
+                "version": 1,
+                "name": "Imported",
+                "stages": [{"name": "One"}, {"name": "Two"}],
+            }
+        },
     ),
     "updatePipeline": ("pipeline { id name }", lambda w: {"id": w["pipeline"], "name": "1040"}),
     "deletePipeline": ("deletedId", lambda w: {"id": w["doomed"]}),

@@ -162,7 +162,17 @@ VARIABLES: dict[str, Callable[[Demo], dict[str, Any]]] = {
     "README.md#LiveBoard": lambda demo: {"pipelineId": pipeline_id(demo)},
     "docs/integrations.md#BoardUpdates": lambda demo: {"p": pipeline_id(demo)},
     "docs/integrations.md#Register": lambda demo: {"pipeline": pipeline_id(demo)},
+    "docs/pipeline-templates.md#PipelineTemplate": lambda demo: {"id": pipeline_id(demo)},
+    "docs/pipeline-templates.md#ImportPipelineTemplate": lambda demo: {
+        "template": _json_example(ROOT / "docs" / "pipeline-templates.md")
+    },
 }
+
+
+def _json_example(path: Path) -> Any:
+    """The one ```json block of a page."""
+    (block,) = [b for b in fenced_blocks(path) if b.info == "json"]
+    return json.loads(block.text)
 
 
 @pytest.fixture(scope="module")

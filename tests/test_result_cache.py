@@ -46,6 +46,7 @@ UNCACHED_TYPES = {
     "RecurringScheduleConnection": "recurring schedules",
     "RecurringScheduleEdge": "recurring schedules",
     "RecurringOccurrence": "computed from the clock",
+    "TemplateWarning": "answered by importPipelineTemplate only, never by a query",
 }
 
 

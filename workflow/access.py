@@ -23,6 +23,7 @@ from models.firm import Permission
 ADMIN_MUTATIONS = frozenset(
     {
         "createPipeline",
+        "importPipelineTemplate",
         "updatePipeline",
         "deletePipeline",
         "createStage",
@@ -54,6 +55,8 @@ ADMIN_TYPES = frozenset({"ApiToken", "WebhookEndpoint", "WebhookDelivery"})
 # (GraphQL type, field): what the field needs beyond its root field's and its type's needs.
 FIELD_NEEDS: dict[tuple[str, str], frozenset[Permission]] = {
     ("WebhookDelivery", "payload"): frozenset({Permission.READ}),
+    # a pipeline's automations with their settings, as Stage.automations reads them
+    ("Pipeline", "template"): frozenset({Permission.READ}),
     ("Mutation", "createWebhookEndpoint"): frozenset({Permission.READ}),
     ("Mutation", "updateWebhookEndpoint"): frozenset({Permission.READ}),
 }
