@@ -301,9 +301,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(_firm_json(new))
         elif args.command == "demo":
+            from automations.pipeline_templates import import_shipped
             from workflow.demo import demo
 
-            found, seeded = asyncio.run(_with_database(config, demo))
+            found, seeded = asyncio.run(_with_database(config, lambda: demo(import_shipped)))
             if not seeded:
                 print(
                     f"demo: the demo firm already exists: {found.firm.name!r}, firm_id "

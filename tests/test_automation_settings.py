@@ -16,7 +16,7 @@ from models import ActionType, Automation, Pipeline, Stage, User
 from tests.conftest import GraphQL
 from tests.factories import board, gid, scope_of
 from tests.mutations import snapshot
-from workflow import demo, webhooks
+from workflow import webhooks
 from workflow.errors import DomainError
 from workflow.firms import NewFirm
 
@@ -469,13 +469,3 @@ async def test_a_stage_takes_at_most_its_cap_of_automations(w: World, firm_a: Ne
     await manage.delete_automation(scope, made[0].id)
     assert (await _create(w, "ARCHIVE_JOB", {}))["errors"] == []  # room again
     assert await Automation.filter(stage_id=w.stages[1].id).count() == MAX_AUTOMATIONS_PER_STAGE
-
-
-async def test_the_demo_organizer_is_kept_as_the_settings_check_leaves_it(firm_a: NewFirm) -> None:
-    """workflow.demo writes its SEND_ORGANIZER automation directly (the check is a layer above
-    it): what it writes is exactly what the check keeps."""
-    _, stages = await board(firm_a)
-    automation = await manage.create_automation(
-        scope_of(firm_a), stages[0].id, ActionType.SEND_ORGANIZER, dict(demo.ORGANIZER)
-    )
-    assert automation.settings == demo.ORGANIZER

@@ -655,6 +655,23 @@ async def test_every_shipped_template_imports_into_a_fresh_firm_without_warnings
         assert await export(gql, new_id) == template, stem  # the file is an export as it is
 
 
+async def test_the_demo_makes_its_pipelines_from_the_shipped_templates(db: str) -> None:
+    from workflow.demo import seed_demo
+
+    demo = await seed_demo(pipeline_templates.import_shipped)
+    made = await Pipeline.filter(firm_id=demo.firm.id).order_by("id")
+    assert [p.name for p in made] == ["1040 Return", "W-2", "Payroll", "Bookkeeping Lead"]
+    first = await Stage.get(pipeline_id=made[0].id, position=0)
+    assert (first.name, first.portal_name, first.auto_move) == (
+        "Review Docs",
+        "Waiting for your documents",
+        True,
+    )
+    organizer = await Automation.get(stage_id=first.id)
+    assert organizer.action == ActionType.SEND_ORGANIZER
+    assert organizer.settings["remindEveryDays"] == 7
+
+
 # ------------------------------------------------------------------------ the docs' example
 
 

@@ -1,4 +1,5 @@
-"""Demo data: a firm with the pipelines of the domain document, clients (each with one contact
+"""Demo data: a firm with the pipelines of the domain document (the shipped templates of
+templates/pipelines/, imported as any firm may import them), clients (each with one contact
 who may use the portal, at an address of the reserved example.com domain), jobs and tasks, on
 the first 1040 job an organizer and a message for its client to answer in the portal, job
 templates for the yearly 1040 and monthly payroll, and recurring schedules that run them.
@@ -11,21 +12,19 @@ so the first one cannot be shown again)."""
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 
 from models import (
-    ActionType,
-    Automation,
     Firm,
     Job,
     JobTemplate,
     Pipeline,
     Priority,
     Role,
-    Stage,
     User,
 )
-from workflow import clients, contacts, documents, jobs, pipelines, schedules, tasks, templates
+from workflow import clients, contacts, documents, jobs, schedules, tasks, templates
 from workflow.firms import NewFirm, create_firm, issue_token
 from workflow.periods import Frequency
 from workflow.scope import Scope
@@ -35,12 +34,11 @@ from workflow.unit import change
 DEMO_FIRM = "Demo CPA"
 DEMO_OWNER = "owner@demo.test"
 DEMO_TIMEZONE = "America/New_York"  # the schedules' local midnights
-PIPELINES = {
-    "1040 Return": ["Review Docs", "Prepare Engagement Letter", "Prepare Return", "Review"],
-    "W-2": ["Collect W-2s", "Verify", "File", "Done"],
-    "Payroll": ["Collect Timesheets", "Run Payroll", "Approve", "Pay"],
-    "Bookkeeping Lead": ["New Lead", "Discovery Call", "Proposal Sent", "Won"],
-}
+# The demo's pipelines, made by the caller in order: the shipped templates, imported (that
+# import, automations.pipeline_templates.import_shipped, is a layer above this module). The
+# first 1040 stage sends each job's client an organizer (with weekly reminders) and moves the
+# job on once it is submitted: the demo's portal has something to answer.
+MakePipelines = Callable[[Scope], Awaitable[list[Pipeline]]]
 CLIENTS = [  # name, tags, its contact
     ("Avery Johnson", ["individual"], "Avery Johnson"),
     ("Blue Harbor LLC", ["business", "vip"], "Morgan Lee"),
@@ -54,18 +52,6 @@ CLIENTS = [  # name, tags, its contact
 CONTACT_DOMAIN = "example.com"  # reserved (RFC 2606): the demo's emails reach nobody
 TEAM = [("Pat Preparer", "pat", Role.STAFF), ("Riley Reviewer", "riley", Role.ADMIN)]
 TASKS = ["Request documents", "Check prior-year return", "Call the client"]
-# The first 1040 stage sends each job's client an organizer (with weekly reminders) and moves
-# the job on once it is submitted: the demo's portal has something to answer.
-ORGANIZER = {
-    "title": "2026 tax organizer",
-    "questions": [
-        "Did your address or filing status change in 2026?",
-        "Did you have any new dependents?",
-        "List any 1099 forms you received.",
-    ],
-    "remindEveryDays": 7,
-    "maxReminders": 3,
-}
 ORGANIZER_QUESTIONS = [
     "Did your address or filing status change in 2025?",
     "Any new dependents?",
@@ -73,11 +59,11 @@ ORGANIZER_QUESTIONS = [
 ]
 
 
-async def demo() -> tuple[NewFirm, bool]:
+async def demo(make_pipelines: MakePipelines) -> tuple[NewFirm, bool]:
     """The demo firm with a new owner token, and whether it was seeded now (False: it existed)."""
     if (existing := await existing_demo()) is not None:
         return existing, False
-    return await seed_demo(), True
+    return await seed_demo(make_pipelines), True
 
 
 async def existing_demo() -> NewFirm | None:
@@ -94,7 +80,7 @@ async def existing_demo() -> NewFirm | None:
     return NewFirm(await Firm.get(id=owner.firm_id), owner, token)
 
 
-async def seed_demo() -> NewFirm:
+async def seed_demo(make_pipelines: MakePipelines) -> NewFirm:
     new = await create_firm(DEMO_FIRM, DEMO_OWNER, "Olivia Owner")
     scope = Scope(firm_id=new.firm.id, user_id=new.owner.id)
     async with change(scope):
@@ -108,17 +94,14 @@ async def seed_demo() -> NewFirm:
         address = f"{contact.lower().replace(' ', '.')}@{CONTACT_DOMAIN}"
         await contacts.create_contact(scope, people[-1].id, contact, address, portal_access=True)
     rng = random.Random(1040)
-    for pipeline_name, stage_names in PIPELINES.items():
-        pipeline = await pipelines.create_pipeline(scope, pipeline_name, stage_names)
+    for pipeline in await make_pipelines(scope):
         stages = await pipeline.stages.all().order_by("position")
-        if pipeline_name == "1040 Return":
-            await _send_organizers(scope, stages[0])
         for client in rng.sample(people, 5):
             job = await jobs.create_job(
                 scope,
                 pipeline.id,
                 client.id,
-                f"{pipeline_name} – {client.name}",
+                f"{pipeline.name} – {client.name}",
                 priority=rng.choice(list(Priority)),
                 due_date=date.today() + timedelta(days=rng.randint(5, 60)),
                 tags=["2026"],
@@ -189,21 +172,6 @@ async def _templates(scope: Scope, team: list[User]) -> None:
         checklist=[ChecklistItem("Collect timesheets", assignee=JOB_ASSIGNEES, due_in_days=2)],
         due_rule=DueRule(days_after_period_end=5),
     )
-
-
-async def _send_organizers(scope: Scope, stage: Stage) -> None:
-    """SEND_ORGANIZER on entering the stage, which moves its jobs on once answered. Written
-    as the settings check leaves them (the automations layer, which checks, is above this)."""
-    async with change(scope):
-        stage.auto_move, stage.portal_name = True, "Waiting for your documents"
-        await stage.save(update_fields=["auto_move", "portal_name", "updated_at"])
-        await Automation.create(
-            firm_id=scope.firm_id,
-            stage_id=stage.id,
-            position=0,
-            action=ActionType.SEND_ORGANIZER,
-            settings=ORGANIZER,
-        )
 
 
 async def _portal_work(scope: Scope) -> None:
