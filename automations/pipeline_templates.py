@@ -577,7 +577,10 @@ SHIPPED = ("1040-return", "w-2", "payroll", "bookkeeping-lead")
 
 def shipped(stem: str) -> dict[str, Any]:
     """A template shipped under templates/pipelines/, by its file name without `.json`."""
-    document: dict[str, Any] = json.loads((SHIPPED_DIR / f"{stem}.json").read_text("utf-8"))
+    path = SHIPPED_DIR / f"{stem}.json"
+    if not path.is_file():  # a wheel install ships no templates/: say where they are looked for
+        raise invalid("template", f"no shipped template {path} (in a checkout, or pip install -e)")
+    document: dict[str, Any] = json.loads(path.read_text("utf-8"))
     return document
 
 
