@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 # webhooks (written outside changes: last use, the sender's attempts), automation runs (written
 # in changes only, but left out so far), `viewer` (differs per caller) and everything
 # introspective.
+# Pipeline.template, a leaf of Pipeline, is cached with it: besides the pipeline's stages and
+# automations it reads people's emails, other pipelines' and stages' names and webhook
+# endpoints' descriptions, and each of those changes only in a change (the sender writes an
+# endpoint's failures and disabling outside one, which no template reads).
 CACHED_TYPES = frozenset(
     {
         "Query",
