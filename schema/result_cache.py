@@ -64,6 +64,7 @@ CACHED_TYPES = frozenset(
         "JobTemplate",
         "TaskTemplate",
         "DueDateRule",
+        "CustomField",
         "PageInfo",
         *(
             f"{name}{suffix}"
