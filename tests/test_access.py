@@ -328,6 +328,9 @@ async def small_world(firm: NewFirm) -> World:
     await job(firm, p, avery, "hooked")
     delivery = await WebhookDelivery.filter(endpoint_id=endpoint.id).first()
     assert delivery is not None
+    await custom_fields.create_custom_field(
+        scope_of(firm), CustomFieldEntity.JOB, "ein", "EIN", CustomFieldType.TEXT
+    )
     return {
         "pipeline": gid("Pipeline", p.id),
         "stages": [gid("Stage", s.id) for s in stages],
