@@ -109,9 +109,11 @@ def cases(suite: Suite) -> list[tuple[str, list[dict[str, Any]], str, list[Any]]
 
 
 def floor_sql(condition: str) -> str:
+    """The page and the total of the matching jobs in one statement (the matches read once)."""
     return (
-        "SELECT id, title, custom_fields, count(*) OVER () AS total FROM job "
-        f"WHERE firm_id = $1 AND status IN ('ACTIVE', 'COMPLETED') AND {condition} "
+        "WITH matched AS MATERIALIZED (SELECT id, title, custom_fields FROM job "
+        f"WHERE firm_id = $1 AND status IN ('ACTIVE', 'COMPLETED') AND {condition}) "
+        "SELECT *, (SELECT count(*) FROM matched) AS total FROM matched "
         f"ORDER BY id LIMIT {PAGE}"
     )
 
@@ -171,7 +173,10 @@ async def prepare(connection: asyncpg.Connection, suite: Suite) -> int:
         await connection.execute(
             f"UPDATE job SET custom_fields = {VALUES_SQL} WHERE firm_id <> $1", firm_id
         )
-    await connection.execute("ANALYZE job")
+    # As autovacuum would soon on a live database: until a vacuum, the GIN index keeps the
+    # entries of rows just written in its pending list, which every search reads in full (on
+    # this table: 8 ms a statement instead of 0.03 ms for a one-job equality).
+    await connection.execute("VACUUM ANALYZE job")
     return int(await connection.fetchval("SELECT count(*) FROM job"))
 
 
