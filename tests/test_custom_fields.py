@@ -146,6 +146,7 @@ async def test_at_most_fifty_definitions_per_entity(gql: GraphQL, firm_a: NewFir
         ({"fee": "12"}, "customFields.fee", "give a number"),
         ({"fee": True}, "customFields.fee", "give a number"),
         ({"fee": 1e16}, "customFields.fee", "finite number"),
+        ({"fee": 10**400}, "customFields.fee", "finite number"),
         ({"year_end": "2026-02-30"}, "customFields.year_end", "YYYY-MM-DD"),
         ({"year_end": "2026-2-3"}, "customFields.year_end", "YYYY-MM-DD"),
         ({"year_end": 20260101}, "customFields.year_end", "give a string"),
@@ -321,6 +322,9 @@ async def test_deleting_a_definition_removes_its_values_everywhere(
         "b",
         custom_field_values={"fee": 10},
     )
+    shown = "{ jobs { edges { node { customFields client { customFields } } } } }"
+    before = (await gql(shown))["jobs"]["edges"][0]["node"]  # cached until the next change
+    assert before == {"customFields": values, "client": {"customFields": {"fee": 1, "note": "x"}}}
     for field in (fields["fee"], client_fields["note"]):
         deleted = await gql(
             document("deleteCustomField"), input={"id": gid("CustomField", field.id)}
@@ -333,6 +337,8 @@ async def test_deleting_a_definition_removes_its_values_everywhere(
     assert (await Client.get(id=avery.id)).custom_fields == {"fee": 1}
     assert (await Job.get(id=other.id)).custom_fields == {"fee": 10}  # another firm's
     assert (await Job.get(id=card.id)).version == card.version  # no event, no new version
+    after = (await gql(shown))["jobs"]["edges"][0]["node"]  # the cache saw the change
+    assert after == {"customFields": {"note": "keep"}, "client": {"customFields": {"fee": 1}}}
 
 
 async def test_another_firms_definition_is_a_missing_one(

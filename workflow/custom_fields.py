@@ -239,7 +239,8 @@ def check_value(definition: CustomField, value: Any, field: str) -> Any:
     # NUMBER
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise invalid(field, f"{key} is a NUMBER field: give a number")
-    if not math.isfinite(value) or abs(value) > NUMBER_MAX:
+    # abs first: an integer too large for a float would fail math.isfinite
+    if abs(value) > NUMBER_MAX or not math.isfinite(value):
         raise invalid(field, f"{key} must be a finite number of at most {NUMBER_MAX:.0e}")
     return value
 
