@@ -266,8 +266,10 @@ def merge_values(
             raise invalid(where, f"there is no custom field {_shown(str(key))!r}")
         checked = check_value(definition, value, where)
         if checked is None:
-            if definition.required and (not creating or key in given):
-                raise invalid(where, f"{key} is required: it cannot be cleared")
+            if definition.required:
+                raise invalid(
+                    where, f"{key} is required" + ("" if creating else ": it cannot be cleared")
+                )
             merged.pop(key, None)
         else:
             merged[key] = checked
