@@ -34,6 +34,7 @@ from bench.http import GraphQL
 from bench.infra import PeakMemory
 from bench.report import Row, per_second
 from bench.seed import Loader
+from bench.sqlcount import PerRequest
 from bench.suite import Suite
 from models import Client, Firm, Job, Pipeline, Stage
 from tests.databases import asyncpg_url
@@ -227,6 +228,30 @@ async def floor(
     return latencies
 
 
+async def bump(connection: asyncpg.Connection, suite: Suite) -> None:
+    """A catalog change, straight to the database: the servers' cached answers are stale."""
+    await connection.execute(
+        "UPDATE firm SET catalog_version = catalog_version + 1 WHERE id = $1", suite.firm.firm_id
+    )
+
+
+async def count(connection: asyncpg.Connection, suite: Suite) -> dict[str, PerRequest]:
+    """SQL statements per filtered jobs query, on a counting server (the bumps bypass it)."""
+    counting = await suite.counting()
+    counts: dict[str, PerRequest] = {}
+    async with GraphQL(counting.servers[0].url, suite.firm.token) as http:
+        await http.timed(QUERY, f={})  # a process's first request loads more
+        for name, filters, _, _ in cases(suite):
+
+            async def queries(filters: list[dict[str, Any]] = filters) -> None:
+                for _ in range(suite.plan.count_requests):
+                    await bump(connection, suite)
+                    await http.timed(QUERY, f={"customFields": filters})
+
+            counts[name] = await counting.per_request(suite.plan.count_requests, queries)
+    return counts
+
+
 async def run(suite: Suite) -> list[Row]:
     requests = suite.plan.board_requests
     connection = await asyncpg.connect(asyncpg_url(suite.database_url))
@@ -234,6 +259,7 @@ async def run(suite: Suite) -> list[Row]:
     try:
         table_jobs = await prepare(connection, suite)
         worth = await index_worth(connection, suite)
+        sql = await count(connection, suite)
         expected = {}
         for name, _, condition, params in cases(suite):
             found = await connection.fetch(floor_sql(condition), suite.firm.firm_id, *params)
@@ -245,10 +271,7 @@ async def run(suite: Suite) -> list[Row]:
                     latencies = []
                     started = time.perf_counter()
                     for _ in range(requests):
-                        await connection.execute(  # the cached answer is stale: it executes
-                            "UPDATE firm SET catalog_version = catalog_version + 1 WHERE id = $1",
-                            suite.firm.firm_id,
-                        )
+                        await bump(connection, suite)  # the cached answer is stale: it executes
                         elapsed, data = await http.timed(QUERY, f={"customFields": filters})
                         assert data["jobs"]["totalCount"] == expected[name], name
                         latencies.append(elapsed)
@@ -264,6 +287,7 @@ async def run(suite: Suite) -> list[Row]:
                             f"custom-field filter: {name}",
                             latencies,
                             throughput=per_second(len(latencies), seconds),
+                            sql=str(sql[name]),
                             peak_rss_mb=memory.peak_mb,
                             floor=base,
                             notes=f"{expected[name]:,} of {suite.firm.job_count:,}+ jobs; "
