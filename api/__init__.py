@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 
 from resolvers.automations import AutomationMutations
 from resolvers.clients import ClientMutations, ClientQueries
+from resolvers.custom_fields import CustomFieldMutations, CustomFieldQueries
 from resolvers.documents import DocumentMutations
 from resolvers.emails import EmailMutations
 from resolvers.jobs import JobMutations, JobQueries
@@ -43,6 +44,7 @@ Query = merge_types(
         WebhookQueries,
         TemplateQueries,
         ScheduleQueries,
+        CustomFieldQueries,
     ),
 )
 Mutation = merge_types(
@@ -59,6 +61,7 @@ Mutation = merge_types(
         PeopleMutations,
         WebhookMutations,
         ScheduleMutations,
+        CustomFieldMutations,
     ),
 )
 Subscription = merge_types("Subscription", (LiveSubscriptions,))

@@ -65,7 +65,7 @@ async def create_automation(
     days = check_trigger(trigger, trigger_days)
     stage = await scope.get(Stage, stage_id, field="stageId")
     checked = await _check(scope, stage, action, settings)
-    checked_conditions = automation_conditions.check(conditions or {})
+    checked_conditions = await automation_conditions.check(scope, conditions or {})
     async with change(scope):
         await scope.get(Stage, stage_id, field="stageId", lock=True)  # positions, one at a time
         position = await Automation.filter(stage_id=stage_id).count()
@@ -107,7 +107,7 @@ async def update_automation(
         automation.trigger_days = check_trigger(new_trigger, trigger_days)
         automation.trigger = new_trigger
     if conditions is not None:
-        automation.conditions = automation_conditions.check(conditions)
+        automation.conditions = await automation_conditions.check(scope, conditions)
     if settings is not None:
         stage = await scope.get(Stage, automation.stage_id)
         automation.settings = await _check(scope, stage, automation.action, settings)

@@ -29,7 +29,6 @@ from models import (
     Automation,
     AutomationRun,
     AutomationTrigger,
-    Client,
     EventType,
     Job,
     JobStatus,
@@ -41,7 +40,7 @@ from models.db import is_postgres
 from realtime.background import IN_FIRM_TURNS, BackgroundLoop, FirmTurns
 from workflow import clock
 from workflow.scope import Scope
-from workflow.stage_entry import DUE_MOVED, LEFT_STAGE, unmet
+from workflow.stage_entry import DUE_MOVED, LEFT_STAGE, client_facts, unmet
 from workflow.unit import RUNS, change
 
 log = logging.getLogger(__name__)
@@ -149,9 +148,8 @@ async def _not_now(run: AutomationRun, job: Job) -> str | None:
         return "the automation was deleted before this ran"
     if not automation.enabled:
         return "the automation was disabled before this ran"
-    # flat=True: the client's tags, not the tuples tortoise's typing says
-    tags: list[list[str]] = await Client.filter(id=job.client_id).values_list("tags", flat=True)  # type: ignore[assignment]
-    if why := unmet(automation.conditions, job, tags[0]):
+    tags, values = await client_facts(job.client_id)
+    if why := unmet(automation.conditions, job, tags, values):
         return f"conditions not met: {why}"
     return None
 

@@ -16,6 +16,7 @@ from models.automation import (
 )
 from models.client import Client
 from models.contact import Contact
+from models.custom_fields import CustomField, CustomFieldEntity, CustomFieldType
 from models.documents import (
     Invoice,
     InvoiceStatus,
@@ -44,6 +45,7 @@ MODEL_MODULES = [
     "models.job",
     "models.task",
     "models.templates",
+    "models.custom_fields",
     "models.schedules",
     "models.event",
     "models.automation",
@@ -119,6 +121,9 @@ __all__ = [
     "Message",
     "MessageDirection",
     "Contact",
+    "CustomField",
+    "CustomFieldEntity",
+    "CustomFieldType",
     "Email",
     "EmailKind",
     "EmailStatus",

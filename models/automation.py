@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -70,7 +71,7 @@ class Automation(Model):
     position = fields.IntField()
     action = fields.CharEnumField(ActionType, max_length=30)
     settings: dict[str, object] = fields.JSONField(default=dict)
-    conditions: dict[str, list[str]] = fields.JSONField(default=dict)
+    conditions: dict[str, Any] = fields.JSONField(default=dict)
     enabled = fields.BooleanField(default=True)
     trigger = fields.CharEnumField(
         AutomationTrigger, max_length=20, default=AutomationTrigger.STAGE_ENTRY

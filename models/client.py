@@ -18,6 +18,8 @@ class Client(Model):
     name = fields.CharField(max_length=200)
     email = fields.CharField(max_length=254, null=True)
     tags: list[str] = fields.JSONField(default=list)
+    # Values of the firm's CLIENT custom fields by key (workflow.custom_fields checks them).
+    custom_fields: dict[str, object] = fields.JSONField(default=dict, db_default="{}")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

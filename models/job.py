@@ -58,6 +58,8 @@ class Job(Model):
     start_date = fields.DateField(null=True)
     due_date = fields.DateField(null=True)
     tags: list[str] = fields.JSONField(default=list)
+    # Values of the firm's JOB custom fields by key (workflow.custom_fields checks them).
+    custom_fields: dict[str, object] = fields.JSONField(default=dict, db_default="{}")
     # What a recurring job is for, as its label (workflow.periods), and the template it came from.
     period = fields.CharField(max_length=10, null=True)
     template: fields.ForeignKeyNullableRelation[JobTemplate] = fields.ForeignKeyField(

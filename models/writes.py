@@ -42,6 +42,7 @@ CACHED_TABLES = frozenset(
         "contact",
         "job_template",
         "job_template_assignee",
+        "custom_field",
     }
 )
 

@@ -53,7 +53,9 @@ class ClientMutations:
         return await mutate(
             info,
             _client,
-            lambda scope: clients.create_client(scope, input.name, input.email, input.tags),
+            lambda scope: clients.create_client(
+                scope, input.name, input.email, input.tags, input.custom_fields
+            ),
         )
 
     @strawberry.mutation
@@ -61,6 +63,8 @@ class ClientMutations:
         changes = provided(name=input.name, email=input.email, tags=input.tags)
         if changes.get("name", "") is None:
             changes["name"] = ""  # a name cannot be cleared: validation says so
+        if input.custom_fields is not strawberry.UNSET and input.custom_fields is not None:
+            changes["custom_fields"] = input.custom_fields  # null: no change (as if left out)
         return await mutate(
             info,
             _client,

@@ -11,6 +11,7 @@ from models.sql import with_tag
 from resolvers.common import mutate, payload, provided
 from schema.connection import Connection, root_connection
 from schema.context import Info
+from schema.custom_fields import CustomFieldFilter
 from schema.enums import JobStatusEnum
 from schema.inputs import (
     ArchiveJobInput,
@@ -21,7 +22,7 @@ from schema.inputs import (
 )
 from schema.payloads import JobPayload, MoveJobPayload, TransferJobPayload
 from schema.types import JobType
-from workflow import clock, deadlines, jobs, validation
+from workflow import clock, custom_fields, deadlines, jobs, validation
 from workflow.errors import invalid
 from workflow.global_ids import decode_id, decode_optional
 from workflow.scope import Scope
@@ -42,6 +43,9 @@ class JobFilter:
     search: str | None = strawberry.field(default=None, description="Words in the title.")
     overdue: bool | None = strawberry.field(
         default=None, description="Only the jobs whose isOverdue is this."
+    )
+    custom_fields: list[CustomFieldFilter] | None = strawberry.field(
+        default=None, description="Jobs whose custom fields meet every one (at most 10)."
     )
 
 
@@ -87,6 +91,14 @@ class JobQueries:
             queryset = queryset.filter(deadlines.overdue_filter(clock.now(), f.overdue))
         if f.tag is not None:
             queryset = with_tag(queryset, validation.name(f.tag, "filter.tag"))
+        if f.custom_fields:
+            if len(f.custom_fields) > custom_fields.FILTERS_MAX:  # before reading definitions
+                raise invalid("filter.customFields", "at most 10 custom field filters")
+            queryset = await custom_fields.job_filter(
+                info.context.scope,
+                queryset,
+                [custom_fields.FieldFilter(c.key, c.equals, c.min, c.max) for c in f.custom_fields],
+            )
         return await root_connection(queryset, first, after, JobType.from_model)
 
 
@@ -110,6 +122,7 @@ class JobMutations:
                 assignee_ids=[
                     decode_id(i, "User", "assigneeIds") for i in input.assignee_ids or []
                 ],
+                custom_field_values=input.custom_fields,
             ),
         )
 
@@ -133,6 +146,8 @@ class JobMutations:
                 changes["assignee_ids"] = [
                     decode_id(i, "User", "assigneeIds") for i in input.assignee_ids or []
                 ]
+            if input.custom_fields is not strawberry.UNSET and input.custom_fields is not None:
+                changes["custom_fields"] = input.custom_fields
             return await jobs.update_job(
                 scope, decode_id(input.id, "Job", "id"), input.expected_version, **changes
             )

@@ -16,6 +16,8 @@ import strawberry
 from models import (
     ActionType,
     AutomationTrigger,
+    CustomFieldEntity,
+    CustomFieldType,
     DeliveryStatus,
     EmailKind,
     EmailStatus,
@@ -72,3 +74,5 @@ DeliveryStatusEnum = Annotated[DeliveryStatus, strawberry.enum(name="WebhookDeli
 EmailKindEnum = Annotated[EmailKind, strawberry.enum(name="EmailKind")]
 EmailStatusEnum = Annotated[EmailStatus, strawberry.enum(name="EmailStatus")]
 FrequencyEnum = Annotated[Frequency, strawberry.enum(name="Frequency")]
+CustomFieldEntityEnum = Annotated[CustomFieldEntity, strawberry.enum(name="CustomFieldEntity")]
+CustomFieldTypeEnum = Annotated[CustomFieldType, strawberry.enum(name="CustomFieldType")]

@@ -85,6 +85,10 @@ class CreateClientInput:
     name: str
     email: str | None = None
     tags: list[str] | None = None
+    custom_fields: JSON | None = strawberry.field(
+        default=None,
+        description="Values of custom fields by key; required ones must be given.",
+    )
 
 
 @strawberry.input
@@ -93,6 +97,10 @@ class UpdateClientInput:
     name: str | None = UNSET
     email: str | None = UNSET
     tags: list[str] | None = UNSET
+    custom_fields: JSON | None = strawberry.field(
+        default=UNSET,
+        description="Values by key, merged: the keys given replace, null clears one.",
+    )
 
 
 @strawberry.input
@@ -135,6 +143,10 @@ class CreateJobInput:
     due_date: date | None = None
     tags: list[str] | None = None
     assignee_ids: list[ID] | None = None
+    custom_fields: JSON | None = strawberry.field(
+        default=None,
+        description="Values of custom fields by key; required ones must be given.",
+    )
 
 
 @strawberry.input
@@ -151,6 +163,10 @@ class UpdateJobInput:
     due_date: date | None = UNSET
     tags: list[str] | None = UNSET
     assignee_ids: list[ID] | None = UNSET
+    custom_fields: JSON | None = strawberry.field(
+        default=UNSET,
+        description="Values by key, merged: the keys given replace, null clears one.",
+    )
 
 
 @strawberry.input

@@ -68,6 +68,7 @@ CACHED_TYPES = frozenset(
         "JobTemplate",
         "TaskTemplate",
         "DueDateRule",
+        "CustomField",
         "PageInfo",
         *(
             f"{name}{suffix}"

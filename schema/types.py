@@ -119,6 +119,9 @@ class ClientType(Node):
     name: str
     email: str | None
     tags: list[str]
+    custom_fields: JSON = strawberry.field(
+        description="Values of the firm's CLIENT custom fields by key (unset ones absent)."
+    )
     created_at: datetime
     updated_at: datetime
     pk: strawberry.Private[int]
@@ -130,6 +133,7 @@ class ClientType(Node):
             name=client.name,
             email=client.email,
             tags=client.tags,
+            custom_fields=JSON(client.custom_fields),
             created_at=client.created_at,
             updated_at=client.updated_at,
             pk=client.id,
@@ -323,6 +327,9 @@ class JobType(Node):
     start_date: date | None
     due_date: date | None
     tags: list[str]
+    custom_fields: JSON = strawberry.field(
+        description="Values of the firm's JOB custom fields by key (unset ones absent)."
+    )
     period: str | None = strawberry.field(
         description="The period the job is for (2026, 2026-Q1, 2026-03, 2026-W05, 2026-03-15), "
         "if it was made from a template for one."
@@ -356,6 +363,7 @@ class JobType(Node):
             start_date=job.start_date,
             due_date=job.due_date,
             tags=job.tags,
+            custom_fields=JSON(job.custom_fields),
             period=job.period,
             stage_entered_at=job.stage_entered_at,
             stage_due_at=job.stage_due_at,

@@ -98,6 +98,7 @@ TABLES = [  # children first, so deletes never trip a foreign key
     "portal_link",
     "contact",
     "client",
+    "custom_field",
     "api_token",
     "app_user",
     "firm",

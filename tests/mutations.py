@@ -20,6 +20,7 @@ SNAPSHOT_TABLES = (
     "job_template",
     "job_template_assignee",
     "recurring_schedule",
+    "custom_field",
 )
 
 # Each mutation: its input type and the payload fields that must be null when it is refused.
@@ -53,6 +54,9 @@ PAYLOADS: dict[str, tuple[str, str]] = {
     "createRecurringSchedule": ("CreateRecurringScheduleInput", "recurringSchedule { id }"),
     "updateRecurringSchedule": ("UpdateRecurringScheduleInput", "recurringSchedule { id }"),
     "deleteRecurringSchedule": ("DeleteRecurringScheduleInput", "deletedId"),
+    "createCustomField": ("CreateCustomFieldInput", "customField { id }"),
+    "updateCustomField": ("UpdateCustomFieldInput", "customField { id }"),
+    "deleteCustomField": ("DeleteCustomFieldInput", "deletedId"),
 }
 
 

@@ -32,6 +32,8 @@ from models import (
     ActionType,
     ApiToken,
     AutomationRun,
+    CustomFieldEntity,
+    CustomFieldType,
     Email,
     EmailKind,
     JobEvent,
@@ -52,7 +54,7 @@ from tests.live import (
     watch_board,
 )
 from tests.servers import ServerProcess, Stack, graphql
-from workflow import contacts, documents, schedules, tasks, templates, webhooks
+from workflow import contacts, custom_fields, documents, schedules, tasks, templates, webhooks
 from workflow.firms import NewFirm, issue_token
 from workflow.periods import Frequency
 
@@ -77,6 +79,9 @@ ADMIN_MUTATIONS = {
     "createRecurringSchedule",
     "updateRecurringSchedule",
     "deleteRecurringSchedule",
+    "createCustomField",
+    "updateCustomField",
+    "deleteCustomField",
     "inviteUser",
     "updateUser",
     "deactivateUser",
@@ -251,6 +256,12 @@ async def build_world(firm: NewFirm) -> World:
     delivery = await WebhookDelivery.filter(endpoint_id=e_update.id).first()
     assert delivery is not None
     tp_update = await templates.create_job_template(a, "Monthly", p.id, "{client.name} {period}")
+    cf_update = await custom_fields.create_custom_field(
+        a, CustomFieldEntity.JOB, "ein", "EIN", CustomFieldType.TEXT
+    )
+    cf_delete = await custom_fields.create_custom_field(
+        a, CustomFieldEntity.CLIENT, "old", "Old", CustomFieldType.BOOLEAN
+    )
     tp_delete = await templates.create_job_template(a, "Old", p.id, "Old work")
     monthly = {"frequency": Frequency.MONTHLY, "starts_on": date(2026, 1, 1), "timezone": "UTC"}
     sc_update = await schedules.create_schedule(a, tp_update.id, client_ids=[avery.id], **monthly)
@@ -298,6 +309,8 @@ async def build_world(firm: NewFirm) -> World:
         "delivery": gid("WebhookDelivery", delivery.id),
         "email": gid("Email", sent.id),
         "template update": gid("JobTemplate", tp_update.id),
+        "field update": gid("CustomField", cf_update.id),
+        "field delete": gid("CustomField", cf_delete.id),
         "template delete": gid("JobTemplate", tp_delete.id),
         "schedule update": gid("RecurringSchedule", sc_update.id),
         "schedule delete": gid("RecurringSchedule", sc_delete.id),
@@ -316,6 +329,9 @@ async def small_world(firm: NewFirm) -> World:
     await job(firm, p, avery, "hooked")
     delivery = await WebhookDelivery.filter(endpoint_id=endpoint.id).first()
     assert delivery is not None
+    await custom_fields.create_custom_field(
+        scope_of(firm), CustomFieldEntity.JOB, "ein", "EIN", CustomFieldType.TEXT
+    )
     return {
         "pipeline": gid("Pipeline", p.id),
         "stages": [gid("Stage", s.id) for s in stages],
@@ -458,6 +474,15 @@ MUTATIONS: dict[str, tuple[str, Input]] = {
         lambda w: {"id": w["schedule update"], "paused": True},
     ),
     "deleteRecurringSchedule": ("deletedId", lambda w: {"id": w["schedule delete"]}),
+    "createCustomField": (
+        "customField { id key }",
+        lambda w: {"entity": "CLIENT", "key": "filing_status", "label": "Filing", "type": "TEXT"},
+    ),
+    "updateCustomField": (
+        "customField { id label }",
+        lambda w: {"id": w["field update"], "label": "Employer id"},
+    ),
+    "deleteCustomField": ("deletedId", lambda w: {"id": w["field delete"]}),
 }
 
 
@@ -524,6 +549,7 @@ QUERIES: dict[str, Query] = {
     "jobs": lambda w: "jobs { totalCount }",
     "clients": lambda w: "clients { totalCount }",
     "jobTemplates": lambda w: "jobTemplates { totalCount }",
+    "customFields": lambda w: "customFields { id }",
     "recurringSchedules": lambda w: "recurringSchedules { totalCount }",
     "client": lambda w: f'client(id: "{w["client"]}") {{ id }}',
     "apiTokens": lambda w: "apiTokens { id }",

@@ -78,7 +78,9 @@ def fixed_definitions(path: Path = API_DOC) -> dict[str, TypeDefinitionNode]:
             else:
                 assert type(previous) is type(node), f"{name}: two kinds in {block.where}"
                 merged = list(getattr(previous, "fields", ())) + list(getattr(node, "fields", ()))
-                previous.fields = tuple(merged)  # type: ignore[attr-defined]
+                # a new node: graphql-core's nodes may be frozen
+                attributes = {key: getattr(previous, key) for key in previous.keys}
+                definitions[name] = type(previous)(**(attributes | {"fields": tuple(merged)}))
     return definitions
 
 

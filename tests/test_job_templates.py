@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from automations import manage
-from models import ActionType, Job, JobEvent, JobTemplate, Priority, Task, User
+from models import ActionType, Client, Job, JobEvent, JobTemplate, Priority, Task, User
 from tests.conftest import GraphQL, StatementCounter
 from tests.factories import board, client, gid, scope_of
 from tests.mutations import document
@@ -21,6 +21,7 @@ from workflow.errors import DomainError, ErrorCode
 from workflow.firms import NewFirm
 from workflow.global_ids import parse_global_id
 from workflow.periods import Frequency, parse
+from workflow.scope import Scope
 from workflow.templates import JOB_ASSIGNEES, ChecklistItem, DueRule
 from workflow.unit import change
 
@@ -113,6 +114,10 @@ def test_due_date_rules(rule: DueRule | None, period: str | None, due: date | No
     assert templates.due_date(rule, parse(period) if period else None, made_on) == due
 
 
+ACME = Client(name="Acme")  # unsaved: the titles read only its name and custom fields
+SOMEONE = Scope(firm_id=1, user_id=None)
+
+
 @pytest.mark.parametrize(
     ("title", "period", "expected"),
     [
@@ -125,7 +130,7 @@ def test_due_date_rules(rule: DueRule | None, period: str | None, due: date | No
     ],
 )
 def test_titles(title: str, period: str | None, expected: str) -> None:
-    assert templates.render_title(title, "Acme", parse(period) if period else None) == expected
+    assert templates.render_title(title, ACME, parse(period) if period else None) == expected
 
 
 @pytest.mark.parametrize(
@@ -140,13 +145,13 @@ def test_titles(title: str, period: str | None, expected: str) -> None:
 )
 def test_titles_that_need_what_the_period_lacks(title: str, period: str | None) -> None:
     with pytest.raises(DomainError) as refused:
-        templates.render_title(title, "Acme", parse(period) if period else None)
+        templates.render_title(title, ACME, parse(period) if period else None)
     assert (refused.value.code, refused.value.field) == (ErrorCode.INVALID_INPUT, "period")
 
 
-def test_unknown_placeholders_are_named() -> None:
-    with pytest.raises(DomainError) as refused:
-        templates.check_title_template("{client.nam} {period.week} {period}")
+async def test_unknown_placeholders_are_named() -> None:
+    with pytest.raises(DomainError) as refused:  # no custom field placeholder: nothing read
+        await templates.check_title_template(SOMEONE, "{client.nam} {period.week} {period}")
     assert refused.value.field == "titleTemplate"
     assert "{client.nam}" in refused.value.message and "{period.week}" in refused.value.message
 

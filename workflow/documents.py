@@ -11,6 +11,7 @@ remind_every_days and max_reminders is reminded every N days, at most M times, u
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
@@ -27,7 +28,7 @@ from models import (
     Organizer,
     OrganizerStatus,
 )
-from workflow import clock, email_content, emails, validation
+from workflow import clock, custom_fields, email_content, emails, validation
 from workflow.automove import auto_move_if_done
 from workflow.errors import DomainError, ErrorCode, invalid
 from workflow.scope import Scope
@@ -47,20 +48,28 @@ REMIND_EVERY_DAYS = (1, 365)
 MAX_REMINDERS = (1, 50)
 
 
-def check_template(template: str, field: str) -> str:
-    """A subject or body whose placeholders are all known: refused when saved, not when run."""
-    if unknown := {name for name in PLACEHOLDER.findall(template) if name not in FIELDS}:
-        raise invalid(field, f"unknown placeholders {sorted(unknown)}; use {sorted(FIELDS)}")
+def check_template(template: str, field: str, custom: Collection[str] = ()) -> str:
+    """A subject or body whose placeholders are all known (FIELDS, and `custom`: the custom
+    field placeholders of the firm): refused when saved, not when run."""
+    known = FIELDS | set(custom)
+    if unknown := {name for name in PLACEHOLDER.findall(template) if name not in known}:
+        raise invalid(
+            field,
+            f"unknown placeholders {sorted(unknown)}; use {sorted(FIELDS)}, "
+            "job.customFields.KEY or client.customFields.KEY",
+        )
     return template
 
 
 def render(template: str, job: Job, client: Client) -> str:
+    """The text with its placeholders' values; a custom field without a value (or whose
+    definition was deleted since the template was saved) is empty."""
     values = {
         "client.name": client.name,
         "job.title": job.title,
         "job.dueDate": job.due_date.isoformat() if job.due_date else "",
-    }
-    return PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
+    } | custom_fields.placeholder_values(job, client)
+    return PLACEHOLDER.sub(lambda match: values.get(match.group(1), ""), template)
 
 
 LINE_ITEM_KEYS = ("description", "quantity", "unitPriceCents")

@@ -18,6 +18,7 @@ from models import (
     AutomationRun,
     Client,
     Contact,
+    CustomField,
     Email,
     Firm,
     Invoice,
@@ -61,6 +62,7 @@ MODELS: dict[str, type[Model]] = {
     "Email": Email,
     "JobTemplate": JobTemplate,
     "RecurringSchedule": RecurringSchedule,
+    "CustomField": CustomField,
 }
 NOT_NODES = frozenset({"Firm"})
 TYPE_NAMES = tuple(MODELS)

@@ -9,6 +9,7 @@ from typing import Any
 from models import (
     Automation,
     Client,
+    CustomFieldEntity,
     EventType,
     Job,
     JobEvent,
@@ -18,7 +19,7 @@ from models import (
     User,
     sql,
 )
-from workflow import clock, deadlines, ranking, validation
+from workflow import clock, custom_fields, deadlines, ranking, validation
 from workflow.errors import DomainError, ErrorCode, invalid
 from workflow.scope import Scope
 from workflow.stage_entry import (
@@ -180,12 +181,17 @@ async def create_job(
     due_date: date | None = None,
     tags: list[str] | None = None,
     assignee_ids: list[int] | None = None,
+    custom_field_values: Any = None,
 ) -> Job:
-    """Create a job in its pipeline's first stage (or `stage_id`), last in that stage."""
+    """Create a job in its pipeline's first stage (or `stage_id`), last in that stage, with
+    the custom field values given (checked: workflow.custom_fields)."""
     clean_title = validation.name(title, "title")
     clean_tags = validation.tags(tags or [])
     _check_dates(start_date, due_date)
     async with change(scope) as unit:
+        values = await custom_fields.values_for(
+            scope, CustomFieldEntity.JOB, {}, custom_field_values, creating=True
+        )
         return await new_job(
             unit,
             pipeline_id,
@@ -197,6 +203,7 @@ async def create_job(
             due_date=due_date,
             tags=clean_tags,
             assignee_ids=assignee_ids or [],
+            custom_field_values=values,
         )
 
 
@@ -217,6 +224,7 @@ async def new_job(
     recurring_schedule_id: int | None = None,
     changes: dict[str, Any] | None = None,
     before_entry: Callable[[Job], Awaitable[object]] | None = None,
+    custom_field_values: dict[str, Any] | None = None,
 ) -> Job:
     """The one way a job comes to be (createJob, jobs from templates): checked values in, the
     job written last in its stage, its JOB_CREATED event (with `changes`), then `before_entry`
@@ -242,6 +250,7 @@ async def new_job(
         period=period,
         template_id=template_id,
         recurring_schedule_id=recurring_schedule_id,
+        custom_fields=custom_field_values or {},
     )
     deadlines.enter(job, stage.time_limit_days, clock.now())
     await job.save(force_create=True)
@@ -280,14 +289,24 @@ def _check_dates(start: date | None, due: date | None) -> None:
         raise invalid("dueDate", "dueDate must not be before startDate")
 
 
-UPDATABLE = {"title", "priority", "start_date", "due_date", "tags", "status", "client_id"}
+UPDATABLE = {
+    "title",
+    "priority",
+    "start_date",
+    "due_date",
+    "tags",
+    "status",
+    "client_id",
+    "custom_fields",
+}
 
 
 async def update_job(
     scope: Scope, job_id: int, expected_version: int | None = None, **changes: Any
 ) -> Job:
     """Change any of title, priority, dates, tags, status (ACTIVE or COMPLETED), client,
-    assignee_ids. Restoring an archived job is setting its status back to ACTIVE."""
+    assignee_ids, custom_fields (merged over the job's: workflow.custom_fields). Restoring an
+    archived job is setting its status back to ACTIVE."""
     assignee_ids: list[int] | None = changes.pop("assignee_ids", None)
     if unknown := set(changes) - UPDATABLE:
         raise ValueError(f"not updatable: {sorted(unknown)}")
@@ -311,11 +330,22 @@ async def update_job(
         )
         if "client_id" in changes:
             await scope.get(Client, changes["client_id"], field="clientId")
+        if "custom_fields" in changes:
+            changes["custom_fields"] = await custom_fields.values_for(
+                scope,
+                CustomFieldEntity.JOB,
+                job.custom_fields,
+                changes["custom_fields"] or {},
+                creating=False,
+            )
         diff = {
             key: {"from": _jsonable(getattr(job, key)), "to": _jsonable(value)}
             for key, value in changes.items()
-            if getattr(job, key) != value
+            if getattr(job, key) != value and key != "custom_fields"
         }
+        if "custom_fields" in changes:  # only the keys that changed, each from and to
+            if values := custom_fields.diff(job.custom_fields, changes["custom_fields"]):
+                diff["custom_fields"] = values
         if assignee_ids is not None:
             users = await _users(scope, assignee_ids)
             before = sorted(u.id for u in await job.assignees.all())

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from models import (
     DUE_TRIGGERS,
     Automation,
     AutomationRun,
     AutomationTrigger,
-    Client,
     EventType,
     Job,
     JobStatus,
@@ -33,7 +34,7 @@ from models import (
     sql,
 )
 from models.db import is_postgres
-from workflow import clock
+from workflow import clock, custom_fields
 from workflow.unit import RUNS
 
 if TYPE_CHECKING:
@@ -73,8 +74,14 @@ def fire_at(
     return datetime.combine(due_date, time(), UTC) + timedelta(days=offset)
 
 
-def unmet(conditions: dict[str, list[str]], job: Job, client_tags: list[str]) -> str | None:
-    """Why the automation does not apply to this job, or None if it does."""
+def unmet(
+    conditions: dict[str, Any],
+    job: Job,
+    client_tags: list[str],
+    client_values: dict[str, Any] | None = None,
+) -> str | None:
+    """Why the automation does not apply to this job, or None if it does (`client_values`:
+    the client's custom field values)."""
     if missing := set(conditions.get("clientTagsAll", ())) - set(client_tags):
         return f"the client lacks tags {sorted(missing)}"
     if present := set(conditions.get("clientTagsNone", ())) & set(client_tags):
@@ -83,7 +90,22 @@ def unmet(conditions: dict[str, list[str]], job: Job, client_tags: list[str]) ->
         return f"the job lacks tags {sorted(missing)}"
     if (priorities := conditions.get("priorities")) and job.priority not in priorities:
         return f"the job's priority is {job.priority}"
+    if wanted := conditions.get("customFields"):
+        return custom_fields.unmet_condition(wanted, job.custom_fields, client_values or {})
     return None
+
+
+async def client_facts(client_id: int) -> tuple[list[str], dict[str, Any]]:
+    """A client's tags and custom field values: what conditions read of it (one statement)."""
+    rows = await sql.fetch(
+        'SELECT "tags", "custom_fields" FROM "client" WHERE "id" = ?', [client_id]
+    )
+    tags, values = rows[0]["tags"], rows[0]["custom_fields"]
+    # raw rows: JSON arrives as text on SQLite (and on PostgreSQL without a codec)
+    return (
+        orjson.loads(tags) if isinstance(tags, str | bytes) else tags,
+        orjson.loads(values) if isinstance(values, str | bytes) else values,
+    )
 
 
 async def stage_automations(stage_id: int) -> list[Automation]:
@@ -116,9 +138,7 @@ async def on_stage_entry(
         automations = await stage_automations(stage.id)
     if not automations:
         return
-    # flat=True: each client's tags, not the tuples tortoise's typing says
-    tags: list[list[str]] = await Client.filter(id=job.client_id).values_list("tags", flat=True)  # type: ignore[assignment]
-    client_tags = tags[0]
+    client_tags, client_values = await client_facts(job.client_id)
     now = clock.now()
     for automation in automations:
         run_after = fire_at(
@@ -133,7 +153,7 @@ async def on_stage_entry(
         elif run_after is None:
             continue  # due-relative, no due date yet
         elif automation.trigger == AutomationTrigger.STAGE_ENTRY and (
-            why := unmet(automation.conditions, job, client_tags)
+            why := unmet(automation.conditions, job, client_tags, client_values)
         ):
             status, reason = RunStatus.SKIPPED, f"conditions not met: {why}"
         await _record(unit, job, automation, event.id, run_after or now, status, reason)

@@ -9,11 +9,13 @@ path as createJob (workflow.jobs.new_job): same ranking, events, history and sta
 The rules, documented in docs/api.md (Job templates):
 
 - Title placeholders: {client.name}, {period}, {period.year}, {period.quarter} (1-4),
-  {period.month} (01-12), {period.monthName} (January). An unknown one is refused when the
-  template is saved. The period ones need a period, and one that has that part: a year is in
-  every period (a week's is its ISO year), a quarter only in a day, a month or a quarter, a
-  month only in a day or a month (a week may straddle two). Otherwise making the job is refused
-  (INVALID_INPUT on period). The title is cut at 200 characters.
+  {period.month} (01-12), {period.monthName} (January), and {client.customFields.KEY} for each
+  CLIENT custom field (empty while the client has no value; not the job's custom fields: a job
+  made from a template has none yet). An unknown one is refused when the template is saved.
+  The period ones need a period, and one that has that part: a year is in every period (a
+  week's is its ISO year), a quarter only in a day, a month or a quarter, a month only in a
+  day or a month (a week may straddle two). Otherwise making the job is refused (INVALID_INPUT
+  on period). The title is cut at 200 characters.
 - Due date: `days_after_period` days after the period's last day, or the first `due_month`/
   `due_day` on or after the period's last day (the 29th of February is the 28th in other
   years); without a period, counted from the day the job is made; no rule, no due date.
@@ -35,8 +37,18 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Final, Literal
 
-from models import Client, Job, JobTemplate, Priority, RecurringSchedule, Stage, User, sql
-from workflow import clock, validation
+from models import (
+    Client,
+    CustomFieldEntity,
+    Job,
+    JobTemplate,
+    Priority,
+    RecurringSchedule,
+    Stage,
+    User,
+    sql,
+)
+from workflow import clock, custom_fields, validation
 from workflow.errors import DomainError, ErrorCode, invalid, not_found
 from workflow.jobs import new_job
 from workflow.periods import Frequency, Period, month_name
@@ -124,15 +136,20 @@ def due_rule_of(template: JobTemplate) -> DueRule | None:
 # Checks of what is saved -------------------------------------------------------------------
 
 
-def check_title_template(text: str, field: str = "titleTemplate") -> str:
-    """A title template whose placeholders are all known: refused when saved, not when run."""
+async def check_title_template(scope: Scope, text: str, field: str = "titleTemplate") -> str:
+    """A title template whose placeholders are all known (the firm's CLIENT custom fields
+    read only if it names one): refused when saved, not when run."""
     cleaned = validation.name(text, field)
-    if unknown := sorted({n for n in PLACEHOLDER.findall(cleaned) if n not in PLACEHOLDERS}):
+    known: set[str] = set(PLACEHOLDERS)
+    if custom_fields.CLIENT_PREFIX in cleaned:
+        known |= await custom_fields.placeholder_names(scope, CustomFieldEntity.CLIENT)
+    if unknown := sorted({n for n in PLACEHOLDER.findall(cleaned) if n not in known}):
         names = ", ".join("{" + name + "}" for name in unknown)
         raise invalid(
             field,
             f"unknown placeholders {names}; use "
-            + ", ".join("{" + name + "}" for name in PLACEHOLDERS),
+            + ", ".join("{" + name + "}" for name in PLACEHOLDERS)
+            + ", {client.customFields.KEY} (a CLIENT custom field)",
         )
     return cleaned
 
@@ -153,11 +170,13 @@ def check_title_for(title_template: str, frequency: Frequency | None, field: str
             )
 
 
-def render_title(title_template: str, client_name: str, period: Period | None) -> str:
+def render_title(title_template: str, client: Client, period: Period | None) -> str:
     """The title of a job for this client and period (INVALID_INPUT on period if the title
-    needs a part the period lacks)."""
+    needs a part the period lacks). A custom field placeholder the client has no value for
+    (or whose definition was deleted since) is empty."""
     check_title_for(title_template, period.frequency if period else None, "period")
-    values: dict[str, str] = {"client.name": client_name}
+    values: dict[str, str] = {"client.name": client.name}
+    values |= custom_fields.placeholder_values(None, client)
     if period is not None:
         values |= {
             "period": period.label,
@@ -166,9 +185,14 @@ def render_title(title_template: str, client_name: str, period: Period | None) -
             "period.month": f"{period.start.month:02d}",
             "period.monthName": month_name(period.start.month),
         }
-    title = PLACEHOLDER.sub(
-        lambda match: values.get(match.group(1), match.group(0)), title_template
-    )
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name.startswith(custom_fields.CLIENT_PREFIX):
+            return values.get(name, "")
+        return values.get(name, match.group(0))
+
+    title = PLACEHOLDER.sub(value, title_template)
     return validation.name(title[: validation.NAME_MAX], "titleTemplate")
 
 
@@ -290,7 +314,7 @@ async def create_job_template(
     due_rule: DueRule | None = None,
 ) -> JobTemplate:
     clean_name = validation.name(name, "name")
-    clean_title = check_title_template(title_template)
+    clean_title = await check_title_template(scope, title_template)
     clean_tags = validation.tags(tags or [])
     people = _assignee_ids(assignee_ids)
     items = check_checklist(checklist or [])
@@ -354,7 +378,7 @@ async def update_job_template(scope: Scope, template_id: int, **changes: Any) ->
     if "name" in changes:
         changes["name"] = validation.name(changes["name"], "name")
     if "title_template" in changes:
-        changes["title_template"] = check_title_template(changes["title_template"])
+        changes["title_template"] = await check_title_template(scope, changes["title_template"])
     if "tags" in changes:
         changes["tags"] = validation.tags(changes["tags"] or [])
     if "priority" in changes and changes["priority"] is None:
@@ -438,7 +462,7 @@ async def create_job_from_template(
         raise not_found("JobTemplate", "templateId")
     if client.firm_id != firm_id:
         raise not_found("Client", "clientId")
-    title = render_title(template.title_template, client.name, period)
+    title = render_title(template.title_template, client, period)
     made_on = clock.now().date()
     items = checklist_of(template)
     # Read before new_job locks the pipeline: the lock is held to the end of the change.

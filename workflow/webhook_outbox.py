@@ -32,6 +32,7 @@ def job_snapshot(job: Job) -> dict[str, Any]:
         "dueDate": job.due_date.isoformat() if job.due_date else None,
         "stageDueAt": job.stage_due_at.isoformat() if job.stage_due_at else None,
         "tags": list(job.tags),
+        "customFields": dict(job.custom_fields),
     }
 
 

@@ -1,13 +1,14 @@
 """SEND_MESSAGE: a message to the client, from templates with {client.name}, {job.title},
-{job.dueDate}; a template naming anything else is refused when the automation is saved."""
+{job.dueDate}, {job.customFields.KEY} and {client.customFields.KEY} (the firm's custom fields);
+a template naming anything else is refused when the automation is saved."""
 
 from __future__ import annotations
 
 from typing import Any, TypedDict
 
 from automations import settings as typed
-from models import Job, Stage
-from workflow import documents
+from models import CustomFieldEntity, Job, Stage
+from workflow import custom_fields, documents
 from workflow.errors import invalid
 from workflow.scope import Scope
 
@@ -25,9 +26,14 @@ async def check(scope: Scope, stage: Stage, settings: dict[str, Any]) -> Setting
     body = typed.text(settings, "body")
     if not body.strip():
         raise invalid("settings.body", "settings.body must not be empty")
+    custom: set[str] = set()
+    if "customFields." in subject + body:  # the definitions, read only when named
+        custom = await custom_fields.placeholder_names(
+            scope, CustomFieldEntity.JOB, CustomFieldEntity.CLIENT
+        )
     return {
-        "subject": documents.check_template(subject, "settings.subject"),
-        "body": documents.check_template(body, "settings.body"),
+        "subject": documents.check_template(subject, "settings.subject", custom),
+        "body": documents.check_template(body, "settings.body", custom),
     }
 
 

@@ -32,6 +32,9 @@ from models import (
     Automation,
     AutomationRun,
     Client,
+    CustomField,
+    CustomFieldEntity,
+    CustomFieldType,
     Invoice,
     Job,
     JobEvent,
@@ -67,7 +70,7 @@ from tests.reliability.fuzzing import (
 from tests.reliability.infra import LONG
 from web.app import create_app
 from web.middleware import RequestLog
-from workflow import firms, jobs, people, schedules, tasks, templates, webhooks
+from workflow import custom_fields, firms, jobs, people, schedules, tasks, templates, webhooks
 from workflow.firms import NewFirm, create_firm
 from workflow.periods import Frequency
 
@@ -90,6 +93,7 @@ MODELS = {
     "JobEvent": JobEvent,
     "JobTemplate": JobTemplate,
     "RecurringSchedule": RecurringSchedule,
+    "CustomField": CustomField,
 }
 LAST = ("delete", "deactivate", "revoke", "archive")  # so the others still find their objects
 ORDERED = sorted(MUTATIONS, key=lambda m: (m.startswith(LAST), m))
@@ -150,6 +154,11 @@ async def populate(firm: NewFirm) -> None:
         timezone="UTC",
         client_tag="individual",
     )
+    for entity in CustomFieldEntity:
+        await custom_fields.create_custom_field(scope, entity, "note", "Note", CustomFieldType.TEXT)
+        await custom_fields.create_custom_field(
+            scope, entity, "status", "Status", CustomFieldType.SELECT, options=["a", "b"]
+        )
 
 
 async def ids_of(firm: NewFirm, spare: set[tuple[str, int]]) -> dict[str, list[str]]:
