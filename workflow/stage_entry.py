@@ -103,6 +103,8 @@ async def on_stage_entry(
     event: JobEvent,
     skip: Collection[int] = (),
     automations: list[Automation] | None = None,
+    *,
+    client_tags: list[str] | None = None,
 ) -> None:
     """Record a run of each enabled automation of `stage` for `job`, in position order
     (`automations`: the stage's, read before its pipeline was locked, to keep the lock short).
@@ -110,15 +112,17 @@ async def on_stage_entry(
     One that will not run says why, as a SKIPPED run (its conditions do not hold, or the person
     who moved the job chose to skip it) or a FAILED one (the loop guard). A dated one is
     PENDING until its date, its conditions checked then; a due-relative one on a job without a
-    due date is recorded when a due date is set (`due_date_changed`).
+    due date is recorded when a due date is set (`due_date_changed`). `client_tags`: the job's
+    client's, when the caller has them.
     """
     if automations is None:
         automations = await stage_automations(stage.id)
     if not automations:
         return
-    # flat=True: each client's tags, not the tuples tortoise's typing says
-    tags: list[list[str]] = await Client.filter(id=job.client_id).values_list("tags", flat=True)  # type: ignore[assignment]
-    client_tags = tags[0]
+    if client_tags is None:  # a bulk call read them once for all its jobs
+        # flat=True: each client's tags, not the tuples tortoise's typing says
+        tags: list[list[str]] = await Client.filter(id=job.client_id).values_list("tags", flat=True)  # type: ignore[assignment]
+        client_tags = tags[0]
     now = clock.now()
     for automation in automations:
         run_after = fire_at(

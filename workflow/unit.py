@@ -13,7 +13,7 @@ a write to the tables behind it made outside a change).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -35,7 +35,7 @@ from models import (
 )
 from workflow import webhook_outbox
 from workflow.errors import not_found
-from workflow.scope import NOBODY, Scope
+from workflow.scope import MAX_ROW_ID, NOBODY, Scope
 
 log = logging.getLogger(__name__)
 JobPart = TypeVar("JobPart", Task, Organizer, Invoice)  # what lock_item locks after its job
@@ -122,6 +122,70 @@ class Change:
                 for pipeline_id in set(self._pipelines) - held:
                     del self._pipelines[pipeline_id]
         raise not_found("Job", field)  # transferred back and forth under us: give up cleanly
+
+    async def lock_jobs(
+        self, job_ids: Collection[int], in_pipeline: int | None = None
+    ) -> dict[int, Job]:
+        """Lock many jobs of the caller's firm at once (a bulk call), in a number of statements
+        that does not grow with them: their pipelines first, in id order, then the jobs by one
+        locking read. Ids that name no job of the firm are left out. With `in_pipeline` (locked
+        by the caller), only that pipeline's jobs are locked and answered."""
+        wanted = sorted({i for i in job_ids if 0 < i <= MAX_ROW_ID})
+        if not wanted:
+            return {}
+        marks = ", ".join("?" * len(wanted))
+        locking = f'SELECT * FROM "job" WHERE "firm_id" = ? AND "id" IN ({marks})'
+        if in_pipeline is not None:
+            rows = await sql.fetch(
+                locking + ' AND "pipeline_id" = ? FOR UPDATE',
+                [self.scope.firm_id, *wanted, in_pipeline],
+            )
+            return {row["id"]: Job._init_from_db(**row) for row in rows}
+        for _ in range(3):
+            seen = await sql.fetch(locking, [self.scope.firm_id, *wanted])
+            held = set(self._pipelines)
+            try:
+                async with in_transaction():  # a savepoint, as in lock_job
+                    await self.lock_pipelines({row["pipeline_id"] for row in seen})
+                    found = [row["id"] for row in seen]
+                    rows = (
+                        await sql.fetch(
+                            f'SELECT * FROM "job" WHERE "firm_id" = ? AND "id" IN '
+                            f"({', '.join('?' * len(found))}) FOR UPDATE",
+                            [self.scope.firm_id, *found],
+                        )
+                        if found
+                        else []
+                    )
+                    jobs = {row["id"]: Job._init_from_db(**row) for row in rows}
+                    if any(job.pipeline_id not in self._pipelines for job in jobs.values()):
+                        raise _JobMoved
+                return jobs
+            except _JobMoved:
+                for pipeline_id in set(self._pipelines) - held:
+                    del self._pipelines[pipeline_id]
+        raise not_found("Job", "jobIds")  # transferred back and forth under us
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A part of the change that may fail alone (an item of a bulk call): if it raises, the
+        database goes back to where the part began (a savepoint) and so does what the change
+        holds in memory (its events, the webhook payloads and work they owe, the locked
+        pipelines and their sequences), so the failed part leaves no trace."""
+        events, payloads, owed = len(self.events), len(self.webhook_payloads), set(self.owed)
+        held = {pipeline_id: p.event_seq for pipeline_id, p in self._pipelines.items()}
+        try:
+            async with in_transaction():
+                yield
+        except BaseException:
+            del self.events[events:]
+            del self.webhook_payloads[payloads:]
+            self.owed.intersection_update(owed)
+            for pipeline_id in set(self._pipelines) - held.keys():
+                del self._pipelines[pipeline_id]  # its lock went with the savepoint
+            for pipeline_id, seq in held.items():
+                self._pipelines[pipeline_id].event_seq = seq
+            raise
 
     async def lock_item(
         self, model: type[JobPart], item_id: int, field: str = "id"
