@@ -98,6 +98,7 @@ async def _call(
         return Outcome([], [])
     try:
         async with change(scope) as unit:
+            unit.defer_sequences()
             await body(unit)
     except _NoneDone:
         return Outcome(items, [])

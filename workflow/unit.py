@@ -78,6 +78,24 @@ class Change:
         self.webhook_payloads: list[tuple[JobEvent, dict[str, Any]]] = []
         self.owed: set[str] = set()
         self._pipelines: dict[int, Pipeline] = {}
+        self._unwritten: set[int] | None = None  # see defer_sequences
+
+    def defer_sequences(self) -> None:
+        """Write each pipeline's sequence once, when the change ends, rather than at each event:
+        for a change of many events (a bulk call). The pipelines are locked to its end, and
+        their rows are read only by other transactions, which see the final value."""
+        if self._unwritten is None:
+            self._unwritten = set()
+
+    async def write_sequences(self) -> None:
+        """The sequences deferred so far (see defer_sequences), one statement per pipeline."""
+        for pipeline_id in sorted((self._unwritten or set()) & self._pipelines.keys()):
+            await sql.execute(
+                'UPDATE "pipeline" SET "event_seq" = ? WHERE "id" = ?',
+                [self._pipelines[pipeline_id].event_seq, pipeline_id],
+            )
+        if self._unwritten is not None:
+            self._unwritten.clear()
 
     # Fixed when the change begins: whose firm it writes, and the version it bumps, cannot
     # move under the writes already made.
@@ -174,6 +192,7 @@ class Change:
         pipelines and their sequences), so the failed part leaves no trace."""
         events, payloads, owed = len(self.events), len(self.webhook_payloads), set(self.owed)
         held = {pipeline_id: p.event_seq for pipeline_id, p in self._pipelines.items()}
+        unwritten = None if self._unwritten is None else set(self._unwritten)
         try:
             async with in_transaction():
                 yield
@@ -185,6 +204,8 @@ class Change:
                 del self._pipelines[pipeline_id]  # its lock went with the savepoint
             for pipeline_id, seq in held.items():
                 self._pipelines[pipeline_id].event_seq = seq
+            if unwritten is not None and self._unwritten is not None:
+                self._unwritten.intersection_update(unwritten)
             raise
 
     async def lock_item(
@@ -210,10 +231,13 @@ class Change:
         """Append an event to a locked pipeline's log."""
         pipeline = self._pipelines[pipeline_id]
         pipeline.event_seq += 1
-        await sql.execute(
-            'UPDATE "pipeline" SET "event_seq" = ? WHERE "id" = ?',
-            [pipeline.event_seq, pipeline_id],
-        )
+        if self._unwritten is not None:
+            self._unwritten.add(pipeline_id)
+        else:
+            await sql.execute(
+                'UPDATE "pipeline" SET "event_seq" = ? WHERE "id" = ?',
+                [pipeline.event_seq, pipeline_id],
+            )
         event = await JobEvent.create(
             firm_id=self.scope.firm_id,
             pipeline_id=pipeline_id,
@@ -267,6 +291,7 @@ async def change(scope: Scope, depth: int = 0) -> AsyncIterator[Change]:
         with writes.changing():
             async with in_transaction():
                 yield unit
+                await unit.write_sequences()
                 if unit.events:  # the deliveries owed commit with the events they report
                     if await webhook_outbox.enqueue(unit.events[0].firm_id, unit.webhook_payloads):
                         unit.owed.add(DELIVERIES)
