@@ -46,6 +46,7 @@ UNCACHED_TYPES = {
     "RecurringScheduleConnection": "recurring schedules",
     "RecurringScheduleEdge": "recurring schedules",
     "RecurringOccurrence": "computed from the clock",
+    "BulkJobResult": "an item of a bulk mutation's payload: only mutations answer it",
 }
 
 
