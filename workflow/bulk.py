@@ -206,7 +206,7 @@ async def bulk_move_jobs(
                 automations=automations,
                 client_tags=tags.get(job.client_id, []),
             )
-            places.took()
+            places.took(job.status == JobStatus.ACTIVE)
             return job
 
         await _each(unit, items, atomic, move)

@@ -122,9 +122,9 @@ class Places:
         _check_room(self.stage, self.active)
         return self.ranks[self.used]
 
-    def took(self) -> None:
+    def took(self, active: bool = True) -> None:
         self.used += 1
-        self.active += 1
+        self.active += active  # a COMPLETED job takes a place, and no room
 
 
 async def _rank_in(
