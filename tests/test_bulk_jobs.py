@@ -266,6 +266,41 @@ async def test_an_atomic_call_with_a_failed_item_writes_nothing(
     assert data["errors"] == [] and await in_stage(stages[1]) == ["job 0", "job 2"]
 
 
+@pytest.mark.parametrize("op", ["bulkUpdateJobs", "bulkArchiveJobs", "createJobs"])
+async def test_every_bulk_mutation_is_all_or_nothing_when_atomic(
+    gql: GraphQL, firm_a: NewFirm, op: str
+) -> None:
+    """One item names nothing: atomic, nothing is written; not atomic, the others are."""
+    pipeline, _ = await board(firm_a)
+    a, b = await cards(firm_a, pipeline, 2)
+    document, given = {
+        "bulkUpdateJobs": (
+            UPDATE,
+            {"jobIds": [*ids(a), gid("Job", 999_999), *ids(b)], "addTags": ["x"]},
+        ),
+        "bulkArchiveJobs": (ARCHIVE, {"jobIds": [*ids(a), gid("Job", 999_999), *ids(b)]}),
+        "createJobs": (
+            CREATE,
+            {
+                "clientIds": [gid("Client", a.client_id), gid("Client", 999_999)],
+                "pipelineId": gid("Pipeline", pipeline.id),
+                "title": "New",
+            },
+        ),
+    }[op]
+    before = await snapshot()
+    refused = (await gql(document, input=given | {"atomic": True}))[op]
+    assert [e["code"] for e in refused["errors"]] == ["BULK_REFUSED"]
+    assert [r["job"] for r in refused["results"]] == [None] * len(refused["results"])
+    assert [bool(r["errors"]) for r in refused["results"]][:2] == [False, True]
+    assert await snapshot() == before
+    done = (await gql(document, input=given))[op]
+    assert done["errors"] == []
+    assert [r["job"] is not None for r in done["results"]][:2] == [True, False]
+    assert await snapshot() != before
+    assert await seq_matches_log(pipeline)
+
+
 @pytest.mark.parametrize(
     ("document", "field", "extra"),
     [
