@@ -24,6 +24,7 @@ from automations import manage
 from models import (
     ActionType,
     AutomationRun,
+    AutomationTrigger,
     EventType,
     Job,
     JobEvent,
@@ -446,6 +447,39 @@ async def test_bulk_update_merges_tags_replaces_assignees_and_logs_only_real_cha
     assert [r["job"]["version"] for r in again["results"]] == versions
     for card in (a, b, c):
         assert await JobEvent.filter(job_id=card.id).count() == events_before[card.id] + 1
+
+
+async def test_a_due_date_set_in_bulk_schedules_each_jobs_dated_runs_as_update_job_does(
+    gql: GraphQL, firm_a: NewFirm
+) -> None:
+    scope = scope_of(firm_a)
+    pipeline, stages = await board(firm_a)
+    await manage.create_automation(
+        scope,
+        stages[0].id,
+        ActionType.CREATE_TASK,
+        {"title": "Remind"},
+        trigger=AutomationTrigger.DAYS_BEFORE_DUE,
+        trigger_days=3,
+    )
+    single, a, b = await cards(firm_a, pipeline, 3)
+    await webhooks.create_endpoint(scope, URL)
+    await jobs.update_job(scope, single.id, due_date=date(2027, 4, 15))
+    data = (await gql(UPDATE, input={"jobIds": ids(a, b), "dueDate": "2027-04-15"}))[
+        "bulkUpdateJobs"
+    ]
+    assert data["errors"] == [] and all(r["errors"] == [] for r in data["results"])
+    for card in (a, b):
+        assert await runs(card.id) == await runs(single.id) != []
+        assert await history(card.id) == await history(single.id)
+        assert await deliveries(card.id) == await deliveries(single.id) == ["JOB_UPDATED"]
+    due = [r.run_after for r in await AutomationRun.filter(job_id__in=[a.id, b.id, single.id])]
+    assert len(set(due)) == 1
+    # cleared in bulk: each job's waiting run is skipped, as updateJob skips it
+    await gql(UPDATE, input={"jobIds": ids(a), "dueDate": None})
+    await jobs.update_job(scope, single.id, due_date=None)
+    assert await runs(a.id) == await runs(single.id)
+    assert (await runs(a.id))[0][1] == "SKIPPED"
 
 
 async def test_bulk_update_refuses_shared_bad_values_whole_and_per_job_ones_per_item(
