@@ -12,6 +12,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from resolvers.automations import AutomationMutations
+from resolvers.bulk import BulkMutations
 from resolvers.clients import ClientMutations, ClientQueries
 from resolvers.custom_fields import CustomFieldMutations, CustomFieldQueries
 from resolvers.documents import DocumentMutations
@@ -53,6 +54,7 @@ Mutation = merge_types(
         PipelineMutations,
         ClientMutations,
         JobMutations,
+        BulkMutations,
         TaskMutations,
         TemplateMutations,
         AutomationMutations,

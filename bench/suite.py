@@ -34,6 +34,7 @@ class Plan:
     emails: int  # queued for the mailer, per run of bench.mail
     portal_requests: int  # page loads per row of bench.portal
     portal_neighbours: int  # other clients of the portal firm, each with as many jobs
+    bulk_rounds: int  # rounds of bench.bulk: one bulk call and 100 single moves each
 
 
 FULL = Plan(
@@ -48,6 +49,7 @@ FULL = Plan(
     emails=2000,
     portal_requests=300,
     portal_neighbours=4,
+    bulk_rounds=10,
 )
 QUICK = Plan(
     Sizes(jobs=300, other_jobs=20, clients=100, staff=10),
@@ -61,6 +63,7 @@ QUICK = Plan(
     emails=200,
     portal_requests=40,
     portal_neighbours=1,
+    bulk_rounds=3,
 )
 
 

@@ -74,6 +74,18 @@ LEAF_COSTS = {
     # the stages and their automations, as `stages { automations { ... } }` would count them
     ("Pipeline", "template"): LIST_ESTIMATE * (1 + LIST_ESTIMATE),
 }
+# Bulk mutations (workflow.bulk): the input list that holds their items. Such a mutation costs
+# its write once per item, and its payload's results list holds as many items.
+BULK_ITEMS = {
+    "bulkMoveJobs": "jobIds",
+    "bulkUpdateJobs": "jobIds",
+    "bulkArchiveJobs": "jobIds",
+    "createJobs": "clientIds",
+}
+BULK_RESULTS = ("BulkJobsPayload", "results")
+# An item of a bulk payload: its fields are the payload's own, as to what a caller without
+# READ may ask (see access): a bulk result's job is like a single mutation's job.
+ITEM_TYPES = frozenset({"BulkJobResult"})
 
 
 @dataclass
@@ -173,6 +185,7 @@ class _Walk:
         self.analysis = Analysis()
         self.sizes = introspection_sizes(schema)
         self.selections = 0
+        self.items = 1  # of the bulk mutation being walked (its results list)
 
     def refuse(self, node: FieldNode, needs: Permission) -> None:
         if any(node in (error.nodes or ()) for error in self.analysis.refused):
@@ -201,8 +214,13 @@ class _Walk:
                 self.refuse(node, needs)
             # Without READ, a mutation returns its object's own fields only (see access).
             payload_only = kind == "mutation" and Permission.READ not in self.permissions
+            writes = 1
+            if kind == "mutation" and node.name.value in BULK_ITEMS:
+                self.items = writes = self.input_length(node, BULK_ITEMS[node.name.value])
             cost = self.field(node, root, depth=1, payload_only=payload_only)
-            self.analysis.cost += cost + (MUTATION_COST if kind == "mutation" else 0)
+            self.analysis.cost += cost + (
+                MUTATION_COST * max(writes, 1) if kind == "mutation" else 0
+            )
 
     def fields(
         self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType | None
@@ -249,20 +267,25 @@ class _Walk:
             return 0
         children = self.fields(node.selection_set, named)
         of_types = of_types + 1 if name == "ofType" else 0
+        below = depth if named.name in ITEM_TYPES else depth + 1
         inner = sum(
-            self.field(child, child_parent, depth + 1, payload_only, of_types)
+            self.field(child, child_parent, below, payload_only, of_types)
             for child, child_parent in children
         )
         if parent.name.endswith(("Connection", "Edge")):
             return inner  # edges, node, pageInfo: the connection's `first` counted them
-        count = self.sizes.lists.get((parent.name, name)) or self.multiplier(node, definition)
+        count = self.sizes.lists.get((parent.name, name)) or self.multiplier(
+            node, definition, parent.name
+        )
         if named.name.endswith("Connection") and not any(
             child.name.value == "edges" for child, _ in children
         ):
             count = 1  # totalCount or pageInfo alone: no items are loaded
         return count * (1 + inner)
 
-    def multiplier(self, node: FieldNode, definition: Any) -> int:
+    def multiplier(self, node: FieldNode, definition: Any, parent: str = "") -> int:
+        if (parent, node.name.value) == BULK_RESULTS:
+            return self.items
         if "first" in definition.args:
             first = self.argument(node, "first", DEFAULT_PAGE)
             if first > MAX_PAGE:  # refused before anything runs, even deep in a payload
@@ -292,6 +315,26 @@ class _Walk:
                     value = int(value.value)
                 return value if isinstance(value, int) and value >= 0 else default
         return default
+
+    def input_length(self, node: FieldNode, name: str) -> int:
+        """How many values the list field `name` of the `input` argument holds, written in
+        the document or given as variables (the input's or the list's)."""
+        for argument in node.arguments or ():
+            if argument.name.value != "input":
+                continue
+            value: Any = argument.value
+            if isinstance(value, VariableNode):
+                value = self.variables.get(value.name.value)
+                listed = value.get(name) if isinstance(value, dict) else None
+                return len(listed) if isinstance(listed, list) else 1
+            for field_node in getattr(value, "fields", ()):
+                if field_node.name.value == name:
+                    listed = field_node.value
+                    if isinstance(listed, VariableNode):
+                        found = self.variables.get(listed.name.value)
+                        return len(found) if isinstance(found, list) else 1
+                    return len(getattr(listed, "values", ())) or 1  # one value: a list of one
+        return 1
 
     def argument_length(self, node: FieldNode, name: str) -> int:
         for argument in node.arguments or ():

@@ -295,3 +295,58 @@ class SendMessageInput:
 @strawberry.input
 class PayInvoiceInput:
     id: ID
+
+
+ATOMIC = "true: all or nothing (one failed item refuses the call, BULK_REFUSED, nothing written)."
+
+
+@strawberry.input
+class BulkMoveJobsInput:
+    job_ids: list[ID] = strawberry.field(description="At most 100, each once.")
+    stage_id: ID = strawberry.field(description="A stage of the jobs' pipeline; each goes last.")
+    atomic: bool = strawberry.field(default=False, description=ATOMIC)
+
+
+@strawberry.input
+class BulkUpdateJobsInput:
+    job_ids: list[ID] = strawberry.field(description="At most 100, each once.")
+    add_tags: list[str] | None = strawberry.field(
+        default=None, description="Added to each job's tags."
+    )
+    remove_tags: list[str] | None = strawberry.field(
+        default=None, description="Removed from each job's tags."
+    )
+    assignee_ids: list[ID] | None = strawberry.field(
+        default=UNSET, description="Each job's assignees become these; null or []: none."
+    )
+    priority: PriorityEnum | None = None
+    due_date: date | None = strawberry.field(default=UNSET, description="null clears it.")
+    custom_fields: JSON | None = strawberry.field(
+        default=None,
+        description="Merged over each job's values as updateJob merges them (null clears a key).",
+    )
+    atomic: bool = strawberry.field(default=False, description=ATOMIC)
+
+
+@strawberry.input
+class BulkArchiveJobsInput:
+    job_ids: list[ID] = strawberry.field(description="At most 100, each once.")
+    atomic: bool = strawberry.field(default=False, description=ATOMIC)
+
+
+@strawberry.input
+class CreateJobsInput:
+    client_ids: list[ID] = strawberry.field(description="At most 500, each once: a job each.")
+    pipeline_id: ID | None = strawberry.field(
+        default=None, description="Jobs in its first stage; or templateId, not both."
+    )
+    template_id: ID | None = strawberry.field(
+        default=None, description="Jobs as createJobFromTemplate makes them."
+    )
+    title: str | None = strawberry.field(
+        default=None, description="Required with pipelineId; left out with templateId."
+    )
+    period: str | None = strawberry.field(
+        default=None, description="The jobs' period (2026, 2026-Q1, 2026-03, 2026-W05, 2026-03-15)."
+    )
+    atomic: bool = strawberry.field(default=False, description=ATOMIC)

@@ -132,3 +132,24 @@ class MessagePayload:
 class InvoicePayload:
     invoice: InvoiceType | None
     errors: list[UserError]
+
+
+@strawberry.type(description="One item of a bulk call, in input order.")
+class BulkJobResult:
+    job_id: strawberry.ID | None = strawberry.field(
+        description="The id given; for createJobs the new job's (null if it failed)."
+    )
+    client_id: strawberry.ID | None = strawberry.field(
+        description="For createJobs the id given; otherwise the job's client (null if it failed)."
+    )
+    job: JobType | None = strawberry.field(
+        description="The job as the item left it; null if "
+        "the item failed or an atomic call was refused."
+    )
+    errors: list[UserError]
+
+
+@strawberry.type
+class BulkJobsPayload:
+    results: list[BulkJobResult]
+    errors: list[UserError]

@@ -23,6 +23,7 @@ SNAPSHOT_TABLES = (
     "custom_field",
 )
 
+BULK_RESULTS = "results { jobId clientId job { id } errors { code message field } }"
 # Each mutation: its input type and the payload fields that must be null when it is refused.
 PAYLOADS: dict[str, tuple[str, str]] = {
     "createPipeline": ("CreatePipelineInput", "pipeline { id }"),
@@ -42,6 +43,10 @@ PAYLOADS: dict[str, tuple[str, str]] = {
     "archiveJob": ("ArchiveJobInput", "job { id }"),
     "moveJob": ("MoveJobInput", "job { id }"),
     "transferJob": ("TransferJobInput", "job { id }"),
+    "bulkMoveJobs": ("BulkMoveJobsInput", BULK_RESULTS),
+    "bulkUpdateJobs": ("BulkUpdateJobsInput", BULK_RESULTS),
+    "bulkArchiveJobs": ("BulkArchiveJobsInput", BULK_RESULTS),
+    "createJobs": ("CreateJobsInput", BULK_RESULTS),
     "createTask": ("CreateTaskInput", "task { id }"),
     "updateTask": ("UpdateTaskInput", "task { id }"),
     "completeTask": ("TaskIdInput", "task { id }"),

@@ -216,6 +216,8 @@ async def build_world(firm: NewFirm) -> World:
     to_archive = await job(firm, p, avery, "archive me")
     to_move = await job(firm, p, avery, "move me")
     to_transfer = await job(firm, p, avery, "transfer me")
+    bulk_move = await job(firm, p, avery, "bulk move me")
+    bulk_archive = await job(firm, p, avery, "bulk archive me")
     t_update = await tasks.create_task(a, work.id, "rename me")
     t_complete = await tasks.create_task(a, work.id, "complete me")
     t_reopen = await tasks.create_task(a, work.id, "reopen me")
@@ -292,6 +294,8 @@ async def build_world(firm: NewFirm) -> World:
         "to archive": gid("Job", to_archive.id),
         "to move": gid("Job", to_move.id),
         "to transfer": gid("Job", to_transfer.id),
+        "bulk move": gid("Job", bulk_move.id),
+        "bulk archive": gid("Job", bulk_archive.id),
         "task update": gid("Task", t_update.id),
         "task complete": gid("Task", t_complete.id),
         "task reopen": gid("Task", t_reopen.id),
@@ -394,6 +398,22 @@ MUTATIONS: dict[str, tuple[str, Input]] = {
     "transferJob": (
         "job { id version }",
         lambda w: {"jobId": w["to transfer"], "pipelineId": w["payroll"]},
+    ),
+    "bulkMoveJobs": (
+        "results { jobId job { id version } errors { code } }",
+        lambda w: {"jobIds": [w["bulk move"]], "stageId": w["stages"][1]},
+    ),
+    "bulkUpdateJobs": (
+        "results { jobId job { id tags } errors { code } }",
+        lambda w: {"jobIds": [w["job"]], "addTags": ["bulk"]},
+    ),
+    "bulkArchiveJobs": (
+        "results { jobId job { id status } errors { code } }",
+        lambda w: {"jobIds": [w["bulk archive"]]},
+    ),
+    "createJobs": (
+        "results { jobId clientId job { id title } errors { code } }",
+        lambda w: {"clientIds": [w["client"]], "pipelineId": w["pipeline"], "title": "Bulk"},
     ),
     "createTask": ("task { id title }", lambda w: {"jobId": w["job"], "title": "Call"}),
     "updateTask": ("task { id title }", lambda w: {"id": w["task update"], "title": "renamed"}),

@@ -47,6 +47,7 @@ UNCACHED_TYPES = {
     "RecurringScheduleEdge": "recurring schedules",
     "RecurringOccurrence": "computed from the clock",
     "TemplateWarning": "answered by importPipelineTemplate only, never by a query",
+    "BulkJobResult": "an item of a bulk mutation's payload: only mutations answer it",
 }
 
 

@@ -322,6 +322,24 @@ FOREIGN: list[tuple[str, str, str, Input]] = [
         lambda f, i: {"id": gid("Job", f.b_job.id), "assigneeIds": [i]},
     ),
     ("archiveJob A's job", "archiveJob", "Job", lambda f, i: {"id": i}),
+    (
+        "bulkMoveJobs into A's stage",
+        "bulkMoveJobs",
+        "Stage",
+        lambda f, i: {"jobIds": [gid("Job", f.b_job.id)], "stageId": i},
+    ),
+    (
+        "bulkUpdateJobs assigned to A's user",
+        "bulkUpdateJobs",
+        "User",
+        lambda f, i: {"jobIds": [gid("Job", f.b_job.id)], "assigneeIds": [i]},
+    ),
+    (
+        "createJobs in A's pipeline",
+        "createJobs",
+        "Pipeline",
+        lambda f, i: {"clientIds": [gid("Client", f.b_client.id)], "pipelineId": i, "title": "x"},
+    ),
     ("createTask on A's job", "createTask", "Job", lambda f, i: {"jobId": i, "title": "Sneaky"}),
     (
         "createTask assigned to A's user",
@@ -398,6 +416,72 @@ async def test_mutation_with_another_firms_id_is_not_found_like_a_made_up_one(
     assert await snapshot() == before
     assert made_up["errors"] and made_up["errors"][0]["code"] == "NOT_FOUND"
     assert theirs == made_up
+
+
+# Bulk calls whose items name A's objects: each such item answers as a made-up id does (only
+# the echoed id differs), atomic or not, and nothing of either firm changes.
+BULK_FOREIGN: list[tuple[str, str, str, Input]] = [
+    (
+        "bulkMoveJobs of A's job",
+        "bulkMoveJobs",
+        "Job",
+        lambda f, i: {
+            "jobIds": [i, gid("Job", f.b_job.id)],
+            "stageId": gid("Stage", f.b_stages[0].id),
+        },
+    ),
+    (
+        "bulkUpdateJobs of A's job",
+        "bulkUpdateJobs",
+        "Job",
+        lambda f, i: {"jobIds": [i, gid("Job", f.b_job.id)], "addTags": ["sneaky"]},
+    ),
+    (
+        "bulkArchiveJobs of A's job",
+        "bulkArchiveJobs",
+        "Job",
+        lambda f, i: {"jobIds": [i]},
+    ),
+    (
+        "createJobs for A's client",
+        "createJobs",
+        "Client",
+        lambda f, i: {
+            "clientIds": [i],
+            "pipelineId": gid("Pipeline", f.b_pipeline.id),
+            "title": "Sneaky",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "op", "type_name", "make"), BULK_FOREIGN, ids=[c[0] for c in BULK_FOREIGN]
+)
+@pytest.mark.parametrize("atomic", [False, True])
+async def test_a_bulk_item_with_another_firms_id_is_not_found_like_a_made_up_one(
+    gql_b: GraphQL, f: Firms, label: str, op: str, type_name: str, make: Input, atomic: bool
+) -> None:
+    """The item alone fails (a job of B's own beside it answers unchanged, with no event, as
+    moving it to its own stage does); atomic, the call is refused."""
+    foreign, missing = gid(type_name, A_OBJECT[type_name](f)), gid(type_name, MISSING)
+    before = await snapshot()
+    theirs = (await gql_b(document(op), input=make(f, foreign) | {"atomic": atomic}))[op]
+    made_up = (await gql_b(document(op), input=make(f, missing) | {"atomic": atomic}))[op]
+    changed = await snapshot()
+    if op == "bulkUpdateJobs" and not atomic:  # B's own job took its tag, once
+        changed["job"] = before["job"] = []
+        changed["job_event"] = before["job_event"] = []
+    else:
+        assert changed == before
+    field = "clientIds" if type_name == "Client" else "jobIds"
+    assert made_up["results"][0]["errors"] == [
+        {"code": "NOT_FOUND", "field": field, "message": f"{type_name} not found"}
+    ]
+    key = "clientId" if type_name == "Client" else "jobId"
+    assert theirs["results"][0] == made_up["results"][0] | {key: foreign}
+    assert theirs["errors"] == made_up["errors"]
+    assert [e["code"] for e in theirs["errors"]] == (["BULK_REFUSED"] if atomic else [])
 
 
 async def test_reorder_own_stages_with_another_firms_stage_is_like_a_made_up_one(

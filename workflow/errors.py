@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "FORBIDDEN"
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
     RATE_LIMITED = "RATE_LIMITED"
+    BULK_REFUSED = "BULK_REFUSED"  # an atomic bulk call with a failed item: nothing written
 
 
 class DomainError(Exception):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from models import (
     Automation,
     Client,
+    CustomField,
     CustomFieldEntity,
     EventType,
     Job,
@@ -25,6 +27,7 @@ from workflow.scope import Scope
 from workflow.stage_entry import (
     ARCHIVED,
     LEFT_STAGE,
+    ClientFacts,
     cancel_dated_runs,
     due_date_changed,
     on_stage_entry,
@@ -53,18 +56,78 @@ def _check_active(job: Job, field: str = "jobId") -> None:
         raise DomainError(ErrorCode.JOB_ARCHIVED, "the job is archived", field)
 
 
+def _check_room(stage: Stage, active: int) -> None:
+    if stage.wip_limit is not None and active >= stage.wip_limit:
+        raise DomainError(
+            ErrorCode.WIP_LIMIT_REACHED,
+            f"stage {stage.name!r} already holds its limit of {stage.wip_limit} active jobs",
+            "stageId",
+        )
+
+
 async def _check_wip(stage: Stage, job_id: int | None = None) -> None:
     if stage.wip_limit is None:
         return
     active = Job.filter(stage_id=stage.id, status=JobStatus.ACTIVE)
     if job_id is not None:
         active = active.exclude(id=job_id)
-    if await active.count() >= stage.wip_limit:
+    _check_room(stage, await active.count())
+
+
+def check_move(job: Job, stage: Stage, field: str = "jobId") -> None:
+    """What moveJob refuses of a locked job, whatever the target stage holds: an archived job
+    (JOB_ARCHIVED on `field`), or a stage of another pipeline."""
+    _check_active(job, field)
+    if stage.pipeline_id != job.pipeline_id:
         raise DomainError(
-            ErrorCode.WIP_LIMIT_REACHED,
-            f"stage {stage.name!r} already holds its limit of {stage.wip_limit} active jobs",
+            ErrorCode.WRONG_PIPELINE,
+            "the stage belongs to another pipeline: use transferJob",
             "stageId",
         )
+
+
+async def _last_rank(stage_id: int) -> str | None:
+    last = Job.filter(stage_id=stage_id).order_by("-rank").first().values_list("rank", flat=True)
+    rank: str | None = await last  # type: ignore[assignment]
+    return rank
+
+
+@dataclass
+class Places:
+    """A stage as a bulk call reads it once, under its pipeline's lock: its enabled
+    automations, places after its last job for every job the call may add (one rank read for
+    all, evenly spaced), and its active jobs against its WIP limit. `next` is the place of the
+    job entering now (WIP_LIMIT_REACHED if the stage is full); `took` says it entered, once the
+    job's part of the call has succeeded (a failed job's place serves the next one)."""
+
+    stage: Stage
+    automations: list[Automation]
+    ranks: list[str]
+    active: int
+    used: int = 0
+
+    @classmethod
+    async def of(
+        cls, unit: Change, stage: Stage, count: int, automations: list[Automation] | None = None
+    ) -> Places:
+        ranks = ranking.many(await _last_rank(stage.id), None, count)
+        if any(len(rank) > ranking.REBALANCE_LENGTH for rank in ranks):
+            await _respread(unit, stage.id, None)
+            ranks = ranking.many(await _last_rank(stage.id), None, count)
+        active = 0
+        if stage.wip_limit is not None:
+            active = await Job.filter(stage_id=stage.id, status=JobStatus.ACTIVE).count()
+        if automations is None:
+            automations = await stage_automations(stage.id)
+        return cls(stage, automations, ranks, active)
+
+    def next(self) -> str:
+        _check_room(self.stage, self.active)
+        return self.ranks[self.used]
+
+    def took(self, active: bool = True) -> None:
+        self.used += 1
+        self.active += active  # a COMPLETED job takes a place, and no room
 
 
 async def _rank_in(
@@ -145,12 +208,15 @@ async def enter_stage(
     after_id: int | None = None,
     skip_automations: Collection[int] = (),
     automations: list[Automation] | None = None,
+    rank: str | None = None,
+    client: ClientFacts | None = None,
 ) -> JobEvent:
     """Move a locked job to another stage of its pipeline, log it and, unless the job is
-    archived, run the stage's entry hook."""
+    archived, run the stage's entry hook. A bulk call gives the job's `rank` (see Places) and
+    its client's facts, read once for all its jobs."""
     from_stage_id = job.stage_id
     await cancel_dated_runs(job, LEFT_STAGE)
-    job.rank = await _rank_in(unit, stage.id, job.id, before_id, after_id)
+    job.rank = rank or await _rank_in(unit, stage.id, job.id, before_id, after_id)
     job.stage_id = stage.id
     deadlines.enter(job, stage.time_limit_days, clock.now())
     job.version += 1
@@ -165,7 +231,7 @@ async def enter_stage(
         changes={"rank": job.rank},
     )
     if job.status != JobStatus.ARCHIVED:
-        await on_stage_entry(unit, job, stage, event, skip_automations, automations)
+        await on_stage_entry(unit, job, stage, event, skip_automations, automations, client=client)
     return event
 
 
@@ -225,17 +291,26 @@ async def new_job(
     changes: dict[str, Any] | None = None,
     before_entry: Callable[[Job], Awaitable[object]] | None = None,
     custom_field_values: dict[str, Any] | None = None,
+    places: Places | None = None,
+    client: ClientFacts | None = None,
 ) -> Job:
     """The one way a job comes to be (createJob, jobs from templates): checked values in, the
     job written last in its stage, its JOB_CREATED event (with `changes`), then `before_entry`
-    (what else the job starts with, e.g. its checklist), then the stage-entry hook."""
+    (what else the job starts with, e.g. its checklist), then the stage-entry hook. A bulk
+    call gives `places` (its stage, read once; the caller has checked the client, and gives
+    its tags) and takes the place once the job's part of the call has succeeded."""
     scope = unit.scope
     await unit.lock_pipelines([pipeline_id], field="pipelineId")
-    stage = await _stage_of(scope, pipeline_id, stage_id)
-    await _check_wip(stage)
-    await scope.get(Client, client_id, field="clientId")
-    assignees = await _users(scope, assignee_ids)
-    rank = await _rank_in(unit, stage.id, None, None, None)
+    automations: list[Automation] | None = None
+    if places is None:
+        stage = await _stage_of(scope, pipeline_id, stage_id)
+        await _check_wip(stage)
+        await scope.get(Client, client_id, field="clientId")
+        assignees = await users_of(scope, assignee_ids)
+        rank = await _rank_in(unit, stage.id, None, None, None)
+    else:
+        stage, automations, rank = places.stage, places.automations, places.next()
+        assignees = await users_of(scope, assignee_ids)
     job = Job(
         firm_id=scope.firm_id,
         client_id=client_id,
@@ -261,7 +336,7 @@ async def new_job(
     )
     if before_entry is not None:
         await before_entry(job)
-    await on_stage_entry(unit, job, stage, event)
+    await on_stage_entry(unit, job, stage, event, automations=automations, client=client)
     return job
 
 
@@ -276,7 +351,7 @@ async def _stage_of(scope: Scope, pipeline_id: int, stage_id: int | None) -> Sta
     return stage
 
 
-async def _users(scope: Scope, user_ids: list[int]) -> list[User]:
+async def users_of(scope: Scope, user_ids: list[int]) -> list[User]:
     wanted = set(user_ids)
     users = await scope.query(User).filter(id__in=wanted, is_active=True) if wanted else []
     if len(users) != len(wanted):
@@ -319,56 +394,72 @@ async def update_job(
     async with change(scope) as unit:
         job = await unit.lock_job(job_id, field="id")
         _check_version(job, expected_version)
-        if job.status == JobStatus.ARCHIVED and (
-            set(changes) - {"status"} or assignee_ids is not None
-        ):
-            raise DomainError(ErrorCode.JOB_ARCHIVED, "the job is archived: restore it first", "id")
-        if changes.get("status") == JobStatus.ACTIVE and job.status != JobStatus.ACTIVE:
-            await _check_wip(await Stage.get(id=job.stage_id), job.id)
-        _check_dates(
-            changes.get("start_date", job.start_date), changes.get("due_date", job.due_date)
-        )
-        if "client_id" in changes:
-            await scope.get(Client, changes["client_id"], field="clientId")
-        if "custom_fields" in changes:
-            changes["custom_fields"] = await custom_fields.values_for(
-                scope,
-                CustomFieldEntity.JOB,
-                job.custom_fields,
-                changes["custom_fields"] or {},
-                creating=False,
-            )
-        diff = {
-            key: {"from": _jsonable(getattr(job, key)), "to": _jsonable(value)}
-            for key, value in changes.items()
-            if getattr(job, key) != value and key != "custom_fields"
-        }
-        if "custom_fields" in changes:  # only the keys that changed, each from and to
-            if values := custom_fields.diff(job.custom_fields, changes["custom_fields"]):
-                diff["custom_fields"] = values
-        if assignee_ids is not None:
-            users = await _users(scope, assignee_ids)
-            before = sorted(u.id for u in await job.assignees.all())
-            if before != sorted(u.id for u in users):
-                await job.assignees.clear()
-                await job.assignees.add(*users)
-                diff["assignee_ids"] = {"from": before, "to": sorted(u.id for u in users)}
-        if not diff:
-            return job
-        for key in diff.keys() - {"assignee_ids"}:
-            setattr(job, key, changes[key])
-        scheduled: list[str] = []
-        if diff.keys() & {"due_date", "status"}:
-            deadlines.reschedule(job, clock.now())
-            scheduled = deadlines.FIELDS
-        job.version += 1
-        await job.save(
-            update_fields=[*(diff.keys() - {"assignee_ids"}), *scheduled, "version", "updated_at"]
-        )
-        await unit.record(job.pipeline_id, EventType.JOB_UPDATED, job, changes=diff)
-        if "due_date" in diff:
-            await due_date_changed(unit, job)
+        await apply_update(unit, job, changes, assignee_ids)
     return job
+
+
+async def apply_update(
+    unit: Change,
+    job: Job,
+    changes: dict[str, Any],
+    assignee_ids: list[int] | None = None,
+    *,
+    users: list[User] | None = None,
+    assigned: list[int] | None = None,
+    defined: dict[str, CustomField] | None = None,
+    field: str = "id",
+) -> bool:
+    """updateJob's part for one locked job, its values checked: the changes that differ from
+    the job's, written with one JOB_UPDATED event saying from what to what (none if nothing
+    differs); whether the job changed. A bulk call gives the assignees' `users`, each job's
+    `assigned` ids and the JOB custom field definitions, read once for all its jobs."""
+    if job.status == JobStatus.ARCHIVED and (set(changes) - {"status"} or assignee_ids is not None):
+        raise DomainError(ErrorCode.JOB_ARCHIVED, "the job is archived: restore it first", field)
+    if changes.get("status") == JobStatus.ACTIVE and job.status != JobStatus.ACTIVE:
+        await _check_wip(await Stage.get(id=job.stage_id), job.id)
+    _check_dates(changes.get("start_date", job.start_date), changes.get("due_date", job.due_date))
+    if "client_id" in changes:
+        await unit.scope.get(Client, changes["client_id"], field="clientId")
+    diff = {
+        key: {"from": _jsonable(getattr(job, key)), "to": _jsonable(value)}
+        for key, value in changes.items()
+        if getattr(job, key) != value and key != "custom_fields"
+    }
+    if "custom_fields" in changes:  # merged over the job's; the diff names the changed keys
+        if defined is None:
+            defined = await custom_fields.definitions(unit.scope.firm_id, CustomFieldEntity.JOB)
+        changes["custom_fields"] = custom_fields.merge_values(
+            defined, job.custom_fields, changes["custom_fields"] or {}, creating=False
+        )
+        if values := custom_fields.diff(job.custom_fields, changes["custom_fields"]):
+            diff["custom_fields"] = values
+    if assignee_ids is not None:
+        if users is None:
+            users = await users_of(unit.scope, assignee_ids)
+        if assigned is None:
+            assigned = [u.id for u in await job.assignees.all()]
+        before = sorted(assigned)
+        if before != sorted(u.id for u in users):
+            await job.assignees.clear()
+            if users:
+                await job.assignees.add(*users)
+            diff["assignee_ids"] = {"from": before, "to": sorted(u.id for u in users)}
+    if not diff:
+        return False
+    for key in diff.keys() - {"assignee_ids"}:
+        setattr(job, key, changes[key])
+    scheduled: list[str] = []
+    if diff.keys() & {"due_date", "status"}:
+        deadlines.reschedule(job, clock.now())
+        scheduled = deadlines.FIELDS
+    job.version += 1
+    await job.save(
+        update_fields=[*(diff.keys() - {"assignee_ids"}), *scheduled, "version", "updated_at"]
+    )
+    await unit.record(job.pipeline_id, EventType.JOB_UPDATED, job, changes=diff)
+    if "due_date" in diff:
+        await due_date_changed(unit, job)
+    return True
 
 
 def _jsonable(value: Any) -> Any:
@@ -379,20 +470,25 @@ async def archive_job(scope: Scope, job_id: int, expected_version: int | None = 
     async with change(scope) as unit:
         job = await unit.lock_job(job_id, field="id")
         _check_version(job, expected_version)
-        _check_active(job, "id")
-        previous = job.status
-        job.status = JobStatus.ARCHIVED
-        deadlines.reschedule(job, clock.now())  # archived jobs announce nothing
-        job.version += 1
-        await job.save(update_fields=["status", *deadlines.FIELDS, "version", "updated_at"])
-        await cancel_dated_runs(job, ARCHIVED)
-        await unit.record(
-            job.pipeline_id,
-            EventType.JOB_ARCHIVED,
-            job,
-            changes={"status": {"from": previous, "to": job.status}},
-        )
+        await archive_locked(unit, job, "id")
     return job
+
+
+async def archive_locked(unit: Change, job: Job, field: str) -> None:
+    """archiveJob's part for one locked job (JOB_ARCHIVED on `field` if it already is)."""
+    _check_active(job, field)
+    previous = job.status
+    job.status = JobStatus.ARCHIVED
+    deadlines.reschedule(job, clock.now())  # archived jobs announce nothing
+    job.version += 1
+    await job.save(update_fields=["status", *deadlines.FIELDS, "version", "updated_at"])
+    await cancel_dated_runs(job, ARCHIVED)
+    await unit.record(
+        job.pipeline_id,
+        EventType.JOB_ARCHIVED,
+        job,
+        changes={"status": {"from": previous, "to": job.status}},
+    )
 
 
 async def move_job(
@@ -418,13 +514,7 @@ async def move_job(
         automations = await stage_automations(stage.id)
         job = await unit.lock_job(job_id)
         _check_version(job, expected_version)
-        _check_active(job)
-        if stage.pipeline_id != job.pipeline_id:
-            raise DomainError(
-                ErrorCode.WRONG_PIPELINE,
-                "the stage belongs to another pipeline: use transferJob",
-                "stageId",
-            )
+        check_move(job, stage)
         if stage.id != job.stage_id:
             await _check_wip(stage, job.id)
             await enter_stage(

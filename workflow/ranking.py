@@ -38,6 +38,17 @@ def _midpoint(low: str, high: str | None) -> str:
     return DIGITS[digit_low] + _midpoint(low[1:], None)
 
 
+def many(before: str | None, after: str | None, count: int) -> list[str]:
+    """`count` increasing keys between `before` and `after`, by halving the gap: a bulk call
+    places its jobs with keys a few characters longer than their neighbours, not one longer
+    per job as `between` the last key each time would give."""
+    if count <= 0:
+        return []
+    middle = between(before, after)
+    lower = (count - 1) // 2
+    return [*many(before, middle, lower), middle, *many(middle, after, count - 1 - lower)]
+
+
 def spread(count: int) -> list[str]:
     """`count` increasing keys spaced evenly, for renumbering a stage."""
     width = 1

@@ -95,7 +95,11 @@ def unmet(
     return None
 
 
-async def client_facts(client_id: int) -> tuple[list[str], dict[str, Any]]:
+# A client's tags and custom field values: what conditions read of it.
+ClientFacts = tuple[list[str], dict[str, Any]]
+
+
+async def client_facts(client_id: int) -> ClientFacts:
     """A client's tags and custom field values: what conditions read of it (one statement)."""
     rows = await sql.fetch(
         'SELECT "tags", "custom_fields" FROM "client" WHERE "id" = ?', [client_id]
@@ -125,6 +129,8 @@ async def on_stage_entry(
     event: JobEvent,
     skip: Collection[int] = (),
     automations: list[Automation] | None = None,
+    *,
+    client: ClientFacts | None = None,
 ) -> None:
     """Record a run of each enabled automation of `stage` for `job`, in position order
     (`automations`: the stage's, read before its pipeline was locked, to keep the lock short).
@@ -132,13 +138,14 @@ async def on_stage_entry(
     One that will not run says why, as a SKIPPED run (its conditions do not hold, or the person
     who moved the job chose to skip it) or a FAILED one (the loop guard). A dated one is
     PENDING until its date, its conditions checked then; a due-relative one on a job without a
-    due date is recorded when a due date is set (`due_date_changed`).
+    due date is recorded when a due date is set (`due_date_changed`). `client`: the job's
+    client's facts, when the caller has them (a bulk call reads them once for all its jobs).
     """
     if automations is None:
         automations = await stage_automations(stage.id)
     if not automations:
         return
-    client_tags, client_values = await client_facts(job.client_id)
+    tags, values = client if client is not None else await client_facts(job.client_id)
     now = clock.now()
     for automation in automations:
         run_after = fire_at(
@@ -153,7 +160,7 @@ async def on_stage_entry(
         elif run_after is None:
             continue  # due-relative, no due date yet
         elif automation.trigger == AutomationTrigger.STAGE_ENTRY and (
-            why := unmet(automation.conditions, job, client_tags, client_values)
+            why := unmet(automation.conditions, job, tags, values)
         ):
             status, reason = RunStatus.SKIPPED, f"conditions not met: {why}"
         await _record(unit, job, automation, event.id, run_after or now, status, reason)

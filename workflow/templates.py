@@ -50,7 +50,7 @@ from models import (
 )
 from workflow import clock, custom_fields, validation
 from workflow.errors import DomainError, ErrorCode, invalid, not_found
-from workflow.jobs import new_job
+from workflow.jobs import Places, new_job
 from workflow.periods import Frequency, Period, month_name
 from workflow.scope import Scope
 from workflow.tasks import add_task
@@ -451,12 +451,14 @@ async def create_job_from_template(
     *,
     recurring_schedule_id: int | None = None,
     history: dict[str, Any] | None = None,
+    places: Places | None = None,
 ) -> Job:
     """Make a job from `template` for `client` and `period`, inside `unit` (createJob's path,
     workflow.jobs.new_job): its title, tags, priority, assignees and due date, its checklist's
     tasks, and a JOB_CREATED event that says where it came from ({"template", "period",
     "recurring_schedule"}). DomainErrors as createJob's (NOT_FOUND, WIP_LIMIT_REACHED, ...) and
-    INVALID_INPUT on period if the title needs a part the period lacks."""
+    INVALID_INPUT on period if the title needs a part the period lacks. `places`: the
+    template's stage as a bulk call (createJobs) read it once (workflow.jobs.Places)."""
     firm_id = unit.scope.firm_id
     if template.firm_id != firm_id:
         raise not_found("JobTemplate", "templateId")
@@ -505,6 +507,8 @@ async def create_job_from_template(
         recurring_schedule_id=recurring_schedule_id,
         changes=changes,
         before_entry=add_checklist,
+        places=places,
+        client=None if places is None else (list(client.tags), client.custom_fields),
     )
 
 

@@ -13,7 +13,7 @@ a write to the tables behind it made outside a change).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -35,7 +35,7 @@ from models import (
 )
 from workflow import webhook_outbox
 from workflow.errors import not_found
-from workflow.scope import NOBODY, Scope
+from workflow.scope import MAX_ROW_ID, NOBODY, Scope
 
 log = logging.getLogger(__name__)
 JobPart = TypeVar("JobPart", Task, Organizer, Invoice)  # what lock_item locks after its job
@@ -78,6 +78,24 @@ class Change:
         self.webhook_payloads: list[tuple[JobEvent, dict[str, Any]]] = []
         self.owed: set[str] = set()
         self._pipelines: dict[int, Pipeline] = {}
+        self._unwritten: set[int] | None = None  # see defer_sequences
+
+    def defer_sequences(self) -> None:
+        """Write each pipeline's sequence once, when the change ends, rather than at each event:
+        for a change of many events (a bulk call). The pipelines are locked to its end, and
+        their rows are read only by other transactions, which see the final value."""
+        if self._unwritten is None:
+            self._unwritten = set()
+
+    async def write_sequences(self) -> None:
+        """The sequences deferred so far (see defer_sequences), one statement per pipeline."""
+        for pipeline_id in sorted((self._unwritten or set()) & self._pipelines.keys()):
+            await sql.execute(
+                'UPDATE "pipeline" SET "event_seq" = ? WHERE "id" = ?',
+                [self._pipelines[pipeline_id].event_seq, pipeline_id],
+            )
+        if self._unwritten is not None:
+            self._unwritten.clear()
 
     # Fixed when the change begins: whose firm it writes, and the version it bumps, cannot
     # move under the writes already made.
@@ -123,6 +141,73 @@ class Change:
                     del self._pipelines[pipeline_id]
         raise not_found("Job", field)  # transferred back and forth under us: give up cleanly
 
+    async def lock_jobs(
+        self, job_ids: Collection[int], in_pipeline: int | None = None
+    ) -> dict[int, Job]:
+        """Lock many jobs of the caller's firm at once (a bulk call), in a number of statements
+        that does not grow with them: their pipelines first, in id order, then the jobs by one
+        locking read. Ids that name no job of the firm are left out. With `in_pipeline` (locked
+        by the caller), only that pipeline's jobs are locked and answered."""
+        wanted = sorted({i for i in job_ids if 0 < i <= MAX_ROW_ID})
+        if not wanted:
+            return {}
+        marks = ", ".join("?" * len(wanted))
+        locking = f'SELECT * FROM "job" WHERE "firm_id" = ? AND "id" IN ({marks})'
+        if in_pipeline is not None:
+            rows = await sql.fetch(
+                locking + ' AND "pipeline_id" = ? FOR UPDATE',
+                [self.scope.firm_id, *wanted, in_pipeline],
+            )
+            return {row["id"]: Job._init_from_db(**row) for row in rows}
+        for _ in range(3):
+            seen = await sql.fetch(locking, [self.scope.firm_id, *wanted])
+            held = set(self._pipelines)
+            try:
+                async with in_transaction():  # a savepoint, as in lock_job
+                    await self.lock_pipelines({row["pipeline_id"] for row in seen})
+                    found = [row["id"] for row in seen]
+                    rows = (
+                        await sql.fetch(
+                            f'SELECT * FROM "job" WHERE "firm_id" = ? AND "id" IN '
+                            f"({', '.join('?' * len(found))}) FOR UPDATE",
+                            [self.scope.firm_id, *found],
+                        )
+                        if found
+                        else []
+                    )
+                    jobs = {row["id"]: Job._init_from_db(**row) for row in rows}
+                    if any(job.pipeline_id not in self._pipelines for job in jobs.values()):
+                        raise _JobMoved
+                return jobs
+            except _JobMoved:
+                for pipeline_id in set(self._pipelines) - held:
+                    del self._pipelines[pipeline_id]
+        raise not_found("Job", "jobIds")  # transferred back and forth under us
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A part of the change that may fail alone (an item of a bulk call): if it raises, the
+        database goes back to where the part began (a savepoint) and so does what the change
+        holds in memory (its events, the webhook payloads and work they owe, the locked
+        pipelines and their sequences), so the failed part leaves no trace."""
+        events, payloads, owed = len(self.events), len(self.webhook_payloads), set(self.owed)
+        held = {pipeline_id: p.event_seq for pipeline_id, p in self._pipelines.items()}
+        unwritten = None if self._unwritten is None else set(self._unwritten)
+        try:
+            async with in_transaction():
+                yield
+        except BaseException:
+            del self.events[events:]
+            del self.webhook_payloads[payloads:]
+            self.owed.intersection_update(owed)
+            for pipeline_id in set(self._pipelines) - held.keys():
+                del self._pipelines[pipeline_id]  # its lock went with the savepoint
+            for pipeline_id, seq in held.items():
+                self._pipelines[pipeline_id].event_seq = seq
+            if unwritten is not None and self._unwritten is not None:
+                self._unwritten.intersection_update(unwritten)
+            raise
+
     async def lock_item(
         self, model: type[JobPart], item_id: int, field: str = "id"
     ) -> tuple[JobPart, Job]:
@@ -146,10 +231,13 @@ class Change:
         """Append an event to a locked pipeline's log."""
         pipeline = self._pipelines[pipeline_id]
         pipeline.event_seq += 1
-        await sql.execute(
-            'UPDATE "pipeline" SET "event_seq" = ? WHERE "id" = ?',
-            [pipeline.event_seq, pipeline_id],
-        )
+        if self._unwritten is not None:
+            self._unwritten.add(pipeline_id)
+        else:
+            await sql.execute(
+                'UPDATE "pipeline" SET "event_seq" = ? WHERE "id" = ?',
+                [pipeline.event_seq, pipeline_id],
+            )
         event = await JobEvent.create(
             firm_id=self.scope.firm_id,
             pipeline_id=pipeline_id,
@@ -203,6 +291,7 @@ async def change(scope: Scope, depth: int = 0) -> AsyncIterator[Change]:
         with writes.changing():
             async with in_transaction():
                 yield unit
+                await unit.write_sequences()
                 if unit.events:  # the deliveries owed commit with the events they report
                     if await webhook_outbox.enqueue(unit.events[0].firm_id, unit.webhook_payloads):
                         unit.owed.add(DELIVERIES)
