@@ -25,6 +25,8 @@ from models import (
     ActionType,
     AutomationRun,
     AutomationTrigger,
+    CustomFieldEntity,
+    CustomFieldType,
     EventType,
     Job,
     JobEvent,
@@ -42,7 +44,7 @@ from tests.factories import board, client, gid, job, scope_of
 from tests.mutations import snapshot
 from web.app import create_app
 from web.middleware import RequestLog
-from workflow import jobs, periods, templates, unit, webhooks
+from workflow import custom_fields, jobs, periods, templates, unit, webhooks
 from workflow.errors import DomainError, ErrorCode
 from workflow.firms import NewFirm
 
@@ -781,3 +783,44 @@ async def test_the_rate_limit_is_charged_per_item(db: str, firm_a: NewFirm) -> N
             served.append(response.status_code)
         assert served == [200, 200, 200, 429]
         assert len(await in_stage(stages[1])) == 30
+
+
+async def test_bulk_update_merges_custom_fields_into_each_job_as_update_job_does(
+    gql: GraphQL, firm_a: NewFirm
+) -> None:
+    scope = scope_of(firm_a)
+    pipeline, _ = await board(firm_a)
+    a, b = await cards(firm_a, pipeline, 2)
+    for key, kind, options in (
+        ("fee", CustomFieldType.NUMBER, None),
+        ("filing_status", CustomFieldType.SELECT, ["MFJ", "single"]),
+    ):
+        await custom_fields.create_custom_field(
+            scope, CustomFieldEntity.JOB, key, key, kind, options=options
+        )
+    await jobs.update_job(scope, a.id, custom_fields={"fee": 100})
+    events_before = {j.id: await JobEvent.filter(job_id=j.id).count() for j in (a, b)}
+    data = (
+        await gql(UPDATE, input={"jobIds": ids(a, b), "customFields": {"filing_status": "MFJ"}})
+    )["bulkUpdateJobs"]
+    assert data["errors"] == [] and [r["errors"] for r in data["results"]] == [[], []]
+    assert (await Job.get(id=a.id)).custom_fields == {"fee": 100, "filing_status": "MFJ"}
+    assert (await Job.get(id=b.id)).custom_fields == {"filing_status": "MFJ"}
+    for card in (a, b):
+        event = await JobEvent.filter(job_id=card.id).order_by("-id").first()
+        assert event is not None and event.type == "JOB_UPDATED"
+        assert event.changes == {"custom_fields": {"filing_status": {"from": None, "to": "MFJ"}}}
+        assert await JobEvent.filter(job_id=card.id).count() == events_before[card.id] + 1
+
+    # A value no definition allows refuses the whole call, naming the key; nothing changes.
+    for bad, field in (
+        ({"filing_status": "HOH"}, "customFields.filing_status"),
+        ({"nope": 1}, "customFields.nope"),
+        ({"fee": "a lot"}, "customFields.fee"),
+    ):
+        refused = (await gql(UPDATE, input={"jobIds": ids(a, b), "customFields": bad}))[
+            "bulkUpdateJobs"
+        ]
+        assert [(e["code"], e["field"]) for e in refused["errors"]] == [("INVALID_INPUT", field)]
+        assert (await Job.get(id=b.id)).custom_fields == {"filing_status": "MFJ"}
+        assert await JobEvent.filter(job_id=b.id).count() == events_before[b.id] + 1
