@@ -181,4 +181,6 @@ def test_another_firms_connection_ack_stays_quick_while_one_firm_floods(
     )
     assert target.server.alive()
     assert tally.get("refused 4429", 0) > 0 and tally.get("rate limited", 0) > 0, tally
-    assert percentile(during, 0.99) < 3.0  # 25 s and more before the limits
+    # Before the limits another firm waited 25 s and more. Alone, p99 is ~1 s; beside the
+    # suite's other worker (its own servers on the same 2 cores) it reached 7 s in one CI run.
+    assert percentile(during, 0.99) < 12.0
