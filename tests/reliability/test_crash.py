@@ -51,7 +51,7 @@ from tests.reliability.workers import (
 from tests.servers import RedisProcess, ServerProcess
 
 CLIENTS = 20
-MOVES_PER_CLIENT = 100 if LONG else 50  # 20 x 50 = 1,000 moves
+MOVES_PER_CLIENT = 100 if LONG else 20  # 20 x 20 = 400 moves, the kill after 160
 
 
 async def _client(

@@ -17,7 +17,7 @@ from tests.reliability.board import CLIENT, CREATE_JOB, Board, add_create_task, 
 from tests.reliability.infra import LONG, fetch, gql, start_all
 from tests.servers import ServerProcess
 
-ENTRIES = 150 if LONG else 80
+ENTRIES = 150 if LONG else 40
 
 
 async def hold_lock(url: str, statement: str, *args: object) -> asyncpg.Connection:
