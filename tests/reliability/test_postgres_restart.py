@@ -31,7 +31,7 @@ from tests.reliability.infra import (
 )
 from tests.servers import PostgresProcess, ServerProcess
 
-DOWN = 15.0 if LONG else 5.0
+DOWN = 15.0 if LONG else 3.0
 DRIVER_WORDS = (
     "asyncpg",
     "tortoise",
@@ -96,7 +96,7 @@ async def outage(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Outa
         stop = asyncio.Event()
         poller = asyncio.create_task(_poll_readiness(server.url, readiness, stop))
         stream = MoveStream([server], board.token, board.jobs, board.stages, timeout=40).start()
-        await asyncio.sleep(2)
+        await until(lambda: len(stream.acknowledged()) >= 20, within=30)
         await asyncio.to_thread(postgres.stop, "fast")
         down = time.monotonic()
         await asyncio.sleep(DOWN)
@@ -105,9 +105,11 @@ async def outage(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Outa
         result = Outage(stream.answers, down, up, readiness)
         try:
             await until(lambda: result.recovered is not None, within=30, step=0.2)
+            # /readyz samples past the recovery, for the last test
+            settled = up + (result.recovered or 0) + 0.5
+            await until(lambda: sum(t > settled for t, _, _ in readiness) >= 4, within=10)
         except TimeoutError:
             pass
-        await asyncio.sleep(2)
         await stream.stop()
         stop.set()
         await poller
