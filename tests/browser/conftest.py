@@ -111,15 +111,29 @@ def demo_database(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return path, json.loads(seeder.cli("demo"))["token"]
 
 
-@pytest.fixture
-def demo_server(demo_database: tuple[Path, str], tmp_path: Path) -> Iterator[DemoServer]:
+def _serve(demo_database: tuple[Path, str], folder: Path) -> Iterator[DemoServer]:
     """A server of its own on a copy of the demo database (seeding once saves ~4 s a test).
     The same database and port are kept across process.stop() / process.start()."""
     template, token = demo_database
     for sidecar in ("", "-wal", "-shm"):  # whatever SQLite left beside the file
         if (source := Path(f"{template}{sidecar}")).exists():
-            shutil.copyfile(source, tmp_path / f"board.sqlite3{sidecar}")
-    process = ServerProcess(tmp_path, DATABASE_URL=f"sqlite://{tmp_path / 'board.sqlite3'}")
+            shutil.copyfile(source, folder / f"board.sqlite3{sidecar}")
+    process = ServerProcess(folder, DATABASE_URL=f"sqlite://{folder / 'board.sqlite3'}")
     process.start()
     yield DemoServer(process, token)
     process.stop()
+
+
+@pytest.fixture
+def demo_server(demo_database: tuple[Path, str], tmp_path: Path) -> Iterator[DemoServer]:
+    """A demo server for this test alone: for tests that change the board or stop the server."""
+    yield from _serve(demo_database, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def shared_demo_server(
+    demo_database: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DemoServer]:
+    """One demo server for the tests of a module that only read what they did not change
+    themselves (a server start is ~2 s of CPU)."""
+    yield from _serve(demo_database, tmp_path_factory.mktemp("shared-demo"))

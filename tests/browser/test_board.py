@@ -186,10 +186,10 @@ def test_the_page_resumes_from_its_cursor_after_a_server_restart(
 
 
 def test_sign_in_remembers_the_token_sign_out_forgets_it_and_a_bad_one_is_refused(
-    demo_server: DemoServer, new_session: Callable[[], Session]
+    shared_demo_server: DemoServer, new_session: Callable[[], Session]
 ) -> None:
     session = new_session()
-    page = open_board(session, demo_server)
+    page = open_board(session, shared_demo_server)
     page.reload()  # the token is remembered: straight to the board
     expect(page.locator(".card").first).to_be_visible()
     expect(page.get_by_label("API token")).to_be_hidden()
@@ -244,18 +244,21 @@ def test_a_refused_move_is_shown_and_the_board_reloaded(
 
 
 def test_the_page_needs_nothing_beyond_loopback(
-    demo_server: DemoServer, new_session: Callable[[], Session]
+    shared_demo_server: DemoServer, new_session: Callable[[], Session]
 ) -> None:
     session = new_session()
     requested: list[str] = []
     session.page.on("request", lambda request: requested.append(request.url))
-    page = open_board(session, demo_server)
+    page = open_board(session, shared_demo_server)
     expect(page.locator(".card")).to_have_count(
-        sum(len(cards) for cards in Api(demo_server.process, demo_server.token).board().values())
+        sum(
+            len(cards)
+            for cards in Api(shared_demo_server.process, shared_demo_server.token).board().values()
+        )
     )
 
     assert session.offsite == [] and session.console_errors == []
-    assert requested and all(url.startswith(demo_server.url + "/") for url in requested)
+    assert requested and all(url.startswith(shared_demo_server.url + "/") for url in requested)
     # and it could not: the page's policy allows only its own origin
-    policy = httpx.get(f"{demo_server.url}/board").headers["content-security-policy"]
+    policy = httpx.get(f"{shared_demo_server.url}/board").headers["content-security-policy"]
     assert "default-src 'none'" in policy and "script-src 'self';" in policy

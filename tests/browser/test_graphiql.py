@@ -35,15 +35,15 @@ def expect_schema_loaded(page: Page) -> None:
 
 
 def test_sign_in_loads_the_schema_and_runs_a_query_offline(
-    demo_server: DemoServer, new_session: Callable[[], Session]
+    shared_demo_server: DemoServer, new_session: Callable[[], Session]
 ) -> None:
     session = new_session()
     page = session.page
-    page.goto(f"{demo_server.url}/graphql")
+    page.goto(f"{shared_demo_server.url}/graphql")
     expect(page.get_by_text("python server.py demo")).to_be_visible()  # the hint
     expect(page.locator(".graphiql-container")).to_have_count(0)  # nothing fails unsigned
 
-    sign_in(page, demo_server.token)
+    sign_in(page, shared_demo_server.token)
     expect(page.get_by_text("Signed in as owner@demo.test (OWNER)")).to_be_visible()
     expect_schema_loaded(page)
     page.get_by_label("Execute query (Ctrl-Enter)").click()
@@ -75,16 +75,16 @@ MOVE = """mutation($job: ID!, $stage: ID!) { moveJob(input: {jobId: $job, stageI
 
 
 def test_subscriptions_send_the_token_in_connection_init(
-    demo_server: DemoServer, new_session: Callable[[], Session]
+    shared_demo_server: DemoServer, new_session: Callable[[], Session]
 ) -> None:
-    pipeline = call(demo_server, PIPELINE)["pipelines"]["edges"][0]["node"]
+    pipeline = call(shared_demo_server, PIPELINE)["pipelines"]["edges"][0]["node"]
     stages = [stage["id"] for stage in pipeline["stages"]]
     start = next(i for i, s in enumerate(pipeline["stages"]) if s["jobs"]["edges"])
     job = pipeline["stages"][start]["jobs"]["edges"][0]["node"]["id"]
     session = new_session()
     page = session.page
-    page.goto(f"{demo_server.url}/graphql")
-    sign_in(page, demo_server.token)
+    page.goto(f"{shared_demo_server.url}/graphql")
+    sign_in(page, shared_demo_server.token)
     expect(page.locator(".graphiql-query-editor .CodeMirror")).to_be_visible()
 
     page.get_by_label("Add tab").click()
@@ -103,7 +103,7 @@ def test_subscriptions_send_the_token_in_connection_init(
     # Moves until one is seen: the first may commit before the server has the subscription.
     for attempt in range(5):
         stage = stages[(start + 1 + attempt) % len(stages)]
-        assert call(demo_server, MOVE, job=job, stage=stage)["moveJob"]["errors"] == []
+        assert call(shared_demo_server, MOVE, job=job, stage=stage)["moveJob"]["errors"] == []
         try:
             expect(result).to_contain_text('"type": "JOB_MOVED"', timeout=3000)
             break
@@ -115,12 +115,12 @@ def test_subscriptions_send_the_token_in_connection_init(
 
 
 def test_an_asset_that_fails_locally_comes_from_the_cdn(
-    demo_server: DemoServer, new_session: Callable[[], Session]
+    shared_demo_server: DemoServer, new_session: Callable[[], Session]
 ) -> None:
     session = new_session()
     page = session.page
     page.route("**/static/graphiql/react.production.min.js", lambda route: route.abort())
-    page.goto(f"{demo_server.url}/graphql")
+    page.goto(f"{shared_demo_server.url}/graphql")
     # Offline here, so the CDN's copy fails too, and the page says so.
     expect(page.get_by_text("GraphiQL could not start")).to_be_visible()
     assert session.offsite == ["https://unpkg.com/react@18.2.0/umd/react.production.min.js"]
