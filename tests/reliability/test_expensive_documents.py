@@ -40,9 +40,13 @@ from tests.reliability.infra import LONG, bearer, unavailable
 from tests.servers import ROOT, ServerProcess
 
 FLOODERS = 8  # concurrent clients of the flooding firm
-SECONDS = 30 if LONG else 10
+# 8 s: a loaded machine answers ~2 of these documents per flooding client (asserted: more
+# than one request per client)
+SECONDS = 30 if LONG else 8
 VICTIM = "{ viewer { id name } }"
-INTERVAL = 0.05  # s between two requests of the other firm
+# s between two requests of the other firm: 175 samples under the flood, as many as 10 s at
+# 0.05 s gave (its p99 is not simply the slowest one)
+INTERVAL = 0.05 if LONG else 0.04
 JOBS = 100  # in the flooding firm's first stage: every page of `first: 100` is full
 
 # Everything a board shows, one page of 100 jobs per stage; viewer makes it uncacheable.
@@ -197,19 +201,28 @@ def figures(label: str, took: list[float]) -> str:
     )
 
 
-@pytest.mark.parametrize("kind", ["introspection", "board"])
-async def test_another_firm_stays_responsive_while_one_floods_expensive_documents(
+# Introspection never reaches the database: one backend (SQLite, where a busy loop also
+# delays the database thread) is enough for it; board reads run on both.
+@pytest.mark.parametrize("target", ["sqlite"], indirect=True)
+async def test_another_firm_stays_responsive_while_one_floods_introspections(
     target: Target,
-    kind: str,
 ) -> None:
-    if kind == "introspection":
-        document = {"query": introspections(MAX_INTROSPECTION_ROOT_FIELDS, vary=True)}
-        expense = cost(introspections(MAX_INTROSPECTION_ROOT_FIELDS))
-    else:
-        document = {"query": HEAVY_BOARD, "variables": {"n": 100}}
-        expense = cost(HEAVY_BOARD, n=100)
-        assert MAX_COST * 0.9 < expense <= MAX_COST  # as expensive as a request may be
+    document = {"query": introspections(MAX_INTROSPECTION_ROOT_FIELDS, vary=True)}
+    await _flooded(
+        target, "introspection", document, cost(introspections(MAX_INTROSPECTION_ROOT_FIELDS))
+    )
 
+
+async def test_another_firm_stays_responsive_while_one_floods_board_reads(
+    target: Target,
+) -> None:
+    document = {"query": HEAVY_BOARD, "variables": {"n": 100}}
+    expense = cost(HEAVY_BOARD, n=100)
+    assert MAX_COST * 0.9 < expense <= MAX_COST  # as expensive as a request may be
+    await _flooded(target, "board", document, expense)
+
+
+async def _flooded(target: Target, kind: str, document: dict[str, Any], expense: int) -> None:
     quiet = await victim_latencies(target, 3)
     tally, loaded = await asyncio.gather(
         flood(target, [document]), victim_latencies(target, SECONDS - 1)
