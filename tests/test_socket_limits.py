@@ -10,7 +10,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,9 +32,15 @@ CREATE_TOKEN = """mutation { createApiToken(input: {name: "second", scopes: [REA
   secret errors { code } } }"""
 
 
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    running = ServerProcess(tmp_path, DATABASE_URL=database_url, **LIMITS).start()
+# The limits are counted in the server's memory whatever the database: one backend does.
+ONE_BACKEND = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the module: every test counts against firms (and tokens) of its own."""
+    log_dir = tmp_path_factory.mktemp("socket-limits")
+    running = ServerProcess(log_dir, DATABASE_URL=database_url, **LIMITS).start()
     yield running
     running.stop()
 
@@ -97,6 +102,7 @@ def codes(message: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.slow
+@ONE_BACKEND
 async def test_sockets_over_the_token_and_firm_limits_are_refused_4429(
     server: ServerProcess,
 ) -> None:
@@ -127,6 +133,7 @@ async def test_sockets_over_the_token_and_firm_limits_are_refused_4429(
 
 
 @pytest.mark.slow
+@ONE_BACKEND
 async def test_the_legacy_protocol_is_refused_the_same_way(server: ServerProcess) -> None:
     acme = firm(server)
     held = [await connected(server, acme.token) for _ in range(3)]
@@ -140,6 +147,7 @@ async def test_the_legacy_protocol_is_refused_the_same_way(server: ServerProcess
 
 
 @pytest.mark.slow
+@ONE_BACKEND
 async def test_subscription_starts_over_the_token_and_firm_rates_get_an_error(
     server: ServerProcess,
 ) -> None:
@@ -173,6 +181,7 @@ async def test_subscription_starts_over_the_token_and_firm_rates_get_an_error(
 
 
 @pytest.mark.slow
+@ONE_BACKEND
 async def test_a_legacy_subscription_start_over_the_rate_gets_an_error(
     server: ServerProcess,
 ) -> None:
@@ -205,6 +214,7 @@ async def test_a_legacy_subscription_start_over_the_rate_gets_an_error(
 
 
 @pytest.mark.slow
+@ONE_BACKEND
 async def test_a_socket_sending_too_many_messages_is_closed_4429(server: ServerProcess) -> None:
     """Any message costs the event loop, answered or not: 200 per 10 s, then the socket goes."""
     acme = firm(server)
