@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,9 +17,10 @@ BOARD = """query($p: ID!) { pipeline(id: $p) { eventCursor stages { id
   jobs(first: 10) { edges { node { id version } } } } } }"""
 
 
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path, DATABASE_URL=database_url).start()
+@pytest.fixture(scope="module")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server per backend for the module: each test makes boards of its own."""
+    server = ServerProcess(tmp_path_factory.mktemp("cursor"), DATABASE_URL=database_url).start()
     yield server
     server.stop()
 
