@@ -23,18 +23,17 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import uvicorn
 from tortoise.exceptions import BaseORMException
 
 import settings as settings_module
-from mail import transport as mail_transport
 from models import Permission
 from models.db import close_database, open_database
-from web import workers as background
-from web.protocol import GuardedHttpProtocol
 from workflow.errors import DomainError, invalid
 from workflow.firms import IssuedToken, NewFirm, create_firm, issue_recovery_token
 from workflow.global_ids import decode_id, global_id
+
+# uvicorn, the web app and the background workers are imported by the commands that serve or
+# work: the one-shot commands (create-firm, issue-token, migrate) start ~0.3 s sooner without.
 
 
 def _firm_json(new: NewFirm) -> str:
@@ -135,6 +134,8 @@ def startup_lines(config: settings_module.Settings, workers: int, runner: bool) 
 def mail_line(config: settings_module.Settings, sent_by: str) -> str:
     """Where emails go (an SMTP server's host and port, never its password; or the folder of
     .eml files), from whom, and which processes send them."""
+    from mail import transport as mail_transport
+
     return f"mail: {mail_transport.describe(config)}, from {config.mail_from}, sent by {sent_by}"
 
 
@@ -162,6 +163,8 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 def log_config() -> dict[str, Any]:
     """uvicorn's logging plus ours: uvicorn applies it in every serving process it spawns
     (--workers), where the basicConfig of this one does not reach."""
+    import uvicorn
+
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     config["formatters"]["workflow"] = {"format": LOG_FORMAT}
     config["handlers"]["workflow"] = {
@@ -175,6 +178,10 @@ def log_config() -> dict[str, Any]:
 
 
 def serve(config: settings_module.Settings, workers: int, runner: bool) -> None:
+    import uvicorn
+
+    from web.protocol import GuardedHttpProtocol
+
     # Migrate once here, so several workers never race to apply the same migration.
     asyncio.run(_migrate(config))
     for line in startup_lines(config, workers, runner):
@@ -216,6 +223,8 @@ async def work_forever(config: settings_module.Settings) -> None:
     polling, until SIGTERM or SIGINT. Stopping cancels what is in flight: a run's transaction
     rolls back (another worker runs it), a webhook's or an email's attempt leaves its lease to
     expire (it is sent again)."""
+    from web import workers as background
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
