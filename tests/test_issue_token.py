@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,9 +18,11 @@ from tests.servers import ServerProcess
 pytestmark = pytest.mark.slow  # every test here starts server processes
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path, DATABASE_URL=f"sqlite://{tmp_path / 'db.sqlite3'}").start()
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the module: each test's users have emails (and firms names) of its own."""
+    folder = tmp_path_factory.mktemp("issue-token")
+    process = ServerProcess(folder, DATABASE_URL=f"sqlite://{folder / 'db.sqlite3'}").start()
     yield process
     process.stop()
 
@@ -79,18 +80,18 @@ def create_firm(server: ServerProcess, name: str, email: str) -> dict[str, str]:
 
 
 def test_issue_token_lets_a_locked_out_owner_back_in(server: ServerProcess) -> None:
-    owner = create_firm(server, "Acme CPA", "owner@acme.test")
+    owner = create_firm(server, "Locked CPA", "owner@locked.test")
     for token in data(server, owner["token"], "{ apiTokens { id } }")["apiTokens"]:
         assert data(server, owner["token"], REVOKE, id=token["id"])["revokeApiToken"] == {
             "errors": []
         }
     assert call(server, owner["token"], VIEWER).status_code == 401  # locked out
 
-    recovered = issued(server, "--email", "Owner@Acme.test")
+    recovered = issued(server, "--email", "Owner@Locked.test")
     assert (recovered["firm_id"], recovered["user_id"]) == (owner["firm_id"], owner["user_id"])
     assert data(server, recovered["token"], VIEWER)["viewer"] == {
         "id": owner["user_id"],
-        "email": "owner@acme.test",
+        "email": "owner@locked.test",
         "role": "OWNER",
     }
     assert data(server, recovered["token"], NEW_PIPELINE)["createPipeline"]["errors"] == []
@@ -101,20 +102,20 @@ def test_issue_token_lets_a_locked_out_owner_back_in(server: ServerProcess) -> N
 
 
 def test_issue_token_with_a_name_and_scopes(server: ServerProcess) -> None:
-    owner = create_firm(server, "Acme CPA", "owner@acme.test")
-    reader = issued(server, "--email", "owner@acme.test", "--name", "auditor", "--scopes", "READ")
+    owner = create_firm(server, "Scoped CPA", "owner@scoped.test")
+    reader = issued(server, "--email", "owner@scoped.test", "--name", "auditor", "--scopes", "READ")
     assert data(server, reader["token"], VIEWER)["viewer"]["role"] == "OWNER"
     assert codes(server, reader["token"], NEW_CLIENT) == ["FORBIDDEN"]
     listed = data(server, owner["token"], "{ apiTokens { name scopes } }")["apiTokens"]
     assert {"name": "auditor", "scopes": ["READ"]} in listed
 
-    staff = data(server, owner["token"], INVITE, email="sam@acme.test", role="STAFF")
+    staff = data(server, owner["token"], INVITE, email="sam@scoped.test", role="STAFF")
     assert staff["inviteUser"]["errors"] == []
-    for_staff = issued(server, "--email", "sam@acme.test")  # the role's scopes by default
+    for_staff = issued(server, "--email", "sam@scoped.test")  # the role's scopes by default
     assert data(server, for_staff["token"], NEW_CLIENT)["createClient"]["errors"] == []
     assert codes(server, for_staff["token"], NEW_PIPELINE) == ["FORBIDDEN"]
-    assert "STAFF" in refusal(server, "--email", "sam@acme.test", "--scopes", "READ,ADMIN")
-    assert "PAINT" in refusal(server, "--email", "sam@acme.test", "--scopes", "READ,PAINT")
+    assert "STAFF" in refusal(server, "--email", "sam@scoped.test", "--scopes", "READ,ADMIN")
+    assert "PAINT" in refusal(server, "--email", "sam@scoped.test", "--scopes", "READ,PAINT")
 
 
 def test_issue_token_refuses_unknown_inactive_and_ambiguous_users(
