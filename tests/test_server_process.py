@@ -18,9 +18,10 @@ from tests.servers import ROOT, ServerProcess
 pytestmark = pytest.mark.slow  # every test here starts server processes
 
 
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path, DATABASE_URL=database_url).start()
+@pytest.fixture(scope="module")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server per backend for the module: each test works in a firm of its own."""
+    process = ServerProcess(tmp_path_factory.mktemp("server"), DATABASE_URL=database_url).start()
     yield process
     process.stop()
 
