@@ -156,6 +156,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the schema: one backend
 def test_a_server_process_answers_the_full_introspection_query(server: ServerProcess) -> None:
     owner = json.loads(server.cli("create-firm", "Intro CPA", "--owner-email", "o@intro.test"))
     response = httpx.post(
