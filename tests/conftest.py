@@ -24,7 +24,13 @@ from tortoise.exceptions import ConfigurationError
 
 from models import keys, writes
 from models.db import close_database, is_postgres, open_database
-from tests.databases import ADMIN_URL, create_database, drop_database, sqlite_folder
+from tests.databases import (
+    ADMIN_URL,
+    copy_migrated_sqlite,
+    create_migrated_database,
+    drop_database,
+    sqlite_folder,
+)
 from tests.servers import Stack
 from web.app import create_app
 from web.middleware import RequestLog
@@ -114,6 +120,11 @@ RESTART_SEQUENCES = (
 )
 
 
+async def _migrate(url: str) -> None:
+    await open_database(url, secret_key=TEST_SECRET_KEY)
+    await close_database()
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 async def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -121,20 +132,19 @@ async def database_url(
     """A migrated, empty database of each backend, for the whole session."""
     if request.param == "sqlite":
         with sqlite_folder(tmp_path_factory.getbasetemp()) as folder:
+            await copy_migrated_sqlite(folder / "test.sqlite3", _migrate)
             url = f"sqlite://{folder / 'test.sqlite3'}"
-            await open_database(url, secret_key=TEST_SECRET_KEY)
-            await close_database()
+            await _migrate(url)  # whatever the template lacks (nothing, as a rule)
             yield url
             await _close_kept()
         return
     try:
-        url = await create_database("test")
+        url = await create_migrated_database("test", _migrate)
     except (OSError, asyncpg.PostgresError) as error:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required under CI=true and unreachable: {error}")
         pytest.skip(f"PostgreSQL unreachable at {ADMIN_URL}: {error}")
-    await open_database(url, secret_key=TEST_SECRET_KEY)
-    await close_database()
+    await _migrate(url)  # whatever the template lacks (nothing, as a rule)
     yield url
     await _close_kept()
     await drop_database(url)

@@ -10,13 +10,15 @@ theirs: a database in use by a live process is never dropped.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import re
 import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -157,3 +159,71 @@ def sqlite_folder(fallback: Path) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# Migrated once, copied for each session: every xdist worker of every run would otherwise apply
+# all the migrations to a fresh database of each backend (~6 s of CPU each). A template is named
+# after the migrations it holds, so a new migration makes a new one; opening the copy still
+# applies whatever is pending.
+MIGRATIONS = Path(__file__).resolve().parent.parent / "models" / "migrations"
+TEMPLATE_LOCK = 0x77665F73  # the advisory lock held while a template is made or copied
+
+
+def schema_version() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(MIGRATIONS.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:8]
+
+
+async def create_migrated_database(
+    kind: str, migrate: Callable[[str], Awaitable[None]], admin_url: str = ADMIN_URL
+) -> str:
+    """A new database holding the schema (`migrate(url)` makes it, once per version, in a
+    template database `wf_schema_<version>`); its postgres:// URL."""
+    url = await create_database(kind, admin_url)  # sweeps first, and makes the name
+    name = url.rpartition("/")[2]
+    template = f"wf_schema_{schema_version()}"
+    admin = await asyncpg.connect(asyncpg_url(admin_url))
+    try:
+        await admin.execute("SELECT pg_advisory_lock($1)", TEMPLATE_LOCK)
+        made = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", template)
+        if not made:
+            await admin.execute(f'CREATE DATABASE "{template}"')
+            try:
+                await migrate(beside(admin_url, template))
+            except BaseException:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+                raise
+        await admin.execute(f'DROP DATABASE "{name}"')
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        await admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+    finally:
+        await admin.close()  # and with it the advisory lock
+    return url
+
+
+async def copy_migrated_sqlite(path: Path, migrate: Callable[[str], Awaitable[None]]) -> None:
+    """A SQLite database at `path` holding the schema, copied from a template in /dev/shm
+    (made by `migrate(url)` once per version); migrated in place where there is no /dev/shm."""
+    if not _shm_writable():
+        await migrate(f"sqlite://{path}")
+        return
+    template = SHM / f"wf-schema-{schema_version()}.sqlite3"
+    with (SHM / "wf-schema.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one process makes it; the others wait, then copy
+        if not template.exists():
+            _remove_templates()  # of other versions
+            making = SHM / f"wf-schema-new-{os.getpid()}.sqlite3"
+            await migrate(f"sqlite://{making}")  # closed again: nothing left in a -wal file
+            making.rename(template)
+        shutil.copyfile(template, path)
+
+
+def _shm_writable() -> bool:
+    return SHM.is_dir() and os.access(SHM, os.W_OK)
+
+
+def _remove_templates() -> None:
+    for old in SHM.glob("wf-schema-*.sqlite3*"):
+        old.unlink(missing_ok=True)
