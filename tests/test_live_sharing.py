@@ -65,6 +65,8 @@ async def test_watchers_of_one_board_share_each_distinct_execution(
                 )
             )
             sockets.append(ws)
+        # the server makes the feed when it starts the first subscription, maybe after the sends
+        await until(lambda: len(app.state.hub.feeds) > 0)
         feed = next(iter(app.state.hub.feeds.values()))
         await until(lambda: len(feed.subscribers) == 5)
         sql_statements.statements.clear()
