@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import asyncpg
 import orjson
 
+from bench import peer
 from bench.http import GraphQL
 from bench.infra import PeakMemory
 from bench.moves import MOVE
@@ -98,36 +102,6 @@ def shape(rows: list[asyncpg.Record]) -> dict[str, Any]:
     return {"pipeline": {"stages": list(stages.values())}}
 
 
-async def floor(suite: Suite, clients: int, requests: int) -> Row:
-    """The floor with as many concurrent connections as the clients it is compared to."""
-    pg = await asyncpg.create_pool(
-        asyncpg_url(suite.database_url), min_size=clients, max_size=clients
-    )
-    latencies: list[float] = []
-
-    async def client(count: int) -> None:
-        async with pg.acquire() as connection:
-            for n in range(count + 1):
-                started = time.perf_counter()
-                rows = await connection.fetch(FLOOR_SQL, suite.firm.pipeline_id, PER_STAGE)
-                orjson.dumps(shape(rows))
-                if n:  # warm-up: plan cache, buffers
-                    latencies.append((time.perf_counter() - started) * 1000)
-
-    try:
-        started = time.perf_counter()
-        await asyncio.gather(*(client(requests // clients) for _ in range(clients)))
-        seconds = time.perf_counter() - started
-    finally:
-        await pg.close()
-    return Row(
-        f"floor: board by 1 SQL statement + orjson, {clients} conn.",
-        latencies,
-        throughput=per_second(len(latencies), seconds),
-        sql="1",
-    )
-
-
 def check(data: dict[str, Any], suite: Suite) -> None:
     stages = data["pipeline"]["stages"]
     expected = min(PER_STAGE, suite.firm.job_count // len(stages))
@@ -149,22 +123,6 @@ async def load(url: str, suite: Suite, clients: int, requests: int) -> tuple[lis
     started = time.perf_counter()
     await asyncio.gather(*(client(requests // clients) for _ in range(clients)))
     return latencies, time.perf_counter() - started
-
-
-async def load_after_changes(url: str, suite: Suite, requests: int) -> list[float]:
-    """Latencies of board loads that each follow a move on the board."""
-    stage = suite.firm.stage_ids[0]
-    card, *anchors = suite.firm.jobs_by_stage[stage][:3]
-    latencies: list[float] = []
-    async with GraphQL(url, suite.firm.token) as http:
-        for n in range(requests):
-            await http.timed(
-                MOVE, j=gid("Job", card), s=gid("Stage", stage), a=gid("Job", anchors[n % 2])
-            )
-            elapsed, data = await http.timed(BOARD, p=suite.pipeline)
-            check(data, suite)
-            latencies.append(elapsed)
-    return latencies
 
 
 @dataclass
@@ -191,36 +149,227 @@ async def count(suite: Suite) -> Counts:
         return Counts(cached, executed)
 
 
+async def floor_load(connection: asyncpg.Connection, suite: Suite) -> tuple[float, dict[str, Any]]:
+    """One floor load on `connection`: (milliseconds, the shaped board)."""
+    started = time.perf_counter()
+    rows = await connection.fetch(FLOOR_SQL, suite.firm.pipeline_id, PER_STAGE)
+    data = shape(rows)
+    orjson.dumps(data)
+    return (time.perf_counter() - started) * 1000, data
+
+
+Load = Callable[[], Awaitable[tuple[float, dict[str, Any]]]]
+Ids = list[tuple[int, list[str]]]
+
+
+def ids_of(side: str, data: dict[str, Any]) -> Ids:
+    if side == FLOOR:
+        return peer.floor_ids(data)
+    return peer.board_ids(data, side == PEER)
+
+
+FLOOR, OURS, PEER = "floor", "ours", "peer"
+
+
+@dataclass
+class Sides:
+    """The boards timed side by side, round after round, in a rotating order (so that none is
+    always first after the change): the floor, our server and, if it runs, the peer. A peer
+    whose board is not ours is dropped from the rounds with the difference in `mismatch`."""
+
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    mismatch: str = ""
+
+    def order(self, loads: dict[str, Any], round_: int) -> list[str]:
+        names = list(loads)
+        shift = round_ % len(names)
+        return names[shift:] + names[:shift]
+
+    def agree(self, answers: dict[str, Ids], loads: dict[str, Any]) -> None:
+        """Ours must be the floor's board, the peer's ours (else the peer is dropped)."""
+        peer.same_board(answers[FLOOR], answers[OURS], "our server against the floor")
+        if PEER in answers:
+            try:
+                peer.same_board(answers[OURS], answers[PEER], peer.NAME)
+            except peer.Mismatch as error:
+                self.mismatch = str(error)
+                loads.pop(PEER, None)
+                self.latencies.pop(PEER, None)
+
+    def row(self, side: str, label: str, clients: int, **extra: Any) -> Row:
+        latencies = self.latencies.get(side, [])
+        seconds = self.seconds.get(side, 0.0)
+        rate = len(latencies) / seconds if clients > 1 and seconds else None
+        return Row(
+            label,
+            latencies,
+            throughput=per_second(len(latencies), seconds) if rate else "-",
+            rate=rate,
+            **extra,
+        )
+
+
+async def after_changes(
+    suite: Suite, ours_url: str, served: peer.PeerServer | None, rounds: int
+) -> Sides:
+    """1 client: each round a move on the board (a card reordered in its stage, not timed),
+    then one load of each side, every answer checked against the others."""
+    stage = suite.firm.stage_ids[0]
+    card, *anchors = suite.firm.jobs_by_stage[stage][:3]
+    sides = Sides({FLOOR: [], OURS: []})
+    async with AsyncExitStack() as stack:
+        pg = await asyncpg.connect(asyncpg_url(suite.database_url))
+        stack.push_async_callback(pg.close)
+        ours = await stack.enter_async_context(GraphQL(ours_url, suite.firm.token))
+        loads: dict[str, Load] = {
+            FLOOR: lambda: floor_load(pg, suite),
+            OURS: lambda: ours.timed(BOARD, p=suite.pipeline),
+        }
+        if served is not None:
+            theirs = await stack.enter_async_context(GraphQL(served.url, served.token))
+            loads[PEER] = lambda: theirs.timed(peer.BOARD, p=suite.firm.pipeline_id)
+            sides.latencies[PEER] = []
+        for n in range(rounds + 1):  # round 0: warm-up
+            await ours.timed(
+                MOVE, j=gid("Job", card), s=gid("Stage", stage), a=gid("Job", anchors[n % 2])
+            )
+            answers = {}
+            for side in sides.order(loads, n):
+                elapsed, data = await loads[side]()
+                answers[side] = ids_of(side, data)
+                if n:
+                    sides.latencies[side].append(elapsed)
+            sides.agree(answers, loads)
+    return sides
+
+
+async def after_changes_concurrent(
+    suite: Suite, ours_url: str, served: peer.PeerServer | None, clients: int, rounds: int
+) -> Sides:
+    """`clients` at once: each round, each side in turn gets `clients` concurrent clients that
+    each make LOADS_PER_CLIENT loads, every load after a change to the firm (the catalog
+    version bumped on the client's own connection, not timed, for every side alike: our
+    server's result cache misses, while at most the loads that coincide share one execution).
+    Throughput: the side's loads over the wall time of its batches."""
+    sides = Sides({FLOOR: [], OURS: []}, {FLOOR: 0.0, OURS: 0.0})
+    url = asyncpg_url(suite.database_url)
+    async with AsyncExitStack() as stack:
+
+        async def connection() -> asyncpg.Connection:
+            connected = await asyncpg.connect(url)
+            stack.push_async_callback(connected.close)
+            return connected
+
+        async def http(base: str, token: str) -> GraphQL:
+            return await stack.enter_async_context(GraphQL(base, token))
+
+        bumps = [await connection() for _ in range(clients)]
+        floors = [await connection() for _ in range(clients)]
+        ours = [await http(ours_url, suite.firm.token) for _ in range(clients)]
+        loads: dict[str, list[Load]] = {
+            FLOOR: [partial(floor_load, c, suite) for c in floors],
+            OURS: [partial(h.timed, BOARD, p=suite.pipeline) for h in ours],
+        }
+        if served is not None:
+            theirs = [await http(served.url, served.token) for _ in range(clients)]
+            loads[PEER] = [partial(h.timed, peer.BOARD, p=suite.firm.pipeline_id) for h in theirs]
+            sides.latencies[PEER], sides.seconds[PEER] = [], 0.0
+        firm = suite.firm.firm_id
+
+        async def batch(side: str, timed: bool) -> list[Ids]:
+            answers: list[Ids] = []
+
+            async def client(n: int) -> None:
+                for _ in range(LOADS_PER_CLIENT):
+                    await bumps[n].execute(BUMP, firm)
+                    elapsed, data = await loads[side][n]()
+                    answers.append(ids_of(side, data))
+                    if timed:
+                        sides.latencies[side].append(elapsed)
+
+            started = time.perf_counter()
+            await asyncio.gather(*(client(n) for n in range(clients)))
+            if timed:
+                sides.seconds[side] += time.perf_counter() - started
+            return answers
+
+        reference: Ids | None = None
+        for n in range(rounds + 1):  # round 0: warm-up (pools grow to `clients` connections)
+            for side in sides.order(loads, n):
+                for answer in await batch(side, timed=n > 0):
+                    reference = reference or answer
+                    if side == PEER:
+                        sides.agree({FLOOR: reference, OURS: reference, PEER: answer}, loads)
+                    else:
+                        peer.same_board(reference, answer, f"{side} at {clients} clients")
+                if side not in loads:  # the peer, dropped
+                    break
+    return sides
+
+
+LOADS_PER_CLIENT = 2
+BUMP = "UPDATE firm SET catalog_version = catalog_version + 1 WHERE id = $1"
+
+
 async def run(suite: Suite) -> list[Row]:
     requests = suite.plan.board_requests
     sql = await count(suite)
-    floors = {clients: await floor(suite, clients, requests) for clients in CLIENTS}
-    rows = list(floors.values())
-    async with suite.servers(1, "board") as [server], PeakMemory([server.pid]) as memory:
+    skipped: Row | None = None
+    async with AsyncExitStack() as stack:
+        [server] = await stack.enter_async_context(suite.servers(1, "board"))
+        memory = await stack.enter_async_context(PeakMemory([server.pid]))
+        served: peer.PeerServer | None = None
+        try:
+            served = await stack.enter_async_context(
+                peer.started(suite.database_url, suite.firm.firm_id, suite.log_dir)
+            )
+        except peer.Unavailable as error:
+            skipped = Row(f"peer ({peer.NAME}) skipped: {error}")
+        peer_memory = await stack.enter_async_context(PeakMemory([served.pid] if served else []))
         await load(server.url, suite, 1, 3)  # warm-up: a process's first requests load more
-        for clients in CLIENTS:
-            latencies, seconds = await load(server.url, suite, clients, requests)
-            rows.append(
-                Row(
-                    f"board load, {clients} client{'s' * (clients > 1)}",
-                    latencies,
-                    throughput=per_second(len(latencies), seconds),
-                    sql=str(sql.cached),
-                    floor=floors[clients],
-                )
-            )
-        latencies = await load_after_changes(server.url, suite, requests)
-        rows.append(
-            Row(
-                "board load after a change, 1 client",
-                latencies,
-                sql=str(sql.executed),
-                floor=floors[1],
-            )
+        changed = [
+            await after_changes(suite, server.url, served, requests),
+            await after_changes_concurrent(
+                suite, server.url, served, CLIENTS[1], max(2, requests // CLIENTS[1])
+            ),
+        ]
+        cached = [await load(server.url, suite, clients, requests) for clients in CLIENTS]
+    floors, peers, ours = [], [], []
+    for clients, sides in zip(CLIENTS, changed, strict=True):
+        plural = "s" * (clients > 1)
+        floor = sides.row(
+            FLOOR, f"floor: board by 1 SQL statement + orjson, {clients} conn.", clients
         )
-    for row in rows[len(floors) :]:
-        row.peak_rss_mb = memory.peak_mb
-    return rows
+        floor.sql = "1"
+        floors.append(floor)
+        theirs = None
+        if served is not None:
+            theirs = sides.row(
+                PEER, f"peer: {peer.NAME}, after a change, {clients} client{plural}", clients
+            )
+            theirs.floor, theirs.peak_rss_mb = floor, peer_memory.peak_mb
+            if sides.mismatch:
+                theirs.notes = f"FAILED: not our board: {sides.mismatch}"
+            peers.append(theirs)
+        mine = sides.row(OURS, f"board load after a change, {clients} client{plural}", clients)
+        mine.sql, mine.floor, mine.peak_rss_mb = str(sql.executed), floor, memory.peak_mb
+        mine.peer = theirs if theirs is not None and theirs.latencies else None
+        ours.append(mine)
+    loads = []
+    for n, (clients, (latencies, seconds)) in enumerate(zip(CLIENTS, cached, strict=True)):
+        row = Row(
+            f"board load, {clients} client{'s' * (clients > 1)}",
+            latencies,
+            throughput=per_second(len(latencies), seconds),
+            rate=len(latencies) / seconds if clients > 1 else None,
+            sql=str(sql.cached),
+            peak_rss_mb=memory.peak_mb,
+            floor=floors[n],
+        )
+        row.peer = ours[n].peer
+        loads.append(row)
+    return [*floors, *loads, *([skipped] if skipped else peers), *ours]
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ class Row:
     peak_rss_mb: float | None = None
     floor: Row | None = field(default=None, repr=False)
     notes: str = ""
+    peer: Row | None = field(default=None, repr=False)  # the peer's row (bench.peer)
+    rate: float | None = None  # requests per second, for the throughput ratio to the peer
 
     @property
     def p50(self) -> float | None:
@@ -42,6 +44,16 @@ class Row:
         if self.floor is None or not self.p50 or not self.floor.p50:
             return "-"
         return f"{self.p50 / self.floor.p50:.1f}x"
+
+    @property
+    def peer_ratio(self) -> str:
+        """p50 over the peer's p50; with throughputs, ours over the peer's beside it."""
+        if self.peer is None or not self.p50 or not self.peer.p50:
+            return "-"
+        text = f"{self.p50 / self.peer.p50:.2f}x"
+        if self.rate and self.peer.rate:
+            text += f" (req/s {self.rate / self.peer.rate:.2f}x)"
+        return text
 
 
 def ms(value: float | None) -> str:
@@ -68,6 +80,7 @@ HEADERS = (
     "SQL/req",
     "peak RSS",
     "vs floor",
+    "vs peer",
     "notes",
 )
 
@@ -83,6 +96,7 @@ def cells(row: Row) -> tuple[str, ...]:
         row.sql,
         rss,
         row.ratio,
+        row.peer_ratio,
         row.notes,
     )
 
