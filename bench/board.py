@@ -1,11 +1,16 @@
 """Scenario 1, board load: one pipeline, all its stages, the first 50 jobs of each with their
 client, assignees and tasks, over HTTP from a server process; one client, then 10 at once.
 Identical loads between two changes are answered from the server's result cache
-(schema/result_cache.py); "after a change" times loads that each follow a move on the board
-(a card reordered in its stage, not timed), so that every one executes the query.
+(schema/result_cache.py); "after a change" times loads that each follow a change (1 client:
+a move on the board, a card reordered in its stage; 10 clients: the firm's catalog version
+bumped before each load), not timed, so that every one executes the query.
 
 Floor: the same rows by one hand-written SQL statement through asyncpg, shaped into the same
 nesting and serialized with orjson, in the benchmark's process (no HTTP, no GraphQL).
+Peer: PostGraphile 5 over the same tables, serving the same board (bench/peer.py), if it can
+be installed. After a change, the floor, our server and the peer are timed round after round
+in turn (same client, same changes), and every answer's job ids per stage are checked to be
+the same, in the same order.
 
     python -m bench.board        (the same as `python -m bench board`)
 """

