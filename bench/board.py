@@ -33,7 +33,7 @@ from bench.http import GraphQL
 from bench.infra import PeakMemory
 from bench.moves import MOVE
 from bench.report import Row, per_second
-from bench.sqlcount import PerRequest
+from bench.sqlcount import PerRequest, Tally
 from bench.suite import Suite, gid
 from tests.databases import asyncpg_url
 
@@ -152,6 +152,20 @@ async def count(suite: Suite) -> Counts:
         cached = await counting.per_request(suite.plan.count_requests, lambda: loads(False))
         executed = await counting.per_request(suite.plan.count_requests, lambda: loads(True))
         return Counts(cached, executed)
+
+
+async def count_peer(suite: Suite) -> str:
+    """SQL statements per board load of the peer, on a peer of its own through the counting
+    proxy (started and stopped here: the timed one must not go through the proxy)."""
+    firm = suite.firm.firm_id
+    async with peer.started(suite.counter.url, firm, suite.log_dir, "peer-count") as counting:
+        async with GraphQL(counting.url, counting.token) as http:
+            await http.timed(peer.BOARD, p=suite.firm.pipeline_id)  # its first plans
+            tally = Tally(suite.counter)
+            tally.start()
+            for _ in range(suite.plan.count_requests):
+                await http.timed(peer.BOARD, p=suite.firm.pipeline_id)
+            return str(tally.per(suite.plan.count_requests))
 
 
 async def floor_load(connection: asyncpg.Connection, suite: Suite) -> tuple[float, dict[str, Any]]:
@@ -321,11 +335,13 @@ async def run(suite: Suite) -> list[Row]:
     requests = suite.plan.board_requests
     sql = await count(suite)
     skipped: Row | None = None
+    peer_sql = "-"
     async with AsyncExitStack() as stack:
         [server] = await stack.enter_async_context(suite.servers(1, "board"))
         memory = await stack.enter_async_context(PeakMemory([server.pid]))
         served: peer.PeerServer | None = None
         try:
+            peer_sql = await count_peer(suite)
             served = await stack.enter_async_context(
                 peer.started(suite.database_url, suite.firm.firm_id, suite.log_dir)
             )
@@ -353,7 +369,7 @@ async def run(suite: Suite) -> list[Row]:
             theirs = sides.row(
                 PEER, f"peer: {peer.NAME}, after a change, {clients} client{plural}", clients
             )
-            theirs.floor, theirs.peak_rss_mb = floor, peer_memory.peak_mb
+            theirs.floor, theirs.peak_rss_mb, theirs.sql = floor, peer_memory.peak_mb, peer_sql
             if sides.mismatch:
                 theirs.notes = f"FAILED: not our board: {sides.mismatch}"
             peers.append(theirs)

@@ -58,6 +58,17 @@ BOARD = """query Board($p: Int!) { pipeline: pipelineByRowId(rowId: $p) { id nam
     tasks(first: 10, orderBy: PRIMARY_KEY_ASC) { edges { node { id title done } } } } } } } } }"""
 
 
+# The export of bench.export: every job of the pipeline, oldest first, 100 a page, with its
+# stage, client and tasks. Ours -> the peer's: Pipeline.jobs(first: 100, after: String) ->
+# jobs(first: 100, after: Cursor, orderBy: PRIMARY_KEY_ASC) (the view's foreign key to the
+# pipeline), Job.stage -> stage (tagged), tasks (our default page of 100) -> all its tasks.
+EXPORT = """query Export($p: Int!, $after: Cursor) { pipeline: pipelineByRowId(rowId: $p) {
+  jobs(first: 100, after: $after, orderBy: PRIMARY_KEY_ASC) {
+    pageInfo { hasNextPage endCursor } edges { node {
+    id rowId title status version rank dueDate stage { id } client { id name }
+    tasks(orderBy: PRIMARY_KEY_ASC) { edges { node { id title done } } } } } } } }"""
+
+
 class Unavailable(Exception):
     """Why the peer cannot run here (the skip line says it)."""
 
@@ -139,7 +150,9 @@ class PeerServer:
 
 
 @asynccontextmanager
-async def started(database_url: str, firm_id: int, log_dir: Path) -> AsyncIterator[PeerServer]:
+async def started(
+    database_url: str, firm_id: int, log_dir: Path, label: str = "peer"
+) -> AsyncIterator[PeerServer]:
     """PostGraphile on a free loopback port over `database_url` (its views made first),
     stopped at the end. Raises Unavailable if it cannot be installed or started."""
     node, home = await asyncio.to_thread(install)
@@ -149,7 +162,7 @@ async def started(database_url: str, firm_id: int, log_dir: Path) -> AsyncIterat
     finally:
         await connection.close()
     port = free_port()
-    log = (log_dir / "peer.log").open("wb")
+    log = (log_dir / f"{label}.log").open("wb")
     process = await asyncio.create_subprocess_exec(
         node,
         "server.mjs",
@@ -173,7 +186,7 @@ async def started(database_url: str, firm_id: int, log_dir: Path) -> AsyncIterat
             line = b""
         if line.strip() != b"listening":
             log.flush()
-            text = (log_dir / "peer.log").read_text(errors="replace").strip().splitlines()
+            text = (log_dir / f"{label}.log").read_text(errors="replace").strip().splitlines()
             raise Unavailable(f"{NAME} did not start: {(text[-1:] or ['no output'])[0][:160]}")
         yield PeerServer(f"http://127.0.0.1:{port}", process.pid, str(firm_id))
     finally:

@@ -28,11 +28,15 @@ CREATE VIEW peer.app_user AS
 COMMENT ON VIEW peer.app_user IS E'@primaryKey id\n@name user';
 
 CREATE VIEW peer.job AS
-  SELECT id, title, version, rank, due_date, status, stage_id, client_id FROM public.job
+  SELECT id, title, version, rank, due_date, status, stage_id, client_id, pipeline_id
+  FROM public.job
   WHERE firm_id = current_setting('bench.firm_id', true)::int
     AND status IN ('ACTIVE', 'COMPLETED');
 COMMENT ON VIEW peer.job IS
-  E'@primaryKey id\n@foreignKey (stage_id) references peer.stage (id)|@foreignFieldName jobs\n@foreignKey (client_id) references peer.client (id)|@fieldName client';
+  E'@primaryKey id\n'
+  '@foreignKey (stage_id) references peer.stage (id)|@fieldName stage|@foreignFieldName jobs\n'
+  '@foreignKey (pipeline_id) references peer.pipeline (id)|@foreignFieldName jobs\n'
+  '@foreignKey (client_id) references peer.client (id)|@fieldName client';
 
 CREATE VIEW peer.task AS
   SELECT id, title, done, job_id FROM public.task
