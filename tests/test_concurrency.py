@@ -6,13 +6,10 @@ import asyncio
 import contextvars
 import random
 from collections import defaultdict
-from collections.abc import Coroutine
-from typing import Any
 
 import pytest
-from tortoise.transactions import in_transaction
 
-from models import Job, JobEvent, Pipeline
+from models import Job, JobEvent
 from tests.conftest import GraphQL
 from tests.factories import board, client, gid, job
 from workflow.firms import NewFirm
@@ -87,42 +84,33 @@ async def test_expected_version_lets_exactly_one_of_many_win(gql: GraphQL, firm_
     assert await JobEvent.filter(job_id=card.id).count() == 2
 
 
-async def test_a_job_transferred_while_being_locked_is_locked_again_in_order(
-    firm_a: NewFirm, monkeypatch: pytest.MonkeyPatch
+async def test_a_job_transferred_while_a_change_waits_for_it_is_logged_in_its_new_pipeline(
+    db: str, firm_a: NewFirm
 ) -> None:
-    """The first lock attempt finds the job gone to another pipeline: its locks are released
-    (savepoint) and the change locks the job's new pipeline instead."""
+    """A change waits for the job's row lock (the first in the lock order), not for its
+    pipeline's: once the transfer holding the job commits, the change sees the job in its new
+    pipeline and logs there."""
     from tests.factories import scope_of
+    from tests.locks import Holder
     from workflow import jobs as job_ops
-    from workflow.unit import Change
 
     lead, _ = await board(firm_a, ("New Lead",), name="Lead")
-    books, _ = await board(firm_a, ("Onboard",), name="Books")
+    books, onboard = await board(firm_a, ("Onboard",), name="Books")
     card = await job(firm_a, lead, await client(firm_a))
-    original = Change.lock_pipelines
-    attempts: list[Change] = []  # lock attempts of the change under test (not the transfer's)
-
-    async def elsewhere(work: Coroutine[Any, Any, object]) -> object:
-        """In a fresh context: its own connection and transaction, not this change's."""
-        return await asyncio.create_task(work, context=contextvars.Context())
-
-    async def lock_lead_now() -> list[Pipeline]:
-        async with in_transaction():
-            return await Pipeline.filter(id=lead.id).select_for_update(nowait=True)
-
-    async def transfer_first(self: Change, ids: object, field: str | None = None) -> None:
-        if attempts and self is not attempts[0]:  # the transfer's own locking
-            await original(self, ids, field)  # type: ignore[arg-type]
-            return
-        attempts.append(self)
-        if len(attempts) == 1:  # another request transfers the job right now, and commits
-            await elsewhere(job_ops.transfer_job(scope_of(firm_a), card.id, books.id))
-        await original(self, ids, field)  # type: ignore[arg-type]
-        if len(attempts) == 2:  # the retry: the first attempt's lock on the old pipeline is gone
-            assert await elsewhere(lock_lead_now())
-
-    monkeypatch.setattr(Change, "lock_pipelines", transfer_first)
-    updated = await job_ops.update_job(scope_of(firm_a), card.id, title="after the race")
-    assert (updated.pipeline_id, updated.version, updated.title) == (books.id, 3, "after the race")
+    async with Holder(db) as other:  # another change: moves the job to Books, not committed
+        await other.execute(
+            "UPDATE job SET pipeline_id = $1, stage_id = $2 WHERE id = $3",
+            books.id,
+            onboard[0].id,
+            card.id,
+        )
+        update = asyncio.create_task(
+            job_ops.update_job(scope_of(firm_a), card.id, title="after the race"),
+            context=contextvars.Context(),
+        )
+        await other.wait_for_waiters(1)
+        await other.commit()
+    updated = await update
+    assert (updated.pipeline_id, updated.version, updated.title) == (books.id, 2, "after the race")
     event = await JobEvent.filter(job_id=card.id).order_by("-id").first()
     assert event is not None and (event.pipeline_id, event.type) == (books.id, "JOB_UPDATED")

@@ -28,7 +28,17 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from models import Client, CustomFieldEntity, Job, JobStatus, JobTemplate, Priority, Stage, sql
+from models import (
+    Client,
+    CustomFieldEntity,
+    Job,
+    JobStatus,
+    JobTemplate,
+    Pipeline,
+    Priority,
+    Stage,
+    sql,
+)
 from workflow import custom_fields, jobs, validation
 from workflow.errors import DomainError, ErrorCode, invalid, not_found
 from workflow.global_ids import decode_id
@@ -166,10 +176,9 @@ async def bulk_move_jobs(
     pks = [item.pk for item in items if item.pk is not None]
 
     async def body(unit: Change) -> None:
-        # Read before the pipeline is locked, as moveJob does.
+        # The jobs' locks first, the pipeline's last (at the end: workflow.unit).
         stage = await scope.get(Stage, stage_id, field="stageId")
         automations = await stage_automations(stage.id)
-        await unit.lock_pipelines([stage.pipeline_id], field="stageId")
         locked = await unit.lock_jobs(pks, in_pipeline=stage.pipeline_id)
         others = set(pks) - locked.keys()
         elsewhere = (
@@ -206,6 +215,7 @@ async def bulk_move_jobs(
                 rank=places.next(),
                 automations=automations,
                 client=facts.get(job.client_id, ([], {})),
+                check_wip=False,  # Places checks the stage at the end
             )
             places.took(job.status == JobStatus.ACTIVE)
             return job
@@ -398,7 +408,7 @@ async def create_jobs(
         else:
             assert pipeline_id is not None
             pipeline, stage_id = pipeline_id, None
-        await unit.lock_pipelines([pipeline], field="pipelineId")
+        await scope.get(Pipeline, pipeline, field="pipelineId")  # its lock comes at the end
         stage = (
             await Stage.get(id=stage_id)
             if stage_id is not None

@@ -124,11 +124,10 @@ def enter(job: Job, time_limit_days: int | None, now: datetime) -> None:
     reschedule(job, now)
 
 
-async def stage_limit_changed(stage_id: int, time_limit_days: int | None) -> None:
-    """A stage's timeLimitDays changed: its jobs' stage_due_at follow (under the pipeline's
-    lock, which every change of those jobs takes first)."""
+async def stage_limit_changed(jobs: list[Job], time_limit_days: int | None) -> None:
+    """A stage's timeLimitDays changed: its jobs' stage_due_at follow (`jobs`: the stage's,
+    locked by the caller)."""
     now = clock.now()
-    jobs = await Job.filter(stage_id=stage_id)
     for job in jobs:
         job.stage_due_at = stage_due_at(job.stage_entered_at, time_limit_days)
         reschedule(job, now)

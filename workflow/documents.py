@@ -236,6 +236,7 @@ async def submit_organizer(scope: Scope, organizer_id: int, answers: list[str]) 
         organizer.submitted_at = datetime.now(UTC)
         organizer.next_reminder_at = None  # answered: no more reminders
         await organizer.save()
+        unit.defer_sequences()  # an auto-move may write a rank after the event (workflow.unit)
         await unit.record(
             job.pipeline_id,
             EventType.ORGANIZER_CHANGED,
@@ -348,6 +349,7 @@ async def pay_invoice(scope: Scope, invoice_id: int) -> Invoice:
         invoice.status, invoice.paid_at = InvoiceStatus.PAID, datetime.now(UTC)
         invoice.next_reminder_at = None  # paid: no more reminders
         await invoice.save()
+        unit.defer_sequences()  # an auto-move may write a rank after the event (workflow.unit)
         await unit.record(
             job.pipeline_id, EventType.INVOICE_PAID, job, changes={"invoice": invoice.id}
         )

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from asyncpg.exceptions import LockNotAvailableError
+from tortoise.exceptions import IntegrityError, OperationalError
+from tortoise.transactions import in_transaction
+
 from models import (
     Automation,
     Client,
@@ -16,11 +20,13 @@ from models import (
     Job,
     JobEvent,
     JobStatus,
+    Pipeline,
     Priority,
     Stage,
     User,
     sql,
 )
+from models.db import is_postgres
 from workflow import clock, custom_fields, deadlines, ranking, validation
 from workflow.errors import DomainError, ErrorCode, invalid
 from workflow.scope import Scope
@@ -74,6 +80,63 @@ async def _check_wip(stage: Stage, job_id: int | None = None) -> None:
     _check_room(stage, await active.count())
 
 
+def check_wip_under_lock(unit: Change, stage_id: int, job_id: int | None = None) -> None:
+    """The stage's WIP limit checked again when the change ends, under its pipeline's lock,
+    with the limit as it is then (one statement): exact, since every entry into the stage
+    commits under that lock (workflow.unit). `job_id`: the job entering, not counted (a
+    COMPLETED job may not enter a full stage either); None: the stage must simply not hold
+    more than its limit (a bulk call, a stage deletion: their items were checked one by one)."""
+
+    async def check() -> None:
+        rows = await sql.fetch(
+            'SELECT "name", "wip_limit", (SELECT COUNT(*) FROM "job" WHERE "stage_id" = ? AND '
+            '"status" = ? AND "id" <> ?) AS "active" FROM "stage" WHERE "id" = ?',
+            [stage_id, JobStatus.ACTIVE.value, job_id or 0, stage_id],
+        )
+        if not rows or rows[0]["wip_limit"] is None:
+            return
+        row = rows[0]
+        stage = Stage(id=stage_id, name=row["name"], wip_limit=row["wip_limit"])
+        _check_room(stage, int(row["active"]) - (job_id is None))
+
+    unit.check_under_lock(check)
+
+
+# The unique (stage, rank) index and the job's stage foreign key, as PostgreSQL names them.
+RANK_INDEX, STAGE_KEY = "uid_job_stage_i_8c8e98", "job_stage_id_fkey"
+
+
+async def save_placed(
+    job: Job, fields: list[str], place: Callable[[], Awaitable[str]], create: bool = False
+) -> None:
+    """Write a job with the rank `place` gives, again with a new rank if another change took
+    that one meanwhile (a savepoint each try, on PostgreSQL: changes do not serialise on the
+    pipeline any more, and SQLite has one writer). A stage deleted meanwhile: NOT_FOUND."""
+    for _ in range(_PLACE_TRIES):
+        job.rank = await place()
+        if not is_postgres():
+            await (job.save(force_create=True) if create else job.save(update_fields=fields))
+            return
+        try:
+            async with in_transaction():
+                await (job.save(force_create=True) if create else job.save(update_fields=fields))
+            return
+        except IntegrityError as error:
+            if STAGE_KEY in str(error):  # deleted since we read it
+                raise DomainError(ErrorCode.NOT_FOUND, "Stage not found", "stageId") from error
+            if RANK_INDEX not in str(error):
+                raise
+            if create:
+                job.id = None  # type: ignore[assignment]
+                job._saved_in_db = False
+    raise DomainError(
+        ErrorCode.VERSION_CONFLICT, "the stage is too busy to place the job: try again", "stageId"
+    )
+
+
+_PLACE_TRIES = 8
+
+
 def check_move(job: Job, stage: Stage, field: str = "jobId") -> None:
     """What moveJob refuses of a locked job, whatever the target stage holds: an archived job
     (JOB_ARCHIVED on `field`), or a stage of another pipeline."""
@@ -94,11 +157,13 @@ async def _last_rank(stage_id: int) -> str | None:
 
 @dataclass
 class Places:
-    """A stage as a bulk call reads it once, under its pipeline's lock: its enabled
+    """A stage as a bulk call reads it once, its jobs locked: its enabled
     automations, places after its last job for every job the call may add (one rank read for
     all, evenly spaced), and its active jobs against its WIP limit. `next` is the place of the
     job entering now (WIP_LIMIT_REACHED if the stage is full); `took` says it entered, once the
-    job's part of the call has succeeded (a failed job's place serves the next one)."""
+    job's part of the call has succeeded (a failed job's place serves the next one). The
+    stage is checked again under its pipeline's lock at the end (a concurrent move may have
+    filled it: the whole call is refused then)."""
 
     stage: Stage
     automations: list[Automation]
@@ -117,6 +182,7 @@ class Places:
         active = 0
         if stage.wip_limit is not None:
             active = await Job.filter(stage_id=stage.id, status=JobStatus.ACTIVE).count()
+        check_wip_under_lock(unit, stage.id)  # the count above is not under the lock
         if automations is None:
             automations = await stage_automations(stage.id)
         return cls(stage, automations, ranks, active)
@@ -131,7 +197,13 @@ class Places:
 
 
 async def _rank_in(
-    unit: Change, stage_id: int, job_id: int | None, before_id: int | None, after_id: int | None
+    unit: Change,
+    stage_id: int,
+    job_id: int | None,
+    before_id: int | None,
+    after_id: int | None,
+    *,
+    respread: bool = True,
 ) -> str:
     """A rank placing the job right after `after_id`, or right before `before_id`, or last."""
     others = Job.filter(stage_id=stage_id)
@@ -170,33 +242,48 @@ async def _rank_in(
         low = await others.order_by("-rank").first().values_list("rank", flat=True)  # type: ignore[assignment]
         high = None
     rank = ranking.between(low, high)
-    if len(rank) > ranking.REBALANCE_LENGTH:
+    if len(rank) > ranking.REBALANCE_LENGTH and respread:
         await _respread(unit, stage_id, job_id)
-        return await _rank_in(unit, stage_id, job_id, before_id, after_id)
+        return await _rank_in(unit, stage_id, job_id, before_id, after_id, respread=False)
     return rank
 
 
 async def _respread(unit: Change, stage_id: int, moving_id: int | None) -> None:
     """Give a stage's jobs evenly spaced ranks again: the one write of many rows, and rare.
-    Each renumbered job is changed like any other: version + 1 and a JOB_MOVED event."""
-    jobs = await Job.filter(stage_id=stage_id).order_by("rank")
-    for job in jobs:  # clear the way first: (stage, rank) is unique at every statement
-        await Job.filter(id=job.id).update(rank=f"~{job.id}")
-    for job, key in zip(jobs, ranking.spread(len(jobs)), strict=True):
-        job.rank = key
-        if job.id == moving_id:  # its own move follows, as one change
-            await job.save(update_fields=["rank"])
-            continue
-        job.version += 1
-        await job.save(update_fields=["rank", "version", "updated_at"])
-        await unit.record(
-            job.pipeline_id,
-            EventType.JOB_MOVED,
-            job,
-            from_stage_id=stage_id,
-            to_stage_id=stage_id,
-            changes={"rank": key, "renumbered": True},
-        )
+    Each renumbered job is changed like any other: version + 1 and a JOB_MOVED event.
+
+    The change already holds the moving job's row, so it may not wait for the others' (the
+    lock order, workflow.unit): it takes them without waiting, and if one is held, or a
+    spread rank is taken meanwhile, it renumbers nothing this time (a savepoint) and the job
+    takes a longer rank (the column holds 255 characters; the next move renumbers)."""
+    unit.defer_sequences()  # its events come before the mover's ranks are written
+    try:
+        async with unit.savepoint():
+            rows = await sql.fetch(
+                'SELECT * FROM "job" WHERE "stage_id" = ? ORDER BY "id"'
+                + (" FOR UPDATE NOWAIT" if is_postgres() else ""),
+                [stage_id],
+            )
+            jobs = sorted((Job._init_from_db(**row) for row in rows), key=lambda j: j.rank)
+            for job in jobs:  # clear the way first: (stage, rank) is unique at every statement
+                await Job.filter(id=job.id).update(rank=f"~{job.id}")
+            for job, key in zip(jobs, ranking.spread(len(jobs)), strict=True):
+                job.rank = key
+                if job.id == moving_id:  # its own move follows, as one change
+                    await job.save(update_fields=["rank"])
+                    continue
+                job.version += 1
+                await job.save(update_fields=["rank", "version", "updated_at"])
+                await unit.record(
+                    job.pipeline_id,
+                    EventType.JOB_MOVED,
+                    job,
+                    from_stage_id=stage_id,
+                    to_stage_id=stage_id,
+                    changes={"rank": key, "renumbered": True},
+                )
+    except (OperationalError, IntegrityError, LockNotAvailableError):  # held, or taken: not now
+        return
 
 
 async def enter_stage(
@@ -210,18 +297,27 @@ async def enter_stage(
     automations: list[Automation] | None = None,
     rank: str | None = None,
     client: ClientFacts | None = None,
+    check_wip: bool = True,
 ) -> JobEvent:
     """Move a locked job to another stage of its pipeline, log it and, unless the job is
     archived, run the stage's entry hook. A bulk call gives the job's `rank` (see Places) and
-    its client's facts, read once for all its jobs."""
+    its client's facts, read once for all its jobs. The stage's WIP limit is checked again
+    under its pipeline's lock at the end (`check_wip`: unless the caller checks the whole
+    stage then)."""
     from_stage_id = job.stage_id
     await cancel_dated_runs(job, LEFT_STAGE)
-    job.rank = rank or await _rank_in(unit, stage.id, job.id, before_id, after_id)
+    given = [rank] if rank else []
+
+    async def place() -> str:  # the bulk call's place first, then one read now
+        return given.pop() if given else await _rank_in(unit, stage.id, job.id, before_id, after_id)
+
     job.stage_id = stage.id
     deadlines.enter(job, stage.time_limit_days, clock.now())
     job.version += 1
     entered = ["stage_id", "stage_entered_at", *deadlines.FIELDS]
-    await job.save(update_fields=["rank", *entered, "version", "updated_at"])
+    await save_placed(job, ["rank", *entered, "version", "updated_at"], place)
+    if check_wip:
+        check_wip_under_lock(unit, stage.id, job.id)
     event = await unit.record(
         job.pipeline_id,
         EventType.JOB_MOVED,
@@ -300,24 +396,29 @@ async def new_job(
     call gives `places` (its stage, read once; the caller has checked the client, and gives
     its tags) and takes the place once the job's part of the call has succeeded."""
     scope = unit.scope
-    await unit.lock_pipelines([pipeline_id], field="pipelineId")
     automations: list[Automation] | None = None
+    given: list[str] = []
     if places is None:
+        await scope.get(Pipeline, pipeline_id, field="pipelineId")
         stage = await _stage_of(scope, pipeline_id, stage_id)
-        await _check_wip(stage)
+        await _check_wip(stage)  # at once, and again under the pipeline's lock
+        check_wip_under_lock(unit, stage.id)
         await scope.get(Client, client_id, field="clientId")
         assignees = await users_of(scope, assignee_ids)
-        rank = await _rank_in(unit, stage.id, None, None, None)
     else:
-        stage, automations, rank = places.stage, places.automations, places.next()
+        stage, automations, given = places.stage, places.automations, [places.next()]
         assignees = await users_of(scope, assignee_ids)
+
+    async def place() -> str:  # the bulk call's place first, then one read now
+        return given.pop() if given else await _rank_in(unit, stage.id, None, None, None)
+
     job = Job(
         firm_id=scope.firm_id,
         client_id=client_id,
         pipeline_id=pipeline_id,
         stage_id=stage.id,
         title=title,
-        rank=rank,
+        rank="",
         priority=priority,
         start_date=start_date,
         due_date=due_date,
@@ -328,7 +429,7 @@ async def new_job(
         custom_fields=custom_field_values or {},
     )
     deadlines.enter(job, stage.time_limit_days, clock.now())
-    await job.save(force_create=True)
+    await save_placed(job, [], place, create=True)
     if assignees:
         await job.assignees.add(*assignees)
     event = await unit.record(
@@ -417,6 +518,7 @@ async def apply_update(
         raise DomainError(ErrorCode.JOB_ARCHIVED, "the job is archived: restore it first", field)
     if changes.get("status") == JobStatus.ACTIVE and job.status != JobStatus.ACTIVE:
         await _check_wip(await Stage.get(id=job.stage_id), job.id)
+        check_wip_under_lock(unit, job.stage_id, job.id)
     _check_dates(changes.get("start_date", job.start_date), changes.get("due_date", job.due_date))
     if "client_id" in changes:
         await unit.scope.get(Client, changes["client_id"], field="clientId")
@@ -515,8 +617,7 @@ async def move_job(
         job = await unit.lock_job(job_id)
         _check_version(job, expected_version)
         check_move(job, stage)
-        if stage.id != job.stage_id:
-            await _check_wip(stage, job.id)
+        if stage.id != job.stage_id:  # its WIP limit: checked at the end, under the lock
             await enter_stage(
                 unit,
                 job,
@@ -529,9 +630,12 @@ async def move_job(
             return job
         if before_job_id is None and after_job_id is None:
             return job  # already in that stage, and no place asked for: nothing changes
-        job.rank = await _rank_in(unit, stage.id, job.id, before_job_id, after_job_id)
         job.version += 1
-        await job.save(update_fields=["rank", "version", "updated_at"])
+        await save_placed(
+            job,
+            ["rank", "version", "updated_at"],
+            lambda: _rank_in(unit, stage.id, job.id, before_job_id, after_job_id),
+        )
         await unit.record(
             job.pipeline_id,
             EventType.JOB_MOVED,
@@ -562,15 +666,16 @@ async def transfer_job(
         if pipeline_id == job.pipeline_id:
             raise invalid("pipelineId", "the job is already in this pipeline: use moveJob")
         stage = await _stage_of(scope, pipeline_id, stage_id)
-        await _check_wip(stage, job.id)
+        await _check_wip(stage, job.id)  # at once, and again under the pipeline's lock
+        check_wip_under_lock(unit, stage.id, job.id)
         from_stage_id, from_pipeline_id = job.stage_id, job.pipeline_id
         await cancel_dated_runs(job, LEFT_STAGE)
-        job.rank = await _rank_in(unit, stage.id, job.id, None, None)
         job.pipeline_id, job.stage_id = pipeline_id, stage.id
         deadlines.enter(job, stage.time_limit_days, clock.now())
         job.version += 1
-        await job.save(
-            update_fields=[
+        await save_placed(
+            job,
+            [
                 "rank",
                 "pipeline_id",
                 "stage_id",
@@ -578,8 +683,11 @@ async def transfer_job(
                 *deadlines.FIELDS,
                 "version",
                 "updated_at",
-            ]
+            ],
+            lambda: _rank_in(unit, stage.id, job.id, None, None),
         )
+        # logged in two pipelines: both locked now, in id order (workflow.unit)
+        await unit.lock_pipelines([from_pipeline_id, pipeline_id])
         for log, kind in (
             (from_pipeline_id, EventType.JOB_TRANSFERRED_OUT),
             (pipeline_id, EventType.JOB_TRANSFERRED_IN),

@@ -287,6 +287,7 @@ async def submit_organizer(
         await organizer.save(
             update_fields=["status", "answers", "submitted_at", "next_reminder_at"]
         )
+        unit.defer_sequences()  # an auto-move may write a rank after the event (workflow.unit)
         await unit.record(
             locked_job.pipeline_id,
             EventType.CLIENT_SUBMITTED_ORGANIZER,

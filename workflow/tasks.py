@@ -97,6 +97,8 @@ async def set_task_done(scope: Scope, task_id: int, done: bool) -> Task:
         task.done = done
         task.done_at = datetime.now(UTC) if done else None
         await task.save(update_fields=["done", "done_at", "updated_at"])
+        if done:
+            unit.defer_sequences()  # an auto-move may write a rank after the event (workflow.unit)
         await _record(unit, job, task, "completed" if done else "reopened")
         if done:
             await auto_move_if_done(unit, job)

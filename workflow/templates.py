@@ -321,14 +321,15 @@ async def create_job_template(
     rule = check_due_rule(due_rule)
     _check_tasks_made(items, len(people))
     async with change(scope) as unit:
+        # the firm's row, locked: its count of templates holds under concurrent creates; then
+        # the pipeline's (the firm's row comes before pipelines': workflow.unit)
+        await sql.fetch('SELECT "id" FROM "firm" WHERE "id" = ? FOR UPDATE', [scope.firm_id])
         await unit.lock_pipelines([pipeline_id], field="pipelineId")
         stage = await _stage_in(scope, pipeline_id, stage_id)
         await _active_users(scope, people, "assigneeIds")
         await _active_users(
             scope, [i.assignee for i in items if isinstance(i.assignee, int)], "checklist"
         )
-        # the firm's row, locked: its count of templates holds under concurrent creates
-        await sql.fetch('SELECT "id" FROM "firm" WHERE "id" = ? FOR UPDATE', [scope.firm_id])
         if await scope.query(JobTemplate).count() >= TEMPLATES_MAX:
             raise invalid("name", f"a firm has at most {TEMPLATES_MAX} job templates")
         template = await JobTemplate.create(

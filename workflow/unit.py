@@ -1,13 +1,45 @@
 """One change, one transaction: the unit every domain operation runs in.
 
-A `Change` locks the pipelines it touches (in id order, so concurrent changes cannot deadlock),
-appends JobEvents with each pipeline's next sequence number, writes the webhook deliveries
-those events owe (before commit, with them), and runs after-commit callbacks
+A `Change` appends JobEvents with each pipeline's next sequence number, writes the webhook
+deliveries those events owe (before commit, with them), and runs after-commit callbacks
 (broker publication, runner wake-up) only once the transaction has committed. A change that
 writes no event (a client, a person, an automation, a pipeline's name) bumps its firm's
 catalog version instead: between them, the pipelines' sequences and that version tell when
 any of a firm's board data changed (schema.result_cache relies on it, and models.writes refuses
 a write to the tables behind it made outside a change).
+
+Lock order (PostgreSQL; SQLite has one writer and no row locks). Every change takes the row
+locks it needs in this order, and never one of an earlier kind once it holds a later one, so
+no two changes can wait for each other:
+
+1. Stage rows of a pipeline, in id order, FOR NO KEY UPDATE (`lock_stages`): only changes of
+   the stages themselves (create, reorder, delete, a stage's limits). A job entering a stage
+   takes KEY SHARE on it (its foreign key), which these locks do not wait for, so a change of
+   jobs never waits for a stage; a stage's DELETE waits for the jobs entering it, whose
+   changes wait for nothing the deletion holds (it fails on the foreign key then, and the
+   deletion starts again from a savepoint).
+2. Job rows (`lock_job`, `lock_jobs`; a stage's jobs after the stages): several at once by one
+   locking read in id order. A job row is what a job's changes serialise on (its pipeline,
+   stage, rank, version); a transfer holds it too, so a locked job cannot leave its pipeline.
+3. The rows belonging to a locked job (`lock_item`: task, organizer, invoice; its automation
+   runs, with SKIP LOCKED) and the job's writes: its rank under the unique (stage, rank) index,
+   retried on a collision (workflow.jobs.save_placed), which may wait for another change's
+   uncommitted rank, never while holding a pipeline.
+4. The firm's row (counts a firm keeps under a limit; the catalog version at the end).
+5. Pipeline rows, in id order, held to COMMIT: only for the sequence and the event. `record`
+   takes its pipeline's lock with the sequence in one statement (immediate mode); a change of
+   many events, or one that may write a rank after an event (`defer_sequences`: bulk calls,
+   stage deletion, renumbering, what may auto-move a job) writes its events with placeholder
+   sequences as it goes and takes its pipelines' locks once, at its end (`finish`). A
+   transfer, which logs in two pipelines, locks both first (`lock_pipelines`). Under them a
+   change does only what needs them: its WIP limits counted again (`check_under_lock`: exact,
+   since every entry into a stage commits under its pipeline's lock), its webhook outbox rows,
+   COMMIT. Pipeline locks are FOR NO KEY UPDATE (a job may still be written into the pipeline),
+   but for deleting one.
+
+Commit order = sequence order within a pipeline: a sequence is taken under the pipeline's row
+lock, which is held until COMMIT, so an earlier sequence of a pipeline is always visible before
+a later one commits (subscribers resume from cursors).
 """
 
 from __future__ import annotations
@@ -18,6 +50,7 @@ from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+from tortoise import timezone
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
@@ -33,6 +66,7 @@ from models import (
     sql,
     writes,
 )
+from models.db import is_postgres
 from workflow import webhook_outbox
 from workflow.errors import not_found
 from workflow.scope import MAX_ROW_ID, NOBODY, Scope
@@ -66,8 +100,17 @@ def owe(work: str) -> None:
         unit.owed.add(work)
 
 
-class _JobMoved(Exception):
-    """The job changed pipeline between reading it and locking it."""
+Check = Callable[[], Awaitable[None]]
+# On PostgreSQL, the pipeline's lock, its next sequence and the event, in one round trip: the
+# UPDATE waits for the pipeline's row lock and holds it to COMMIT.
+_APPEND = (
+    'WITH s AS (UPDATE "pipeline" SET "event_seq" = "event_seq" + 1 WHERE "id" = $1 '
+    'RETURNING "event_seq") INSERT INTO "job_event" ("firm_id", "pipeline_id", "seq", "job_id", '
+    '"type", "actor_id", "from_stage_id", "to_stage_id", "from_pipeline_id", "to_pipeline_id", '
+    '"job_version", "changes", "created_at") SELECT $2, $1, s."event_seq", $3, $4, $5, $6, $7, '
+    '$8, $9, $10, $11, $12 FROM s RETURNING "id", "seq"'
+)
+_PLACEHOLDERS = 1 << 20  # placeholder sequences per change (see defer_sequences)
 
 
 class Change:
@@ -77,25 +120,62 @@ class Change:
         self.events: list[JobEvent] = []
         self.webhook_payloads: list[tuple[JobEvent, dict[str, Any]]] = []
         self.owed: set[str] = set()
-        self._pipelines: dict[int, Pipeline] = {}
-        self._unwritten: set[int] | None = None  # see defer_sequences
+        self._pipelines: dict[int, Pipeline] = {}  # read and locked by lock_pipelines
+        self._deferred: list[JobEvent] | None = None  # see defer_sequences
+        self._placeholder = 0
+        self._checks: list[Check] = []
 
     def defer_sequences(self) -> None:
-        """Write each pipeline's sequence once, when the change ends, rather than at each event:
-        for a change of many events (a bulk call). The pipelines are locked to its end, and
-        their rows are read only by other transactions, which see the final value."""
-        if self._unwritten is None:
-            self._unwritten = set()
+        """From now on, write events with placeholder sequences (negative, unique to this
+        transaction) and give them their pipelines' sequences when the change ends, locking
+        those pipelines only then: for a change of many events, or one that writes ranks after
+        its first event (see the lock order above). The events' order is kept."""
+        if self._deferred is None:
+            self._deferred = []
 
-    async def write_sequences(self) -> None:
-        """The sequences deferred so far (see defer_sequences), one statement per pipeline."""
-        for pipeline_id in sorted((self._unwritten or set()) & self._pipelines.keys()):
-            await sql.execute(
-                'UPDATE "pipeline" SET "event_seq" = ? WHERE "id" = ?',
-                [self._pipelines[pipeline_id].event_seq, pipeline_id],
+    async def finish(self) -> None:
+        """Lock the pipelines of the deferred events (in id order) and give the events their
+        sequences, one statement per pipeline for each; then run the checks that need the
+        pipelines' locks. Called by `change` before the webhook outbox and COMMIT."""
+        deferred = self._deferred or []
+        for pipeline_id in sorted({event.pipeline_id for event in deferred}):
+            events = [event for event in deferred if event.pipeline_id == pipeline_id]
+            rows = await sql.fetch(
+                'UPDATE "pipeline" SET "event_seq" = "event_seq" + ? WHERE "id" = ? '
+                'RETURNING "event_seq"',
+                [len(events), pipeline_id],
             )
-        if self._unwritten is not None:
-            self._unwritten.clear()
+            first = int(rows[0]["event_seq"]) - len(events) + 1
+            for number, event in enumerate(events):
+                event.seq = first + number
+            ids = [event.id for event in events]
+            if is_postgres():
+                await sql.execute(
+                    'UPDATE "job_event" SET "seq" = ? + array_position(?::bigint[], "id") - 1 '
+                    'WHERE "id" = ANY(?::bigint[])',
+                    [first, ids, ids],
+                )
+            else:
+                cases = " ".join(f"WHEN {event.id} THEN {event.seq}" for event in events)
+                await sql.execute(
+                    f'UPDATE "job_event" SET "seq" = CASE "id" {cases} END WHERE "id" IN '
+                    f"({', '.join('?' * len(ids))})",
+                    ids,
+                )
+            if pipeline_id in self._pipelines:
+                self._pipelines[pipeline_id].event_seq = first + len(events) - 1
+        if deferred:
+            for event, payload in self.webhook_payloads:
+                payload["data"]["seq"] = event.seq
+            deferred.clear()
+        for check in self._checks:
+            await check()
+
+    def check_under_lock(self, check: Check) -> None:
+        """Run `check` at the end of the change, once its pipelines are locked (a WIP limit:
+        every entry into a stage commits under its pipeline's lock, so a count made then is
+        exact). It raises to refuse the change."""
+        self._checks.append(check)
 
     # Fixed when the change begins: whose firm it writes, and the version it bumps, cannot
     # move under the writes already made.
@@ -108,12 +188,24 @@ class Change:
         """How many automations in a row led to this change."""
         return self._depth
 
-    async def lock_pipelines(self, ids: Iterable[int], field: str | None = None) -> None:
-        """Lock pipeline rows of the caller's firm; NOT_FOUND if one is missing."""
+    async def lock_pipelines(
+        self, ids: Iterable[int], field: str | None = None, *, deleting: bool = False
+    ) -> None:
+        """Lock pipeline rows of the caller's firm, in id order; NOT_FOUND if one is missing.
+        Last in the lock order: see the module's docstring. FOR NO KEY UPDATE, as the sequence's
+        UPDATE takes it, so that a job may still be written into the pipeline (its foreign key
+        takes a KEY SHARE lock); `deleting` takes FOR UPDATE, which waits for those."""
+        strength = " FOR UPDATE" if deleting or not is_postgres() else " FOR NO KEY UPDATE"
         for pipeline_id in sorted(set(ids) - self._pipelines.keys()):
-            self._pipelines[pipeline_id] = await self.scope.get(
-                Pipeline, pipeline_id, field=field, lock=True
+            if not 0 < pipeline_id <= MAX_ROW_ID:
+                raise not_found("Pipeline", field)
+            rows = await sql.fetch(
+                'SELECT * FROM "pipeline" WHERE "firm_id" = ? AND "id" = ?' + strength,
+                [self.scope.firm_id, pipeline_id],
             )
+            if not rows:
+                raise not_found("Pipeline", field)
+            self._pipelines[pipeline_id] = Pipeline._init_from_db(**rows[0])
 
     def pipeline(self, pipeline_id: int) -> Pipeline:
         return self._pipelines[pipeline_id]
@@ -121,68 +213,47 @@ class Change:
     async def lock_job(
         self, job_id: int, field: str = "jobId", with_pipelines: Iterable[int] = ()
     ) -> Job:
-        """Lock a job, its pipeline and `with_pipelines`: pipelines first, like every change."""
+        """Lock a job's row (one statement); `with_pipelines` must exist (read, not locked:
+        their locks come last, when the change logs in them)."""
         for pipeline_id in with_pipelines:  # NOT_FOUND names the right field
             await self.scope.get(Pipeline, pipeline_id, field="pipelineId")
-        for _ in range(3):
-            job = await self.scope.get(Job, job_id, field=field)
-            held = set(self._pipelines)
-            try:
-                # A savepoint: if the job was transferred meanwhile, rolling back to it releases
-                # the locks just taken, so the next attempt again locks in id order.
-                async with in_transaction():
-                    await self.lock_pipelines([job.pipeline_id, *with_pipelines])
-                    job = await self.scope.get(Job, job_id, field=field, lock=True)
-                    if job.pipeline_id not in self._pipelines:
-                        raise _JobMoved
-                return job
-            except _JobMoved:
-                for pipeline_id in set(self._pipelines) - held:
-                    del self._pipelines[pipeline_id]
-        raise not_found("Job", field)  # transferred back and forth under us: give up cleanly
+        return await self.scope.get(Job, job_id, field=field, lock=True)
 
     async def lock_jobs(
         self, job_ids: Collection[int], in_pipeline: int | None = None
     ) -> dict[int, Job]:
-        """Lock many jobs of the caller's firm at once (a bulk call), in a number of statements
-        that does not grow with them: their pipelines first, in id order, then the jobs by one
-        locking read. Ids that name no job of the firm are left out. With `in_pipeline` (locked
-        by the caller), only that pipeline's jobs are locked and answered."""
+        """Lock many jobs of the caller's firm at once (a bulk call) by one locking read in id
+        order. Ids that name no job of the firm are left out. With `in_pipeline`, only that
+        pipeline's jobs are locked and answered."""
         wanted = sorted({i for i in job_ids if 0 < i <= MAX_ROW_ID})
         if not wanted:
             return {}
         marks = ", ".join("?" * len(wanted))
         locking = f'SELECT * FROM "job" WHERE "firm_id" = ? AND "id" IN ({marks})'
+        params: list[Any] = [self.scope.firm_id, *wanted]
         if in_pipeline is not None:
-            rows = await sql.fetch(
-                locking + ' AND "pipeline_id" = ? FOR UPDATE',
-                [self.scope.firm_id, *wanted, in_pipeline],
+            locking += ' AND "pipeline_id" = ?'
+            params.append(in_pipeline)
+        rows = await sql.fetch(locking + ' ORDER BY "id" FOR UPDATE', params)
+        return {row["id"]: Job._init_from_db(**row) for row in rows}
+
+    async def lock_stages(self, pipeline_id: int, jobs_of: int | None = None) -> list[Job]:
+        """Lock a pipeline's stage rows in id order, FOR NO KEY UPDATE (a job may still enter
+        them: its foreign key takes KEY SHARE), first in the lock order: for a change of the
+        stages themselves (create, reorder, delete, a stage's limits). With `jobs_of`, then
+        lock that stage's jobs, in id order, and answer them."""
+        if is_postgres():
+            await sql.fetch(
+                'SELECT "id" FROM "stage" WHERE "firm_id" = ? AND "pipeline_id" = ? '
+                'ORDER BY "id" FOR NO KEY UPDATE',
+                [self.scope.firm_id, pipeline_id],
             )
-            return {row["id"]: Job._init_from_db(**row) for row in rows}
-        for _ in range(3):
-            seen = await sql.fetch(locking, [self.scope.firm_id, *wanted])
-            held = set(self._pipelines)
-            try:
-                async with in_transaction():  # a savepoint, as in lock_job
-                    await self.lock_pipelines({row["pipeline_id"] for row in seen})
-                    found = [row["id"] for row in seen]
-                    rows = (
-                        await sql.fetch(
-                            f'SELECT * FROM "job" WHERE "firm_id" = ? AND "id" IN '
-                            f"({', '.join('?' * len(found))}) FOR UPDATE",
-                            [self.scope.firm_id, *found],
-                        )
-                        if found
-                        else []
-                    )
-                    jobs = {row["id"]: Job._init_from_db(**row) for row in rows}
-                    if any(job.pipeline_id not in self._pipelines for job in jobs.values()):
-                        raise _JobMoved
-                return jobs
-            except _JobMoved:
-                for pipeline_id in set(self._pipelines) - held:
-                    del self._pipelines[pipeline_id]
-        raise not_found("Job", "jobIds")  # transferred back and forth under us
+        if jobs_of is None:
+            return []
+        rows = await sql.fetch(
+            'SELECT * FROM "job" WHERE "stage_id" = ? ORDER BY "id" FOR UPDATE', [jobs_of]
+        )
+        return [Job._init_from_db(**row) for row in rows]
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
@@ -192,20 +263,22 @@ class Change:
         pipelines and their sequences), so the failed part leaves no trace."""
         events, payloads, owed = len(self.events), len(self.webhook_payloads), set(self.owed)
         held = {pipeline_id: p.event_seq for pipeline_id, p in self._pipelines.items()}
-        unwritten = None if self._unwritten is None else set(self._unwritten)
+        deferred = None if self._deferred is None else len(self._deferred)
+        checks = len(self._checks)
         try:
             async with in_transaction():
                 yield
         except BaseException:
             del self.events[events:]
             del self.webhook_payloads[payloads:]
+            del self._checks[checks:]
             self.owed.intersection_update(owed)
             for pipeline_id in set(self._pipelines) - held.keys():
                 del self._pipelines[pipeline_id]  # its lock went with the savepoint
             for pipeline_id, seq in held.items():
                 self._pipelines[pipeline_id].event_seq = seq
-            if unwritten is not None and self._unwritten is not None:
-                self._unwritten.intersection_update(unwritten)
+            if self._deferred is not None:
+                del self._deferred[deferred or 0 :]
             raise
 
     async def lock_item(
@@ -228,20 +301,11 @@ class Change:
         to_pipeline_id: int | None = None,
         changes: dict[str, Any] | None = None,
     ) -> JobEvent:
-        """Append an event to a locked pipeline's log."""
-        pipeline = self._pipelines[pipeline_id]
-        pipeline.event_seq += 1
-        if self._unwritten is not None:
-            self._unwritten.add(pipeline_id)
-        else:
-            await sql.execute(
-                'UPDATE "pipeline" SET "event_seq" = ? WHERE "id" = ?',
-                [pipeline.event_seq, pipeline_id],
-            )
-        event = await JobEvent.create(
+        """Append an event to a pipeline's log: at once with its sequence, taking the
+        pipeline's lock to COMMIT, or (defer_sequences) with a placeholder one."""
+        event = JobEvent(
             firm_id=self.scope.firm_id,
             pipeline_id=pipeline_id,
-            seq=pipeline.event_seq,
             job_id=job.id if job else None,
             type=type,
             actor_id=self.scope.user_id,
@@ -252,9 +316,52 @@ class Change:
             job_version=job.version if job else None,
             changes=changes or {},
         )
+        if self._deferred is not None:
+            if not self._placeholder:  # unique among the transactions running now
+                rows = await sql.fetch(_BACKEND, []) if is_postgres() else [{"n": 0}]
+                self._placeholder = -int(rows[0]["n"]) * _PLACEHOLDERS - 1
+            self._placeholder -= 1
+            event.seq = self._placeholder
+            await event.save(force_create=True)
+            self._deferred.append(event)
+        elif is_postgres():
+            event.created_at = timezone.now()
+            rows = await sql.fetch(
+                _APPEND,
+                [
+                    pipeline_id,
+                    event.firm_id,
+                    event.job_id,
+                    event.type.value,
+                    event.actor_id,
+                    from_stage_id,
+                    to_stage_id,
+                    from_pipeline_id,
+                    to_pipeline_id,
+                    event.job_version,
+                    _CHANGES.to_db_value(event.changes, event),
+                    event.created_at,
+                ],
+            )
+            event.id, event.seq = int(rows[0]["id"]), int(rows[0]["seq"])
+            event._saved_in_db = True
+        else:  # one writer: the sequence, then the event
+            rows = await sql.fetch(
+                'UPDATE "pipeline" SET "event_seq" = "event_seq" + 1 WHERE "id" = ? '
+                'RETURNING "event_seq"',
+                [pipeline_id],
+            )
+            event.seq = int(rows[0]["event_seq"])
+            await event.save(force_create=True)
+        if pipeline_id in self._pipelines and event.seq > 0:
+            self._pipelines[pipeline_id].event_seq = event.seq
         self.events.append(event)
         self.webhook_payloads.append((event, webhook_outbox.event_payload(event, job)))
         return event
+
+
+_BACKEND = "SELECT pg_backend_pid() AS n"
+_CHANGES = JobEvent._meta.fields_map["changes"]
 
 
 _current: ContextVar[Change | None] = ContextVar("workflow_change", default=None)
@@ -291,7 +398,7 @@ async def change(scope: Scope, depth: int = 0) -> AsyncIterator[Change]:
         with writes.changing():
             async with in_transaction():
                 yield unit
-                await unit.write_sequences()
+                await unit.finish()
                 if unit.events:  # the deliveries owed commit with the events they report
                     if await webhook_outbox.enqueue(unit.events[0].firm_id, unit.webhook_payloads):
                         unit.owed.add(DELIVERIES)

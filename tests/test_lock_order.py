@@ -1,0 +1,172 @@
+"""The lock order of changes (workflow.unit) on PostgreSQL: a move locks its job, writes its
+rank (retried if another change took it), and takes its pipeline's lock only for the sequence
+and the event, at the end, where its WIP limit is counted again; nothing that changes a
+pipeline's stages, renumbers a stage or transfers a job can deadlock with it.
+
+A second connection (tests.locks.Holder) holds locks at a chosen point, so the first two tests
+meet the other change exactly where they name."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import random
+from collections import defaultdict
+from collections.abc import Awaitable
+from typing import Any
+
+import pytest
+
+from models import Job, JobEvent, JobStatus
+from tests.factories import board, client, gid, job, scope_of
+from tests.locks import Holder
+from workflow import bulk, jobs, pipelines, ranking
+from workflow.errors import DomainError, ErrorCode
+from workflow.firms import NewFirm
+
+pytestmark = pytest.mark.postgres_only
+
+
+def _alone(work: Awaitable[Any]) -> asyncio.Task[Any]:
+    """A change on a connection and transaction of its own (a fresh context)."""
+    return asyncio.create_task(work, context=contextvars.Context())  # type: ignore[arg-type]
+
+
+async def test_a_rank_taken_meanwhile_is_retried_with_a_new_one(db: str, firm_a: NewFirm) -> None:
+    pipeline, stages = await board(firm_a)
+    avery = await client(firm_a)
+    mover, other = [await job(firm_a, pipeline, avery, f"job {n}") for n in range(2)]
+    target = stages[1]
+    taken = ranking.between(None, None)  # the place a move to the empty stage reads
+    async with Holder(db) as another:  # takes that place first, not committed
+        await another.execute(
+            "UPDATE job SET stage_id = $1, rank = $2 WHERE id = $3", target.id, taken, other.id
+        )
+        move = _alone(jobs.move_job(scope_of(firm_a), mover.id, target.id))
+        await another.wait_for_waiters(1)  # the move's write waits on the unique index
+        await another.commit()  # ... and fails on it: the move reads the stage again
+    moved = await move
+    assert moved.stage_id == target.id and moved.rank > taken and moved.version == 2
+    order = await Job.filter(stage_id=target.id).order_by("rank").values_list("id", flat=True)
+    assert order == [other.id, mover.id]
+    event = await JobEvent.filter(job_id=mover.id).order_by("-id").first()
+    assert event is not None and event.changes == {"rank": moved.rank} and event.job_version == 2
+
+
+async def test_the_wip_limit_is_counted_again_under_the_pipelines_lock(
+    db: str, firm_a: NewFirm
+) -> None:
+    pipeline, stages = await board(firm_a)
+    target = await pipelines.update_stage(scope_of(firm_a), stages[1].id, wip_limit=1)
+    avery = await client(firm_a)
+    first, second = [await job(firm_a, pipeline, avery, f"job {n}") for n in range(2)]
+    async with Holder(db) as another:  # moves `first` in and holds the pipeline, not committed
+        await another.execute(
+            "UPDATE job SET stage_id = $1, rank = 'zz' WHERE id = $2", target.id, first.id
+        )
+        await another.execute(
+            "UPDATE pipeline SET event_seq = event_seq WHERE id = $1", pipeline.id
+        )
+        move = _alone(jobs.move_job(scope_of(firm_a), second.id, target.id))
+        await another.wait_for_waiters(1)  # the move has written its job, and waits for the lock
+        await another.commit()
+    with pytest.raises(DomainError) as refused:
+        await move
+    assert (refused.value.code, refused.value.field) == (ErrorCode.WIP_LIMIT_REACHED, "stageId")
+    assert (await Job.get(id=second.id)).stage_id == stages[0].id  # rolled back
+    assert await Job.filter(stage_id=target.id, status=JobStatus.ACTIVE).count() == 1
+
+
+async def test_concurrent_moves_into_a_limited_stage_stop_exactly_at_its_limit(
+    firm_a: NewFirm,
+) -> None:
+    pipeline, stages = await board(firm_a)
+    await pipelines.update_stage(scope_of(firm_a), stages[2].id, wip_limit=3)
+    avery = await client(firm_a)
+    cards = [await job(firm_a, pipeline, avery, f"job {n}") for n in range(12)]
+    outcomes = await asyncio.gather(
+        *(_alone(jobs.move_job(scope_of(firm_a), c.id, stages[2].id)) for c in cards),
+        return_exceptions=True,
+    )
+    refused = [o for o in outcomes if isinstance(o, DomainError)]
+    assert len(refused) == 9 and {e.code for e in refused} == {ErrorCode.WIP_LIMIT_REACHED}
+    assert all(isinstance(o, Job) or isinstance(o, DomainError) for o in outcomes), outcomes
+    assert await Job.filter(stage_id=stages[2].id, status=JobStatus.ACTIVE).count() == 3
+
+
+ACCEPTED = {
+    ErrorCode.NOT_FOUND,  # an anchor or a stage gone meanwhile
+    ErrorCode.INVALID_INPUT,  # a transfer of a job already there, an anchor that is the job
+    ErrorCode.WRONG_PIPELINE,  # the job was transferred meanwhile
+    ErrorCode.STAGE_NOT_EMPTY,
+    ErrorCode.LAST_STAGE,
+}
+
+
+async def test_moves_never_deadlock_with_stage_changes_renumbering_transfers_and_bulk_moves(
+    firm_a: NewFirm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rounds of everything at once on two pipelines; any error but an expected refusal (a
+    deadlock PostgreSQL detects, a lock timeout) fails. Ranks this short renumber a stage
+    every few moves."""
+    monkeypatch.setattr(ranking, "REBALANCE_LENGTH", 2)
+    scope = scope_of(firm_a)
+    lead, lead_stages = await board(firm_a, ("A", "B", "C"), name="Lead")
+    books, books_stages = await board(firm_a, ("D", "E"), name="Books")
+    avery = await client(firm_a)
+    cards = [await job(firm_a, lead, avery, f"job {n}") for n in range(10)]
+    rng = random.Random(18)
+
+    async def stages_of(pipeline_id: int) -> list[int]:
+        from models import Stage
+
+        ids = await Stage.filter(pipeline_id=pipeline_id).order_by("position")
+        return [s.id for s in ids]
+
+    for round_ in range(6):
+        current = {c.id: await Job.get(id=c.id) for c in cards}
+        lead_ids, books_ids = await stages_of(lead.id), await stages_of(books.id)
+        work: list[Awaitable[Any]] = []
+        for _ in range(12):
+            card = current[rng.choice(cards).id]
+            own = lead_ids if card.pipeline_id == lead.id else books_ids
+            anchor = rng.choice([c for c in current.values() if c.id != card.id])
+            work.append(
+                jobs.move_job(
+                    scope,
+                    card.id,
+                    rng.choice(own),
+                    after_job_id=anchor.id if rng.random() < 0.5 else None,
+                )
+            )
+        for card in rng.sample(list(current.values()), 2):
+            to = books.id if card.pipeline_id == lead.id else lead.id
+            work.append(jobs.transfer_job(scope, card.id, to))
+        work.append(pipelines.reorder_stages(scope, lead.id, list(reversed(lead_ids))))
+        work.append(pipelines.update_stage(scope, lead_ids[0], time_limit_days=round_ + 1))
+        work.append(bulk.bulk_move_jobs(scope, [gid("Job", c.id) for c in cards[:4]], lead_ids[-1]))
+        extra = await pipelines.create_stage(scope, lead.id, f"extra {round_}")
+        work.append(pipelines.delete_stage(scope, extra.id, move_jobs_to=lead_ids[0]))
+        work.append(jobs.move_job(scope, cards[5].id, extra.id))
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*(_alone(w) for w in work), return_exceptions=True), 60
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, DomainError):
+                assert outcome.code in ACCEPTED, outcome
+            else:
+                assert not isinstance(outcome, BaseException), repr(outcome)
+    for pipeline in (lead, books):  # the log: contiguous, and it replays to the board
+        events = await JobEvent.filter(pipeline_id=pipeline.id).order_by("seq")
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    ranks: dict[int, list[str]] = defaultdict(list)
+    for card in await Job.filter(firm_id=firm_a.firm.id):
+        ranks[card.stage_id].append(card.rank)
+        history = await JobEvent.filter(job_id=card.id).order_by("id")
+        placed = [e for e in history if e.to_stage_id is not None]
+        assert (placed[-1].pipeline_id, placed[-1].to_stage_id) == (card.pipeline_id, card.stage_id)
+        assert [e.job_version for e in history if e.type != "JOB_TRANSFERRED_OUT"] == list(
+            range(1, card.version + 1)
+        )
+        assert history[-1].job_version == card.version
+    assert all(len(set(r)) == len(r) for r in ranks.values())
