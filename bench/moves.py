@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import asyncpg
 
@@ -119,6 +121,16 @@ async def drive(
     started = time.perf_counter()
     await asyncio.gather(*(client(n, movers) for n, movers in enumerate(lane.share(clients))))
     return outcome, time.perf_counter() - started
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU the processes have used so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 async def drained(suite: Suite) -> float:
@@ -239,10 +251,13 @@ async def run(suite: Suite) -> list[Row]:
             for automations, lane in ((False, plain), (True, automated)):
                 for clients in plan.concurrency:
                     async with PeakMemory(s.pid for s in servers) as memory:
+                        cpu = cpu_seconds([s.pid for s in servers])
                         outcome, seconds = await drive(
                             servers, suite, lane, clients, plan.move_seconds
                         )
+                        cpu = cpu_seconds([s.pid for s in servers]) - cpu
                         drain = await drained(suite) if automations else None
+                    moved = max(len(outcome.latencies), 1)
                     rows.append(
                         Row(
                             f"moveJob, {clients} client{'s' * (clients > 1)}, {processes} "
@@ -253,7 +268,8 @@ async def run(suite: Suite) -> list[Row]:
                             sql=sql[automations],
                             peak_rss_mb=memory.peak_mb,
                             floor=floors[clients],
-                            notes=notes(outcome, drain),
+                            notes=f"server CPU {cpu * 1000 / moved:.1f} ms/move"
+                            + (f"; {extra}" if (extra := notes(outcome, drain)) else ""),
                         )
                     )
     return rows
