@@ -182,6 +182,7 @@ class JobMutations:
                     decode_id(i, "Automation", "skipAutomationIds")
                     for i in input.skip_automation_ids or []
                 },
+                seen=lambda stage: info.context.loaders.stage.prime(stage.id, stage),
             ),
         )
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from asyncpg.exceptions import LockNotAvailableError
+from asyncpg.exceptions import IntegrityConstraintViolationError, LockNotAvailableError
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.transactions import in_transaction
 
@@ -107,21 +108,22 @@ RANK_INDEX, STAGE_KEY = "uid_job_stage_i_8c8e98", "job_stage_id_fkey"
 
 
 async def save_placed(
-    job: Job, fields: list[str], place: Callable[[], Awaitable[str]], create: bool = False
+    job: Job, fields: list[str], place: Callable[[int], Awaitable[str]], create: bool = False
 ) -> None:
-    """Write a job with the rank `place` gives, again with a new rank if another change took
-    that one meanwhile (a savepoint each try, on PostgreSQL: changes do not serialise on the
-    pipeline any more, and SQLite has one writer). A stage deleted meanwhile: NOT_FOUND."""
-    for _ in range(_PLACE_TRIES):
-        job.rank = await place()
+    """Write a job with the rank `place` gives (for the attempt: 0, 1, ...), again with a new
+    rank if another change took that one meanwhile (a savepoint each try, on PostgreSQL:
+    changes do not serialise on the pipeline any more, and SQLite has one writer). A stage
+    deleted meanwhile: NOT_FOUND."""
+    for attempt in range(_PLACE_TRIES):
+        job.rank = await place(attempt)
         if not is_postgres():
-            await (job.save(force_create=True) if create else job.save(update_fields=fields))
+            await (job.save(force_create=True) if create else _update(job, fields))
             return
         try:
             async with in_transaction():
-                await (job.save(force_create=True) if create else job.save(update_fields=fields))
+                await (job.save(force_create=True) if create else _update(job, fields))
             return
-        except IntegrityError as error:
+        except (IntegrityError, IntegrityConstraintViolationError) as error:
             if STAGE_KEY in str(error):  # deleted since we read it
                 raise DomainError(ErrorCode.NOT_FOUND, "Stage not found", "stageId") from error
             if RANK_INDEX not in str(error):
@@ -135,6 +137,15 @@ async def save_placed(
 
 
 _PLACE_TRIES = 8
+
+
+async def _update(job: Job, fields: list[str]) -> None:
+    """job.save(update_fields=fields), written by hand: every move runs it, and tortoise's
+    query building costs more than the statement (updated_at is set as save would)."""
+    meta = Job._meta
+    values = [meta.fields_map[name].to_db_value(getattr(job, name), job) for name in fields]
+    columns = ", ".join(f'"{meta.fields_db_projection[name]}" = ?' for name in fields)
+    await sql.execute(f'UPDATE "job" SET {columns} WHERE "id" = ?', [*values, job.id])
 
 
 def check_move(job: Job, stage: Stage, field: str = "jobId") -> None:
@@ -204,8 +215,12 @@ async def _rank_in(
     after_id: int | None,
     *,
     respread: bool = True,
+    attempt: int = 0,
 ) -> str:
-    """A rank placing the job right after `after_id`, or right before `before_id`, or last."""
+    """A rank placing the job right after `after_id`, or right before `before_id`, or last.
+    `attempt` > 0: another change took the rank read before (save_placed); changes dropping
+    jobs in the same gap at once would read the same rank again, so a retry takes a random
+    place in the gap, a few halvings deep (each retry deeper: they part quickly)."""
     others = Job.filter(stage_id=stage_id)
     if job_id is not None:
         others = others.exclude(id=job_id)
@@ -242,10 +257,16 @@ async def _rank_in(
         low = await others.order_by("-rank").first().values_list("rank", flat=True)  # type: ignore[assignment]
         high = None
     rank = ranking.between(low, high)
+    for _ in range(2 * attempt):
+        low, high = (rank, high) if _retries.random() < 0.5 else (low, rank)
+        rank = ranking.between(low, high)
     if len(rank) > ranking.REBALANCE_LENGTH and respread:
         await _respread(unit, stage_id, job_id)
         return await _rank_in(unit, stage_id, job_id, before_id, after_id, respread=False)
     return rank
+
+
+_retries = random.Random()
 
 
 async def _respread(unit: Change, stage_id: int, moving_id: int | None) -> None:
@@ -308,8 +329,10 @@ async def enter_stage(
     await cancel_dated_runs(job, LEFT_STAGE)
     given = [rank] if rank else []
 
-    async def place() -> str:  # the bulk call's place first, then one read now
-        return given.pop() if given else await _rank_in(unit, stage.id, job.id, before_id, after_id)
+    async def place(attempt: int) -> str:  # the bulk call's place first, then one read now
+        if given:
+            return given.pop()
+        return await _rank_in(unit, stage.id, job.id, before_id, after_id, attempt=attempt)
 
     job.stage_id = stage.id
     deadlines.enter(job, stage.time_limit_days, clock.now())
@@ -409,8 +432,10 @@ async def new_job(
         stage, automations, given = places.stage, places.automations, [places.next()]
         assignees = await users_of(scope, assignee_ids)
 
-    async def place() -> str:  # the bulk call's place first, then one read now
-        return given.pop() if given else await _rank_in(unit, stage.id, None, None, None)
+    async def place(attempt: int) -> str:  # the bulk call's place first, then one read now
+        if given:
+            return given.pop()
+        return await _rank_in(unit, stage.id, None, None, None, attempt=attempt)
 
     job = Job(
         firm_id=scope.firm_id,
@@ -602,16 +627,18 @@ async def move_job(
     after_job_id: int | None = None,
     expected_version: int | None = None,
     skip_automations: Collection[int] = (),
+    seen: Callable[[Stage], object] | None = None,
 ) -> Job:
     """Move a job to a stage of its pipeline, or to another place in its stage.
 
     `after_job_id` puts it right after that job, `before_job_id` right before it; with neither
     it goes last. Entering another stage runs that stage's automations, except the ones the
-    mover chose to skip for this move.
+    mover chose to skip for this move. `seen` is given the stage once the move is made (the
+    caller's payload shows it: no second read).
     """
     async with change(scope) as unit:
-        # Read before the pipeline is locked: every statement under the lock holds up the
-        # pipeline's other changes.
+        # Read before the job is locked: every statement under a lock holds up the job's (and,
+        # at the end, the pipeline's) other changes.
         stage = await scope.get(Stage, stage_id, field="stageId")
         automations = await stage_automations(stage.id)
         job = await unit.lock_job(job_id)
@@ -627,24 +654,35 @@ async def move_job(
                 skip_automations=skip_automations,
                 automations=automations,
             )
-            return job
-        if before_job_id is None and after_job_id is None:
-            return job  # already in that stage, and no place asked for: nothing changes
-        job.version += 1
-        await save_placed(
-            job,
-            ["rank", "version", "updated_at"],
-            lambda: _rank_in(unit, stage.id, job.id, before_job_id, after_job_id),
-        )
-        await unit.record(
-            job.pipeline_id,
-            EventType.JOB_MOVED,
-            job,
-            from_stage_id=stage.id,
-            to_stage_id=stage.id,
-            changes={"rank": job.rank},
-        )
+        elif before_job_id is None and after_job_id is None:
+            pass  # already in that stage, and no place asked for: nothing changes
+        else:
+            await _reorder(unit, job, stage, before_job_id, after_job_id)
+    if seen is not None:
+        seen(stage)
     return job
+
+
+async def _reorder(
+    unit: Change, job: Job, stage: Stage, before_job_id: int | None, after_job_id: int | None
+) -> None:
+    """moveJob's part for a locked job given another place in its own stage."""
+    job.version += 1
+    await save_placed(
+        job,
+        ["rank", "version", "updated_at"],
+        lambda attempt: _rank_in(
+            unit, stage.id, job.id, before_job_id, after_job_id, attempt=attempt
+        ),
+    )
+    await unit.record(
+        job.pipeline_id,
+        EventType.JOB_MOVED,
+        job,
+        from_stage_id=stage.id,
+        to_stage_id=stage.id,
+        changes={"rank": job.rank},
+    )
 
 
 async def transfer_job(
@@ -684,7 +722,7 @@ async def transfer_job(
                 "version",
                 "updated_at",
             ],
-            lambda: _rank_in(unit, stage.id, job.id, None, None),
+            lambda attempt: _rank_in(unit, stage.id, job.id, None, None, attempt=attempt),
         )
         # logged in two pipelines: both locked now, in id order (workflow.unit)
         await unit.lock_pipelines([from_pipeline_id, pipeline_id])
