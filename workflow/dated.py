@@ -54,8 +54,8 @@ CLAIM = 'SELECT pg_try_advisory_xact_lock(?, ?) AS "claimed"'
 async def claim(lock_class: int, item_id: int) -> bool:
     """Claim a due item for the current transaction, or False if another scheduler holds it.
     On PostgreSQL a transaction-level advisory lock (`lock_class`: the kind's own first key),
-    not a row lock: a staff change locks the pipeline, then the job, then the item, and a
-    scheduler holding the item's row while it waits for the pipeline would deadlock with it.
+    not a row lock: a staff change locks the job, then the item (workflow.unit's lock order),
+    and a scheduler holding the item's row while it waits for the job would deadlock with it.
     SQLite has one writer at a time: the check under the job's lock suffices."""
     if not is_postgres():
         return True

@@ -21,9 +21,9 @@ in one transaction: a failure rolls all of it back and the reminder stays due.
 The claim is non-blocking, so any number of schedulers share the due documents: on PostgreSQL
 a transaction-level advisory lock on the document (pg_try_advisory_xact_lock), passed over when
 another scheduler holds it. Not FOR UPDATE SKIP LOCKED on the document's row, as automation
-runs are claimed: a staff or portal change locks the pipeline, the job and then the document,
-and a reminder holding the document's row while it waits for the pipeline would deadlock with
-it. SQLite has one writer: the check under the lock suffices.
+runs are claimed: a staff or portal change locks the job and then the document (workflow.unit's
+lock order), and a reminder holding the document's row while it waits for the job would
+deadlock with it. SQLite has one writer: the check under the lock suffices.
 """
 
 from __future__ import annotations

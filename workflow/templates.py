@@ -468,7 +468,7 @@ async def create_job_from_template(
     title = render_title(template.title_template, client, period)
     made_on = clock.now().date()
     items = checklist_of(template)
-    # Read before new_job locks the pipeline: the lock is held to the end of the change.
+    # Read before new_job writes the job: the fewer statements after it, the shorter its locks.
     assignees = sorted(await sql.ids_of(template.assignees.filter(is_active=True)))
     named = {item.assignee for item in items if isinstance(item.assignee, int)}
     active = (
