@@ -1,17 +1,11 @@
 """Statements written by hand for SQLite and PostgreSQL: the few tortoise cannot express, and
 the hottest ones (a row by id, a token), where tortoise's query building costs more than the
-database does.
-
-Pages of children for many parents in one statement (the board's hot path):
-
-`ROW_NUMBER() OVER (PARTITION BY parent ORDER BY key)` keeps the first N children of every
-parent, so a board of any size loads each connection level with one query. Tortoise has no
-window functions, hence this small piece of hand-written SQL (SQLite 3.25+ and PostgreSQL).
+database does. The board graph's rows (pages of children for many parents in one statement,
+which tortoise's lack of window functions rules out) are in models.rows.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -52,47 +46,6 @@ async def fetch(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
 async def execute(sql: str, params: Sequence[Any]) -> None:
     db = connections.get("default")
     await db.execute_query(_in_dialect(sql, db.capabilities.dialect), list(params))
-
-
-async def fetch_pages(
-    model: type[M],
-    *,
-    firm_id: int,
-    parent_column: str,
-    parent_ids: Sequence[int],
-    order_column: str,
-    limit: int,
-    after: Any = None,
-    where_in: dict[str, Sequence[Any]] | None = None,
-) -> dict[int, list[M]]:
-    """Up to `limit` rows per parent, ordered by `order_column`, keyed after `after`.
-
-    Column names come from code, never from clients; values are bound parameters.
-    """
-    params: list[Any] = []
-
-    def bind(value: Any) -> str:
-        params.append(value)
-        return placeholder(len(params))
-
-    conditions = [f'"firm_id" = {bind(firm_id)}']
-    conditions.append(f'"{parent_column}" IN ({", ".join(bind(p) for p in parent_ids)})')
-    for column, values in (where_in or {}).items():
-        conditions.append(f'"{column}" IN ({", ".join(bind(v) for v in values)})')
-    if after is not None:
-        conditions.append(f'"{order_column}" > {bind(after)}')
-    table = model._meta.db_table
-    sql = (
-        f'SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY "{parent_column}" '
-        f'ORDER BY "{order_column}") AS page_row FROM "{table}" '
-        f"WHERE {' AND '.join(conditions)}) AS page "
-        f'WHERE page_row <= {bind(limit)} ORDER BY "{parent_column}", "{order_column}"'
-    )
-    rows = await connections.get("default").execute_query_dict(sql, params)
-    pages: dict[int, list[M]] = defaultdict(list)
-    for row in rows:
-        pages[row[parent_column]].append(model._init_from_db(**row))
-    return pages
 
 
 async def ids_of(queryset: QuerySet[Any], column: str = "id") -> set[int]:

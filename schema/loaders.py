@@ -13,13 +13,12 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
-from tortoise import connections
-from tortoise.functions import Count
 from tortoise.models import Model
 
 from automations import pipeline_templates
-from models import Automation, Client, Contact, Job, JobEvent, Pipeline, Stage, Task, User
-from models.sql import fetch_pages, placeholder
+from models import Automation, Client, Contact, Job, JobEvent, Pipeline, Stage, Task, User, rows
+from models.rows import fetch_pages
+from schema.board_specs import PIPELINE_STAGES
 from workflow.automove import JobInStage, open_items
 from workflow.scope import Scope
 
@@ -165,11 +164,10 @@ class Loaders:
         return self.by_id(JobEvent)
 
     async def _stages_by_pipeline(self, ids: list[int]) -> list[list[Stage]]:
-        grouped: dict[int, list[Stage]] = defaultdict(list)
-        stages = self.scope.query(Stage).filter(pipeline_id__in=ids).order_by("position", "id")
-        for stage in await stages:
-            grouped[stage.pipeline_id].append(stage)
-        return [grouped[i] for i in ids]
+        found = await rows.children(
+            "stage", self.scope.firm_id, PIPELINE_STAGES.parent_column, ids, PIPELINE_STAGES.order
+        )
+        return [[Stage._init_from_db(**row) for row in found.get(i, ())] for i in ids]
 
     async def _assignees_by_job(self, ids: list[int]) -> list[list[User]]:
         return await self._assignees(ids, "job_assignee", "job_id")
@@ -179,17 +177,8 @@ class Loaders:
 
     async def _assignees(self, ids: list[int], table: str, column: str) -> list[list[User]]:
         """The users of a many-to-many table (`table`, keyed by `column`), by name."""
-        params: list[Any] = [self.scope.firm_id, *ids]
-        marks = ", ".join(placeholder(n) for n in range(2, len(params) + 1))
-        sql = (
-            f'SELECT u.*, ja."{column}" AS assigned_to FROM "app_user" u '
-            f'JOIN "{table}" ja ON ja."user_id" = u."id" '
-            f'WHERE u."firm_id" = {placeholder(1)} AND ja."{column}" IN ({marks}) ORDER BY u."name"'
-        )
-        grouped: dict[int, list[User]] = defaultdict(list)
-        for row in await connections.get("default").execute_query_dict(sql, params):
-            grouped[row["assigned_to"]].append(User._init_from_db(**row))
-        return [grouped[i] for i in ids]
+        found = await rows.linked("app_user", self.scope.firm_id, table, column, ids, "name")
+        return [[User._init_from_db(**row) for row in found.get(i, ())] for i in ids]
 
     async def _pages(self, keys: list[PageKey]) -> list[list[Any]]:
         batches: dict[tuple[Any, ...], list[PageKey]] = defaultdict(list)
@@ -218,12 +207,16 @@ class Loaders:
             batches[(key.model, key.parent_column, key.where_in)].append(key)
         counts: dict[CountKey, int] = {}
         for (model, column, where_in), batch in batches.items():
-            query = self.scope.query(model).filter(
-                **{f"{column}__in": [k.parent_id for k in batch]},
-                **{f"{field}__in": list(values) for field, values in where_in},
+            statuses = dict(where_in).get("status")
+            if set(dict(where_in)) - {"status"}:
+                raise ValueError(f"counts filter by status only, not {where_in}")
+            found = await rows.counts(
+                model._meta.db_table,
+                self.scope.firm_id,
+                column,
+                sorted({k.parent_id for k in batch}),
+                statuses,
             )
-            rows = await query.annotate(n=Count("id")).group_by(column).values(column, "n")
-            found = {row[column]: row["n"] for row in rows}
             for key in batch:
                 counts[key] = found.get(key.parent_id, 0)
         return [counts[key] for key in keys]

@@ -20,7 +20,6 @@ from models import (
     Invoice,
     Job,
     JobEvent,
-    JobStatus,
     Message,
     Organizer,
     Pipeline,
@@ -30,6 +29,7 @@ from models import (
     User,
 )
 from realtime.hub import FeedKey
+from schema.board_specs import CLIENT_JOBS, GRAPH, JOB_TASKS, PIPELINE_JOBS, STAGE_JOBS, Children
 from schema.connection import Connection, build, decode_cursor, page_size
 from schema.context import Info
 from schema.emails import EmailType
@@ -56,7 +56,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 R = TypeVar("R", bound=Model)
-VISIBLE = (JobStatus.ACTIVE, JobStatus.COMPLETED)
 
 
 def referenced(row: R | None) -> R:
@@ -92,8 +91,30 @@ async def child_connection(
     return build(rows, size, order_column, wrap, count, has_previous=cursor is not None)
 
 
-def _statuses(include_archived: bool) -> tuple[str, ...] | None:
-    return None if include_archived else tuple(VISIBLE)
+async def spec_connection(
+    info: Info,
+    spec: Children,
+    parent_id: int,
+    wrap: Callable[[Any], T],
+    first: int | None,
+    after: str | None,
+    include_archived: bool = False,
+) -> Connection[T]:
+    """One page of a board graph connection as its spec (schema.board_specs) declares it."""
+    assert spec.parent_column is not None
+    model = GRAPH[spec.target].model
+    assert model is not None
+    return await child_connection(
+        info,
+        model,
+        spec.parent_column,
+        parent_id,
+        spec.order,
+        wrap,
+        first,
+        after,
+        status=spec.shown(include_archived),
+    )
 
 
 @strawberry.type(name="User")
@@ -147,16 +168,8 @@ class ClientType(Node):
         after: str | None = None,
         include_archived: bool = False,
     ) -> Connection[JobType]:
-        return await child_connection(
-            info,
-            Job,
-            "client_id",
-            self.pk,
-            "id",
-            JobType.from_model,
-            first,
-            after,
-            status=_statuses(include_archived),
+        return await spec_connection(
+            info, CLIENT_JOBS, self.pk, JobType.from_model, first, after, include_archived
         )
 
     @strawberry.field(description="The client's contacts, oldest first.")
@@ -244,16 +257,8 @@ class PipelineType(Node):
         after: str | None = None,
         include_archived: bool = False,
     ) -> Connection[JobType]:
-        return await child_connection(
-            info,
-            Job,
-            "pipeline_id",
-            self.pk,
-            "id",
-            JobType.from_model,
-            first,
-            after,
-            status=_statuses(include_archived),
+        return await spec_connection(
+            info, PIPELINE_JOBS, self.pk, JobType.from_model, first, after, include_archived
         )
 
 
@@ -304,16 +309,8 @@ class StageType(Node):
         after: str | None = None,
         include_archived: bool = False,
     ) -> Connection[JobType]:
-        return await child_connection(
-            info,
-            Job,
-            "stage_id",
-            self.pk,
-            "rank",
-            JobType.from_model,
-            first,
-            after,
-            status=_statuses(include_archived),
+        return await spec_connection(
+            info, STAGE_JOBS, self.pk, JobType.from_model, first, after, include_archived
         )
 
 
@@ -417,9 +414,7 @@ class JobType(Node):
     async def tasks(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[TaskType]:
-        return await child_connection(
-            info, Task, "job_id", self.pk, "id", TaskType.from_model, first, after
-        )
+        return await spec_connection(info, JOB_TASKS, self.pk, TaskType.from_model, first, after)
 
     @strawberry.field(description="The automations run (or to run) for this job, oldest first.")
     async def automation_runs(

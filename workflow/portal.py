@@ -46,7 +46,7 @@ from models import (
     Organizer,
     OrganizerStatus,
     Stage,
-    sql,
+    rows,
 )
 from workflow import clock, validation
 from workflow.automove import auto_move_if_done
@@ -140,7 +140,7 @@ async def documents_of_jobs(
     visible = await _visible_job_ids(caller, job_ids)
     if not visible or limit <= 0:
         return {}
-    return await sql.fetch_pages(
+    return await rows.fetch_pages(
         model,
         firm_id=caller.firm_id,
         parent_column="job_id",
