@@ -30,6 +30,7 @@ from schema.extensions import OperationSetup, ParsedOnce, present_error
 from schema.guard import Guard
 from schema.introspection import IntrospectionAnswers
 from schema.nodes import NODE_TYPES
+from schema.planned import PlannedReads
 from schema.result_cache import ResultCache
 from schema.shape import shape_rule
 from schema.shared_events import SharedEventExecutor
@@ -109,6 +110,7 @@ schema = Schema(
         IntrospectionAnswers,
         OperationSetup,
         ResultCache,  # after the guard: a cached answer is still refused and charged
+        PlannedReads,  # a cache miss over the board graph: answered by its plan
     ],
     execution_context_class=SharedEventExecutor,
 )

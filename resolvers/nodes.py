@@ -7,13 +7,11 @@ import strawberry
 from models import User
 from schema.context import Info
 from schema.node import Node
-from schema.nodes import NODE_TYPES
+from schema.nodes import NODE_TYPES, NODES_MAX
 from schema.types import UserType, referenced
 from workflow.access import type_needs
 from workflow.errors import invalid
 from workflow.global_ids import parse_id
-
-NODES_MAX = 100
 
 
 async def _node(info: Info, global_id: str, field: str) -> Node | None:

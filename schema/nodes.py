@@ -17,6 +17,7 @@ from schema import custom_fields, emails, integrations, schedules, templates, ty
 from schema.node import Node
 from workflow.global_ids import MODELS, NOT_NODES
 
+NODES_MAX = 100  # ids per nodes(ids:)
 # the modules that define every Node type
 DEFINED_IN = (types, integrations, emails, templates, schedules, custom_fields)
 

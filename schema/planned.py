@@ -1,0 +1,147 @@
+"""Planned reads: a query over the board graph answered from its plan (schema.plan, run by
+schema.plan_run) instead of per-field resolvers.
+
+Placed after the guard (authorization, cost and rate limits have run) and after the result
+cache (whose miss it answers, and which keeps its answer). A query the plan does not cover, or
+whose answer would hold an error, is left to the resolvers, as if this extension were not there.
+The plan is made once per document, operation and value of the variables its @skip/@include
+read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Hashable
+from contextvars import ContextVar
+from typing import Any
+
+from graphql import (
+    DirectiveNode,
+    DocumentNode,
+    ExecutionResult,
+    GraphQLSchema,
+    VariableNode,
+    Visitor,
+    get_operation_ast,
+    visit,
+)
+from graphql.execution.values import VariableValues, get_variable_values
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from models.outage import database_unavailable
+from schema.documents import DocumentCache, document_key
+from schema.plan import NotCovered, Plan, Planner
+from schema.plan_run import Fallback, Run
+
+log = logging.getLogger(__name__)
+
+# False: every query runs its resolvers (the differential test's other side).
+PLANNING: ContextVar[bool] = ContextVar("planning", default=True)
+# What answered the queries the planner looked at: "planned" or "resolvers" (tests read it).
+ANSWERED: ContextVar[list[str] | None] = ContextVar("answered", default=None)
+
+DIRECTIVE_VARIABLES: DocumentCache[tuple[str, ...]] = DocumentCache(1000)
+PLANS: DocumentCache[Plan | None] = DocumentCache(1000)  # None: not covered
+
+
+def directive_variables(document: DocumentNode) -> tuple[str, ...]:
+    """The variables that @skip and @include read, whose values shape the plan."""
+    names: set[str] = set()
+
+    class Find(Visitor):
+        def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
+            if node.name.value in ("skip", "include"):
+                for argument in node.arguments or ():
+                    if isinstance(argument.value, VariableNode):
+                        names.add(argument.value.name.value)
+
+    visit(document, Find())
+    return tuple(sorted(names))
+
+
+def plan_of(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    digest: bytes | None,
+    operation_name: str | None,
+    variables: VariableValues,
+) -> Plan | None:
+    """The operation's plan (None: not covered), cached by digest when there is one."""
+    key: Hashable | None = None
+    if digest is not None:
+        names = DIRECTIVE_VARIABLES.get(digest)
+        if names is None:
+            names = directive_variables(document)
+            DIRECTIVE_VARIABLES.put(digest, names, 0)
+        values = tuple(bool(variables.coerced.get(name)) for name in names)
+        key = (digest, operation_name, values)
+        if key in PLANS:
+            return PLANS.get(key)
+    operation = get_operation_ast(document, operation_name)
+    plan: Plan | None = None
+    if operation is not None:
+        try:
+            plan = Planner(schema, document, operation, variables).plan()
+        except NotCovered as reason:
+            log.debug("not planned: %s", reason)
+    if key is not None:
+        PLANS.put(key, plan, 0)
+    return plan
+
+
+async def answer(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    text: str | None,
+    operation_name: str | None,
+    raw_variables: dict[str, Any] | None,
+    firm_id: int,
+) -> dict[str, Any] | None:
+    """The operation's data by its plan; None: the resolvers must answer it."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return None
+    variables = get_variable_values(
+        schema, operation.variable_definitions or (), raw_variables or {}
+    )
+    if not isinstance(variables, VariableValues):
+        return None  # the executor reports the bad variables
+    plan = plan_of(schema, document, document_key(text), operation_name, variables)
+    if plan is None:
+        return None
+    try:
+        return await Run(firm_id, variables).root(plan.root)
+    except Fallback as reason:
+        log.debug("answered by the resolvers: %s", reason)
+        return None
+    except Exception as error:  # the resolvers answer, and meet an outage themselves
+        if not database_unavailable(error):
+            log.exception("planned read failed: answered by the resolvers")
+        return None
+
+
+class PlannedReads(SchemaExtension):
+    """Answers covered queries by their plan (see the module's docstring)."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        execution = self.execution_context
+        if (
+            execution.result is None
+            and execution.operation_type == OperationType.QUERY
+            and execution.graphql_document is not None
+            and PLANNING.get()
+        ):
+            data = await answer(
+                execution.schema._schema,  # noqa: SLF001 (graphql-core's schema)
+                execution.graphql_document,
+                execution.query,
+                execution.operation_name,
+                execution.variables,
+                execution.context.scope.firm_id,
+            )
+            if data is not None:
+                execution.result = ExecutionResult(data=data)
+            if (answered := ANSWERED.get()) is not None:
+                answered.append("planned" if data is not None else "resolvers")
+        yield
