@@ -113,6 +113,22 @@ def encode_id(tag: bytes, pk: int) -> str:
     return base64.urlsafe_b64encode(_current().ids_out.update(block))[:22].decode()
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def encode_ids(tag: bytes, pks: list[int]) -> list[str]:
+    """encode_id of many rows of one type: one cipher call for all their blocks (ECB: each
+    block alone, as encode_id makes it)."""
+    if not pks:
+        return []
+    raw = _current().ids_out.update(b"".join(tag + pk.to_bytes(8, "big") + CHECK for pk in pks))
+    b2a = binascii.b2a_base64
+    return [
+        b2a(raw[at : at + 16], newline=False)[:22].translate(_URLSAFE).decode()
+        for at in range(0, len(raw), 16)
+    ]
+
+
 def decode_id(text: str) -> tuple[bytes, int] | None:
     """(type tag, row id) of a public id, or None if it is not one of ours."""
     raw = _unb64(text) if len(text) == 22 else None

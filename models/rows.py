@@ -25,6 +25,13 @@ def _marks(values: Sequence[Any]) -> str:
     return ", ".join("?" * len(values))
 
 
+def _select(columns: Sequence[str] | None, *needed: str, prefix: str = "") -> str:
+    """The select list: `columns` and the `needed` ones (None: every column)."""
+    if columns is None:
+        return f"{prefix}*"
+    return ", ".join(f'{prefix}"{column}"' for column in sorted({*columns, *needed}))
+
+
 def _status_condition(statuses: Sequence[str] | None, params: list[Any]) -> str:
     if not statuses:
         return ""
@@ -32,11 +39,16 @@ def _status_condition(statuses: Sequence[str] | None, params: list[Any]) -> str:
     return f' AND "status" IN ({_marks(statuses)})'
 
 
-async def by_id(table: str, firm_id: int, ids: Sequence[int]) -> dict[int, Row]:
+async def by_id(
+    table: str, firm_id: int, ids: Sequence[int], columns: Sequence[str] | None = None
+) -> dict[int, Row]:
     """The firm's rows with these ids (others' and missing ones absent)."""
     if not ids:
         return {}
-    sql = f'SELECT * FROM "{table}" WHERE "firm_id" = ? AND "id" IN ({_marks(ids)})'
+    sql = (
+        f'SELECT {_select(columns, "id")} FROM "{table}" '
+        f'WHERE "firm_id" = ? AND "id" IN ({_marks(ids)})'
+    )
     return {row["id"]: row for row in await fetch(sql, [firm_id, *ids])}
 
 
@@ -49,6 +61,7 @@ async def pages(
     limit: int,
     after: Any = None,
     where_in: dict[str, Sequence[Any]] | None = None,
+    columns: Sequence[str] | None = None,
 ) -> dict[int, list[Row]]:
     """Up to `limit` rows per parent, ordered by `order_column`, keyed after `after`:
     `ROW_NUMBER() OVER (PARTITION BY parent ORDER BY key)` keeps the first N children of every
@@ -65,7 +78,8 @@ async def pages(
         params.append(after)
     params.append(limit)
     sql = (
-        f'SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY "{parent_column}" '
+        f"SELECT * FROM (SELECT {_select(columns, parent_column, order_column)}, "
+        f'ROW_NUMBER() OVER (PARTITION BY "{parent_column}" '
         f'ORDER BY "{order_column}") AS page_row FROM "{table}" '
         f"WHERE {' AND '.join(conditions)}) AS page "
         f'WHERE page_row <= ? ORDER BY "{parent_column}", "{order_column}"'
@@ -78,7 +92,12 @@ async def pages(
 
 
 async def root_page(
-    table: str, firm_id: int, limit: int, after: int | None, statuses: Sequence[str] | None
+    table: str,
+    firm_id: int,
+    limit: int,
+    after: int | None,
+    statuses: Sequence[str] | None,
+    columns: Sequence[str] | None = None,
 ) -> list[Row]:
     """Up to `limit` of the firm's rows by id, after the id `after`."""
     params: list[Any] = [firm_id]
@@ -87,7 +106,10 @@ async def root_page(
         condition += ' AND "id" > ?'
         params.append(after)
     params.append(limit)
-    sql = f'SELECT * FROM "{table}" WHERE "firm_id" = ?{condition} ORDER BY "id" LIMIT ?'
+    sql = (
+        f'SELECT {_select(columns, "id")} FROM "{table}" WHERE "firm_id" = ?{condition} '
+        'ORDER BY "id" LIMIT ?'
+    )
     return await fetch(sql, params)
 
 
@@ -119,14 +141,20 @@ async def counts(
 
 
 async def children(
-    table: str, firm_id: int, parent_column: str, parent_ids: Sequence[int], order: Sequence[str]
+    table: str,
+    firm_id: int,
+    parent_column: str,
+    parent_ids: Sequence[int],
+    order: Sequence[str],
+    columns: Sequence[str] | None = None,
 ) -> dict[int, list[Row]]:
     """Every child of each parent, in `order`."""
     if not parent_ids:
         return {}
     by = ", ".join(f'"{column}"' for column in order)
     sql = (
-        f'SELECT * FROM "{table}" WHERE "firm_id" = ? AND "{parent_column}" IN '
+        f'SELECT {_select(columns, parent_column, *order)} FROM "{table}" '
+        f'WHERE "firm_id" = ? AND "{parent_column}" IN '
         f"({_marks(parent_ids)}) ORDER BY {by}"
     )
     grouped: dict[int, list[Row]] = defaultdict(list)
@@ -136,14 +164,21 @@ async def children(
 
 
 async def linked(
-    table: str, firm_id: int, link_table: str, key: str, ids: Sequence[int], order: str
+    table: str,
+    firm_id: int,
+    link_table: str,
+    key: str,
+    ids: Sequence[int],
+    order: str,
+    columns: Sequence[str] | None = None,
 ) -> dict[int, list[Row]]:
     """The rows of `table` that `link_table` (many to many, `key` naming the other side, the
     row in `table` by `user_id`) links to each id, in `order`."""
     if not ids:
         return {}
     sql = (
-        f'SELECT u.*, ja."{key}" AS linked_to FROM "{table}" u '
+        f'SELECT {_select(columns, order, prefix="u.")}, ja."{key}" AS linked_to '
+        f'FROM "{table}" u '
         f'JOIN "{link_table}" ja ON ja."user_id" = u."id" '
         f'WHERE u."firm_id" = ? AND ja."{key}" IN ({_marks(ids)}) ORDER BY u."{order}"'
     )

@@ -36,12 +36,17 @@ class Leaf:
 
     column: str
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
+
 
 @dataclass(frozen=True)
 class Computed:
-    """A leaf made from the row by `compute`."""
+    """A leaf made by `compute` from the row's `columns`."""
 
     compute: Callable[[Row], Any]
+    columns: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -163,7 +168,7 @@ GRAPH: dict[str, TypeSpec] = {
         Pipeline,
         {
             **_leaves("id", "name", *TIMES),
-            "eventCursor": Computed(_event_cursor),
+            "eventCursor": Computed(_event_cursor, ("id", "event_seq")),
             "stages": PIPELINE_STAGES,
             "jobs": PIPELINE_JOBS,
         },

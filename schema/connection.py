@@ -63,6 +63,13 @@ def encode_cursor(key: Any) -> str:
     return base64.urlsafe_b64encode(f"k:{key}".encode()).decode()
 
 
+def encode_cursors(values: list[Any]) -> list[str]:
+    """encode_cursor of many keys of one order, made at once."""
+    if values and isinstance(values[0], int):
+        return keys.encode_ids(CURSOR_TAG, values)
+    return [encode_cursor(value) for value in values]
+
+
 def decode_cursor(cursor: str | None, order_column: str) -> Any:
     """The key after which a page starts: an id, or a rank for stage order."""
     if cursor is None:

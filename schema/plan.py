@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from graphql import (
@@ -48,18 +49,19 @@ from schema.board_specs import (
     Computed,
     Leaf,
     NodeLookup,
+    Ref,
     Row,
     Spec,
     TypeSpec,
 )
-from schema.node import encode_id
+from workflow.global_ids import global_ids
 
 
 class NotCovered(Exception):
     """The document asks for something the plan does not know."""
 
 
-Value = Callable[[Row], Any]
+Column = Callable[[list[Row]], list[Any]]  # a leaf's answers for many rows
 
 
 @dataclass
@@ -68,7 +70,8 @@ class Planned:
 
     key: str
     spec: Spec | None = None  # None: a leaf (value) or __typename
-    value: Value | None = None
+    value: Column | None = None
+    columns: tuple[str, ...] = ()  # what it reads of the row
     node: FieldNode | None = None  # for the field's arguments
     definition: GraphQLField | None = None
     nullable: bool = True
@@ -81,6 +84,14 @@ class Planned:
 class ObjectPlan:
     type_name: str
     fields: list[Planned]
+
+    @cached_property
+    def columns(self) -> tuple[str, ...]:
+        """The columns its rows need (its fields', and the id its relations go by)."""
+        wanted = {"id"}
+        for planned in self.fields:
+            wanted.update(planned.columns)
+        return tuple(sorted(wanted))
 
 
 @dataclass
@@ -115,32 +126,35 @@ class Plan:
     root: ObjectPlan
 
 
-def _leaf_value(spec_type: str, spec: Leaf | Computed, definition: GraphQLField) -> Value:
-    """How a leaf's answer is made from a row: the column as the model reads it, then the
+def _leaf_value(spec_type: str, spec: Leaf | Computed, definition: GraphQLField) -> Column:
+    """How a leaf's answers are made from rows: the column as the model reads it, then the
     GraphQL type's own serializer, as the resolver path does it."""
     if isinstance(spec, Computed):
         compute = spec.compute
-        return compute
+        return lambda rows: [compute(row) for row in rows]
     column = spec.column
     if column == "id":
-        return lambda row: encode_id(spec_type, row["id"])
+        return lambda rows: global_ids(spec_type, [row["id"] for row in rows])
     model = GRAPH[spec_type].model
     assert model is not None
     model_field: ModelField[Any] = model._meta.fields_map[column]
     if isinstance(model_field, IntField | CharField | TextField) and not hasattr(
         model_field, "enum_type"
     ):
-        return lambda row: row[column]
+        return lambda rows: [row[column] for row in rows]
     if isinstance(model_field, BooleanField):
-        return lambda row: None if row[column] is None else bool(row[column])
+        return lambda rows: [None if (v := row[column]) is None else bool(v) for row in rows]
     leaf_type = get_named_type(definition.type)
     assert isinstance(leaf_type, GraphQLScalarType | GraphQLEnumType)
     to_python, serialize = model_field.to_python_value, leaf_type.serialize
     if is_list_type(get_nullable_type(definition.type)):
-        return lambda row: (
-            None if row[column] is None else [serialize(item) for item in to_python(row[column])]
-        )
-    return lambda row: None if row[column] is None else serialize(to_python(row[column]))
+        return lambda rows: [
+            None if (v := row[column]) is None else [serialize(item) for item in to_python(v)]
+            for row in rows
+        ]
+    return lambda rows: [
+        None if (v := row[column]) is None else serialize(to_python(v)) for row in rows
+    ]
 
 
 class Planner:
@@ -199,19 +213,24 @@ class Planner:
         name = details[0].node.name.value
         if name == "__typename":
             type_name = type_.name
-            return Planned(key, value=lambda _row: type_name)
+            return Planned(key, value=lambda rows: [type_name] * len(rows))
         field_spec = spec.fields.get(name)
         definition = type_.fields.get(name)
         if field_spec is None or definition is None:
             raise NotCovered(f"{type_.name}.{name}")
         if isinstance(field_spec, Leaf | Computed):
-            return Planned(key, value=_leaf_value(type_.name, field_spec, definition))
+            return Planned(
+                key,
+                value=_leaf_value(type_.name, field_spec, definition),
+                columns=field_spec.columns,
+            )
         planned = Planned(
             key,
             spec=field_spec,
             node=details[0].node,
             definition=definition,
             nullable=not is_non_null_type(definition.type),
+            columns=(field_spec.column,) if isinstance(field_spec, Ref) else (),
         )
         named = get_named_type(definition.type)
         if isinstance(field_spec, Children):

@@ -26,7 +26,7 @@ from schema.board_specs import (
     Ref,
     Row,
 )
-from schema.connection import decode_cursor, encode_cursor, page_size
+from schema.connection import decode_cursor, encode_cursor, encode_cursors, page_size
 from schema.nodes import NODES_MAX
 from schema.plan import ConnectionPlan, ObjectPlan, Planned
 from workflow.errors import DomainError
@@ -63,8 +63,7 @@ class Run:
         columns: list[list[Any]] = []
         for planned in plan.fields:
             if planned.value is not None:
-                value = planned.value
-                columns.append([value(row) for row in rows])
+                columns.append(planned.value(rows))
             else:
                 columns.append(await self.relation(planned, rows))
         keys = [planned.key for planned in plan.fields]
@@ -89,12 +88,23 @@ class Run:
             if isinstance(spec, ChildList):
                 table = _table(spec.target)
                 found = await sql_rows.children(
-                    table, self.firm_id, spec.parent_column, parents, spec.order
+                    table,
+                    self.firm_id,
+                    spec.parent_column,
+                    parents,
+                    spec.order,
+                    planned.target.columns,
                 )
             else:
                 table = _table(spec.target)
                 found = await sql_rows.linked(
-                    table, self.firm_id, spec.link_table, spec.key, parents, spec.order
+                    table,
+                    self.firm_id,
+                    spec.link_table,
+                    spec.key,
+                    parents,
+                    spec.order,
+                    planned.target.columns,
                 )
             lists = [found.get(parent, []) for parent in parents]
             flat = await self.objects(planned.target, [row for rows_ in lists for row in rows_])
@@ -114,7 +124,7 @@ class Run:
         """The target object of each id (None where the id is None, or names no row)."""
         assert planned.target is not None
         wanted = sorted({pk for pk in ids if pk is not None})
-        found = await sql_rows.by_id(_table(target), self.firm_id, wanted)
+        found = await sql_rows.by_id(_table(target), self.firm_id, wanted, planned.target.columns)
         answers = dict(
             zip(found, await self.objects(planned.target, list(found.values())), strict=True)
         )
@@ -135,8 +145,9 @@ class Run:
             wanted[type_name].add(pk)
         answers: dict[tuple[str, int], Answer] = {}
         for type_name, pks in wanted.items():
-            found = await sql_rows.by_id(_table(type_name), self.firm_id, sorted(pks))
-            rendered = await self.objects(planned.by_type[type_name], list(found.values()))
+            plan = planned.by_type[type_name]
+            found = await sql_rows.by_id(_table(type_name), self.firm_id, sorted(pks), plan.columns)
+            rendered = await self.objects(plan, list(found.values()))
             answers.update(
                 ((type_name, pk), answer) for pk, answer in zip(found, rendered, strict=True)
             )
@@ -153,11 +164,14 @@ class Run:
         cursor = decode_cursor(arguments.get("after"), spec.order)
         statuses = spec.shown(bool(arguments.get("includeArchived", False)))
         table = _table(spec.target)
+        columns = sorted({spec.order, *(c for node in plan.node_plans() for c in node.columns)})
         parents: list[Any]
         if spec.parent_column is None:
             parents = [None]
             pages: dict[Any, list[Row]] = {
-                None: await sql_rows.root_page(table, self.firm_id, size + 1, cursor, statuses)
+                None: await sql_rows.root_page(
+                    table, self.firm_id, size + 1, cursor, statuses, columns
+                )
             }
         else:
             parents = list(dict.fromkeys(row["id"] for row in rows))
@@ -172,6 +186,7 @@ class Run:
                     size + 1,
                     cursor,
                     where_in,
+                    columns,
                 )
             )
         counts: dict[Any, int] = {}
@@ -186,16 +201,14 @@ class Run:
                 )
         shown = [pages.get(parent, [])[:size] for parent in parents]
         flat = [row for page in shown for row in page]
-        rendered = {
-            id(node): await self.objects(node, flat) for node in plan.node_plans()
-        }  # one rendering of every node of every page per `node` key
+        rendered = {id(node): await self.objects(node, flat) for node in plan.node_plans()}
+        cursors = self.cursors(plan, spec.order, shown)
         answers: dict[Any, Answer] = {}
         at = 0
-        for parent, page in zip(parents, shown, strict=True):
-            cursors = [encode_cursor(row[spec.order]) for row in page]
+        for parent, page, page_cursors in zip(parents, shown, cursors, strict=True):
             answers[parent] = self._connection_answer(
                 plan,
-                cursors,
+                page_cursors,
                 {key: answer[at : at + len(page)] for key, answer in rendered.items()},
                 has_next=len(pages.get(parent, [])) > size,
                 has_previous=cursor is not None,
@@ -205,6 +218,29 @@ class Run:
         if spec.parent_column is None:
             return [answers[None]] * len(rows)
         return [answers[row["id"]] for row in rows]
+
+    @staticmethod
+    def cursors(plan: ConnectionPlan, order: str, shown: list[list[Row]]) -> list[list[str]]:
+        """Each page's cursors, made only where they are asked: every edge's, or the first and
+        last (pageInfo), or none (empty strings as many as the page's rows)."""
+        if any(name == "cursor" for edges in plan.edges.values() for _, name in edges.keys):
+            made = encode_cursors([row[order] for page in shown for row in page])
+            result, at = [], 0
+            for page in shown:
+                result.append(made[at : at + len(page)])
+                at += len(page)
+            return result
+        bounds = {"startCursor", "endCursor"}
+        if any(name in bounds for keys in plan.page_infos.values() for _, name in keys):
+            result = []
+            for page in shown:
+                ends = [""] * len(page)
+                if page:
+                    ends[0] = encode_cursor(page[0][order])
+                    ends[-1] = encode_cursor(page[-1][order])
+                result.append(ends)
+            return result
+        return [[""] * len(page) for page in shown]
 
     @staticmethod
     def _connection_answer(

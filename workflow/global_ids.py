@@ -75,6 +75,11 @@ def global_id(type_name: str, pk: int) -> str:
     return keys.encode_id(tag, pk)
 
 
+def global_ids(type_name: str, pks: list[int]) -> list[str]:
+    """global_id of many rows of one type, made at once."""
+    return keys.encode_ids(_TAGS.get(type_name) or keys.type_tag(type_name), pks)
+
+
 def optional_global_id(type_name: str, pk: int | None) -> str | None:
     return None if pk is None else global_id(type_name, pk)
 
