@@ -28,7 +28,7 @@ from schema.board_specs import (
 )
 from schema.connection import decode_cursor, encode_cursor, encode_cursors, page_size
 from schema.nodes import NODES_MAX
-from schema.plan import ConnectionPlan, ObjectPlan, Planned
+from schema.plan import ConnectionPlan, EdgesPlan, ObjectPlan, Planned
 from workflow.errors import DomainError
 from workflow.global_ids import decode_id, parse_id
 
@@ -69,7 +69,7 @@ class Run:
         keys = [planned.key for planned in plan.fields]
         if not keys:
             return [{} for _ in rows]
-        return [dict(zip(keys, values, strict=True)) for values in zip(*columns, strict=True)]
+        return [dict(zip(keys, values)) for values in zip(*columns)]  # noqa: B905 (equal)
 
     def arguments(self, planned: Planned) -> dict[str, Any]:
         assert planned.definition is not None and planned.node is not None
@@ -201,82 +201,63 @@ class Run:
                 )
         shown = [pages.get(parent, [])[:size] for parent in parents]
         flat = [row for page in shown for row in page]
-        rendered = {id(node): await self.objects(node, flat) for node in plan.node_plans()}
-        cursors = self.cursors(plan, spec.order, shown)
+        cursors = self.cursors(plan, spec.order, shown, len(flat))
+        edges = {key: await self.edges(plan.edges[key], flat, cursors) for key in plan.edges}
         answers: dict[Any, Answer] = {}
         at = 0
-        for parent, page, page_cursors in zip(parents, shown, cursors, strict=True):
-            answers[parent] = self._connection_answer(
-                plan,
-                page_cursors,
-                {key: answer[at : at + len(page)] for key, answer in rendered.items()},
-                has_next=len(pages.get(parent, [])) > size,
-                has_previous=cursor is not None,
-                count=counts.get(parent, 0),
-            )
-            at += len(page)
+        for parent, page in zip(parents, shown, strict=True):
+            end = at + len(page)
+            answer: Answer = {}
+            for key, name in plan.keys:
+                if name == "edges":
+                    answer[key] = edges[key][at:end]
+                elif name == "totalCount":
+                    answer[key] = counts.get(parent, 0)
+                elif name == "pageInfo":
+                    values = {
+                        "hasNextPage": len(pages.get(parent, ())) > size,
+                        "hasPreviousPage": cursor is not None,
+                        "startCursor": cursors[at] if page else None,
+                        "endCursor": cursors[end - 1] if page else None,
+                        "__typename": "PageInfo",
+                    }
+                    answer[key] = {k: values[n] for k, n in plan.page_infos[key]}
+                else:  # __typename
+                    answer[key] = plan.type_name
+            answers[parent] = answer
+            at = end
         if spec.parent_column is None:
             return [answers[None]] * len(rows)
         return [answers[row["id"]] for row in rows]
 
-    @staticmethod
-    def cursors(plan: ConnectionPlan, order: str, shown: list[list[Row]]) -> list[list[str]]:
-        """Each page's cursors, made only where they are asked: every edge's, or the first and
-        last (pageInfo), or none (empty strings as many as the page's rows)."""
-        if any(name == "cursor" for edges in plan.edges.values() for _, name in edges.keys):
-            made = encode_cursors([row[order] for page in shown for row in page])
-            result, at = [], 0
-            for page in shown:
-                result.append(made[at : at + len(page)])
-                at += len(page)
-            return result
-        bounds = {"startCursor", "endCursor"}
-        if any(name in bounds for keys in plan.page_infos.values() for _, name in keys):
-            result = []
-            for page in shown:
-                ends = [""] * len(page)
-                if page:
-                    ends[0] = encode_cursor(page[0][order])
-                    ends[-1] = encode_cursor(page[-1][order])
-                result.append(ends)
-            return result
-        return [[""] * len(page) for page in shown]
+    async def edges(self, plan: EdgesPlan, flat: list[Row], cursors: list[str]) -> list[Answer]:
+        """The edges of every page's rows (`flat`), a column per key as objects makes them."""
+        columns: list[list[Any]] = []
+        for key, name in plan.keys:
+            if name == "node":
+                columns.append(await self.objects(plan.nodes[key], flat))
+            elif name == "cursor":
+                columns.append(cursors)
+            else:  # __typename
+                columns.append([plan.type_name] * len(flat))
+        keys = [key for key, _ in plan.keys]
+        if not keys:  # every field skipped
+            return [{} for _ in flat]
+        return [dict(zip(keys, values)) for values in zip(*columns)]  # noqa: B905 (equal)
 
     @staticmethod
-    def _connection_answer(
-        plan: ConnectionPlan,
-        cursors: list[str],
-        nodes: dict[int, list[Answer]],
-        has_next: bool,
-        has_previous: bool,
-        count: int,
-    ) -> Answer:
-        answer: Answer = {}
-        for key, name in plan.keys:
-            if name == "totalCount":
-                answer[key] = count
-            elif name == "__typename":
-                answer[key] = plan.type_name
-            elif name == "pageInfo":
-                values = {
-                    "hasNextPage": has_next,
-                    "hasPreviousPage": has_previous,
-                    "startCursor": cursors[0] if cursors else None,
-                    "endCursor": cursors[-1] if cursors else None,
-                    "__typename": "PageInfo",
-                }
-                answer[key] = {k: values[n] for k, n in plan.page_infos[key]}
-            else:  # edges
-                edges = plan.edges[key]
-                answer[key] = [
-                    {
-                        k: cursors[n]
-                        if name_ == "cursor"
-                        else edges.type_name
-                        if name_ == "__typename"
-                        else nodes[id(edges.nodes[k])][n]
-                        for k, name_ in edges.keys
-                    }
-                    for n in range(len(cursors))
-                ]
-        return answer
+    def cursors(plan: ConnectionPlan, order: str, shown: list[list[Row]], count: int) -> list[str]:
+        """Every shown row's cursor, made only where it is asked: every edge's, or each page's
+        first and last (pageInfo), or none (empty strings in their place)."""
+        if any(name == "cursor" for edges in plan.edges.values() for _, name in edges.keys):
+            return encode_cursors([row[order] for page in shown for row in page])
+        made = [""] * count
+        bounds = {"startCursor", "endCursor"}
+        if any(name in bounds for keys in plan.page_infos.values() for _, name in keys):
+            at = 0
+            for page in shown:
+                if page:
+                    made[at] = encode_cursor(page[0][order])
+                    made[at + len(page) - 1] = encode_cursor(page[-1][order])
+                at += len(page)
+        return made
