@@ -2,7 +2,8 @@
 tasks) answered by the resolvers and by its plan (schema.planned), every load executing (the
 result cache emptied before each), through the app's ASGI stack in this process (no socket, no
 server process), interleaved with the floor (bench.board's one statement + orjson). What the
-GraphQL layer itself costs on each path.
+GraphQL layer itself costs on each path: wall time, and this process's CPU time (the
+database's work excluded: the measure that a loaded machine disturbs least).
 
     python -m bench.planned [--requests 30] [--database postgres://...]
 """
@@ -30,13 +31,14 @@ from schema.result_cache import STORE
 from tests.databases import ADMIN_URL, asyncpg_url, scratch_database
 
 
-async def _timed(work: Callable[[], Awaitable[object]], requests: int) -> list[float]:
+async def _timed(work: Callable[[], Awaitable[object]], requests: int) -> list[tuple[float, float]]:
+    """(wall, CPU of this process) milliseconds of each run of `work`."""
     await work()  # warm: plans, caches
     times = []
     for _ in range(requests):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await work()
-        times.append((time.perf_counter() - started) * 1000)
+        times.append(((time.perf_counter() - started) * 1000, (time.process_time() - cpu) * 1000))
     return times
 
 
@@ -71,14 +73,18 @@ async def run(database: str, requests: int) -> None:
                         )
                     finally:
                         planned.PLANNING.reset(token)
-                    stages = response.json()["data"]["pipeline"]["stages"]
+                    stages = orjson.loads(response.content)["data"]["pipeline"]["stages"]
                     assert sum(len(s["jobs"]["edges"]) for s in stages) == PER_STAGE * len(stages)
 
                 async def floor() -> None:
                     rows = await pg.fetch(FLOOR_SQL, firm.pipeline_id, PER_STAGE)
                     orjson.dumps(shape(rows))
 
-                results: dict[str, list[float]] = {"floor": [], "resolvers": [], "planned": []}
+                results: dict[str, list[tuple[float, float]]] = {
+                    "floor": [],
+                    "resolvers": [],
+                    "planned": [],
+                }
                 for _ in range(3):  # interleaved rounds: the machine's load hits all three
                     results["floor"] += await _timed(floor, requests // 3)
                     results["resolvers"] += await _timed(lambda: board(False), requests // 3)
@@ -86,10 +92,16 @@ async def run(database: str, requests: int) -> None:
         finally:
             await pg.close()
             await close_database()
-    base = statistics.median(results["floor"])
+    base = statistics.median(wall for wall, _ in results["floor"])
+    base_cpu = statistics.median(cpu for _, cpu in results["floor"])
     for name, times in results.items():
-        p50 = statistics.median(times)
-        print(f"{name:>10}: p50 {p50:7.1f} ms  min {min(times):7.1f} ms  x{p50 / base:.2f} floor")
+        p50 = statistics.median(wall for wall, _ in times)
+        cpu = statistics.median(cpu for _, cpu in times)
+        print(
+            f"{name:>10}: p50 {p50:7.1f} ms (x{p50 / base:.2f} floor), min "
+            f"{min(wall for wall, _ in times):7.1f} ms; CPU here p50 {cpu:6.1f} ms "
+            f"(x{cpu / base_cpu:.2f} floor's)"
+        )
 
 
 def main() -> None:

@@ -9,16 +9,16 @@ Every statement is scoped to one firm.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from tortoise.models import Model
 
-from models.sql import fetch
+from models.sql import fetch_rows as fetch
 
 M = TypeVar("M", bound=Model)
 
-Row = dict[str, Any]
+Row = Mapping[str, Any]  # a driver's row, read by column name
 
 
 def _marks(values: Sequence[Any]) -> str:
@@ -85,8 +85,7 @@ async def pages(
         f'WHERE page_row <= ? ORDER BY "{parent_column}", "{order_column}"'
     )
     grouped: dict[int, list[Row]] = defaultdict(list)
-    for row in await fetch(sql, params):
-        del row["page_row"]
+    for row in await fetch(sql, params):  # with its page_row
         grouped[row[parent_column]].append(row)
     return grouped
 
@@ -110,7 +109,7 @@ async def root_page(
         f'SELECT {_select(columns, "id")} FROM "{table}" WHERE "firm_id" = ?{condition} '
         'ORDER BY "id" LIMIT ?'
     )
-    return await fetch(sql, params)
+    return list(await fetch(sql, params))
 
 
 async def root_count(table: str, firm_id: int, statuses: Sequence[str] | None) -> int:
@@ -183,8 +182,8 @@ async def linked(
         f'WHERE u."firm_id" = ? AND ja."{key}" IN ({_marks(ids)}) ORDER BY u."{order}"'
     )
     grouped: dict[int, list[Row]] = defaultdict(list)
-    for row in await fetch(sql, [firm_id, *ids]):
-        grouped[row.pop("linked_to")].append(row)
+    for row in await fetch(sql, [firm_id, *ids]):  # with the linked_to column
+        grouped[row["linked_to"]].append(row)
     return grouped
 
 

@@ -6,7 +6,7 @@ which tortoise's lack of window functions rules out) are in models.rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -40,6 +40,15 @@ async def fetch(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = await db.execute_query_dict(
         _in_dialect(sql, db.capabilities.dialect), list(params)
     )
+    return rows
+
+
+async def fetch_rows(sql: str, params: Sequence[Any]) -> Sequence[Mapping[str, Any]]:
+    """`fetch`, its rows as the driver gives them (asyncpg's Record, sqlite3.Row: read by
+    column name, not copied into dicts: the many rows of a board cost less)."""
+    db = connections.get("default")
+    rows: Sequence[Mapping[str, Any]]
+    _, rows = await db.execute_query(_in_dialect(sql, db.capabilities.dialect), list(params))
     return rows
 
 

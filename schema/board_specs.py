@@ -10,7 +10,7 @@ Pipeline.template, ...) is answered by the resolvers alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ from models import Client, Job, JobStatus, Pipeline, Stage, Task, User
 from realtime.hub import FeedKey
 from schema.feed_cursors import encode_feed_cursor
 
-Row = dict[str, Any]
+Row = Mapping[str, Any]
 VISIBLE = (JobStatus.ACTIVE, JobStatus.COMPLETED)  # jobs shown unless archived ones are asked
 STAGE_ORDER = ("position", "id")
 
