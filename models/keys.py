@@ -72,6 +72,7 @@ def _current() -> _Keys:
 def use_master_key(master: bytes) -> None:
     global _keys
     _keys = _Keys(master)
+    _forget_ids()
 
 
 async def load(secret_key: str | None) -> None:
@@ -116,17 +117,36 @@ def encode_id(tag: bytes, pk: int) -> str:
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
+# Public ids made by encode_ids, per type tag: a board's thousands of ids are the same from
+# one load to the next. Emptied once past MAX_CACHED_IDS (~15 MB), and when the key changes.
+MAX_CACHED_IDS = 100_000
+_made_ids: dict[bytes, dict[int, str]] = {}
+_made_count = 0
+
+
 def encode_ids(tag: bytes, pks: list[int]) -> list[str]:
-    """encode_id of many rows of one type: one cipher call for all their blocks (ECB: each
+    """encode_id of many rows of one type: those not made before by one cipher call (ECB: each
     block alone, as encode_id makes it)."""
-    if not pks:
-        return []
-    raw = _current().ids_out.update(b"".join(tag + pk.to_bytes(8, "big") + CHECK for pk in pks))
+    global _made_count
+    if _made_count > MAX_CACHED_IDS:
+        _forget_ids()
+    made = _made_ids.setdefault(tag, {})
+    found = [made.get(pk) for pk in pks]
+    if None not in found:
+        return found  # type: ignore[return-value]  # none is None
+    missing = list(dict.fromkeys(pk for pk, text in zip(pks, found, strict=True) if text is None))
+    raw = _current().ids_out.update(b"".join(tag + pk.to_bytes(8, "big") + CHECK for pk in missing))
     b2a = binascii.b2a_base64
-    return [
-        b2a(raw[at : at + 16], newline=False)[:22].translate(_URLSAFE).decode()
-        for at in range(0, len(raw), 16)
-    ]
+    for n, pk in enumerate(missing):
+        made[pk] = b2a(raw[n * 16 : n * 16 + 16], newline=False)[:22].translate(_URLSAFE).decode()
+    _made_count += len(missing)
+    return [made[pk] for pk in pks]
+
+
+def _forget_ids() -> None:
+    global _made_count
+    _made_ids.clear()
+    _made_count = 0
 
 
 def decode_id(text: str) -> tuple[bytes, int] | None:

@@ -397,3 +397,10 @@ async def test_board_statements_do_not_grow_with_the_board(
     ).count()
     assert jobs_shown > 30
     assert counts == [PLANNED_BOARD_STATEMENTS, PLANNED_BOARD_STATEMENTS], sql_statements.statements
+
+
+def test_ids_made_at_once_are_the_ids_made_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    tag = keys.type_tag("Job")
+    monkeypatch.setattr(keys, "MAX_CACHED_IDS", 5)  # past it, the cache starts again
+    for pks in ([1, 2, 2**31 - 1], [3, 1, 3, 70000], list(range(10, 20)), [1, 2]):
+        assert keys.encode_ids(tag, pks) == [keys.encode_id(tag, pk) for pk in pks]
