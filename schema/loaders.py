@@ -18,7 +18,7 @@ from tortoise.models import Model
 from automations import pipeline_templates
 from models import Automation, Client, Contact, Job, JobEvent, Pipeline, Stage, Task, User, rows
 from models.rows import fetch_pages
-from schema.board_specs import PIPELINE_STAGES
+from schema.board_specs import JOB_ASSIGNEES, PIPELINE_STAGES
 from workflow.automove import JobInStage, open_items
 from workflow.scope import Scope
 
@@ -170,14 +170,15 @@ class Loaders:
         return [[Stage._init_from_db(**row) for row in found.get(i, ())] for i in ids]
 
     async def _assignees_by_job(self, ids: list[int]) -> list[list[User]]:
-        return await self._assignees(ids, "job_assignee", "job_id")
+        return await self._assignees(ids, JOB_ASSIGNEES.link_table, JOB_ASSIGNEES.key)
 
     async def _assignees_by_template(self, ids: list[int]) -> list[list[User]]:
         return await self._assignees(ids, "job_template_assignee", "job_template_id")
 
     async def _assignees(self, ids: list[int], table: str, column: str) -> list[list[User]]:
         """The users of a many-to-many table (`table`, keyed by `column`), by name."""
-        found = await rows.linked("app_user", self.scope.firm_id, table, column, ids, "name")
+        order = JOB_ASSIGNEES.order  # templates' assignees too
+        found = await rows.linked("app_user", self.scope.firm_id, table, column, ids, order)
         return [[User._init_from_db(**row) for row in found.get(i, ())] for i in ids]
 
     async def _pages(self, keys: list[PageKey]) -> list[list[Any]]:

@@ -114,7 +114,8 @@ class Writer:
         args = [f"first: {self.draw(st.integers(0, 3))}"]
         if self.draw(st.booleans()):
             cursors = self.ids.rank_cursors if by_rank else self.ids.id_cursors
-            cursor = self.draw(st.sampled_from([*cursors, "not-a-cursor"]))
+            # valid cursors only: see test_errors_are_the_resolvers_errors for bad ones
+            cursor = self.draw(st.sampled_from(cursors))
             args.append(f'after: "{cursor}"')
         if archived and self.draw(st.booleans()):
             args.append(f"includeArchived: {str(self.draw(st.booleans())).lower()}")
@@ -360,6 +361,30 @@ def _python_name(definition: Any, graphql_name: str) -> str:
         if _camel(f.python_name) == graphql_name or f.graphql_name == graphql_name:
             return str(f.python_name)
     raise AssertionError(graphql_name)
+
+
+ERRORS = [
+    '{ pipelines(first: 1, after: "not-a-cursor") { totalCount } }',
+    "{ jobs(first: 101) { totalCount } }",
+    '{ node(id: "garbage") { id } }',
+    '{ nodes(ids: ["garbage"]) { id } }',
+    '{ pipeline(id: "garbage") { id } }',
+    'query($p: ID!) { pipeline(id: $p) { id stages { id jobs(first: 2, after: "bad") { totalCount'
+    " } } } }",
+    "query($p: ID!) { pipeline(id: $p) { id stages { jobs(first: -1) { totalCount } } } }",
+]
+
+
+@pytest.mark.parametrize("text", ERRORS)
+async def test_errors_are_the_resolvers_errors(
+    http: httpx.AsyncClient, firm_a: NewFirm, ids: Ids, text: str
+) -> None:
+    """A document whose answer holds an error is answered by the resolvers: same errors."""
+    variables = {"p": ids.pipelines[0]} if "$p" in text else {}
+    resolvers, _ = await _ask(http, firm_a.token, text, variables, plan=False)
+    answer, by_plan = await _ask(http, firm_a.token, text, variables, plan=True)
+    assert resolvers.get("errors") and answer == resolvers
+    assert "planned" not in by_plan  # [] when the guard refused it before execution
 
 
 BOARD = """query B($p: ID!) { pipeline(id: $p) { id name eventCursor stages { id name
