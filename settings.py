@@ -59,6 +59,10 @@ class Settings:
     mail_dir: str = "outbox"
     # Where clients reach the portal: links in emails are built from it.
     public_url: str = "http://127.0.0.1:8000"
+    # Exports (exports.runner): the folder their files go to, and how long a finished one is
+    # kept (hours) before the sweep deletes it.
+    export_dir: str = "exports"
+    export_retention_hours: int = 24
     # Tests only: a file holding the instant that dated work takes for now (workflow.clock).
     test_clock_file: str | None = None
 
@@ -217,12 +221,20 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
                 f"({error}); unset it outside tests"
             ) from error
 
+    export_retention = count("EXPORT_RETENTION_HOURS", Settings.export_retention_hours)
+    if not 0 < export_retention <= 8760:
+        raise ConfigError(
+            f"EXPORT_RETENTION_HOURS: {export_retention} is not a number of hours (1-8760)"
+        )
+
     return Settings(
         database_url=database_url,
         test_clock_file=test_clock_file,
         smtp_url=smtp_url,
         mail_from=mail_from,
         mail_dir=env.get("MAIL_DIR") or Settings.mail_dir,
+        export_dir=env.get("EXPORT_DIR") or Settings.export_dir,
+        export_retention_hours=export_retention,
         public_url=public_url,
         secret_key=secret_key,
         redis_url=redis_url,

@@ -17,6 +17,7 @@ from resolvers.clients import ClientMutations, ClientQueries
 from resolvers.custom_fields import CustomFieldMutations, CustomFieldQueries
 from resolvers.documents import DocumentMutations
 from resolvers.emails import EmailMutations
+from resolvers.exports import ExportMutations, ExportQueries
 from resolvers.jobs import JobMutations, JobQueries
 from resolvers.live import LiveSubscriptions
 from resolvers.nodes import NodeQueries
@@ -47,6 +48,7 @@ Query = merge_types(
         TemplateQueries,
         ScheduleQueries,
         CustomFieldQueries,
+        ExportQueries,
     ),
 )
 Mutation = merge_types(
@@ -65,6 +67,7 @@ Mutation = merge_types(
         WebhookMutations,
         ScheduleMutations,
         CustomFieldMutations,
+        ExportMutations,
     ),
 )
 Subscription = merge_types("Subscription", (LiveSubscriptions,))

@@ -27,6 +27,7 @@ from models.documents import (
 )
 from models.email import Email, EmailKind, EmailStatus
 from models.event import EventType, JobEvent
+from models.export import Export, ExportInclude, ExportStatus
 from models.firm import ROLE_PERMISSIONS, ApiToken, Firm, Permission, Role, User
 from models.idempotency import IdempotentRequest
 from models.job import Job, JobStatus, Priority
@@ -48,6 +49,7 @@ MODEL_MODULES = [
     "models.custom_fields",
     "models.schedules",
     "models.event",
+    "models.export",
     "models.automation",
     "models.documents",
     "models.contact",
@@ -134,6 +136,9 @@ __all__ = [
     "ApiToken",
     "Client",
     "EventType",
+    "Export",
+    "ExportInclude",
+    "ExportStatus",
     "Firm",
     "Job",
     "JobEvent",

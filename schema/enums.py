@@ -37,7 +37,7 @@ from workflow.periods import Frequency
 
 class BoardEventKind(StrEnum):
     """EventType's members again, for BoardEvent.type and webhooks' eventTypes
-    (tests/test_enums.py keeps the two in step)."""
+    (tests/test_enums.py keeps the two in step), and the webhook-only EXPORT_FINISHED."""
 
     JOB_CREATED = EventType.JOB_CREATED.value
     JOB_MOVED = EventType.JOB_MOVED.value
@@ -55,6 +55,8 @@ class BoardEventKind(StrEnum):
     CLIENT_SUBMITTED_ORGANIZER = EventType.CLIENT_SUBMITTED_ORGANIZER.value
     CLIENT_REPLIED = EventType.CLIENT_REPLIED.value
     INVOICE_PAID = EventType.INVOICE_PAID.value
+    # Webhooks only, never in a feed or a history: an export finished (exports.runner).
+    EXPORT_FINISHED = "EXPORT_FINISHED"
 
 
 JobStatusEnum = Annotated[JobStatus, strawberry.enum(name="JobStatus")]

@@ -13,13 +13,13 @@ from typing import Any, Protocol, runtime_checkable
 from strawberry.types.base import get_object_definition
 from tortoise.models import Model
 
-from schema import custom_fields, emails, integrations, schedules, templates, types
+from schema import custom_fields, emails, exports, integrations, schedules, templates, types
 from schema.node import Node
 from workflow.global_ids import MODELS, NOT_NODES
 
 NODES_MAX = 100  # ids per nodes(ids:)
 # the modules that define every Node type
-DEFINED_IN = (types, integrations, emails, templates, schedules, custom_fields)
+DEFINED_IN = (types, integrations, emails, templates, schedules, custom_fields, exports)
 
 
 @runtime_checkable

@@ -84,6 +84,7 @@ def suite_process_settings() -> None:
 
 
 TABLES = [  # children first, so deletes never trip a foreign key
+    "export",
     "email",
     "invoice",
     "message",

@@ -45,6 +45,7 @@ from realtime.broker import create_broker
 from realtime.hub import Hub
 from schema.context import Context
 from web import graphiql, workers
+from web.exports import ExportDownload
 from web.graphql_http import JSONGraphQL, encode_json
 from web.idempotency import Idempotency
 from web.middleware import BearerAuth, BodyLimit, RequestLog, Timeout
@@ -334,6 +335,8 @@ def create_app(
                 methods=["GET", "POST"],
             ),
             WebSocketRoute("/graphql", graphql),
+            # Not under Timeout: a large file takes as long as the client reads it.
+            Route("/exports/{export_id}", ExportDownload(), methods=["GET"]),
             Mount(graphiql.ASSETS_PATH, app=graphiql.assets()),
             portal_route(config),
             *page_routes("board"),

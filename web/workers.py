@@ -1,6 +1,7 @@
 """The background loops of a process that runs the firms' work (the server, unless
 --no-runner, and every `server.py worker`): in one place, so both run the same set: the
-automation runner, the webhook sender, the scheduler of dated work and the mailer."""
+automation runner, the webhook sender, the scheduler of dated work, the mailer and the
+export runner."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from contextlib import asynccontextmanager
 import settings as settings_module
 from automations.runner import Runner
 from automations.scheduler import Scheduler
+from exports.runner import ExportRunner
 from mail import transport
 from mail.mailer import Mailer
 from realtime.background import BackgroundLoop
 from webhooks.sender import Sender
-from workflow import clock, email_content, unit, webhook_addresses
+from workflow import clock, email_content, exports, unit, webhook_addresses
 
 
 def configure(config: settings_module.Settings) -> None:
@@ -22,6 +24,7 @@ def configure(config: settings_module.Settings) -> None:
     webhook_addresses.configure(config.webhook_allow_private)  # registrations' policy
     email_content.configure(config.public_url)  # the portal links in emails
     clock.configure(config.test_clock_file)  # a test's clock, in a process it started
+    exports.configure(config.export_dir, config.export_retention_hours, config.public_url)
 
 
 def loops(config: settings_module.Settings) -> list[BackgroundLoop]:
@@ -30,6 +33,7 @@ def loops(config: settings_module.Settings) -> list[BackgroundLoop]:
         Sender(config.webhook_retry_schedule, allow_private=config.webhook_allow_private),
         Scheduler(),
         Mailer(transport.from_settings(config), config.mail_from),
+        ExportRunner(),
     ]
 
 

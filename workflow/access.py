@@ -62,6 +62,8 @@ FIELD_NEEDS: dict[tuple[str, str], frozenset[Permission]] = {
     ("Pipeline", "template"): frozenset({Permission.READ}),
     ("Mutation", "createWebhookEndpoint"): frozenset({Permission.READ}),
     ("Mutation", "updateWebhookEndpoint"): frozenset({Permission.READ}),
+    # an export writes the board to a file: reading it
+    ("Mutation", "startExport"): frozenset({Permission.READ}),
 }
 
 

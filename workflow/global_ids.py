@@ -20,6 +20,7 @@ from models import (
     Contact,
     CustomField,
     Email,
+    Export,
     Firm,
     Invoice,
     Job,
@@ -63,6 +64,7 @@ MODELS: dict[str, type[Model]] = {
     "JobTemplate": JobTemplate,
     "RecurringSchedule": RecurringSchedule,
     "CustomField": CustomField,
+    "Export": Export,
 }
 NOT_NODES = frozenset({"Firm"})
 TYPE_NAMES = tuple(MODELS)

@@ -77,7 +77,7 @@ JobPart = TypeVar("JobPart", Task, Organizer, Invoice)  # what lock_item locks a
 AfterCommit = Callable[[list[JobEvent]], Awaitable[None]]
 _after_commit: list[tuple[AfterCommit, str | None]] = []
 # What a committed change can leave for a background loop (see owe).
-RUNS, DELIVERIES, EMAILS = "runs", "deliveries", "emails"
+RUNS, DELIVERIES, EMAILS, EXPORTS = "runs", "deliveries", "emails", "exports"
 # Dated work due at once (automations.scheduler): no change leaves any yet, the scheduler polls.
 DATED = "dated"
 

@@ -16,6 +16,10 @@ from typing import Any
 from models import Job, JobEvent, WebhookDelivery, WebhookEndpoint, sql
 from workflow.global_ids import global_id, optional_global_id, public_changes
 
+# Message types that are no board event (models.EventType): an export finished.
+EXPORT_FINISHED = "EXPORT_FINISHED"
+WEBHOOK_ONLY_TYPES = frozenset({EXPORT_FINISHED})
+
 
 def job_snapshot(job: Job) -> dict[str, Any]:
     return {
@@ -66,6 +70,13 @@ async def enqueue(firm_id: int, payloads: list[tuple[JobEvent, dict[str, Any]]])
     many."""
     if not payloads:
         return 0
+    messages = [(str(event.type), event.pipeline_id, payload) for event, payload in payloads]
+    return await enqueue_messages(firm_id, messages)
+
+
+async def enqueue_messages(firm_id: int, messages: list[tuple[str, int, dict[str, Any]]]) -> int:
+    """Write the deliveries owed for these messages (type, pipeline id, payload), each to the
+    firm's endpoints that ask for its type and pipeline, in the current transaction; how many."""
     rows = await sql.fetch(  # by hand: every change runs it
         'SELECT * FROM "webhook_endpoint" WHERE "firm_id" = ? AND "enabled" = ?', [firm_id, True]
     )
@@ -75,13 +86,13 @@ async def enqueue(firm_id: int, payloads: list[tuple[JobEvent, dict[str, Any]]])
         WebhookDelivery(
             firm_id=firm_id,
             endpoint_id=endpoint.id,
-            event_type=str(event.type),
+            event_type=event_type,
             payload=payload,
             next_attempt_at=now,
         )
-        for event, payload in payloads
+        for event_type, pipeline_id, payload in messages
         for endpoint in endpoints
-        if _wants(endpoint, str(event.type), event.pipeline_id)
+        if _wants(endpoint, event_type, pipeline_id)
     ]
     if deliveries:
         await WebhookDelivery.bulk_create(deliveries)

@@ -31,14 +31,14 @@ from workflow.errors import DomainError, ErrorCode, invalid
 from workflow.scope import Scope
 from workflow.unit import DELIVERIES, change, owe
 from workflow.webhook_addresses import POLICY, Refused, check_url
-from workflow.webhook_outbox import job_snapshot
+from workflow.webhook_outbox import WEBHOOK_ONLY_TYPES, job_snapshot
 
 URL_MAX = 2000
 # Each endpoint gets a delivery of every event it asks for, written in the change's
 # transaction: this bounds what one change of a firm writes and what its sender owes.
 MAX_ENDPOINTS_PER_FIRM = 20
 AUTOMATION_CALL = "AUTOMATION_CALL"  # the type of a CALL_WEBHOOK action's message
-EVENT_TYPES = frozenset(EventType)
+EVENT_TYPES = frozenset(EventType) | WEBHOOK_ONLY_TYPES
 
 
 WEBHOOK_SECRET = b"webhook-secret"  # the purpose signing secrets are sealed for (models.keys)
