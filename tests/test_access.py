@@ -54,7 +54,16 @@ from tests.live import (
     watch_board,
 )
 from tests.servers import ServerProcess, Stack, graphql
-from workflow import contacts, custom_fields, documents, schedules, tasks, templates, webhooks
+from workflow import (
+    contacts,
+    custom_fields,
+    documents,
+    exports,
+    schedules,
+    tasks,
+    templates,
+    webhooks,
+)
 from workflow.firms import NewFirm, issue_token
 from workflow.periods import Frequency
 
@@ -93,7 +102,11 @@ ADMIN_MUTATIONS = {
     "redeliverWebhook",
 }
 ADMIN_QUERIES = {"apiTokens", "webhookEndpoints"}
-READ_TOO = {"createWebhookEndpoint", "updateWebhookEndpoint"}  # where the board's events go
+READ_TOO = {
+    "createWebhookEndpoint",  # where the board's events go
+    "updateWebhookEndpoint",
+    "startExport",  # the board to a file
+}
 URL = "http://127.0.0.1:9/x"
 
 
@@ -345,6 +358,7 @@ async def small_world(firm: NewFirm) -> World:
         "spare token": gid("ApiToken", spare.id),
         "endpoint update": gid("WebhookEndpoint", endpoint.id),
         "delivery": gid("WebhookDelivery", delivery.id),
+        "export": gid("Export", (await exports.start_export(scope_of(firm), p.id, [])).id),
     }
 
 
@@ -503,6 +517,10 @@ MUTATIONS: dict[str, tuple[str, Input]] = {
         lambda w: {"id": w["field update"], "label": "Employer id"},
     ),
     "deleteCustomField": ("deletedId", lambda w: {"id": w["field delete"]}),
+    "startExport": (
+        "export { id status }",
+        lambda w: {"pipelineId": w["pipeline"], "include": ["TASKS", "CLIENT"]},
+    ),
 }
 
 
@@ -515,7 +533,7 @@ def mutation_document(name: str) -> str:
 
 
 def mutation_needs(name: str) -> set[str]:
-    return {ADMIN, *([READ] if name in READ_TOO else [])} if name in ADMIN_MUTATIONS else {WRITE}
+    return {ADMIN if name in ADMIN_MUTATIONS else WRITE, *([READ] if name in READ_TOO else [])}
 
 
 def test_every_mutation_of_the_schema_has_a_row_in_the_matrix() -> None:
@@ -574,6 +592,7 @@ QUERIES: dict[str, Query] = {
     "client": lambda w: f'client(id: "{w["client"]}") {{ id }}',
     "apiTokens": lambda w: "apiTokens { id }",
     "webhookEndpoints": lambda w: "webhookEndpoints { id }",
+    "export": lambda w: f'export(id: "{w["export"]}") {{ id status }}',
 }
 
 
