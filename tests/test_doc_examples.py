@@ -162,6 +162,7 @@ VARIABLES: dict[str, Callable[[Demo], dict[str, Any]]] = {
     "README.md#LiveBoard": lambda demo: {"pipelineId": pipeline_id(demo)},
     "docs/integrations.md#BoardUpdates": lambda demo: {"p": pipeline_id(demo)},
     "docs/integrations.md#Register": lambda demo: {"pipeline": pipeline_id(demo)},
+    "docs/api.md#StartExport": lambda demo: {"pipeline": pipeline_id(demo)},
     "docs/pipeline-templates.md#PipelineTemplate": lambda demo: {"id": pipeline_id(demo)},
     "docs/pipeline-templates.md#ImportPipelineTemplate": lambda demo: {
         "template": _json_example(ROOT / "docs" / "pipeline-templates.md")
