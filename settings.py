@@ -59,7 +59,7 @@ class Settings:
     mail_dir: str = "outbox"
     # Where clients reach the portal: links in emails are built from it.
     public_url: str = "http://127.0.0.1:8000"
-    # Exports (exports.runner): the folder their files go to, and how long a finished one is
+    # Exports (exporter.runner): the folder their files go to, and how long a finished one is
     # kept (hours) before the sweep deletes it.
     export_dir: str = "exports"
     export_retention_hours: int = 24

@@ -1,5 +1,5 @@
 """Exports: a pipeline's jobs written as JSON Lines to a file, in the background, from one
-consistent snapshot of the board (exports.runner does the work, workflow.exports starts it)."""
+consistent snapshot of the board (exporter.runner does the work, workflow.exports starts it)."""
 
 from __future__ import annotations
 

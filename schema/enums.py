@@ -55,7 +55,7 @@ class BoardEventKind(StrEnum):
     CLIENT_SUBMITTED_ORGANIZER = EventType.CLIENT_SUBMITTED_ORGANIZER.value
     CLIENT_REPLIED = EventType.CLIENT_REPLIED.value
     INVOICE_PAID = EventType.INVOICE_PAID.value
-    # Webhooks only, never in a feed or a history: an export finished (exports.runner).
+    # Webhooks only, never in a feed or a history: an export finished (exporter.runner).
     EXPORT_FINISHED = "EXPORT_FINISHED"
 
 

@@ -72,6 +72,7 @@ class ServerProcess:
             "PORT": str(self.port),
             # emails (no SMTP_URL: .eml files) beside the log, not in the working tree
             "MAIL_DIR": str(log_dir / f"outbox-{self.port}"),
+            "EXPORT_DIR": str(log_dir / f"exports-{self.port}"),  # likewise its exports
             "PUBLIC_URL": f"http://127.0.0.1:{self.port}",  # the links its emails hold
             **env,
         }

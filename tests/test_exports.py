@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from exports import runner
+from exporter import runner
 from models import (
     Export,
     ExportStatus,

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 import settings as settings_module
 from automations.runner import Runner
 from automations.scheduler import Scheduler
-from exports.runner import ExportRunner
+from exporter.runner import ExportRunner
 from mail import transport
 from mail.mailer import Mailer
 from realtime.background import BackgroundLoop

@@ -1,7 +1,7 @@
 """Starting an export of a pipeline (models.export), and what the deployment says about
 exports: where their files go, how long they are kept, the address they are read at.
 
-The export itself runs in the background (exports.runner): startExport only records it, so a
+The export itself runs in the background (exporter.runner): startExport only records it, so a
 request never waits for a board of any size. Limits: `include` names each part once at most
 (MAX_INCLUDE values), and a firm has at most FIRM_MAX_OPEN exports waiting or running at once
 (more are refused, INVALID_INPUT on pipelineId: the firm waits for one to finish); how many

@@ -1,5 +1,5 @@
 """The export runner: claims waiting exports, writes each one's file from one snapshot
-(exports.snapshot), finishes it with an EXPORT_FINISHED webhook, and deletes files past
+(exporter.snapshot), finishes it with an EXPORT_FINISHED webhook, and deletes files past
 their retention. It runs where the automation runner runs (web.workers), is woken after
 startExport commits, and polls.
 
@@ -36,7 +36,7 @@ from typing import BinaryIO
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from exports.snapshot import PipelineGone, write_jobs
+from exporter.snapshot import PipelineGone, write_jobs
 from models import Export, ExportStatus, sql
 from models.db import is_postgres
 from realtime.background import IN_FIRM_TURNS, BackgroundLoop, FirmTurns
