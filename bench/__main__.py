@@ -3,8 +3,8 @@ processes beside its floor, and prints one table.
 
     python -m bench                       every scenario, full size (several minutes)
     python -m bench --quick               a smoke run: small seed, few requests
-    python -m bench board export          chosen scenarios: board export moves fanout memory
-                                          mail portal timers fields bulk
+    python -m bench board export          chosen scenarios: board export startExport moves
+                                          fanout memory mail portal timers fields bulk
     python -m bench --database postgres://postgres@127.0.0.1:5432/test
 
 The database named is only used to create a scratch database beside it, dropped at the end.
@@ -21,7 +21,18 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import board, bulk, custom_fields, export, fanout, mail, moves, portal, timers
+from bench import (
+    board,
+    bulk,
+    custom_fields,
+    export,
+    fanout,
+    mail,
+    moves,
+    portal,
+    start_export,
+    timers,
+)
 from bench.infra import private_redis
 from bench.report import Row, table
 from bench.seed import seed
@@ -34,6 +45,7 @@ Scenario = Callable[[Suite], Awaitable[list[Row]]]
 SCENARIOS: dict[str, Scenario] = {
     "board": board.run,
     "export": export.run,
+    "startExport": start_export.run,
     "moves": moves.run,
     "fanout": fanout.run,
     "memory": fanout.run_memory,

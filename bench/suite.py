@@ -35,6 +35,7 @@ class Plan:
     portal_requests: int  # page loads per row of bench.portal
     portal_neighbours: int  # other clients of the portal firm, each with as many jobs
     bulk_rounds: int  # rounds of bench.bulk: one bulk call and 100 single moves each
+    big_export_jobs: int  # the pipeline bench.start_export seeds and exports
 
 
 FULL = Plan(
@@ -50,6 +51,7 @@ FULL = Plan(
     portal_requests=300,
     portal_neighbours=4,
     bulk_rounds=10,
+    big_export_jobs=100_000,
 )
 QUICK = Plan(
     Sizes(jobs=300, other_jobs=20, clients=100, staff=10),
@@ -64,6 +66,7 @@ QUICK = Plan(
     portal_requests=40,
     portal_neighbours=1,
     bulk_rounds=3,
+    big_export_jobs=5_000,
 )
 
 

@@ -14,10 +14,10 @@ written to the file before the next is read.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import date, datetime
 from typing import IO, Any, Protocol
 
 import aiosqlite
@@ -110,49 +110,51 @@ async def snapshot() -> AsyncIterator[Snapshot]:
 
 
 def _json(value: Any) -> Any:
-    """A JSON column: text on SQLite (and from a bare asyncpg connection), as its value."""
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
+    """A JSON column as it is: its text (SQLite, and a bare asyncpg connection) goes into
+    the line unparsed."""
+    return orjson.Fragment(value) if isinstance(value, str) else value
 
 
-def _moment(value: Any) -> datetime | None:
-    """A timestamp: a datetime from asyncpg, ISO text from SQLite."""
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(value)
+def _moment(column: str, postgres: bool) -> str:
+    """A timestamp column: a datetime from asyncpg, which orjson writes as isoformat() does;
+    on SQLite the text tortoise stored (isoformat(" ")) with its T back."""
+    return column if postgres else f"replace({column}, ' ', 'T')"
 
 
-def _day(value: date | str | None) -> date | str | None:
-    return value  # a date from asyncpg, "YYYY-MM-DD" from SQLite: the same JSON
-
-
-class _Ids:
-    """Global ids of the rows of one type, with a bounded memo for the ones that repeat
-    (clients, users): ids are an AES block each (models.keys)."""
+class _Ids(dict[int | None, str | None]):
+    """Global ids of the rows of one type by row id (None for None), made on first use and
+    kept for the rows that repeat (stages, clients, people), at most `keep` of them: an id
+    is an AES block (models.keys). `many` makes a page of ids that do not repeat at once."""
 
     def __init__(self, type_name: str, keep: int = 10_000) -> None:
+        super().__init__({None: None})
         self.tag = _TAGS[type_name]
-        self.memo: dict[int, str] = {}
         self.keep = keep
 
-    def many(self, pks: list[int]) -> list[str]:
-        return keys.encode_ids(self.tag, pks) if pks else []
-
-    def one(self, pk: int | None) -> str | None:
+    def __missing__(self, pk: int | None) -> str | None:
         if pk is None:
             return None
-        if (known := self.memo.get(pk)) is not None:
-            return known
-        if len(self.memo) >= self.keep:
-            self.memo.clear()
-        made = self.memo[pk] = keys.encode_ids(self.tag, [pk])[0]
+        if len(self) >= self.keep:
+            self.clear()
+            self[None] = None
+        made = self[pk] = keys.encode_ids(self.tag, [pk])[0]
         return made
 
+    def many(self, pks: list[int]) -> list[str]:
+        return keys.encode_ids(self.tag, pks)
 
-JOB_COLUMNS = (
-    'j."id", j."title", j."status", j."priority", j."rank", j."version", j."start_date", '
-    'j."due_date", j."tags", j."custom_fields", j."stage_id", j."client_id", '
-    'j."stage_entered_at", j."stage_due_at", j."created_at", j."updated_at"'
-)
+
+def _job_columns(postgres: bool) -> str:
+    moments = ", ".join(
+        _moment(f'j."{c}"', postgres)
+        for c in ("stage_entered_at", "stage_due_at", "created_at", "updated_at")
+    )
+    return (
+        'j."id", j."title", j."status", j."priority", j."rank", j."version", j."start_date", '
+        f'j."due_date", j."tags", j."custom_fields", j."stage_id", j."client_id", {moments}'
+    )
+
+
 CLIENT_COLUMNS = ', c."name", c."email", c."tags", c."custom_fields"'
 # The jobs of the export: the firm's, of the pipeline, in the statuses asked for.
 JOBS_OF = 'j."firm_id" = ? AND j."pipeline_id" = ? AND j."status" IN ({statuses})'
@@ -185,6 +187,39 @@ async def _merge_page(
             return grouped, []
 
 
+_Page = tuple[Sequence[Row], dict[int, list[Row]], dict[int, list[Row]]]
+_Read = _Page | Exception | None
+AHEAD = 2  # pages read and not yet written, at most
+
+
+async def _read_pages(
+    jobs: Cursor, tasks: Cursor | None, assignees: Cursor | None, pages: asyncio.Queue[_Read]
+) -> None:
+    """Each page of jobs with its jobs' tasks and assignees, then None (or what failed)."""
+    try:
+        await _read_all(jobs, tasks, assignees, pages)
+    except Exception as error:  # the writer raises it
+        await pages.put(error)
+        return
+    await pages.put(None)
+
+
+async def _read_all(
+    jobs: Cursor, tasks: Cursor | None, assignees: Cursor | None, pages: asyncio.Queue[_Read]
+) -> None:
+    task_rows: list[Row] = []
+    assignee_rows: list[Row] = []
+    while page := await jobs.fetch(PAGE):
+        last = page[-1][0]
+        page_tasks: dict[int, list[Row]] = {}
+        page_assignees: dict[int, list[Row]] = {}
+        if tasks is not None:
+            page_tasks, task_rows = await _merge_page(tasks, task_rows, last)
+        if assignees is not None:
+            page_assignees, assignee_rows = await _merge_page(assignees, assignee_rows, last)
+        await pages.put((page, page_tasks, page_assignees))
+
+
 async def write_jobs(
     firm_id: int,
     pipeline_id: int,
@@ -201,7 +236,8 @@ async def write_jobs(
     where = JOBS_OF.format(statuses=", ".join("?" * len(statuses)))
     scope = [firm_id, pipeline_id, *statuses]
     job_ids, task_ids, stage_ids = _Ids("Job"), _Ids("Task"), _Ids("Stage")
-    client_ids, user_ids = _Ids("Client"), _Ids("User")
+    clients, users = _Ids("Client"), _Ids("User", keep=1_000_000)
+    postgres = is_postgres()
     async with snapshot() as db:
         seq_rows = await db.fetch(
             'SELECT "event_seq" FROM "pipeline" WHERE "id" = ? AND "firm_id" = ?',
@@ -211,25 +247,31 @@ async def write_jobs(
             raise PipelineGone
         event_seq = int(seq_rows[0][0])
         stages = {
-            row[0]: {"id": stage_ids.one(row[0]), "name": row[1], "position": row[2]}
+            row[0]: {"id": stage_ids[row[0]], "name": row[1], "position": row[2]}
             for row in await db.fetch(
                 'SELECT "id", "name", "position" FROM "stage" WHERE "pipeline_id" = ? '
                 'AND "firm_id" = ?',
                 [pipeline_id, firm_id],
             )
         }
+        # The firm's people, by global id (few: made at once).
+        user_rows = await db.fetch('SELECT "id" FROM "app_user" WHERE "firm_id" = ?', [firm_id])
+        user_pks = [row[0] for row in user_rows]
+        users.update(zip(user_pks, users.many(user_pks), strict=True))
         with_client = ExportInclude.CLIENT in parts
         jobs = await db.cursor(
-            f'SELECT {JOB_COLUMNS}{CLIENT_COLUMNS if with_client else ""} FROM "job" j '
+            f'SELECT {_job_columns(postgres)}{CLIENT_COLUMNS if with_client else ""} FROM "job" j '
             + ('JOIN "client" c ON c."id" = j."client_id" ' if with_client else "")
             + f'WHERE {where} ORDER BY j."id"',
             scope,
         )
         tasks = assignees = None
         if ExportInclude.TASKS in parts:
+            done_at = _moment('t."done_at"', postgres)
             tasks = await db.cursor(
-                'SELECT t."job_id", t."id", t."title", t."done", t."due_date", t."done_at", '
-                't."assignee_id" FROM "task" t JOIN "job" j ON j."id" = t."job_id" '
+                'SELECT t."job_id", t."id", t."title", t."done", t."due_date", '
+                f'{done_at}, t."assignee_id" FROM "task" t '
+                'JOIN "job" j ON j."id" = t."job_id" '
                 f'WHERE {where} ORDER BY t."job_id", t."id"',
                 scope,
             )
@@ -242,73 +284,76 @@ async def write_jobs(
             )
         if fixed is not None:
             await fixed()
+        # The pages are read by a task of their own, at most AHEAD pages ahead of the writing:
+        # the database makes the next page while this process writes the last one.
+        pages: asyncio.Queue[_Read] = asyncio.Queue(maxsize=AHEAD)
+        reader = asyncio.create_task(_read_pages(jobs, tasks, assignees, pages))
         count = 0
-        task_rows: list[Row] = []
-        assignee_rows: list[Row] = []
         dumps = orjson.dumps
-        while page := await jobs.fetch(PAGE):
-            last = page[-1][0]
-            page_tasks: dict[int, list[Row]] = {}
-            page_assignees: dict[int, list[Row]] = {}
-            if tasks is not None:
-                page_tasks, task_rows = await _merge_page(tasks, task_rows, last)
-            if assignees is not None:
-                page_assignees, assignee_rows = await _merge_page(assignees, assignee_rows, last)
-            ids = job_ids.many([row[0] for row in page])
-            task_gids = dict(
-                zip(
-                    (t[1] for rows in page_tasks.values() for t in rows),
-                    task_ids.many([t[1] for rows in page_tasks.values() for t in rows]),
-                    strict=True,
+        try:
+            while (read := await pages.get()) is not None:
+                if isinstance(read, Exception):
+                    raise read
+                page, page_tasks, page_assignees = read
+                ids = job_ids.many([row[0] for row in page])
+                task_gids = dict(
+                    zip(
+                        (t[1] for rows in page_tasks.values() for t in rows),
+                        task_ids.many([t[1] for rows in page_tasks.values() for t in rows]),
+                        strict=True,
+                    )
                 )
-            )
-            chunk: list[bytes] = []
-            for row, job_gid in zip(page, ids, strict=True):
-                line: dict[str, Any] = {
-                    "id": job_gid,
-                    "title": row[1],
-                    "status": row[2],
-                    "priority": row[3],
-                    "rank": row[4],
-                    "version": row[5],
-                    "startDate": _day(row[6]),
-                    "dueDate": _day(row[7]),
-                    "tags": _json(row[8]),
-                    "customFields": _json(row[9]),
-                    "stage": stages.get(row[10]),
-                    "clientId": client_ids.one(row[11]),
-                    "stageEnteredAt": _moment(row[12]),
-                    "stageDueAt": _moment(row[13]),
-                    "createdAt": _moment(row[14]),
-                    "updatedAt": _moment(row[15]),
-                }
-                if with_client:
-                    line["client"] = {
-                        "id": line["clientId"],
-                        "name": row[16],
-                        "email": row[17],
-                        "tags": _json(row[18]),
-                        "customFields": _json(row[19]),
+                chunk: list[bytes] = []
+                for row, job_gid in zip(page, ids, strict=True):
+                    line: dict[str, Any] = {
+                        "id": job_gid,
+                        "title": row[1],
+                        "status": row[2],
+                        "priority": row[3],
+                        "rank": row[4],
+                        "version": row[5],
+                        "startDate": row[6],
+                        "dueDate": row[7],
+                        "tags": _json(row[8]),
+                        "customFields": _json(row[9]),
+                        "stage": stages.get(row[10]),
+                        "clientId": clients[row[11]],
+                        "stageEnteredAt": row[12],
+                        "stageDueAt": row[13],
+                        "createdAt": row[14],
+                        "updatedAt": row[15],
                     }
-                if assignees is not None:
-                    line["assignees"] = [
-                        {"id": user_ids.one(a[1]), "name": a[2], "email": a[3]}
-                        for a in page_assignees.get(row[0], ())
-                    ]
-                if tasks is not None:
-                    line["tasks"] = [
-                        {
-                            "id": task_gids[t[1]],
-                            "title": t[2],
-                            "done": bool(t[3]),
-                            "dueDate": _day(t[4]),
-                            "doneAt": _moment(t[5]),
-                            "assigneeId": user_ids.one(t[6]),
+                    if with_client:
+                        line["client"] = {
+                            "id": line["clientId"],
+                            "name": row[16],
+                            "email": row[17],
+                            "tags": _json(row[18]),
+                            "customFields": _json(row[19]),
                         }
-                        for t in page_tasks.get(row[0], ())
-                    ]
-                chunk.append(dumps(line))
-            chunk.append(b"")
-            out.write(b"\n".join(chunk))
-            count += len(page)
+                    if assignees is not None:
+                        line["assignees"] = [
+                            {"id": users[a[1]], "name": a[2], "email": a[3]}
+                            for a in page_assignees.get(row[0], ())
+                        ]
+                    if tasks is not None:
+                        line["tasks"] = [
+                            {
+                                "id": task_gids[t[1]],
+                                "title": t[2],
+                                "done": bool(t[3]),
+                                "dueDate": t[4],
+                                "doneAt": t[5],
+                                "assigneeId": users[t[6]],
+                            }
+                            for t in page_tasks.get(row[0], ())
+                        ]
+                    chunk.append(dumps(line))
+                chunk.append(b"")
+                out.write(b"\n".join(chunk))
+                count += len(page)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
     return Written(event_seq, count)

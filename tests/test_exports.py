@@ -160,7 +160,15 @@ async def test_the_file_holds_the_board_as_the_api_shows_it(gql: GraphQL, firm_a
     await runner.run_due()
     written = lines(await finished_file(export["id"]))
     shown = (await gql(BOARD, p=gid("Pipeline", pipeline.id)))["pipeline"]["jobs"]["edges"]
-    assert written == [as_line(edge["node"]) for edge in shown]  # oldest first, archived too
+    expected = [as_line(edge["node"]) for edge in shown]  # oldest first, archived too
+    differ = [
+        (n, key, line.get(key), want.get(key))
+        for n, (line, want) in enumerate(zip(written, expected, strict=True))
+        for key in line.keys() | want.keys()
+        if line.get(key) != want.get(key)
+    ]
+    assert differ == []
+    assert written == expected
     assert [len(line["tasks"]) for line in written] == [2, 0, 1, 0]
     assert [a["name"] for a in written[0]["assignees"]] == ["Alice Owner", "Sam Staff"]
     # without the parts not asked for

@@ -147,3 +147,11 @@ async def test_history_and_webhook_payloads_speak_global_ids(gql: GraphQL, firm_
     [event] = await JobEvent.filter(job_id=card.id, type="JOB_UPDATED")
     payload = webhook_outbox.event_payload(event, card)
     assert payload["data"]["changes"]["assignee_ids"]["to"] == [gid("User", firm_a.owner.id)]
+
+
+def test_ids_made_many_at_once_are_the_ids_made_one_by_one() -> None:
+    """keys.encode_ids (exports: a page of ids in one cipher and one base64 call)."""
+    tag = keys.type_tag("Task")
+    pks = [1, 2, 3, 255, 256, 65_537, 123_456_789, 2**31 - 1]
+    assert keys.encode_ids(tag, pks) == [keys.encode_id(tag, pk) for pk in pks]
+    assert keys.encode_ids(tag, []) == []
