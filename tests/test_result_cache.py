@@ -48,6 +48,7 @@ UNCACHED_TYPES = {
     "RecurringOccurrence": "computed from the clock",
     "TemplateWarning": "answered by importPipelineTemplate only, never by a query",
     "BulkJobResult": "an item of a bulk mutation's payload: only mutations answer it",
+    "Export": "the export runner writes its status, count and cursor outside changes",
 }
 
 
