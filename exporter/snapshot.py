@@ -8,8 +8,8 @@ file and none after it: changes commit their events and rows together, under the
 lock, in seq order (workflow.unit).
 
 Memory stays bounded: jobs, their tasks and their assignees are three cursors over the
-snapshot, each in job id order, read PAGE rows at a time and merged page by page; each page is
-written to the file before the next is read.
+snapshot, each in job id order, read a page at a time (a server-side cursor on PostgreSQL) and
+merged page by page, by a reader at most AHEAD pages ahead of the writing.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from models import ExportInclude, JobStatus, keys
 from models.db import is_postgres
 from models.sql import _in_dialect
 
-PAGE = 2000  # rows per fetch of each cursor
+PAGE = 2000  # jobs per fetch
+CHILD_PAGE = 8 * PAGE  # tasks or assignees per fetch: a job has several
 Row = Sequence[Any]
 _TAGS = {name: keys.type_tag(name) for name in ("Job", "Task", "Stage", "Client", "User")}
 
@@ -182,7 +183,7 @@ async def _merge_page(
             if row[0] > last_job:
                 return grouped, list(rows[index:])
             grouped[row[0]].append(row)
-        rows = await cursor.fetch(PAGE)
+        rows = await cursor.fetch(CHILD_PAGE)
         if not rows:
             return grouped, []
 

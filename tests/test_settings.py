@@ -112,3 +112,13 @@ def test_the_clock_follows_its_file_each_write_seen_at_once(tmp_path: Path) -> N
     finally:
         clock.configure(None)
     assert abs(clock.now() - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def test_export_settings_default_and_parse() -> None:
+    default = load({})
+    assert (default.export_dir, default.export_retention_hours) == ("exports", 24)
+    chosen = load({"EXPORT_DIR": "/srv/exports", "EXPORT_RETENTION_HOURS": "72"})
+    assert (chosen.export_dir, chosen.export_retention_hours) == ("/srv/exports", 72)
+    for bad in ("0", "8761", "-1", "a day"):
+        with pytest.raises(ConfigError, match="EXPORT_RETENTION_HOURS"):
+            load({"EXPORT_RETENTION_HOURS": bad})
