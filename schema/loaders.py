@@ -6,8 +6,9 @@ level whatever the number of jobs.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
@@ -23,6 +24,19 @@ from workflow.automove import JobInStage, open_items
 from workflow.scope import Scope
 
 M = TypeVar("M", bound=Model)
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Loader(DataLoader[K, V]):
+    """A DataLoader whose waiters cannot cancel one another's loads. graphql-core cancels the
+    pending siblings of a field that fails, and cancelling a task cancels the future it awaits:
+    here the future of a key that the rest of the query may be awaiting too."""
+
+    def load(self, key: K) -> Awaitable[V]:
+        return asyncio.shield(super().load(key))
 
 
 @dataclass(frozen=True)
@@ -66,19 +80,19 @@ class Loaders:
 
     @cached_property
     def stages_by_pipeline(self) -> DataLoader[int, list[Stage]]:
-        return DataLoader(self._stages_by_pipeline)
+        return Loader(self._stages_by_pipeline)
 
     @cached_property
     def assignees_by_job(self) -> DataLoader[int, list[User]]:
-        return DataLoader(self._assignees_by_job)
+        return Loader(self._assignees_by_job)
 
     @cached_property
     def assignees_by_template(self) -> DataLoader[int, list[User]]:
-        return DataLoader(self._assignees_by_template)
+        return Loader(self._assignees_by_template)
 
     @cached_property
     def automations_by_stage(self) -> DataLoader[int, list[Automation]]:
-        return DataLoader(self._automations_by_stage)
+        return Loader(self._automations_by_stage)
 
     async def _automations_by_stage(self, ids: list[int]) -> list[list[Automation]]:
         grouped: dict[int, list[Automation]] = defaultdict(list)
@@ -90,7 +104,7 @@ class Loaders:
     @cached_property
     def pipeline_templates(self) -> DataLoader[int, dict[str, Any] | None]:
         """Pipelines' templates: a fixed number of statements for all the pipelines asked."""
-        return DataLoader(self._pipeline_templates)
+        return Loader(self._pipeline_templates)
 
     async def _pipeline_templates(self, ids: list[int]) -> list[dict[str, Any] | None]:
         found = [row for row in await self.pipeline.load_many(ids) if row is not None]
@@ -100,7 +114,7 @@ class Loaders:
 
     @cached_property
     def contacts_by_client(self) -> DataLoader[int, list[Contact]]:
-        return DataLoader(self._contacts_by_client)
+        return Loader(self._contacts_by_client)
 
     async def _contacts_by_client(self, ids: list[int]) -> list[list[Contact]]:
         grouped: dict[int, list[Contact]] = defaultdict(list)
@@ -111,7 +125,7 @@ class Loaders:
     @cached_property
     def auto_move_blockers(self) -> DataLoader[JobInStage, list[str]]:
         """What is open for each (job, stage): three statements for all the jobs asked."""
-        return DataLoader(self._auto_move_blockers)
+        return Loader(self._auto_move_blockers)
 
     async def _auto_move_blockers(self, keys: list[JobInStage]) -> list[list[str]]:
         found = await open_items(self.scope.firm_id, keys)
@@ -119,11 +133,11 @@ class Loaders:
 
     @cached_property
     def pages(self) -> DataLoader[PageKey, list[Any]]:
-        return DataLoader(self._pages)
+        return Loader(self._pages)
 
     @cached_property
     def counts(self) -> DataLoader[CountKey, int]:
-        return DataLoader(self._counts)
+        return Loader(self._counts)
 
     def by_id(self, model: type[M]) -> DataLoader[int, M | None]:
         if model not in self._by_id:
@@ -132,7 +146,7 @@ class Loaders:
                 rows = {row.pk: row for row in await self.scope.query(model).filter(id__in=ids)}
                 return [rows.get(i) for i in ids]
 
-            self._by_id[model] = DataLoader(load)
+            self._by_id[model] = Loader(load)
         return self._by_id[model]
 
     @property

@@ -14,6 +14,7 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 
 from models import Invoice, Job, Message, Organizer
+from schema.loaders import Loader
 from workflow import portal
 from workflow.portal_scope import PortalCaller
 
@@ -48,7 +49,7 @@ class PortalLoaders:
             found = {job.id: job for job in await portal.jobs(self.caller).filter(id__in=ids)}
             return [found.get(pk) for pk in ids]
 
-        return DataLoader(load)
+        return Loader(load)
 
     @cached_property
     def stage_name(self) -> DataLoader[int, str]:
@@ -58,11 +59,11 @@ class PortalLoaders:
             names = await portal.stage_names(self.caller, ids)
             return [names.get(pk, "") for pk in ids]
 
-        return DataLoader(load)
+        return Loader(load)
 
     @cached_property
     def pages(self) -> DataLoader[DocumentPage, list[Any]]:
-        return DataLoader(self._pages)
+        return Loader(self._pages)
 
     async def _pages(self, keys: list[DocumentPage]) -> list[list[Any]]:
         batches: dict[tuple[Any, ...], list[DocumentPage]] = defaultdict(list)
@@ -79,7 +80,7 @@ class PortalLoaders:
 
     @cached_property
     def counts(self) -> DataLoader[DocumentCount, int]:
-        return DataLoader(self._counts)
+        return Loader(self._counts)
 
     async def _counts(self, keys: list[DocumentCount]) -> list[int]:
         batches: dict[Any, list[DocumentCount]] = defaultdict(list)

@@ -193,3 +193,27 @@ async def test_jobs_filters(gql: GraphQL, firm_a: NewFirm) -> None:
     assert await titles(dueBefore="2026-02-01") == [b.title]
     assert await titles(dueAfter="2026-02-01") == [a.title]
     assert await titles(search="harbor BOOKS") == [c.title]
+
+
+async def test_a_failing_field_leaves_the_loads_it_shared_to_the_rest(
+    gql: GraphQL, firm_a: NewFirm
+) -> None:
+    """graphql-core cancels the pending siblings of a field that fails: a load they shared
+    with the rest of the query (one DataLoader future per key) still reaches the rest."""
+    pipeline, _ = await board(firm_a)
+    avery = await client(firm_a)
+    await job(firm_a, pipeline, avery, "Avery 2025")
+    cards = "jobs(first: 5) { edges { node { title client { name } } } }"
+    bad = 'bad: jobs(after: "x") { totalCount }'
+    body = await gql(
+        f"""query($id: ID!) {{
+          failing: pipeline(id: $id) {{ stages {{ {cards} {bad} }} }}
+          fine: pipeline(id: $id) {{ stages {{ {cards} }} }}
+        }}""",
+        expect_errors=True,
+        id=gid("Pipeline", pipeline.id),
+    )
+    assert body["data"]["failing"] is None
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"INVALID_INPUT"}
+    first = body["data"]["fine"]["stages"][0]["jobs"]["edges"]
+    assert first == [{"node": {"title": "Avery 2025", "client": {"name": avery.name}}}]
