@@ -226,6 +226,21 @@ class ServerProcess:
         return done.stdout
 
 
+async def migrate_in_a_process(url: str) -> None:
+    """`python server.py migrate` on `url`, as a server would at start, leaving this process's
+    own database connection alone (for the templates of tests.databases)."""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "server.py", "migrate"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def rss_kb(pid: int) -> int:
     """Resident memory of a process, in KB (0 once it is gone)."""
     try:

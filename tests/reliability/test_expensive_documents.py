@@ -34,10 +34,10 @@ from graphql import (
 from api import schema
 from models.firm import Permission
 from schema.guard import MAX_COST, MAX_INTROSPECTION_ROOT_FIELDS, analyze
-from tests.databases import ADMIN_URL, create_database, drop_database
+from tests.databases import ADMIN_URL, create_migrated_database, drop_database
 from tests.live import make_board
 from tests.reliability.infra import LONG, bearer, unavailable
-from tests.servers import ROOT, ServerProcess
+from tests.servers import ROOT, ServerProcess, migrate_in_a_process
 
 FLOODERS = 8  # concurrent clients of the flooding firm
 # 8 s: a loaded machine answers ~2 of these documents per flooding client (asserted: more
@@ -130,7 +130,7 @@ def target(
         url, drop = f"sqlite://{folder / 'db.sqlite3'}", False
     else:
         try:
-            url, drop = asyncio.run(create_database("rel")), True
+            url, drop = asyncio.run(create_migrated_database("rel", migrate_in_a_process)), True
         except (OSError, asyncpg.PostgresError) as error:
             unavailable(f"PostgreSQL unreachable at {ADMIN_URL}: {error}")
     server = ServerProcess(

@@ -183,7 +183,7 @@ async def test_a_worker_killed_mid_occurrence_leaves_each_job_made_once(
     clock = ServerClock(logs / "clock", T0)
     server = ServerProcess(logs, "--no-runner", DATABASE_URL=url).with_clock(clock)
     processes.append(server)
-    await start_all([server])  # migrates the database
+    await start_all([server])
     schedule = await setup(server)
     occurrences = schedule["nextOccurrences"]
     periods = [o["period"] for o in occurrences]

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.databases import create_database, drop_database
+from tests.databases import create_migrated_database, drop_database
 from tests.live import LEGACY_WS, TRANSPORT_WS
 from tests.reliability.board import MOVE, new_board, run_account
 from tests.reliability.infra import (
@@ -42,7 +42,7 @@ from tests.reliability.workers import (
     runs_done,
     wait_for_lock_waiters,
 )
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, migrate_in_a_process
 
 BOARD = """query($p: ID!) { pipeline(id: $p) { stages { name jobs(first: 100) { totalCount
   edges { node { id title version rank client { name } tasks(first: 10) {
@@ -103,7 +103,7 @@ class Drain:
 async def drain(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Drain]:
     """The scenario, once for every assertion below."""
     try:
-        url = await create_database("rel")
+        url = await create_migrated_database("rel", migrate_in_a_process)
     except (OSError, asyncpg.PostgresError) as error:
         unavailable(f"PostgreSQL unreachable: {error}")
     server = ServerProcess(tmp_path_factory.mktemp("sigterm"), DATABASE_URL=url)
