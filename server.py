@@ -203,6 +203,10 @@ def serve(config: settings_module.Settings, workers: int, runner: bool) -> None:
         # Board events are small; per-connection zlib contexts would cost ~100 KB of memory per
         # open subscription and CPU on every event.
         ws_per_message_deflate=False,
+        # websockets' Sans-I/O protocol: no tasks of its own per connection (the legacy one
+        # keeps two, ~18 KB a socket), and a send that does not wait unless the client is
+        # not reading (web.subscriptions writes events without a task per socket).
+        ws="websockets-sansio",
         ws_max_size=WS_MAX_FRAME,  # a bigger frame closes the socket with 1009
         # SIGTERM: stop accepting, let requests in flight finish (up to their own timeout),
         # close websockets (clients resume from their cursors elsewhere), then stop.

@@ -16,7 +16,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from tortoise.functions import Max
 
@@ -46,10 +46,17 @@ class Delivery:
 
     event: JobEvent
     job: Job | None
-    shared: dict[str, Any] = field(default_factory=dict, compare=False)
+    shared: dict[Any, Any] = field(default_factory=dict, compare=False)
 
     def position(self, kind: str) -> int:
         return self.event.seq if kind == "pipeline" else self.event.id
+
+
+class Sink(Protocol):
+    """What a feed hands its deliveries to, in order, synchronously (a Subscriber, or a
+    process-wide group of websocket subscriptions that renders each delivery once)."""
+
+    def offer(self, delivery: Delivery) -> None: ...
 
 
 class Overflow(Exception):
@@ -116,7 +123,7 @@ class Feed:
     def __init__(self, key: FeedKey, position: int) -> None:
         self.key = key
         self.position = position
-        self.subscribers: set[Subscriber] = set()
+        self.subscribers: set[Sink] = set()
         self._wanted = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name=f"feed-{key.channel}")
 
@@ -213,7 +220,30 @@ class Hub:
         finally:
             await asyncio.shield(self._in_background(self._leave(key, feed, subscriber)))
 
-    async def _join(self, key: FeedKey, subscriber: Subscriber) -> tuple[Feed, int]:
+    async def attach(self, key: FeedKey, sink: Sink) -> tuple[Feed, int]:
+        """Add a sink to the key's feed (made if needed), and the position after which it is
+        handed every delivery (it may be handed some before this returns). Shielded from
+        cancellation like subscribe: a half-done join is undone in the background."""
+        joining = asyncio.ensure_future(self._join(key, sink))
+        try:
+            feed, position = await asyncio.shield(joining)
+        except BaseException:
+            joining.add_done_callback(
+                lambda done: (
+                    done.cancelled()
+                    or done.exception()
+                    or (self._in_background(self._leave(key, done.result()[0], sink)))
+                )
+            )
+            raise
+        return feed, position
+
+    def detach(self, key: FeedKey, feed: Feed, sink: Sink) -> None:
+        """Remove a sink (in the background: the feed and its Redis subscription go with
+        the last one)."""
+        self._in_background(self._leave(key, feed, sink))
+
+    async def _join(self, key: FeedKey, subscriber: Sink) -> tuple[Feed, int]:
         async with self._lock:
             feed = self.feeds.get(key)
             if feed is None:
@@ -224,7 +254,7 @@ class Hub:
             feed.subscribers.add(subscriber)
             return feed, feed.position
 
-    async def _leave(self, key: FeedKey, feed: Feed, subscriber: Subscriber) -> None:
+    async def _leave(self, key: FeedKey, feed: Feed, subscriber: Sink) -> None:
         async with self._lock:
             feed.subscribers.discard(subscriber)
             if not feed.subscribers and self.feeds.get(key) is feed:

@@ -1,8 +1,14 @@
-"""Subscriptions: a board's or a job's events, replayed from a cursor, then live."""
+"""Subscriptions: a board's or a job's events, replayed from a cursor, then live.
+
+The websocket handler (web.subscriptions) serves them without a task or a generator per
+subscription: it opens the source with `open_source`, joins the feed, checks the cursor with
+`check_resume` and replays from the log itself. The strawberry fields below define the
+schema (and serve any other transport the same way, through `stream`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any
 
 import strawberry
 
@@ -24,22 +30,57 @@ async def _backlog(key: FeedKey, start: int, position: int) -> int:
     return await JobEvent.filter(job_id=key.id, id__gt=start, id__lte=position).count()
 
 
-async def stream(info: Info, key: FeedKey, after: str | None) -> AsyncGenerator[BoardEventType]:
+async def _board(context: Context, pipeline_id: str) -> FeedKey:
+    pk = decode_id(pipeline_id, "Pipeline", "pipelineId")
+    await context.scope.get(Pipeline, pk, field="pipelineId")
+    return FeedKey("pipeline", pk)
+
+
+async def _job(context: Context, job_id: str) -> FeedKey:
+    pk = decode_id(job_id, "Job", "jobId")
+    await context.scope.get(Job, pk, field="jobId")
+    return FeedKey("job", pk)
+
+
+# The subscription root fields, by GraphQL name: the feed each one follows, and the name of
+# its argument that names it.
+SOURCES: dict[str, tuple[Callable[[Context, str], Awaitable[FeedKey]], str]] = {
+    "boardUpdated": (_board, "pipelineId"),
+    "jobUpdated": (_job, "jobId"),
+}
+
+
+async def open_source(
+    context: Context, field: str, args: dict[str, Any]
+) -> tuple[FeedKey, int | None]:
+    """The feed a subscription field follows and the position to resume after (None: from
+    now on); raises a DomainError for what the caller may not see or a bad cursor."""
+    opener, argument = SOURCES[field]
+    key = await opener(context, args[argument])
+    return key, decode_feed_cursor(args.get("after"), key)
+
+
+async def check_resume(key: FeedKey, start: int | None, position: int) -> None:
+    """Whether a subscription that joined the feed at `position` may resume after `start`."""
+    if start is not None and start > position and start > await log_position(key):
+        # ahead of this process's feed is fine (another process may have handed it out
+        # first); ahead of the log itself, it was never a cursor of this feed
+        raise invalid("after", "after is ahead of this feed: it is not one of its cursors")
+    if start is not None and await _backlog(key, start, position) > REPLAY_LIMIT:
+        raise DomainError(
+            ErrorCode.CURSOR_EXPIRED,
+            f"more than {REPLAY_LIMIT} events were missed: refetch the board, then "
+            "subscribe without after",
+            "after",
+        )
+
+
+async def stream(info: Info, field: str, args: dict[str, Any]) -> AsyncGenerator[BoardEventType]:
     """Every event after the cursor (or from now on) in order, once each, then live ones."""
-    start = decode_feed_cursor(after, key)
     context = info.context
+    key, start = await open_source(context, field, args)
     async with context.hub.subscribe(key, context.close_slow_consumer) as (subscriber, position):
-        if start is not None and start > position and start > await log_position(key):
-            # ahead of this process's feed is fine (another process may have handed it out
-            # first); ahead of the log itself, it was never a cursor of this feed
-            raise invalid("after", "after is ahead of this feed: it is not one of its cursors")
-        if start is not None and await _backlog(key, start, position) > REPLAY_LIMIT:
-            raise DomainError(
-                ErrorCode.CURSOR_EXPIRED,
-                f"more than {REPLAY_LIMIT} events were missed: refetch the board, then "
-                "subscribe without after",
-                "after",
-            )
+        await check_resume(key, start, position)
         last = position if start is None else start
         while last < position:  # replay what the client missed, from the log
             batch = await read_log(key, last)
@@ -53,18 +94,19 @@ async def stream(info: Info, key: FeedKey, after: str | None) -> AsyncGenerator[
             delivery = await subscriber.next()
             if delivery.position(key.kind) <= last:
                 continue  # already replayed
-            yield _shared_event(delivery, key, context)
+            event = shared_event(delivery, key, context.scope)
+            context.loaders = delivery.shared["loaders"]
+            yield event
             last = delivery.position(key.kind)
 
 
-def _shared_event(delivery: Delivery, key: FeedKey, context: Context) -> BoardEventType:
+def shared_event(delivery: Delivery, key: FeedKey, scope: Any) -> BoardEventType:
     """One BoardEvent per live delivery for all of this process's subscribers of the feed,
-    with one set of loaders: they are of one firm (the feed's), and schema.shared_events runs
-    each distinct subscription document once on it."""
+    with one set of loaders (`delivery.shared["loaders"]`): they are of one firm (the
+    feed's), and each distinct subscription document runs once on it."""
     if "event" not in delivery.shared:
         delivery.shared["event"] = BoardEventType.from_delivery(delivery, key)
-        delivery.shared["loaders"] = Loaders(context.scope)
-    context.loaders = delivery.shared["loaders"]
+        delivery.shared["loaders"] = Loaders(scope)
     event: BoardEventType = delivery.shared["event"]
     return event
 
@@ -75,16 +117,13 @@ class LiveSubscriptions:
     async def board_updated(
         self, info: Info, pipeline_id: strawberry.ID, after: str | None = None
     ) -> AsyncGenerator[BoardEventType]:
-        pk = decode_id(pipeline_id, "Pipeline", "pipelineId")
-        await info.context.scope.get(Pipeline, pk, field="pipelineId")
-        async for event in stream(info, FeedKey("pipeline", pk), after):
+        args = {"pipelineId": pipeline_id, "after": after}
+        async for event in stream(info, "boardUpdated", args):
             yield event
 
     @strawberry.subscription(description="Every change to one job, whichever its pipeline.")
     async def job_updated(
         self, info: Info, job_id: strawberry.ID, after: str | None = None
     ) -> AsyncGenerator[BoardEventType]:
-        pk = decode_id(job_id, "Job", "jobId")
-        await info.context.scope.get(Job, pk, field="jobId")
-        async for event in stream(info, FeedKey("job", pk), after):
+        async for event in stream(info, "jobUpdated", {"jobId": job_id, "after": after}):
             yield event

@@ -20,8 +20,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-
-from starlette.websockets import WebSocket, WebSocketState
+from typing import Protocol
 
 from realtime.broker import Broker
 from workflow.firms import live_token_ids
@@ -78,6 +77,15 @@ class StartLimits:
         return wait
 
 
+class Socket(Protocol):
+    """An open websocket (web.subscriptions.Connection)."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
 class OpenSockets:
     def __init__(
         self,
@@ -89,7 +97,7 @@ class OpenSockets:
         self.broker = broker
         self.max_per_token, self.max_per_firm = max_per_token, max_per_firm
         self.starts = starts or StartLimits(0, 0)
-        self.sockets: dict[WebSocket, Scope] = {}
+        self.sockets: dict[Socket, Scope] = {}
         self.per_token: Counter[int] = Counter()
         self.per_firm: Counter[int] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -106,7 +114,7 @@ class OpenSockets:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._recheck
 
-    def admit(self, websocket: WebSocket, scope: Scope) -> str | None:
+    def admit(self, websocket: Socket, scope: Scope) -> str | None:
         """Count the socket for its token and firm; or, if either holds its limit already,
         why not (and count nothing)."""
         token = scope.token_id or 0
@@ -119,7 +127,7 @@ class OpenSockets:
         self.per_firm[scope.firm_id] += 1
         return None
 
-    def remove(self, websocket: WebSocket) -> None:
+    def remove(self, websocket: Socket) -> None:
         """The socket is gone (or going): it no longer counts."""
         scope = self.sockets.pop(websocket, None)
         if scope is None:
@@ -146,10 +154,10 @@ class OpenSockets:
 
     def _close_where(self, revoked: Callable[[Scope], bool]) -> None:
         for websocket, scope in list(self.sockets.items()):
-            if revoked(scope) and websocket.client_state != WebSocketState.DISCONNECTED:
+            if revoked(scope) and not websocket.closed:
                 self.remove(websocket)
                 task = asyncio.create_task(
-                    websocket.close(code=REVOKED_CLOSE_CODE, reason="token no longer valid")
+                    websocket.close(REVOKED_CLOSE_CODE, "token no longer valid")
                 )
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)

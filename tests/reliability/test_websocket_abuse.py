@@ -334,16 +334,6 @@ def test_a_thousand_connect_disconnect_cycles_leave_nothing_behind(target: Targe
     assert grown < 5 * 1024, f"RSS grew {grown} KB over {CYCLES} cycles"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: a client that closes its socket right after sending subscribe leaves its "
-        "subscription running: strawberry starts the operation after the socket's cleanup, so "
-        "nothing cancels it; it keeps a feed subscriber, a task and the board's Redis "
-        "subscription until the next event on that board, when sending fails ('Exception in "
-        "worker task', WebSocketDisconnect, logged as an ERROR). On a quiet board it lives on"
-    ),
-)
 def test_leaving_right_after_subscribing_leaves_nothing_behind(target: Target) -> None:
     """Runs after the cycles test above, which a subscription left behind would disturb."""
     fds = target.server.open_fds()
