@@ -10,7 +10,10 @@ between requests, and `limit_concurrency` acts only once a request head is compl
   still reading with 408 (web.middleware.BodyLimit); here the connection is not kept alive
   after such an answer, and a body nobody reads (the answer already sent) is cut off;
 - a process holds at most MAX_CONNECTIONS connections, websockets included: the next one is
-  answered 503 and closed at once.
+  answered 503 and closed at once;
+- a websocket's kernel send buffer is fixed at WEBSOCKET_SEND_BUFFER (no autotuning to
+  megabytes): a client that stops reading is then noticed by the app after a few events
+  (web.subscriptions closes it with 4413) instead of the kernel holding them for it.
 
 The limits come from the environment (settings.load), once per serving process.
 """
@@ -21,6 +24,7 @@ import asyncio
 import functools
 import json
 import logging
+import socket
 import time
 from asyncio import TimerHandle
 from typing import Any
@@ -37,6 +41,7 @@ REFUSAL_LOG_INTERVAL = 10.0  # seconds: refusals are logged as a count, not one 
 # Seconds a refused connection still reads (and drops) what the client sends after our answer:
 # closing with unread data would reset the connection and lose the answer on its way.
 LINGER = 1.0
+WEBSOCKET_SEND_BUFFER = 128 * 1024  # bytes (the kernel doubles it for its bookkeeping)
 
 
 def _answer(status: str, code: str, message: str, *headers: bytes) -> bytes:
@@ -127,6 +132,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.head_timer = None
         super().on_headers_complete()
         upgrading = self.parser.should_upgrade() and self._should_upgrade()
+        if upgrading and (sock := self.transport.get_extra_info("socket")) is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, WEBSOCKET_SEND_BUFFER)
         if not upgrading and not self.transport.is_closing():
             self.body_timer = self.loop.call_later(self.body_timeout, self._body_too_slow)
 

@@ -118,6 +118,8 @@ async def _resume(coroutine: Coroutine[Any, Any, Any], waiting: Any) -> None:
     future it yielded) to its end, as a task would have."""
     while True:
         if waiting is not None:
+            # as a task does with what its coroutine yields (else awaiting it again fails)
+            waiting._asyncio_future_blocking = False
             try:
                 await waiting
             except asyncio.CancelledError:
@@ -598,6 +600,7 @@ class Connection(Socket):
         position = sub.last
         await check_resume(key, start, position)
         last = position if start is None else start
+        sub.last = max(position, last)  # a cursor ahead of this process's feed: after it
         share = sub.share
         assert share is not None
         scope = share.context.scope
