@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import subprocess
 import tempfile
 import time
@@ -71,6 +72,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default="postgres://postgres@127.0.0.1:5432/test",
         help="PostgreSQL beside which the scratch database is created",
     )
+    parser.add_argument(
+        "--subscribers",
+        type=int,
+        metavar="N",
+        help="fanout and memory with N subscribers only (e.g. --quick --subscribers 2000: "
+        "idle memory per subscription without the full seed)",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument(
         "--profile",
@@ -103,6 +111,8 @@ def revision() -> str:
 
 async def run(args: argparse.Namespace) -> list[Row]:
     plan: Plan = QUICK if args.quick else FULL
+    if args.subscribers:
+        plan = dataclasses.replace(plan, fanout=((args.subscribers, plan.fanout[0][1]),))
     print(f"code: {revision()}; plan: {'quick' if args.quick else 'full'}", flush=True)
     redis = private_redis().start()
     rows: list[Row] = []
