@@ -180,7 +180,7 @@ def log_config() -> dict[str, Any]:
 def serve(config: settings_module.Settings, workers: int, runner: bool) -> None:
     import uvicorn
 
-    from web.protocol import GuardedHttpProtocol
+    from web.protocol import GuardedHttpProtocol, LeanWebSocketProtocol
 
     # Migrate once here, so several workers never race to apply the same migration.
     asyncio.run(_migrate(config))
@@ -206,7 +206,7 @@ def serve(config: settings_module.Settings, workers: int, runner: bool) -> None:
         # websockets' Sans-I/O protocol: no tasks of its own per connection (the legacy one
         # keeps two, ~18 KB a socket), and a send that does not wait unless the client is
         # not reading (web.subscriptions writes events without a task per socket).
-        ws="websockets-sansio",
+        ws=LeanWebSocketProtocol,
         ws_max_size=WS_MAX_FRAME,  # a bigger frame closes the socket with 1009
         # SIGTERM: stop accepting, let requests in flight finish (up to their own timeout),
         # close websockets (clients resume from their cursors elsewhere), then stop.
