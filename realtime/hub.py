@@ -202,19 +202,7 @@ class Hub:
         Joining and leaving are shielded from cancellation (a client that hangs up mid-way):
         half-done, they would leave a feed, or a Redis subscription, that nobody reads."""
         subscriber = Subscriber(on_overflow, self.queue_size)
-        joining = asyncio.ensure_future(self._join(key, subscriber))
-        try:
-            feed, position = await asyncio.shield(joining)
-        except BaseException:
-            joining.add_done_callback(
-                lambda done: (
-                    done.cancelled()
-                    or done.exception()
-                    or (self._in_background(self._leave(key, done.result()[0], subscriber)))
-                )
-            )
-            raise
-        del joining  # done: not kept for the subscription's whole life
+        feed, position = await self.attach(key, subscriber)
         try:
             yield subscriber, position
         finally:
@@ -223,7 +211,7 @@ class Hub:
     async def attach(self, key: FeedKey, sink: Sink) -> tuple[Feed, int]:
         """Add a sink to the key's feed (made if needed), and the position after which it is
         handed every delivery (it may be handed some before this returns). Shielded from
-        cancellation like subscribe: a half-done join is undone in the background."""
+        cancellation: a half-done join is undone in the background."""
         joining = asyncio.ensure_future(self._join(key, sink))
         try:
             feed, position = await asyncio.shield(joining)
