@@ -8,6 +8,7 @@ from typing import Any
 
 import strawberry
 
+from models import Job
 from realtime.hub import Delivery, FeedKey
 from schema.enums import BoardEventKind, BoardEventTypeEnum
 from schema.feed_cursors import encode_feed_cursor
@@ -29,6 +30,8 @@ class BoardEventType:
     occurred_at: datetime
     # results of the subscription documents run on this event (schema.shared_events)
     shared_results: strawberry.Private[dict[Any, Any]] = dataclasses.field(default_factory=dict)
+    # the job row the delivery read (`job` is made from it): the planned render's root row
+    job_row: strawberry.Private[Job | None] = None
 
     @classmethod
     def from_delivery(cls, delivery: Delivery, key: FeedKey) -> BoardEventType:
@@ -43,4 +46,5 @@ class BoardEventType:
             ),
             pipeline_id=encode_id("Pipeline", event.pipeline_id),
             occurred_at=event.created_at,
+            job_row=delivery.job,
         )

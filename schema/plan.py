@@ -126,6 +126,30 @@ class Plan:
     root: ObjectPlan
 
 
+# A BoardEvent's own leaves, by GraphQL name: the attribute of schema.events.BoardEventType.
+EVENT_FIELDS = ("boardUpdated", "jobUpdated")
+EVENT_LEAVES = {
+    "cursor": "cursor",
+    "type": "type",
+    "stageId": "stage_id",
+    "fromStageId": "from_stage_id",
+    "pipelineId": "pipeline_id",
+    "occurredAt": "occurred_at",
+}
+
+
+@dataclass
+class EventPlan:
+    """A subscription document's answer on one board event: the root field's `key`, then per
+    key of the event, in order, (key, attribute, serializer): an event leaf, "__typename", or
+    "job" (its plan in `jobs`, by key)."""
+
+    key: str
+    type_name: str
+    fields: list[tuple[str, str, Callable[[Any], Any] | None]]
+    jobs: dict[str, ObjectPlan]
+
+
 def _leaf_value(spec_type: str, spec: Leaf | Computed, definition: GraphQLField) -> Column:
     """How a leaf's answers are made from rows: the column as the model reads it, then the
     GraphQL type's own serializer, as the resolver path does it."""
@@ -163,16 +187,21 @@ class Planner:
     def __init__(
         self,
         schema: GraphQLSchema,
-        document: DocumentNode,
+        document: DocumentNode | dict[str, FragmentDetails],
         operation: OperationDefinitionNode,
         variables: VariableValues,
     ) -> None:
+        """`document`: the document, or its fragments as an executor holds them."""
         self.schema, self.operation, self.variables = schema, operation, variables
-        self.fragments = {
-            d.name.value: FragmentDetails(d)
-            for d in document.definitions
-            if isinstance(d, FragmentDefinitionNode)
-        }
+        self.fragments = (
+            document
+            if isinstance(document, dict)
+            else {
+                d.name.value: FragmentDetails(d)
+                for d in document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            }
+        )
 
     def plan(self) -> Plan:
         query = self.schema.query_type
@@ -182,6 +211,41 @@ class Planner:
             self.schema, self.fragments, self.variables, query, self.operation
         )
         return Plan(self._object(query, collected))
+
+    def event_plan(self) -> EventPlan:
+        """A subscription to board events: the event's leaves come from the event, its job
+        by the query plan of Job (from the job row the delivery read)."""
+        root = self.schema.subscription_type
+        if self.operation.operation != OperationType.SUBSCRIPTION or root is None:
+            raise NotCovered("not a subscription")
+        collected = collect_fields(
+            self.schema, self.fragments, self.variables, root, self.operation
+        )
+        if collected.new_defer_usages or len(collected.grouped_field_set) != 1:
+            raise NotCovered("one root field, no @defer")
+        [(key, details)] = collected.grouped_field_set.items()
+        name = details[0].node.name.value
+        if name not in EVENT_FIELDS:
+            raise NotCovered(f"Subscription.{name}")
+        event = get_named_type(root.fields[name].type)
+        assert isinstance(event, GraphQLObjectType)
+        plan = EventPlan(key, event.name, [], {})
+        for event_key, group in self._sub(event, details).grouped_field_set.items():
+            field_name = group[0].node.name.value
+            if field_name == "job":
+                job = get_named_type(event.fields["job"].type)
+                assert isinstance(job, GraphQLObjectType)
+                plan.jobs[event_key] = self._object(job, self._sub(job, group))
+                plan.fields.append((event_key, "job", None))
+            elif field_name == "__typename":
+                plan.fields.append((event_key, "__typename", None))
+            elif field_name in EVENT_LEAVES:
+                leaf = get_named_type(event.fields[field_name].type)
+                assert isinstance(leaf, GraphQLScalarType | GraphQLEnumType)
+                plan.fields.append((event_key, EVENT_LEAVES[field_name], leaf.serialize))
+            else:
+                raise NotCovered(f"{event.name}.{field_name}")
+        return plan
 
     def _object(self, type_: GraphQLObjectType, collected: Any) -> ObjectPlan:
         if collected.new_defer_usages:

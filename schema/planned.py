@@ -20,19 +20,23 @@ from graphql import (
     DocumentNode,
     ExecutionResult,
     GraphQLSchema,
+    Node,
     VariableNode,
     Visitor,
     get_operation_ast,
     visit,
 )
+from graphql.execution import Executor
 from graphql.execution.values import VariableValues, get_variable_values
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from models.outage import database_unavailable
 from schema.documents import DocumentCache, document_key
-from schema.plan import NotCovered, Plan, Planner
+from schema.events import BoardEventType
+from schema.plan import EventPlan, NotCovered, Plan, Planner
 from schema.plan_run import Fallback, Run
+from workflow.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +47,10 @@ ANSWERED: ContextVar[list[str] | None] = ContextVar("answered", default=None)
 
 DIRECTIVE_VARIABLES: DocumentCache[tuple[str, ...]] = DocumentCache(1000)
 PLANS: DocumentCache[Plan | None] = DocumentCache(1000)  # None: not covered
+EVENT_PLANS: DocumentCache[EventPlan | None] = DocumentCache(1000)  # None: not covered
 
 
-def directive_variables(document: DocumentNode) -> tuple[str, ...]:
+def directive_variables(document: Node) -> tuple[str, ...]:
     """The variables that @skip and @include read, whose values shape the plan."""
     names: set[str] = set()
 
@@ -145,3 +150,75 @@ class PlannedReads(SchemaExtension):
             if (answered := ANSWERED.get()) is not None:
                 answered.append("planned" if data is not None else "resolvers")
         yield
+
+
+def event_plan_of(executor: Executor[Any]) -> EventPlan | None:
+    """A subscription's plan for its events (None: not covered), cached like plan_of: by
+    digest, operation and the values of its @skip/@include variables."""
+    operation = executor.operation
+    digest = document_key(operation.loc.source.body) if operation.loc else None
+    key: Hashable | None = None
+    if digest is not None:
+        names = DIRECTIVE_VARIABLES.get(digest)
+        if names is None:
+            names = tuple(
+                sorted(
+                    {
+                        name
+                        for node in (operation, *executor.fragment_definitions.values())
+                        for name in directive_variables(node)
+                    }
+                )
+            )
+            DIRECTIVE_VARIABLES.put(digest, names, 0)
+        values = tuple(bool(executor.variable_values.coerced.get(name)) for name in names)
+        key = (digest, operation.name.value if operation.name else None, values)
+        if key in EVENT_PLANS:
+            return EVENT_PLANS.get(key)
+    plan: EventPlan | None = None
+    try:
+        plan = Planner(
+            executor.schema, executor.fragments, operation, executor.variable_values
+        ).event_plan()
+    except NotCovered as reason:
+        log.debug("live event not planned: %s", reason)
+    if key is not None:
+        EVENT_PLANS.put(key, plan, 0)
+    return plan
+
+
+async def answer_event(
+    plan: EventPlan, event: BoardEventType, firm_id: int, variables: VariableValues
+) -> dict[str, Any] | None:
+    """The subscription's data on this event by its plan; None: the resolvers must answer
+    it. The job is the row the delivery read (what `event.job` shows), not read again: only
+    its relations are fetched, one batched statement per relation level."""
+    job = event.job_row
+    if event.job is not None and job is None:
+        return None  # a job made without its row: only the resolvers know it
+    answers: dict[str, Any] = {}
+    run = Run(firm_id, variables)
+    try:
+        for key, job_plan in plan.jobs.items():
+            if job is None:
+                answers[key] = None
+                continue
+            row = {column: getattr(job, column) for column in job_plan.columns}
+            [answers[key]] = await run.objects(job_plan, [row])
+    except (Fallback, DomainError) as reason:
+        log.debug("live event answered by the resolvers: %s", reason)
+        return None
+    except Exception as error:  # the resolvers answer, and meet an outage themselves
+        if not database_unavailable(error):
+            log.exception("planned live event failed: answered by the resolvers")
+        return None
+    data: dict[str, Any] = {}
+    for key, attribute, serialize in plan.fields:
+        if attribute == "job":
+            data[key] = answers[key]
+        elif attribute == "__typename":
+            data[key] = plan.type_name
+        else:
+            value = getattr(event, attribute)
+            data[key] = None if value is None or serialize is None else serialize(value)
+    return {plan.key: data}

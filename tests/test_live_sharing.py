@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 import uvicorn
 import websockets
 
+from schema import planned
 from settings import load
 from tests.conftest import StatementCounter
 from tests.factories import board, client, gid, job, scope_of
@@ -26,15 +28,18 @@ WITH_STAGE = """subscription($p: ID!) { boardUpdated(pipelineId: $p) {
   type stageId job { version stage { name } client { name } } } }"""
 
 
+@pytest.mark.parametrize("plan", [True, False], ids=["planned", "resolvers"])
 async def test_watchers_of_one_board_share_each_distinct_execution(
-    db: str, firm_a: NewFirm, sql_statements: StatementCounter
+    db: str, firm_a: NewFirm, sql_statements: StatementCounter, plan: bool
 ) -> None:
     pipeline, stages = await board(firm_a)
     card = await job(firm_a, pipeline, await client(firm_a))
     port = free_port()
     app = create_app(load({"DATABASE_URL": db}), own_database=False)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    planning = planned.PLANNING.set(plan)  # the server's tasks inherit it
     serving = asyncio.create_task(server.serve())
+    planned.PLANNING.reset(planning)
     await until(lambda: server.started)
     sockets = []
     try:
@@ -100,5 +105,6 @@ async def test_watchers_of_one_board_share_each_distinct_execution(
     loads = [s for s in sql_statements.statements if s.startswith("SELECT") and " IN (" in s]
     client_reads = [s for s in loads if 'FROM "client"' in s]
     stage_reads = [s for s in loads if 'FROM "stage"' in s]
-    # one loader set for all five watchers: the client once, the stage once
-    assert (len(client_reads), len(stage_reads)) == (1, 1), loads
+    # the resolvers: one loader set for all five watchers, the client once, the stage once;
+    # the plans: one statement per relation level per distinct document (the client twice)
+    assert (len(client_reads), len(stage_reads)) == ((2, 1) if plan else (1, 1)), loads

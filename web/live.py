@@ -25,10 +25,12 @@ from graphql import GraphQLError
 from graphql.execution import Executor, execute_subscription_event
 
 from realtime.hub import Delivery, Feed, FeedKey, Hub
+from schema import planned
 from schema.context import Context
 from schema.events import BoardEventType
 from schema.extensions import present_error
 from schema.loaders import Loaders
+from schema.plan import EventPlan
 from web.graphql_http import encode_json
 
 log = logging.getLogger("workflow.live")
@@ -38,11 +40,12 @@ RenderKey = tuple[Any, ...]
 class Share:
     """The subscriptions of one group that ask the same question."""
 
-    __slots__ = ("context", "executor", "key", "subs")
+    __slots__ = ("context", "executor", "key", "plan", "subs")
 
     def __init__(self, key: RenderKey, executor: Executor[Any], context: Context) -> None:
         self.key, self.executor, self.context = key, executor, context
         self.subs: dict[LiveSub, None] = {}  # insertion-ordered set
+        self.plan: EventPlan | None | bool = False  # False: not made yet; None: not covered
 
 
 class Socket:
@@ -102,8 +105,15 @@ class LiveSub:
 
 async def render(share: Share, event: BoardEventType, loaders: Loaders) -> str:
     """The `payload` of a next/data message for the share's document on this event (JSON
-    text, without the operation id). The one place where an event becomes bytes: the
-    read-path planner may answer it another way."""
+    text, without the operation id). The one place where an event becomes bytes: by the
+    read-path plan when it covers the document (the same text), else by the executor."""
+    if planned.PLANNING.get():
+        text = await render_planned(share, event)
+        answered = planned.ANSWERED.get()
+        if answered is not None:
+            answered.append("resolvers" if text is None else "planned")
+        if text is not None:
+            return text
     executor = share.executor.build_per_event_executor(event)
     template = share.context
     context = Context(template.request, template.scope, template.request_id)
@@ -117,6 +127,18 @@ async def render(share: Share, event: BoardEventType, loaders: Loaders) -> str:
             present_error(error, template.request_id).formatted for error in result.errors
         ]
     return encode_json(payload).decode()
+
+
+async def render_planned(share: Share, event: BoardEventType) -> str | None:
+    """`render` by the share's plan (made once per share); None: the executor renders it."""
+    if share.plan is False:
+        share.plan = planned.event_plan_of(share.executor)
+    plan = share.plan
+    if not isinstance(plan, EventPlan):
+        return None
+    firm_id = share.context.scope.firm_id
+    data = await planned.answer_event(plan, event, firm_id, share.executor.variable_values)
+    return None if data is None else encode_json({"data": data}).decode()
 
 
 async def render_shared(share: Share, delivery: Delivery, key: FeedKey) -> str:
