@@ -6,6 +6,7 @@ the job's tasks and assignees."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, cast
 
@@ -125,9 +126,9 @@ async def test_planned_live_payloads_are_the_resolvers_text(db: str, firm_a: New
     assert any(event.job is None for event in board_events)
     job_events = await _events("job", job_id)
     for text in [*COVERED, UNCOVERED]:
-        for yes in (True, False):
+        for yes in (True, False) if "$yes" in text else (None,):
             variables: dict[str, Any] = {"p": gid("Pipeline", pipeline_id)}
-            if "$yes" in text:
+            if yes is not None:
                 variables["yes"] = yes
             if "$j" in text:
                 variables = {"j": gid("Job", job_id)}
@@ -139,6 +140,22 @@ async def test_planned_live_payloads_are_the_resolvers_text(db: str, firm_a: New
                 assert by_plan == ["planned" if text in COVERED else "resolvers"], text
                 assert '"errors"' not in resolvers, resolvers
                 assert _normalized(answer) == _normalized(resolvers), (text, event.type)
+
+
+async def test_the_job_is_the_row_the_delivery_read(db: str, firm_a: NewFirm) -> None:
+    """Both ways show the job as the delivery read it, even once it has changed since: the
+    plan does not read the job again, only its relations."""
+    pipeline_id, job_id = await _history(firm_a)
+    [created, *_] = await _events("job", job_id)
+    await jobs.update_job(scope_of(firm_a), job_id, title="changed after the delivery")
+    share = _share(firm_a, RICH, {"p": gid("Pipeline", pipeline_id)})
+    resolvers, _ = await _render(share, created, plan=False)
+    answer, by_plan = await _render(share, created, plan=True)
+    assert by_plan == ["planned"]
+    shown = json.loads(answer)["data"]["boardUpdated"]["job"]
+    assert shown["title"] == "live, renamed"  # its tasks' `job` is read: the title now
+    assert shown["tasks"]["edges"][0]["node"]["job"]["title"] == "changed after the delivery"
+    assert _normalized(answer) == _normalized(resolvers)
 
 
 @pytest.fixture
