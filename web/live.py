@@ -2,9 +2,10 @@
 
 Per process, one `Group` per watched feed is the hub's only subscriber of that feed
 (realtime.hub). Its subscriptions are grouped by `Share`: the same document, operation,
-variables, firm and permissions. Each delivery is rendered once per share (`render`: the
-document executed with graphql-core on the event as root value) and the same text is written
-to every socket of the share, with its operation id around it. An idle subscription is a
+variables, firm and permissions. Each delivery is rendered once per share (`render`: by the
+read-path plan when it covers the document, the job subtree from the row the delivery read;
+else the document executed with graphql-core on the event as root value) and the same text
+is written to every socket of the share, with its operation id around it. An idle subscription is a
 `LiveSub` in a share: a few slots, no task, no queue.
 
 A subscription that resumes from a cursor first catches up from the log (its own renders:
