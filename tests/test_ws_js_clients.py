@@ -163,8 +163,8 @@ def run(clients: tuple[str, Path], server: ServerProcess) -> Iterator[Start]:
 
     def start(name: str, board: Board, count: int = 1, **variables: str) -> JsClient:
         args = [node, str(folder / f"{name}.mjs"), "--url", server.ws_url, "--count", str(count)]
-        for key, value in variables.items():
-            args += [f"--{key}", value]
+        # --name=value: a cursor may start with "-", which would read as an option
+        args += [f"--{key}={value}" for key, value in variables.items()]
         env = {**os.environ, "WS_TOKEN": board.token}  # the token by the environment
         process = subprocess.Popen(
             args, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -8,7 +8,8 @@ export const BOARD_SUBSCRIPTION = `subscription($p: ID!, $after: String) {
   } }`;
 
 // --url, --token (or WS_URL, WS_TOKEN), --pipeline (left out: no $p at all, a request the
-// server refuses before it runs), --after (a cursor to resume from), --count (events, then exit).
+// server refuses before it runs), --after (a cursor to resume from; give it as --after=CURSOR,
+// as a cursor may start with "-"), --count (events, then exit).
 export function options() {
   const { values } = parseArgs({
     options: {
@@ -20,7 +21,7 @@ export function options() {
     },
   });
   if (!values.url || !values.token) {
-    console.error("usage: node <client>.mjs --url ws://... --token wf_... [--pipeline ID] [--after CURSOR] [--count N]");
+    console.error("usage: node <client>.mjs --url ws://... --token wf_... [--pipeline=ID] [--after=CURSOR] [--count=N]");
     process.exit(64);
   }
   const variables = {};
