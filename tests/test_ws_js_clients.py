@@ -73,7 +73,7 @@ def clients(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """node, and a folder holding the client scripts beside the cached node_modules."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        _unavailable("node or npm is missing (apt-get install nodejs npm)")
+        _unavailable(f"node or npm is missing (node >= {NODE_MAJOR} and npm are needed)")
     assert node is not None and npm is not None
     version = subprocess.run([node, "--version"], capture_output=True, text=True, check=True)
     major = int(version.stdout.strip().lstrip("v").split(".")[0])
