@@ -11,7 +11,7 @@ read.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Hashable, Iterable
 from contextvars import ContextVar
 from typing import Any
 
@@ -65,6 +65,24 @@ def directive_variables(document: Node) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+def plan_key(
+    digest: bytes | None,
+    operation_name: str | None,
+    variables: VariableValues,
+    nodes: Iterable[Node],
+) -> Hashable | None:
+    """What a plan is cached by: the document's digest, the operation and the values of the
+    variables its @skip/@include read (`nodes`: the operation and its fragments). None without
+    a digest (a long document: planned every time)."""
+    if digest is None:
+        return None
+    names = DIRECTIVE_VARIABLES.get(digest)
+    if names is None:
+        names = tuple(sorted({name for node in nodes for name in directive_variables(node)}))
+        DIRECTIVE_VARIABLES.put(digest, names, 0)
+    return (digest, operation_name, tuple(bool(variables.coerced.get(name)) for name in names))
+
+
 def plan_of(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -73,16 +91,9 @@ def plan_of(
     variables: VariableValues,
 ) -> Plan | None:
     """The operation's plan (None: not covered), cached by digest when there is one."""
-    key: Hashable | None = None
-    if digest is not None:
-        names = DIRECTIVE_VARIABLES.get(digest)
-        if names is None:
-            names = directive_variables(document)
-            DIRECTIVE_VARIABLES.put(digest, names, 0)
-        values = tuple(bool(variables.coerced.get(name)) for name in names)
-        key = (digest, operation_name, values)
-        if key in PLANS:
-            return PLANS.get(key)
+    key = plan_key(digest, operation_name, variables, (document,))
+    if key is not None and key in PLANS:
+        return PLANS.get(key)
     operation = get_operation_ast(document, operation_name)
     plan: Plan | None = None
     if operation is not None:
@@ -157,24 +168,11 @@ def event_plan_of(executor: Executor[Any]) -> EventPlan | None:
     digest, operation and the values of its @skip/@include variables."""
     operation = executor.operation
     digest = document_key(operation.loc.source.body) if operation.loc else None
-    key: Hashable | None = None
-    if digest is not None:
-        names = DIRECTIVE_VARIABLES.get(digest)
-        if names is None:
-            names = tuple(
-                sorted(
-                    {
-                        name
-                        for node in (operation, *executor.fragment_definitions.values())
-                        for name in directive_variables(node)
-                    }
-                )
-            )
-            DIRECTIVE_VARIABLES.put(digest, names, 0)
-        values = tuple(bool(executor.variable_values.coerced.get(name)) for name in names)
-        key = (digest, operation.name.value if operation.name else None, values)
-        if key in EVENT_PLANS:
-            return EVENT_PLANS.get(key)
+    name = operation.name.value if operation.name else None
+    nodes = (operation, *executor.fragment_definitions.values())
+    key = plan_key(digest, name, executor.variable_values, nodes)
+    if key is not None and key in EVENT_PLANS:
+        return EVENT_PLANS.get(key)
     plan: EventPlan | None = None
     try:
         plan = Planner(
