@@ -6,9 +6,18 @@ from typing import Any
 
 from automations import conditions as automation_conditions
 from automations.actions import ACTIONS
-from models import ActionType, Automation, AutomationRun, AutomationTrigger, RunStatus, Stage
+from models import (
+    ActionType,
+    Automation,
+    AutomationRun,
+    AutomationTrigger,
+    RunStatus,
+    Stage,
+    sql,
+)
+from models.db import is_postgres
 from workflow import clock
-from workflow.errors import invalid
+from workflow.errors import invalid, not_found
 from workflow.scope import Scope
 from workflow.unit import RUNS, change, owe
 
@@ -67,7 +76,15 @@ async def create_automation(
     checked = await _check(scope, stage, action, settings)
     checked_conditions = await automation_conditions.check(scope, conditions or {})
     async with change(scope):
-        await scope.get(Stage, stage_id, field="stageId", lock=True)  # positions, one at a time
+        # Positions, one at a time. FOR NO KEY UPDATE: a job or template may still be written
+        # into the stage (their foreign keys take KEY SHARE), and a change holding the firm's
+        # row while it writes one must not wait for this change, which bumps that row next.
+        if not await sql.fetch(
+            'SELECT "id" FROM "stage" WHERE "firm_id" = ? AND "id" = ?'
+            + (" FOR NO KEY UPDATE" if is_postgres() else ""),
+            [scope.firm_id, stage_id],
+        ):
+            raise not_found("Stage", "stageId")
         position = await Automation.filter(stage_id=stage_id).count()
         if position >= MAX_AUTOMATIONS_PER_STAGE:
             raise invalid(

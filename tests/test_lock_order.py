@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from models import Job, JobEvent, JobStatus
+from automations import manage
+from models import ActionType, Job, JobEvent, JobStatus
 from tests.factories import board, client, gid, job, scope_of
 from tests.locks import Holder
 from workflow import bulk, jobs, pipelines, ranking
@@ -75,6 +76,45 @@ async def test_the_wip_limit_is_counted_again_under_the_pipelines_lock(
     assert (refused.value.code, refused.value.field) == (ErrorCode.WIP_LIMIT_REACHED, "stageId")
     assert (await Job.get(id=second.id)).stage_id == stages[0].id  # rolled back
     assert await Job.filter(stage_id=target.id, status=JobStatus.ACTIVE).count() == 1
+
+
+async def test_a_job_entering_a_stage_whose_time_limit_changes_meanwhile_gets_the_new_one(
+    db: str, firm_a: NewFirm
+) -> None:
+    """The stage a job enters is share-locked when read: a change of its limits that came
+    first is waited for, and its limit is the one the job's deadline follows."""
+    pipeline, stages = await board(firm_a)
+    target = await pipelines.update_stage(scope_of(firm_a), stages[1].id, time_limit_days=5)
+    card = await job(firm_a, pipeline, await client(firm_a), "Avery 2025")
+    async with Holder(db) as another:  # changes the limit, not committed yet
+        await another.execute("UPDATE stage SET time_limit_days = 10 WHERE id = $1", target.id)
+        move = _alone(jobs.move_job(scope_of(firm_a), card.id, target.id))
+        await another.wait_for_waiters(1)  # the move waits to read the stage
+        await another.commit()
+    moved = await move
+    assert moved.stage_due_at is not None and moved.stage_entered_at is not None
+    assert (moved.stage_due_at - moved.stage_entered_at).days == 10
+
+
+async def test_an_automation_added_while_a_template_is_written_into_its_stage_waits_for_none(
+    db: str, firm_a: NewFirm
+) -> None:
+    """Adding an automation locks its stage FOR NO KEY UPDATE, which a row written into the
+    stage (its foreign key's KEY SHARE) does not wait for: a change holding the firm's row
+    while it writes one (a job template) cannot deadlock with it."""
+    _, stages = await board(firm_a)
+    async with Holder(db) as another:  # as createJobTemplate: the firm's row, then the stage
+        await another.execute("SELECT id FROM firm WHERE id = $1 FOR UPDATE", firm_a.firm.id)
+        adding = _alone(
+            manage.create_automation(
+                scope_of(firm_a), stages[1].id, ActionType.CREATE_TASK, {"title": "Call"}
+            )
+        )
+        await another.wait_for_waiters(1)  # the automation waits for the firm's row
+        await another.execute("SELECT 1 FROM stage WHERE id = $1 FOR KEY SHARE", stages[1].id)
+        await another.commit()
+    added = await adding
+    assert added.stage_id == stages[1].id
 
 
 async def test_concurrent_moves_into_a_limited_stage_stop_exactly_at_its_limit(

@@ -177,7 +177,7 @@ async def bulk_move_jobs(
 
     async def body(unit: Change) -> None:
         # The jobs' locks first, the pipeline's last (at the end: workflow.unit).
-        stage = await scope.get(Stage, stage_id, field="stageId")
+        stage = await jobs.entered_stage(scope, stage_id)
         automations = await stage_automations(stage.id)
         locked = await unit.lock_jobs(pks, in_pipeline=stage.pipeline_id)
         others = set(pks) - locked.keys()

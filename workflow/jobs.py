@@ -44,9 +44,21 @@ from workflow.unit import Change, change
 
 
 async def first_stage(pipeline_id: int) -> Stage:
-    stage = await Stage.filter(pipeline_id=pipeline_id).order_by("position", "id").first()
-    assert stage is not None, "a pipeline always keeps at least one stage"
-    return stage
+    """The pipeline's first stage, share-locked as `entered_stage`."""
+    rows = await sql.fetch(
+        'SELECT * FROM "stage" WHERE "pipeline_id" = ? ORDER BY "position", "id" LIMIT 1'
+        + (" FOR SHARE" if is_postgres() else ""),
+        [pipeline_id],
+    )
+    assert rows, "a pipeline always keeps at least one stage"
+    return Stage._init_from_db(**rows[0])
+
+
+async def entered_stage(scope: Scope, stage_id: int) -> Stage:
+    """The stage a job is to enter, share-locked until the change commits: a change of its
+    limits (workflow.pipelines.update_stage, which locks the stage first) either waits for
+    this one, and then sees the job in it, or comes first, and this reads its limits."""
+    return await scope.get(Stage, stage_id, field="stageId", share=True)
 
 
 def _check_version(job: Job, expected_version: int | None) -> None:
@@ -469,7 +481,7 @@ async def new_job(
 async def _stage_of(scope: Scope, pipeline_id: int, stage_id: int | None) -> Stage:
     if stage_id is None:
         return await first_stage(pipeline_id)
-    stage = await scope.get(Stage, stage_id, field="stageId")
+    stage = await entered_stage(scope, stage_id)
     if stage.pipeline_id != pipeline_id:
         raise DomainError(
             ErrorCode.WRONG_PIPELINE, "the stage belongs to another pipeline", "stageId"
@@ -639,7 +651,7 @@ async def move_job(
     async with change(scope) as unit:
         # Read before the job is locked: every statement under a lock holds up the job's (and,
         # at the end, the pipeline's) other changes.
-        stage = await scope.get(Stage, stage_id, field="stageId")
+        stage = await entered_stage(scope, stage_id)
         automations = await stage_automations(stage.id)
         job = await unit.lock_job(job_id)
         _check_version(job, expected_version)

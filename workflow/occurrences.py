@@ -117,6 +117,7 @@ async def _create_jobs(
         client.id: client for client in await scope.query(Client).filter(id__in=missing[:CHUNK])
     }
     created = 0
+    unit.defer_sequences()  # a job's rank is written after the one before's event (workflow.unit)
     for client_id in missing[:CHUNK]:
         await create_job_from_template(
             unit,

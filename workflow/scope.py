@@ -13,6 +13,7 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from models import sql
+from models.db import is_postgres
 from models.firm import Permission
 from workflow.errors import not_found
 
@@ -38,15 +39,22 @@ class Scope:
         return model.filter(firm_id=self.firm_id)
 
     async def get(
-        self, model: type[M], id: int, *, field: str | None = None, lock: bool = False
+        self,
+        model: type[M],
+        id: int,
+        *,
+        field: str | None = None,
+        lock: bool = False,
+        share: bool = False,
     ) -> M:
-        """The firm's row with this id, or NOT_FOUND; `lock` takes a row lock (PostgreSQL).
+        """The firm's row with this id, or NOT_FOUND; `lock` takes a row lock (PostgreSQL),
+        `share` a shared one (a row read to act on, which no change may alter meanwhile).
         Written by hand: the hottest read there is (every change locks its rows with it)."""
         if not 0 < id <= MAX_ROW_ID:  # names no row, and the database would fail on it
             raise not_found(model.__name__, field)
         rows = await sql.fetch(
             f'SELECT * FROM "{model._meta.db_table}" WHERE "firm_id" = ? AND "id" = ?'
-            + (" FOR UPDATE" if lock else ""),
+            + (" FOR UPDATE" if lock else " FOR SHARE" if share and is_postgres() else ""),
             [self.firm_id, id],
         )
         if not rows:

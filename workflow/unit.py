@@ -14,10 +14,13 @@ no two changes can wait for each other:
 
 1. Stage rows of a pipeline, in id order, FOR NO KEY UPDATE (`lock_stages`): only changes of
    the stages themselves (create, reorder, delete, a stage's limits). A job entering a stage
-   takes KEY SHARE on it (its foreign key), which these locks do not wait for, so a change of
-   jobs never waits for a stage; a stage's DELETE waits for the jobs entering it, whose
-   changes wait for nothing the deletion holds (it fails on the foreign key then, and the
-   deletion starts again from a savepoint).
+   reads it FOR SHARE (workflow.jobs.entered_stage), so that the stage's limits cannot change
+   until the entry commits: a change of them waits for the entry, then sees the job in the
+   stage, or comes first, and the entry reads the new limits. That read is the first lock of
+   a move or a new job; a transfer takes it after its job's lock, which no change of stages
+   waits for (it locks only the jobs already in its stages). A stage's DELETE waits for the
+   jobs entering it, whose changes wait for nothing else the deletion holds (it fails on the
+   foreign key then, and the deletion starts again from a savepoint).
 2. Job rows (`lock_job`, `lock_jobs`; a stage's jobs after the stages): several at once by one
    locking read in id order. A job row is what a job's changes serialise on (its pipeline,
    stage, rank, version); a transfer holds it too, so a locked job cannot leave its pipeline.
