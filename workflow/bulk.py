@@ -36,7 +36,6 @@ from models import (
     JobTemplate,
     Pipeline,
     Priority,
-    Stage,
     sql,
 )
 from workflow import custom_fields, jobs, validation
@@ -409,8 +408,8 @@ async def create_jobs(
             assert pipeline_id is not None
             pipeline, stage_id = pipeline_id, None
         await scope.get(Pipeline, pipeline, field="pipelineId")  # its lock comes at the end
-        stage = (
-            await Stage.get(id=stage_id)
+        stage = (  # share-locked, as every stage a job enters (workflow.jobs.entered_stage)
+            await jobs.entered_stage(scope, stage_id)
             if stage_id is not None
             else await jobs.first_stage(pipeline)
         )
