@@ -160,9 +160,10 @@ async def _failed(due: DueRun, error: Exception) -> None:
     if not hasattr(error, "code"):
         log.exception("automation run %s failed", due.id, exc_info=error)
     async with change(Scope(due.firm_id, None)) as unit:
-        run = await AutomationRun.get(id=due.id)
-        job = await unit.lock_job(run.job_id)
+        # The run first, then its job, as a runner claims it: the other way round, this would
+        # wait for the run while holding the job that a runner which claimed the run waits for.
         run = await AutomationRun.filter(id=due.id).select_for_update().get()
+        job = await unit.lock_job(run.job_id)
         run.attempts += 1
         run.error = message
         if run.attempts < MAX_ATTEMPTS:

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from automations import manage
-from models import ActionType, Job, JobEvent, JobStatus
+from automations import manage, runner
+from models import ActionType, AutomationRun, Job, JobEvent, JobStatus
 from tests.factories import board, client, gid, job, scope_of
 from tests.locks import Holder
 from workflow import bulk, jobs, pipelines, ranking
@@ -115,6 +115,34 @@ async def test_an_automation_added_while_a_template_is_written_into_its_stage_wa
         await another.commit()
     added = await adding
     assert added.stage_id == stages[1].id
+
+
+async def test_a_run_recorded_as_failed_is_held_before_its_job_so_claims_skip_it(
+    db: str, firm_a: NewFirm
+) -> None:
+    """Recording a failed attempt locks the run, then its job, as a runner's claim does: a
+    runner claiming meanwhile skips the run (SKIP LOCKED) instead of holding it while it waits
+    for the job, which the recording, waiting for the run, would hold: a deadlock."""
+    pipeline, stages = await board(firm_a)
+    await manage.create_automation(
+        scope_of(firm_a), stages[1].id, ActionType.CREATE_TASK, {"title": "Call"}
+    )
+    card = await job(firm_a, pipeline, await client(firm_a), "Avery 2025")
+    await jobs.move_job(scope_of(firm_a), card.id, stages[1].id)
+    run = await AutomationRun.get(job_id=card.id)
+    async with Holder(db) as another:  # a change of the job, not committed yet
+        await another.execute("SELECT id FROM job WHERE id = $1 FOR UPDATE", card.id)
+        failing = _alone(
+            runner._failed(runner.DueRun(run.id, firm_a.firm.id, 0), OSError("the action failed"))
+        )
+        await another.wait_for_waiters(1)  # the recording waits for the job
+        claimable = await another.execute(
+            "SELECT id FROM automation_run WHERE id = $1 FOR UPDATE SKIP LOCKED", run.id
+        )
+        assert claimable == "SELECT 0"  # held by the recording: a claim passes it by
+        await another.commit()
+    await failing
+    assert (await AutomationRun.get(id=run.id)).attempts == 1
 
 
 async def test_concurrent_moves_into_a_limited_stage_stop_exactly_at_its_limit(
