@@ -21,6 +21,14 @@ M = TypeVar("M", bound=Model)
 Row = Mapping[str, Any]  # a driver's row, read by column name
 
 
+def _grouped(rows: Sequence[Row], column: str) -> dict[int, list[Row]]:
+    """`rows` by their `column`, in order."""
+    grouped: dict[int, list[Row]] = defaultdict(list)
+    for row in rows:
+        grouped[row[column]].append(row)
+    return grouped
+
+
 def _marks(values: Sequence[Any]) -> str:
     return ", ".join("?" * len(values))
 
@@ -84,10 +92,7 @@ async def pages(
         f"WHERE {' AND '.join(conditions)}) AS page "
         f'WHERE page_row <= ? ORDER BY "{parent_column}", "{order_column}"'
     )
-    grouped: dict[int, list[Row]] = defaultdict(list)
-    for row in await fetch(sql, params):  # with its page_row
-        grouped[row[parent_column]].append(row)
-    return grouped
+    return _grouped(await fetch(sql, params), parent_column)  # rows with their page_row
 
 
 async def root_page(
@@ -156,10 +161,7 @@ async def children(
         f'WHERE "firm_id" = ? AND "{parent_column}" IN '
         f"({_marks(parent_ids)}) ORDER BY {by}"
     )
-    grouped: dict[int, list[Row]] = defaultdict(list)
-    for row in await fetch(sql, [firm_id, *parent_ids]):
-        grouped[row[parent_column]].append(row)
-    return grouped
+    return _grouped(await fetch(sql, [firm_id, *parent_ids]), parent_column)
 
 
 async def linked(
@@ -181,10 +183,7 @@ async def linked(
         f'JOIN "{link_table}" ja ON ja."user_id" = u."id" '
         f'WHERE u."firm_id" = ? AND ja."{key}" IN ({_marks(ids)}) ORDER BY u."{order}"'
     )
-    grouped: dict[int, list[Row]] = defaultdict(list)
-    for row in await fetch(sql, [firm_id, *ids]):  # with the linked_to column
-        grouped[row["linked_to"]].append(row)
-    return grouped
+    return _grouped(await fetch(sql, [firm_id, *ids]), "linked_to")
 
 
 async def fetch_pages(

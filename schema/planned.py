@@ -11,9 +11,9 @@ read.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Hashable, Iterable
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 from graphql import (
     DirectiveNode,
@@ -39,6 +39,7 @@ from schema.plan_run import Fallback, Run
 from workflow.errors import DomainError
 
 log = logging.getLogger(__name__)
+P = TypeVar("P")  # a plan: of a query, or of a subscription's events
 
 # False: every query runs its resolvers (the differential test's other side).
 PLANNING: ContextVar[bool] = ContextVar("planning", default=True)
@@ -83,6 +84,22 @@ def plan_key(
     return (digest, operation_name, tuple(bool(variables.coerced.get(name)) for name in names))
 
 
+def cached_plan(
+    cache: DocumentCache[P | None], key: Hashable | None, make: Callable[[], P]
+) -> P | None:
+    """The plan cached at `key`, else made (None: not covered) and cached when there is a key."""
+    if key is not None and key in cache:
+        return cache.get(key)
+    plan: P | None = None
+    try:
+        plan = make()
+    except NotCovered as reason:
+        log.debug("not planned: %s", reason)
+    if key is not None:
+        cache.put(key, plan, 0)
+    return plan
+
+
 def plan_of(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -92,18 +109,14 @@ def plan_of(
 ) -> Plan | None:
     """The operation's plan (None: not covered), cached by digest when there is one."""
     key = plan_key(digest, operation_name, variables, (document,))
-    if key is not None and key in PLANS:
-        return PLANS.get(key)
-    operation = get_operation_ast(document, operation_name)
-    plan: Plan | None = None
-    if operation is not None:
-        try:
-            plan = Planner(schema, document, operation, variables).plan()
-        except NotCovered as reason:
-            log.debug("not planned: %s", reason)
-    if key is not None:
-        PLANS.put(key, plan, 0)
-    return plan
+
+    def make() -> Plan:
+        operation = get_operation_ast(document, operation_name)
+        if operation is None:
+            raise NotCovered("no such operation")
+        return Planner(schema, document, operation, variables).plan()
+
+    return cached_plan(PLANS, key, make)
 
 
 async def answer(
@@ -171,18 +184,13 @@ def event_plan_of(executor: Executor[Any]) -> EventPlan | None:
     name = operation.name.value if operation.name else None
     nodes = (operation, *executor.fragment_definitions.values())
     key = plan_key(digest, name, executor.variable_values, nodes)
-    if key is not None and key in EVENT_PLANS:
-        return EVENT_PLANS.get(key)
-    plan: EventPlan | None = None
-    try:
-        plan = Planner(
+    return cached_plan(
+        EVENT_PLANS,
+        key,
+        lambda: Planner(
             executor.schema, executor.fragments, operation, executor.variable_values
-        ).event_plan()
-    except NotCovered as reason:
-        log.debug("live event not planned: %s", reason)
-    if key is not None:
-        EVENT_PLANS.put(key, plan, 0)
-    return plan
+        ).event_plan(),
+    )
 
 
 async def answer_event(
