@@ -77,10 +77,11 @@ def plan_key(
     a digest (a long document: planned every time)."""
     if digest is None:
         return None
-    names = DIRECTIVE_VARIABLES.get(digest)
+    # by operation too: the query path reads the whole document, the event path one operation
+    names = DIRECTIVE_VARIABLES.get((digest, operation_name))
     if names is None:
         names = tuple(sorted({name for node in nodes for name in directive_variables(node)}))
-        DIRECTIVE_VARIABLES.put(digest, names, 0)
+        DIRECTIVE_VARIABLES.put((digest, operation_name), names, 0)
     return (digest, operation_name, tuple(bool(variables.coerced.get(name)) for name in names))
 
 
