@@ -169,7 +169,7 @@ async def run(export: Export, fixed: Callable[[], Awaitable[None]] | None = None
 async def _finish(export: Export, part: Path, event_seq: int, job_count: int) -> bool:
     name = f"{export.id}-{secrets.token_hex(12)}.jsonl"
     final = exports.CONFIG.folder / name
-    url = f"{exports.CONFIG.public_url}/exports/{global_id('Export', export.id)}"
+    url = exports.url(global_id("Export", export.id))
     now = clock.now()
     try:
         # A change of no firm: no catalog version to bump, and the sender is woken after it
@@ -231,7 +231,8 @@ async def sweep(limit: int = SWEEP_BATCH) -> int:
         if (path := exports.file_path(export)) is not None:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-        await Export.filter(id=export.id, status=ExportStatus.FINISHED).update(
+    if expired:
+        await Export.filter(id__in=[e.id for e in expired], status=ExportStatus.FINISHED).update(
             status=ExportStatus.EXPIRED, file_name=None
         )
     return len(expired)

@@ -54,7 +54,7 @@ class ExportType(Node):
             cursor=None
             if export.event_seq is None
             else encode_feed_cursor(FeedKey("pipeline", export.pipeline_id), export.event_seq),
-            url=f"{exports.CONFIG.public_url}/exports/{export_id}" if finished else None,
+            url=exports.url(export_id) if finished else None,
             created_at=export.created_at,
             finished_at=export.finished_at,
             expires_at=export.expires_at,

@@ -26,6 +26,7 @@ from graphql import GraphQLError
 from graphql.execution import Executor, execute_subscription_event
 
 from realtime.hub import Delivery, Feed, FeedKey, Hub
+from resolvers.live import shared_event
 from schema import planned
 from schema.context import Context
 from schema.events import BoardEventType
@@ -146,11 +147,9 @@ async def render_shared(share: Share, delivery: Delivery, key: FeedKey) -> str:
     """`render` once per share and live delivery, for every subscription that sends it."""
     cached = delivery.shared.get(share.key)
     if cached is None:
-        if "event" not in delivery.shared:
-            delivery.shared["event"] = BoardEventType.from_delivery(delivery, key)
-            delivery.shared["loaders"] = Loaders(share.context.scope)  # one firm: the feed's
+        event = shared_event(delivery, key, share.context.scope)
         cached = delivery.shared[share.key] = asyncio.ensure_future(
-            render(share, delivery.shared["event"], delivery.shared["loaders"])
+            render(share, event, delivery.shared["loaders"])
         )
     payload: str = await cached
     return payload

@@ -44,6 +44,11 @@ def file_path(export: Export) -> Path | None:
     return CONFIG.folder / export.file_name if export.file_name else None
 
 
+def url(export_id: str) -> str:
+    """Where the export (its global id) is read: GET /exports/{id}."""
+    return f"{CONFIG.public_url}/exports/{export_id}"
+
+
 def _include(values: list[str]) -> list[str]:
     if len(values) > MAX_INCLUDE:
         raise invalid("include", f"include names at most {MAX_INCLUDE} values, each once")
