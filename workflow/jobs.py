@@ -93,12 +93,21 @@ async def _check_wip(stage: Stage, job_id: int | None = None) -> None:
     _check_room(stage, await active.count())
 
 
-def check_wip_under_lock(unit: Change, stage_id: int, job_id: int | None = None) -> None:
+def check_wip_under_lock(unit: Change, stage: Stage | int, job_id: int | None = None) -> None:
     """The stage's WIP limit checked again when the change ends, under its pipeline's lock,
     with the limit as it is then (one statement): exact, since every entry into the stage
-    commits under that lock (workflow.unit). `job_id`: the job entering, not counted (a
-    COMPLETED job may not enter a full stage either); None: the stage must simply not hold
-    more than its limit (a bulk call, a stage deletion: their items were checked one by one)."""
+    commits under that lock (workflow.unit). `stage`: the Stage as this change read it
+    share-locked or locked (`entered_stage`, `lock_stages`), whose limit cannot change before
+    the commit, so that a stage without one costs nothing; or the id of one read without a
+    lock. `job_id`: the job entering, not counted (a COMPLETED job may not enter a full stage
+    either); None: the stage must simply not hold more than its limit (a bulk call, a stage
+    deletion: their items were checked one by one)."""
+    if isinstance(stage, Stage):
+        if stage.wip_limit is None:
+            return
+        stage_id = stage.id
+    else:
+        stage_id = stage
 
     async def check() -> None:
         rows = await sql.fetch(
@@ -205,7 +214,7 @@ class Places:
         active = 0
         if stage.wip_limit is not None:
             active = await Job.filter(stage_id=stage.id, status=JobStatus.ACTIVE).count()
-        check_wip_under_lock(unit, stage.id)  # the count above is not under the lock
+        check_wip_under_lock(unit, stage)  # the count above is not under the lock
         if automations is None:
             automations = await stage_automations(stage.id)
         return cls(stage, automations, ranks, active)
@@ -332,11 +341,11 @@ async def enter_stage(
     client: ClientFacts | None = None,
     check_wip: bool = True,
 ) -> JobEvent:
-    """Move a locked job to another stage of its pipeline, log it and, unless the job is
-    archived, run the stage's entry hook. A bulk call gives the job's `rank` (see Places) and
-    its client's facts, read once for all its jobs. The stage's WIP limit is checked again
-    under its pipeline's lock at the end (`check_wip`: unless the caller checks the whole
-    stage then)."""
+    """Move a locked job to another stage of its pipeline (read share-locked or locked: see
+    check_wip_under_lock), log it and, unless the job is archived, run the stage's entry
+    hook. A bulk call gives the job's `rank` (see Places) and its client's facts, read once
+    for all its jobs. The stage's WIP limit is checked again under its pipeline's lock at
+    the end (`check_wip`: unless the caller checks the whole stage then)."""
     from_stage_id = job.stage_id
     await cancel_dated_runs(job, LEFT_STAGE)
     given = [rank] if rank else []
@@ -352,7 +361,7 @@ async def enter_stage(
     entered = ["stage_id", "stage_entered_at", *deadlines.FIELDS]
     await save_placed(job, ["rank", *entered, "version", "updated_at"], place)
     if check_wip:
-        check_wip_under_lock(unit, stage.id, job.id)
+        check_wip_under_lock(unit, stage, job.id)
     event = await unit.record(
         job.pipeline_id,
         EventType.JOB_MOVED,
@@ -437,7 +446,7 @@ async def new_job(
         await scope.get(Pipeline, pipeline_id, field="pipelineId")
         stage = await _stage_of(scope, pipeline_id, stage_id)
         await _check_wip(stage)  # at once, and again under the pipeline's lock
-        check_wip_under_lock(unit, stage.id)
+        check_wip_under_lock(unit, stage)
         await scope.get(Client, client_id, field="clientId")
         assignees = await users_of(scope, assignee_ids)
     else:
@@ -717,7 +726,7 @@ async def transfer_job(
             raise invalid("pipelineId", "the job is already in this pipeline: use moveJob")
         stage = await _stage_of(scope, pipeline_id, stage_id)
         await _check_wip(stage, job.id)  # at once, and again under the pipeline's lock
-        check_wip_under_lock(unit, stage.id, job.id)
+        check_wip_under_lock(unit, stage, job.id)
         from_stage_id, from_pipeline_id = job.stage_id, job.pipeline_id
         await cancel_dated_runs(job, LEFT_STAGE)
         job.pipeline_id, job.stage_id = pipeline_id, stage.id

@@ -215,7 +215,7 @@ async def _delete_stage(unit: Change, stage: Stage, move_jobs_to: int | None) ->
             )
         for job in jobs:
             await enter_stage(unit, job, target, check_wip=False)
-        check_wip_under_lock(unit, target.id)
+        check_wip_under_lock(unit, target)
     await Stage.filter(id=stage_id).delete()
     await _renumber(unit, stage.pipeline_id, [s for s in stages if s.id != stage_id])
 

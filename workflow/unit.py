@@ -36,7 +36,8 @@ no two changes can wait for each other:
    sequences as it goes and takes its pipelines' locks once, at its end (`finish`). A
    transfer, which logs in two pipelines, locks both first (`lock_pipelines`). Under them a
    change does only what needs them: its WIP limits counted again (`check_under_lock`: exact,
-   since every entry into a stage commits under its pipeline's lock), its webhook outbox rows,
+   since every entry into a stage commits under its pipeline's lock; none for a stage without
+   one), its webhook outbox rows (to the endpoints it read before: `before_pipeline_lock`),
    COMMIT. Pipeline locks are FOR NO KEY UPDATE (a job may still be written into the pipeline),
    but for deleting one.
 
@@ -66,6 +67,7 @@ from models import (
     Organizer,
     Pipeline,
     Task,
+    WebhookEndpoint,
     sql,
     writes,
 )
@@ -127,6 +129,15 @@ class Change:
         self._deferred: list[JobEvent] | None = None  # see defer_sequences
         self._placeholder = 0
         self._checks: list[Check] = []
+        # The firm's webhook endpoints, read before the change's first pipeline lock (see
+        # before_pipeline_lock): what its events owe is written under that lock.
+        self.endpoints: list[WebhookEndpoint] | None = None
+
+    async def before_pipeline_lock(self) -> None:
+        """What a change reads before it takes its first pipeline lock, to keep the time it
+        holds one short: the firm's webhook endpoints."""
+        if self.endpoints is None:
+            self.endpoints = await webhook_outbox.endpoints(self.scope.firm_id)
 
     def defer_sequences(self) -> None:
         """From now on, write events with placeholder sequences (negative, unique to this
@@ -141,6 +152,8 @@ class Change:
         sequences, one statement per pipeline for each; then run the checks that need the
         pipelines' locks. Called by `change` before the webhook outbox and COMMIT."""
         deferred = self._deferred or []
+        if deferred:
+            await self.before_pipeline_lock()
         for pipeline_id in sorted({event.pipeline_id for event in deferred}):
             events = [event for event in deferred if event.pipeline_id == pipeline_id]
             rows = await sql.fetch(
@@ -198,6 +211,7 @@ class Change:
         Last in the lock order: see the module's docstring. FOR NO KEY UPDATE, as the sequence's
         UPDATE takes it, so that a job may still be written into the pipeline (its foreign key
         takes a KEY SHARE lock); `deleting` takes FOR UPDATE, which waits for those."""
+        await self.before_pipeline_lock()
         strength = " FOR UPDATE" if deleting or not is_postgres() else " FOR NO KEY UPDATE"
         for pipeline_id in sorted(set(ids) - self._pipelines.keys()):
             if not 0 < pipeline_id <= MAX_ROW_ID:
@@ -328,6 +342,7 @@ class Change:
             await event.save(force_create=True)
             self._deferred.append(event)
         elif is_postgres():
+            await self.before_pipeline_lock()
             event.created_at = timezone.now()
             rows = await sql.fetch(
                 _APPEND,
@@ -403,7 +418,8 @@ async def change(scope: Scope, depth: int = 0) -> AsyncIterator[Change]:
                 yield unit
                 await unit.finish()
                 if unit.events:  # the deliveries owed commit with the events they report
-                    if await webhook_outbox.enqueue(unit.events[0].firm_id, unit.webhook_payloads):
+                    firm_id, payloads = unit.events[0].firm_id, unit.webhook_payloads
+                    if await webhook_outbox.enqueue(firm_id, payloads, unit.endpoints):
                         unit.owed.add(DELIVERIES)
                 elif unit.scope.firm_id != NOBODY.firm_id:
                     await Firm.filter(id=unit.scope.firm_id).update(

@@ -65,22 +65,37 @@ def _wants(endpoint: WebhookEndpoint, event_type: str, pipeline_id: int) -> bool
     )
 
 
-async def enqueue(firm_id: int, payloads: list[tuple[JobEvent, dict[str, Any]]]) -> int:
-    """Write the deliveries owed for these events (inside the change's transaction); how
-    many."""
+async def endpoints(firm_id: int) -> list[WebhookEndpoint]:
+    """The firm's enabled endpoints (by hand: every change that logs an event reads them,
+    before it takes a pipeline's lock)."""
+    rows = await sql.fetch(
+        'SELECT * FROM "webhook_endpoint" WHERE "firm_id" = ? AND "enabled" = ?', [firm_id, True]
+    )
+    return [WebhookEndpoint._init_from_db(**row) for row in rows]
+
+
+async def enqueue(
+    firm_id: int,
+    payloads: list[tuple[JobEvent, dict[str, Any]]],
+    to: list[WebhookEndpoint] | None = None,
+) -> int:
+    """Write the deliveries owed for these events (inside the change's transaction) to the
+    firm's endpoints (`to`, if the change has read them); how many."""
     if not payloads:
         return 0
     messages = [(str(event.type), event.pipeline_id, payload) for event, payload in payloads]
-    return await enqueue_messages(firm_id, messages)
+    return await enqueue_messages(firm_id, messages, to)
 
 
-async def enqueue_messages(firm_id: int, messages: list[tuple[str, int, dict[str, Any]]]) -> int:
+async def enqueue_messages(
+    firm_id: int,
+    messages: list[tuple[str, int, dict[str, Any]]],
+    to: list[WebhookEndpoint] | None = None,
+) -> int:
     """Write the deliveries owed for these messages (type, pipeline id, payload), each to the
-    firm's endpoints that ask for its type and pipeline, in the current transaction; how many."""
-    rows = await sql.fetch(  # by hand: every change runs it
-        'SELECT * FROM "webhook_endpoint" WHERE "firm_id" = ? AND "enabled" = ?', [firm_id, True]
-    )
-    endpoints = [WebhookEndpoint._init_from_db(**row) for row in rows]
+    firm's endpoints (`to`, if read already) that ask for its type and pipeline, in the current
+    transaction; how many."""
+    targets = await endpoints(firm_id) if to is None else to
     now = datetime.now(UTC)
     deliveries = [
         WebhookDelivery(
@@ -91,7 +106,7 @@ async def enqueue_messages(firm_id: int, messages: list[tuple[str, int, dict[str
             next_attempt_at=now,
         )
         for event_type, pipeline_id, payload in messages
-        for endpoint in endpoints
+        for endpoint in targets
         if _wants(endpoint, event_type, pipeline_id)
     ]
     if deliveries:
