@@ -52,6 +52,15 @@ async def fetch_rows(sql: str, params: Sequence[Any]) -> Sequence[Mapping[str, A
     return rows
 
 
+def backend_pid() -> int | None:
+    """The PostgreSQL session's process id of the current transaction's connection, as the
+    driver learnt it when connecting (no round trip); None outside a transaction on PostgreSQL.
+    """
+    connection = getattr(connections.get("default"), "_connection", None)
+    get_server_pid = getattr(connection, "get_server_pid", None)
+    return int(get_server_pid()) if get_server_pid is not None else None
+
+
 async def execute(sql: str, params: Sequence[Any]) -> None:
     db = connections.get("default")
     await db.execute_query(_in_dialect(sql, db.capabilities.dialect), list(params))

@@ -187,9 +187,11 @@ class Hub:
         task.add_done_callback(self._publishing.discard)
 
     async def _notify(self, events: list[JobEvent]) -> None:
+        # A notification only wakes the feeds, which read the log: it says which event (its
+        # sequence may not be known here: workflow.unit, numbered_at_commit).
         for event in events:
             pipeline = FeedKey("pipeline", event.pipeline_id)
-            await self.broker.publish(pipeline.channel, str(event.seq))
+            await self.broker.publish(pipeline.channel, str(event.id))
             if event.job_id is not None:
                 await self.broker.publish(FeedKey("job", event.job_id).channel, str(event.id))
 

@@ -44,6 +44,10 @@ class Holder:
         result: str = await self._conn.execute(sql, *args)
         return result
 
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        assert self._conn is not None
+        return list(await self._conn.fetch(sql, *args))
+
     async def commit(self) -> None:
         assert self._conn is not None
         await self._conn.execute("COMMIT")

@@ -28,13 +28,12 @@ from workflow.unit import change
 
 # createJobFromTemplate without a checklist: token lookup; the template, the client, the
 # template's active assignees and the checklist's; createJob's own (the pipeline, stage,
-# client, assignees, rank, the job, its assignees (2), the pipeline's lock and sequence with
-# JOB_CREATED (one statement on PostgreSQL, two on SQLite), the stage's automations, the
-# client's tags, a run of its automation, the stage's WIP limit counted under the lock,
-# webhook endpoints)
-FROM_TEMPLATE_STATEMENTS = {"postgres": 19, "sqlite": 20}
-# a task and its TASK_CHANGED event, with the pipeline's sequence (in the same statement on
-# PostgreSQL)
+# client, assignees, rank, the job, its assignees (2), JOB_CREATED (numbered at COMMIT on
+# PostgreSQL, after the pipeline's sequence on SQLite), the stage's automations, the client's
+# tags, a run of its automation, webhook endpoints; the stage has no WIP limit to count again)
+FROM_TEMPLATE_STATEMENTS = {"postgres": 18, "sqlite": 19}
+# a task and its TASK_CHANGED event (numbered at COMMIT on PostgreSQL, after the pipeline's
+# sequence on SQLite)
 PER_TASK_STATEMENTS = {"postgres": 2, "sqlite": 3}
 NOW = datetime(2026, 2, 10, 9, 0, tzinfo=UTC)
 

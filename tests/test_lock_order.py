@@ -78,6 +78,50 @@ async def test_the_wip_limit_is_counted_again_under_the_pipelines_lock(
     assert await Job.filter(stage_id=target.id, status=JobStatus.ACTIVE).count() == 1
 
 
+async def test_a_move_takes_its_pipelines_lock_only_inside_its_commit(
+    db: str, firm_a: NewFirm
+) -> None:
+    """A move into a stage without a WIP limit leaves the numbering of its event to the
+    database at COMMIT (workflow.unit): while another change holds the pipeline, the move does
+    all its work and waits only in its COMMIT, then takes the next sequence."""
+    pipeline, stages = await board(firm_a)
+    card = await job(firm_a, pipeline, await client(firm_a), "Avery 2025")
+    before = await JobEvent.filter(pipeline_id=pipeline.id).order_by("-seq").first()
+    assert before is not None
+    async with Holder(db) as another:  # holds the pipeline's row, as a change numbering events
+        await another.execute(
+            "UPDATE pipeline SET event_seq = event_seq WHERE id = $1", pipeline.id
+        )
+        move = _alone(jobs.move_job(scope_of(firm_a), card.id, stages[1].id))
+        await another.wait_for_waiters(1)
+        waiting = await another.fetch(
+            "SELECT query FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        )
+        assert [row["query"].strip().rstrip(";").upper() for row in waiting] == ["COMMIT"]
+        await another.commit()
+    moved = await move
+    assert moved.stage_id == stages[1].id
+    event = await JobEvent.get(job_id=card.id, type="JOB_MOVED")
+    assert event.seq == before.seq + 1
+    assert not await JobEvent.filter(seq__lt=0).exists()
+
+
+async def test_the_events_of_one_change_are_numbered_at_commit_in_the_order_written(
+    firm_a: NewFirm,
+) -> None:
+    pipeline, stages = await board(firm_a)
+    avery = await client(firm_a)
+    cards = [await job(firm_a, pipeline, avery, f"job {n}") for n in range(5)]
+    last = await JobEvent.filter(pipeline_id=pipeline.id).order_by("-seq").first()
+    assert last is not None
+    order = [cards[n].id for n in (3, 0, 4, 1, 2)]
+    await bulk.bulk_move_jobs(scope_of(firm_a), [gid("Job", i) for i in order], stages[2].id)
+    moved = await JobEvent.filter(pipeline_id=pipeline.id, seq__gt=last.seq).order_by("seq")
+    assert [e.seq for e in moved] == list(range(last.seq + 1, last.seq + 6))
+    assert [e.job_id for e in moved] == order
+
+
 async def test_a_job_entering_a_stage_whose_time_limit_changes_meanwhile_gets_the_new_one(
     db: str, firm_a: NewFirm
 ) -> None:

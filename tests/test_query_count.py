@@ -60,10 +60,10 @@ MOVE = """mutation($j: ID!, $s: ID!, $a: ID) { moveJob(input: {jobId: $j, stageI
   afterJobId: $a}) { job { version stage { name } } errors { code } } }"""
 # token lookup; the stage and its automations (read before any lock); the job's lock; the
 # job's dated automation runs skipped (it leaves their stage); the anchor with its neighbour;
-# the job written (in a savepoint on PostgreSQL: transaction control is not logged); webhook
-# endpoints (before the pipeline's lock); the pipeline's lock, its sequence and the event (one
-# statement on PostgreSQL, two on SQLite). The target stage has no WIP limit, so none is
-# counted under that lock. The payload's stage is the one read first.
+# the job written (in a savepoint on PostgreSQL: transaction control is not logged); the event
+# (numbered at COMMIT on PostgreSQL; on SQLite the pipeline's sequence first); webhook
+# endpoints. The target stage has no WIP limit, so none is counted under the pipeline's lock.
+# The payload's stage is the one read first.
 MOVE_STATEMENTS = {"postgres": 9, "sqlite": 10}
 
 

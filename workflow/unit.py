@@ -29,17 +29,22 @@ no two changes can wait for each other:
    retried on a collision (workflow.jobs.save_placed), which may wait for another change's
    uncommitted rank, never while holding a pipeline.
 4. The firm's row (counts a firm keeps under a limit; the catalog version at the end).
-5. Pipeline rows, in id order, held to COMMIT: only for the sequence and the event. `record`
-   takes its pipeline's lock with the sequence in one statement (immediate mode); a change of
-   many events, or one that may write a rank after an event (`defer_sequences`: bulk calls,
-   stage deletion, renumbering, what may auto-move a job) writes its events with placeholder
-   sequences as it goes and takes its pipelines' locks once, at its end (`finish`). A
-   transfer, which logs in two pipelines, locks both first (`lock_pipelines`). Under them a
-   change does only what needs them: its WIP limits counted again (`check_under_lock`: exact,
-   since every entry into a stage commits under its pipeline's lock; none for a stage without
-   one), its webhook outbox rows (to the endpoints it read before: `before_pipeline_lock`),
-   COMMIT. Pipeline locks are FOR NO KEY UPDATE (a job may still be written into the pipeline),
-   but for deleting one.
+5. Pipeline rows, in id order, held to COMMIT: only for the sequence and the event. On
+   PostgreSQL a change writes its events with placeholder sequences as it goes and numbers
+   them at its end, in one of two ways (`finish`):
+   - by the database, at COMMIT: a deferred trigger (migration 0019) locks the pipelines and
+     numbers the events inside the commit, so no round trip to this process happens under a
+     pipeline's lock (a move, most changes);
+   - by the change itself, when something before the commit needs the numbers or the locks:
+     a WIP limit to count again (`check_under_lock`: exact, since every entry into a stage
+     commits under its pipeline's lock; none for a stage without a limit), pipelines held for
+     the caller (`lock_pipelines`: a transfer, which logs in two, locks both first), webhook
+     deliveries that report them. It locks its pipelines, numbers its events, runs its checks,
+     writes its outbox rows (to the endpoints it read before any pipeline lock:
+     `before_pipeline_lock`), and commits.
+   SQLite (one writer) numbers an event as it writes it, unless the change defers
+   (`defer_sequences`). Pipeline locks are FOR NO KEY UPDATE (a job may still be written into
+   the pipeline), but for deleting one.
 
 Commit order = sequence order within a pipeline: a sequence is taken under the pipeline's row
 lock, which is held until COMMIT, so an earlier sequence of a pipeline is always visible before
@@ -54,7 +59,6 @@ from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from tortoise import timezone
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
@@ -106,15 +110,6 @@ def owe(work: str) -> None:
 
 
 Check = Callable[[], Awaitable[None]]
-# On PostgreSQL, the pipeline's lock, its next sequence and the event, in one round trip: the
-# UPDATE waits for the pipeline's row lock and holds it to COMMIT.
-_APPEND = (
-    'WITH s AS (UPDATE "pipeline" SET "event_seq" = "event_seq" + 1 WHERE "id" = $1 '
-    'RETURNING "event_seq") INSERT INTO "job_event" ("firm_id", "pipeline_id", "seq", "job_id", '
-    '"type", "actor_id", "from_stage_id", "to_stage_id", "from_pipeline_id", "to_pipeline_id", '
-    '"job_version", "changes", "created_at") SELECT $2, $1, s."event_seq", $3, $4, $5, $6, $7, '
-    '$8, $9, $10, $11, $12 FROM s RETURNING "id", "seq"'
-)
 _PLACEHOLDERS = 1 << 20  # placeholder sequences per change (see defer_sequences)
 
 
@@ -126,7 +121,13 @@ class Change:
         self.webhook_payloads: list[tuple[JobEvent, dict[str, Any]]] = []
         self.owed: set[str] = set()
         self._pipelines: dict[int, Pipeline] = {}  # read and locked by lock_pipelines
-        self._deferred: list[JobEvent] | None = None  # see defer_sequences
+        # On PostgreSQL every change writes its events with placeholder sequences (see
+        # defer_sequences); on SQLite, only one that asks to.
+        self._deferred: list[JobEvent] | None = [] if is_postgres() else None
+        # Numbered by the database's trigger (see finish): then the events keep their
+        # placeholders in memory (after commit, only the log knows their sequences; nothing
+        # after it needs them: the hub's notifications only wake the feeds, which read the log).
+        self.numbered_at_commit = False
         self._placeholder = 0
         self._checks: list[Check] = []
         # The firm's webhook endpoints, read before the change's first pipeline lock (see
@@ -141,19 +142,33 @@ class Change:
 
     def defer_sequences(self) -> None:
         """From now on, write events with placeholder sequences (negative, unique to this
-        transaction) and give them their pipelines' sequences when the change ends, locking
-        those pipelines only then: for a change of many events, or one that writes ranks after
-        its first event (see the lock order above). The events' order is kept."""
+        transaction) and give them their pipelines' sequences when the change ends: for a
+        change of many events, or one that writes ranks after its first event. What every
+        change does on PostgreSQL (see the lock order above); on SQLite, where an event is
+        otherwise numbered as it is written, it keeps the numbers in the events' order."""
         if self._deferred is None:
             self._deferred = []
 
     async def finish(self) -> None:
-        """Lock the pipelines of the deferred events (in id order) and give the events their
-        sequences, one statement per pipeline for each; then run the checks that need the
-        pipelines' locks. Called by `change` before the webhook outbox and COMMIT."""
+        """Number the deferred events: leave it to the commit on PostgreSQL if nothing before
+        it needs the numbers; else lock their pipelines (in id order), give the events their
+        sequences (two statements per pipeline) and run the checks that need the pipelines'
+        locks. Called by `change` before the webhook outbox and COMMIT."""
         deferred = self._deferred or []
         if deferred:
             await self.before_pipeline_lock()
+        if (
+            deferred
+            and is_postgres()
+            and not (self._checks or self._pipelines)
+            and not webhook_outbox.owed(self.endpoints or [], deferred)
+        ):
+            # Nothing before the commit needs the sequences (no WIP limit to count under the
+            # pipelines' locks, no pipeline held for the caller, no delivery to report them):
+            # the database's trigger numbers the events at COMMIT (migration 0019), so that no
+            # round trip to this process happens under a pipeline's lock.
+            self.numbered_at_commit = True
+            return
         for pipeline_id in sorted({event.pipeline_id for event in deferred}):
             events = [event for event in deferred if event.pipeline_id == pipeline_id]
             rows = await sql.fetch(
@@ -318,8 +333,8 @@ class Change:
         to_pipeline_id: int | None = None,
         changes: dict[str, Any] | None = None,
     ) -> JobEvent:
-        """Append an event to a pipeline's log: at once with its sequence, taking the
-        pipeline's lock to COMMIT, or (defer_sequences) with a placeholder one."""
+        """Append an event to a pipeline's log, with a placeholder sequence (defer_sequences,
+        and always on PostgreSQL) or, on SQLite, its sequence."""
         event = JobEvent(
             firm_id=self.scope.firm_id,
             pipeline_id=pipeline_id,
@@ -335,34 +350,11 @@ class Change:
         )
         if self._deferred is not None:
             if not self._placeholder:  # unique among the transactions running now
-                rows = await sql.fetch(_BACKEND, []) if is_postgres() else [{"n": 0}]
-                self._placeholder = -int(rows[0]["n"]) * _PLACEHOLDERS - 1
+                self._placeholder = -(await _session_number()) * _PLACEHOLDERS - 1
             self._placeholder -= 1
             event.seq = self._placeholder
             await event.save(force_create=True)
             self._deferred.append(event)
-        elif is_postgres():
-            await self.before_pipeline_lock()
-            event.created_at = timezone.now()
-            rows = await sql.fetch(
-                _APPEND,
-                [
-                    pipeline_id,
-                    event.firm_id,
-                    event.job_id,
-                    event.type.value,
-                    event.actor_id,
-                    from_stage_id,
-                    to_stage_id,
-                    from_pipeline_id,
-                    to_pipeline_id,
-                    event.job_version,
-                    _CHANGES.to_db_value(event.changes, event),
-                    event.created_at,
-                ],
-            )
-            event.id, event.seq = int(rows[0]["id"]), int(rows[0]["seq"])
-            event._saved_in_db = True
         else:  # one writer: the sequence, then the event
             rows = await sql.fetch(
                 'UPDATE "pipeline" SET "event_seq" = "event_seq" + 1 WHERE "id" = ? '
@@ -378,8 +370,15 @@ class Change:
         return event
 
 
-_BACKEND = "SELECT pg_backend_pid() AS n"
-_CHANGES = JobEvent._meta.fields_map["changes"]
+async def _session_number() -> int:
+    """The database session's process id on PostgreSQL (the driver knows it), 0 on SQLite (one
+    writer): what makes a change's placeholder sequences its own."""
+    if not is_postgres():
+        return 0
+    if (pid := sql.backend_pid()) is not None:
+        return pid
+    rows = await sql.fetch("SELECT pg_backend_pid() AS n", [])
+    return int(rows[0]["n"])
 
 
 _current: ContextVar[Change | None] = ContextVar("workflow_change", default=None)

@@ -74,6 +74,15 @@ async def endpoints(firm_id: int) -> list[WebhookEndpoint]:
     return [WebhookEndpoint._init_from_db(**row) for row in rows]
 
 
+def owed(endpoints: list[WebhookEndpoint], events: list[JobEvent]) -> bool:
+    """Whether any of these endpoints asks for any of these events."""
+    return any(
+        _wants(endpoint, str(event.type), event.pipeline_id)
+        for event in events
+        for endpoint in endpoints
+    )
+
+
 async def enqueue(
     firm_id: int,
     payloads: list[tuple[JobEvent, dict[str, Any]]],
