@@ -15,9 +15,6 @@ import tempfile
 import time
 from typing import Any
 
-import asyncpg
-
-ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 QUERY = (
     "mutation Move($j: ID!, $s: ID!, $a: ID) { moveJob(input: {jobId: $j, stageId: $s,"
     " afterJobId: $a}) { job { id version stage { id } } errors { code message } } }"
@@ -124,17 +121,15 @@ async def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             await measure(f"sqlite://{folder}/cpu.sqlite3", n, True, prof_out)
         return
-    admin = await asyncpg.connect(ADMIN)
-    template = await admin.fetchval(
-        "SELECT datname FROM pg_database WHERE datname LIKE 'wf_schema_%' LIMIT 1"
-    )
-    name = f"wf_cpu_{os.getpid()}"
-    await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    # a copy of the migrated schema the tests make (tests.databases), for this code's migrations
+    from tests.databases import create_migrated_database, drop_database
+    from tests.servers import migrate_in_a_process
+
+    url = await create_migrated_database("cpu", migrate_in_a_process)
     try:
-        await measure(f"postgres://postgres@127.0.0.1:5432/{name}", n, False, prof_out)
+        await measure(url, n, False, prof_out)
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await drop_database(url)
 
 
 if __name__ == "__main__":

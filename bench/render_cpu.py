@@ -7,14 +7,12 @@ database copied from the migrated test template, or a fresh migrated SQLite file
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import tempfile
 import time
 from typing import Any, cast
 
 from bench.fanout import SUBSCRIPTION
-from bench.move_cpu import ADMIN
 
 
 async def measure(url: str, n: int, migrate: bool, document: str) -> None:
@@ -102,19 +100,16 @@ async def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             await measure(f"sqlite://{folder}/cpu.sqlite3", n, True, document)
         return
-    import asyncpg
 
-    admin = await asyncpg.connect(ADMIN)
-    template = await admin.fetchval(
-        "SELECT datname FROM pg_database WHERE datname LIKE 'wf_schema_%' LIMIT 1"
-    )
-    name = f"wf_render_{os.getpid()}"
-    await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    # a copy of the migrated schema the tests make (tests.databases), for this code's migrations
+    from tests.databases import create_migrated_database, drop_database
+    from tests.servers import migrate_in_a_process
+
+    url = await create_migrated_database("render", migrate_in_a_process)
     try:
-        await measure(f"postgres://postgres@127.0.0.1:5432/{name}", n, False, document)
+        await measure(url, n, False, document)
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await drop_database(url)
 
 
 if __name__ == "__main__":
