@@ -125,12 +125,50 @@ async def drive(
 
 def cpu_seconds(pids: list[int]) -> float:
     """User and system CPU the processes have used so far (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+    return sum(_cpu(pid) for pid in pids)
+
+
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def database_cpu() -> dict[int, float]:
+    """CPU used so far by each PostgreSQL process of this machine (the bench's database is
+    local): two snapshots tell what the database spent between them."""
+    used = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "postgres":
+                used[int(entry.name)] = _cpu(int(entry.name))
+        except OSError:  # gone meanwhile
+            continue
+    return used
+
+
+@dataclass
+class CpuSplit:
+    """CPU seconds of the servers, the database and this load generator over a span."""
+
+    servers: list[int]
+    spent: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def __enter__(self) -> CpuSplit:
+        self._start = (cpu_seconds(self.servers), database_cpu(), time.process_time())
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        servers, database, own = self._start
+        after = database_cpu()
+        self.spent = (
+            cpu_seconds(self.servers) - servers,
+            sum(used - database.get(pid, 0.0) for pid, used in after.items()),
+            time.process_time() - own,
+        )
+
+    def per(self, moves: int) -> str:
+        servers, database, own = (1000 * part / moves for part in self.spent)
+        return f"CPU/move: server {servers:.1f} ms, database {database:.1f}, bench {own:.1f}"
 
 
 async def drained(suite: Suite) -> float:
@@ -251,11 +289,10 @@ async def run(suite: Suite) -> list[Row]:
             for automations, lane in ((False, plain), (True, automated)):
                 for clients in plan.concurrency:
                     async with PeakMemory(s.pid for s in servers) as memory:
-                        cpu = cpu_seconds([s.pid for s in servers])
-                        outcome, seconds = await drive(
-                            servers, suite, lane, clients, plan.move_seconds
-                        )
-                        cpu = cpu_seconds([s.pid for s in servers]) - cpu
+                        with CpuSplit([s.pid for s in servers]) as cpu:
+                            outcome, seconds = await drive(
+                                servers, suite, lane, clients, plan.move_seconds
+                            )
                         drain = await drained(suite) if automations else None
                     moved = max(len(outcome.latencies), 1)
                     rows.append(
@@ -268,7 +305,7 @@ async def run(suite: Suite) -> list[Row]:
                             sql=sql[automations],
                             peak_rss_mb=memory.peak_mb,
                             floor=floors[clients],
-                            notes=f"server CPU {cpu * 1000 / moved:.1f} ms/move"
+                            notes=cpu.per(moved)
                             + (f"; {extra}" if (extra := notes(outcome, drain)) else ""),
                         )
                     )

@@ -24,10 +24,14 @@ async def open_database(
         await Tortoise.close_connections()
     # Global: the ASGI lifespan runs in another task than the requests that use the database.
     await Tortoise.init(config=config, _enable_global_fallback=True)
+    global _postgres
+    _postgres = _dialect_is_postgres()
     await keys.load(secret_key)
 
 
 async def close_database() -> None:
+    global _postgres
+    _postgres = None
     await Tortoise.close_connections()
 
 
@@ -36,6 +40,15 @@ async def ping() -> None:
     await connections.get("default").execute_query("SELECT 1")
 
 
+# The open database's dialect, known from open_database to close_database: asked many times a
+# request, where tortoise's connection lookup costs more than the answer is worth.
+_postgres: bool | None = None
+
+
 def is_postgres() -> bool:
+    return _dialect_is_postgres() if _postgres is None else _postgres
+
+
+def _dialect_is_postgres() -> bool:
     dialect: str = connections.get("default").capabilities.dialect
     return dialect == "postgres"
