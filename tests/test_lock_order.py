@@ -122,6 +122,52 @@ async def test_the_events_of_one_change_are_numbered_at_commit_in_the_order_writ
     assert [e.job_id for e in moved] == order
 
 
+async def test_a_transfer_waits_for_the_stage_it_enters_before_it_locks_its_job(
+    db: str, firm_a: NewFirm
+) -> None:
+    """The stage first, then the job (workflow.unit): a transfer kept waiting by a change of
+    the target's stages holds no job meanwhile, so a move of the job (whose own stage a change
+    of stages may wait for) never waits for it."""
+    pipeline, _ = await board(firm_a)
+    other, other_stages = await board(firm_a, name="Books")
+    card = await job(firm_a, pipeline, await client(firm_a), "Avery 2025")
+    async with Holder(db) as another:  # as a change of the target's stages
+        await another.execute(
+            "SELECT id FROM stage WHERE pipeline_id = $1 FOR NO KEY UPDATE", other.id
+        )
+        transfer = _alone(jobs.transfer_job(scope_of(firm_a), card.id, other.id))
+        await another.wait_for_waiters(1)  # the transfer waits for the stage it enters
+        free = await another.execute(
+            "SELECT id FROM job WHERE id = $1 FOR UPDATE SKIP LOCKED", card.id
+        )
+        assert free == "SELECT 1"  # and does not hold the job meanwhile
+        await another.commit()
+    moved = await transfer
+    assert (moved.pipeline_id, moved.stage_id) == (other.id, other_stages[0].id)
+
+
+async def test_an_automations_move_under_its_jobs_lock_waits_for_no_stage(
+    db: str, firm_a: NewFirm
+) -> None:
+    """An automation's action runs under its job's lock: it reads the stage it moves the job
+    into without a lock (a share lock could wait for a change of the stages, which may wait
+    for a move that waits for this job), and still counts its WIP limit under the pipeline's
+    lock."""
+    pipeline, stages = await board(firm_a)
+    await manage.create_automation(
+        scope_of(firm_a), stages[1].id, ActionType.MOVE_JOB, {"stageId": stages[2].id}
+    )
+    card = await job(firm_a, pipeline, await client(firm_a), "Avery 2025")
+    await jobs.move_job(scope_of(firm_a), card.id, stages[1].id)
+    async with Holder(db) as another:  # a change of the stages, holding them
+        await another.execute(
+            "SELECT id FROM stage WHERE pipeline_id = $1 FOR NO KEY UPDATE", pipeline.id
+        )
+        assert await asyncio.wait_for(_alone(runner.run_due()), 30) == 1  # waited for nothing
+    assert (await Job.get(id=card.id)).stage_id == stages[2].id
+    assert (await AutomationRun.get(job_id=card.id)).status == "SUCCEEDED"
+
+
 async def test_a_job_entering_a_stage_whose_time_limit_changes_meanwhile_gets_the_new_one(
     db: str, firm_a: NewFirm
 ) -> None:

@@ -74,8 +74,7 @@ async def _has_items(job: Job) -> bool:
 
 async def auto_move_if_done(unit: Change, job: Job) -> None:
     """Call after an item of a locked job was completed, in the same change."""
-    # jobs imports this module's siblings
-    from workflow.jobs import check_wip_under_lock, enter_stage
+    from workflow.jobs import enter_stage  # jobs imports this module's siblings
 
     stage = await Stage.get(id=job.stage_id)
     if not stage.auto_move or job.status != JobStatus.ACTIVE:
@@ -88,6 +87,6 @@ async def auto_move_if_done(unit: Change, job: Job) -> None:
     if following is None or not await _has_items(job) or await blockers(job):
         return
     # `following` is read without a lock (a share lock here, under the job's, could deadlock
-    # with a deletion of the job's stage): its limit is read again under the pipeline's lock.
-    await enter_stage(unit, job, following, check_wip=False)
-    check_wip_under_lock(unit, following.id, job.id)
+    # with a change of the stages: workflow.unit): its WIP limit is counted under the
+    # pipeline's lock.
+    await enter_stage(unit, job, following)

@@ -40,25 +40,41 @@ from workflow.stage_entry import (
     on_stage_entry,
     stage_automations,
 )
-from workflow.unit import Change, change
+from workflow.unit import Change, change, current_change
 
 
-async def first_stage(pipeline_id: int) -> Stage:
+async def first_stage(pipeline_id: int, job_id: int | None = None) -> Stage:
     """The pipeline's first stage, share-locked as `entered_stage`."""
+    share = _may_share_lock(job_id)
     rows = await sql.fetch(
         'SELECT * FROM "stage" WHERE "pipeline_id" = ? ORDER BY "position", "id" LIMIT 1'
-        + (" FOR SHARE" if is_postgres() else ""),
+        + (" FOR SHARE" if share else ""),
         [pipeline_id],
     )
     assert rows, "a pipeline always keeps at least one stage"
-    return Stage._init_from_db(**rows[0])
+    return _held(Stage._init_from_db(**rows[0]), share)
 
 
-async def entered_stage(scope: Scope, stage_id: int) -> Stage:
-    """The stage a job is to enter, share-locked until the change commits: a change of its
-    limits (workflow.pipelines.update_stage, which locks the stage first) either waits for
-    this one, and then sees the job in it, or comes first, and this reads its limits."""
-    return await scope.get(Stage, stage_id, field="stageId", share=True)
+async def entered_stage(scope: Scope, stage_id: int, job_id: int | None = None) -> Stage:
+    """The stage a job (`job_id`, or a new one) is to enter, share-locked until the change
+    commits: a change of its limits (workflow.pipelines.update_stage, which locks the stage
+    first) either waits for this one, and then sees the job in it, or comes first, and this
+    reads its limits. Not if the change holds the job already (an automation's action): then
+    read without a lock (workflow.unit's lock order), its WIP limit counted under the
+    pipeline's lock."""
+    share = _may_share_lock(job_id)
+    return _held(await scope.get(Stage, stage_id, field="stageId", share=share), share)
+
+
+def _may_share_lock(job_id: int | None) -> bool:
+    unit = current_change()
+    return is_postgres() and not (unit is not None and job_id in unit.jobs_held)
+
+
+def _held(stage: Stage, share: bool) -> Stage:
+    if share and (unit := current_change()) is not None:
+        unit.stages_held.add(stage.id)
+    return stage
 
 
 def _check_version(job: Job, expected_version: int | None) -> None:
@@ -93,21 +109,17 @@ async def _check_wip(stage: Stage, job_id: int | None = None) -> None:
     _check_room(stage, await active.count())
 
 
-def check_wip_under_lock(unit: Change, stage: Stage | int, job_id: int | None = None) -> None:
+def check_wip_under_lock(unit: Change, stage: Stage, job_id: int | None = None) -> None:
     """The stage's WIP limit checked again when the change ends, under its pipeline's lock,
     with the limit as it is then (one statement): exact, since every entry into the stage
-    commits under that lock (workflow.unit). `stage`: the Stage as this change read it
-    share-locked or locked (`entered_stage`, `lock_stages`), whose limit cannot change before
-    the commit, so that a stage without one costs nothing; or the id of one read without a
-    lock. `job_id`: the job entering, not counted (a COMPLETED job may not enter a full stage
+    commits under that lock (workflow.unit). Nothing to check for a stage without a limit
+    that the change holds (`Change.holds_stage`): its limit cannot change before the commit.
+    `job_id`: the job entering, not counted (a COMPLETED job may not enter a full stage
     either); None: the stage must simply not hold more than its limit (a bulk call, a stage
     deletion: their items were checked one by one)."""
-    if isinstance(stage, Stage):
-        if stage.wip_limit is None:
-            return
-        stage_id = stage.id
-    else:
-        stage_id = stage
+    if stage.wip_limit is None and unit.holds_stage(stage.id):
+        return
+    stage_id = stage.id
 
     async def check() -> None:
         rows = await sql.fetch(
@@ -341,11 +353,11 @@ async def enter_stage(
     client: ClientFacts | None = None,
     check_wip: bool = True,
 ) -> JobEvent:
-    """Move a locked job to another stage of its pipeline (read share-locked or locked: see
-    check_wip_under_lock), log it and, unless the job is archived, run the stage's entry
-    hook. A bulk call gives the job's `rank` (see Places) and its client's facts, read once
-    for all its jobs. The stage's WIP limit is checked again under its pipeline's lock at
-    the end (`check_wip`: unless the caller checks the whole stage then)."""
+    """Move a locked job to another stage of its pipeline, log it and, unless the job is
+    archived, run the stage's entry hook. A bulk call gives the job's `rank` (see Places) and
+    its client's facts, read once for all its jobs. The stage's WIP limit is checked again
+    under its pipeline's lock at the end (`check_wip`: unless the caller checks the whole
+    stage then)."""
     from_stage_id = job.stage_id
     await cancel_dated_runs(job, LEFT_STAGE)
     given = [rank] if rank else []
@@ -487,10 +499,12 @@ async def new_job(
     return job
 
 
-async def _stage_of(scope: Scope, pipeline_id: int, stage_id: int | None) -> Stage:
+async def _stage_of(
+    scope: Scope, pipeline_id: int, stage_id: int | None, job_id: int | None = None
+) -> Stage:
     if stage_id is None:
-        return await first_stage(pipeline_id)
-    stage = await entered_stage(scope, stage_id)
+        return await first_stage(pipeline_id, job_id)
+    stage = await entered_stage(scope, stage_id, job_id)
     if stage.pipeline_id != pipeline_id:
         raise DomainError(
             ErrorCode.WRONG_PIPELINE, "the stage belongs to another pipeline", "stageId"
@@ -563,8 +577,9 @@ async def apply_update(
     if job.status == JobStatus.ARCHIVED and (set(changes) - {"status"} or assignee_ids is not None):
         raise DomainError(ErrorCode.JOB_ARCHIVED, "the job is archived: restore it first", field)
     if changes.get("status") == JobStatus.ACTIVE and job.status != JobStatus.ACTIVE:
-        await _check_wip(await Stage.get(id=job.stage_id), job.id)
-        check_wip_under_lock(unit, job.stage_id, job.id)
+        stage = await Stage.get(id=job.stage_id)
+        await _check_wip(stage, job.id)
+        check_wip_under_lock(unit, stage, job.id)
     _check_dates(changes.get("start_date", job.start_date), changes.get("due_date", job.due_date))
     if "client_id" in changes:
         await unit.scope.get(Client, changes["client_id"], field="clientId")
@@ -660,7 +675,7 @@ async def move_job(
     async with change(scope) as unit:
         # Read before the job is locked: every statement under a lock holds up the job's (and,
         # at the end, the pipeline's) other changes.
-        stage = await entered_stage(scope, stage_id)
+        stage = await entered_stage(scope, stage_id, job_id)
         automations = await stage_automations(stage.id)
         job = await unit.lock_job(job_id)
         _check_version(job, expected_version)
@@ -719,12 +734,17 @@ async def transfer_job(
     The source pipeline logs JOB_TRANSFERRED_OUT and the target JOB_TRANSFERRED_IN.
     """
     async with change(scope) as unit:
-        job = await unit.lock_job(job_id, with_pipelines=[pipeline_id], field="jobId")
+        # The stage the job enters first (share-locked), then the job: workflow.unit's lock
+        # order. A missing job or pipeline is still the first error.
+        await scope.get(Pipeline, pipeline_id, field="pipelineId")
+        if job_id not in unit.jobs_held:
+            await scope.get(Job, job_id, field="jobId")
+        stage = await _stage_of(scope, pipeline_id, stage_id, job_id)
+        job = await unit.lock_job(job_id, field="jobId")
         _check_version(job, expected_version)
         _check_active(job)
         if pipeline_id == job.pipeline_id:
             raise invalid("pipelineId", "the job is already in this pipeline: use moveJob")
-        stage = await _stage_of(scope, pipeline_id, stage_id)
         await _check_wip(stage, job.id)  # at once, and again under the pipeline's lock
         check_wip_under_lock(unit, stage, job.id)
         from_stage_id, from_pipeline_id = job.stage_id, job.pipeline_id

@@ -17,10 +17,12 @@ no two changes can wait for each other:
    reads it FOR SHARE (workflow.jobs.entered_stage), so that the stage's limits cannot change
    until the entry commits: a change of them waits for the entry, then sees the job in the
    stage, or comes first, and the entry reads the new limits. That read is the first lock of
-   a move or a new job; a transfer takes it after its job's lock, which no change of stages
-   waits for (it locks only the jobs already in its stages). A stage's DELETE waits for the
-   jobs entering it, whose changes wait for nothing else the deletion holds (it fails on the
-   foreign key then, and the deletion starts again from a savepoint).
+   a move, a transfer or a new job. A change that holds the job already (an automation's
+   action, run under its job's lock; an auto-move) reads the stage without a lock: waiting
+   for it there could close a cycle (a change of the stages waiting for a move that waits for
+   this job), and its WIP limit is counted under the pipeline's lock. A stage's DELETE waits
+   for the jobs entering it, whose changes wait for nothing else the deletion holds (it fails
+   on the foreign key then, and the deletion starts again from a savepoint).
 2. Job rows (`lock_job`, `lock_jobs`; a stage's jobs after the stages): several at once by one
    locking read in id order. A job row is what a job's changes serialise on (its pipeline,
    stage, rank, version); a transfer holds it too, so a locked job cannot leave its pipeline.
@@ -130,9 +132,18 @@ class Change:
         self.numbered_at_commit = False
         self._placeholder = 0
         self._checks: list[Check] = []
+        # Rows this change holds: its jobs (locked), the stages it read share-locked or locked
+        # (workflow.jobs.entered_stage, lock_stages): their limits cannot change before COMMIT.
+        self.jobs_held: set[int] = set()
+        self.stages_held: set[int] = set()
         # The firm's webhook endpoints, read before the change's first pipeline lock (see
         # before_pipeline_lock): what its events owe is written under that lock.
         self.endpoints: list[WebhookEndpoint] | None = None
+
+    def holds_stage(self, stage_id: int) -> bool:
+        """Whether no other change can alter the stage before this one commits (on SQLite,
+        every row this change reads: it writes alone from its first statement)."""
+        return stage_id in self.stages_held or not is_postgres()
 
     async def before_pipeline_lock(self) -> None:
         """What a change reads before it takes its first pipeline lock, to keep the time it
@@ -249,7 +260,9 @@ class Change:
         their locks come last, when the change logs in them)."""
         for pipeline_id in with_pipelines:  # NOT_FOUND names the right field
             await self.scope.get(Pipeline, pipeline_id, field="pipelineId")
-        return await self.scope.get(Job, job_id, field=field, lock=True)
+        job = await self.scope.get(Job, job_id, field=field, lock=True)
+        self.jobs_held.add(job.id)
+        return job
 
     async def lock_jobs(
         self, job_ids: Collection[int], in_pipeline: int | None = None
@@ -267,6 +280,7 @@ class Change:
             locking += ' AND "pipeline_id" = ?'
             params.append(in_pipeline)
         rows = await sql.fetch(locking + ' ORDER BY "id" FOR UPDATE', params)
+        self.jobs_held.update(row["id"] for row in rows)
         return {row["id"]: Job._init_from_db(**row) for row in rows}
 
     async def lock_stages(self, pipeline_id: int, jobs_of: int | None = None) -> list[Job]:
@@ -275,16 +289,18 @@ class Change:
         stages themselves (create, reorder, delete, a stage's limits). With `jobs_of`, then
         lock that stage's jobs, in id order, and answer them."""
         if is_postgres():
-            await sql.fetch(
+            stages = await sql.fetch(
                 'SELECT "id" FROM "stage" WHERE "firm_id" = ? AND "pipeline_id" = ? '
                 'ORDER BY "id" FOR NO KEY UPDATE',
                 [self.scope.firm_id, pipeline_id],
             )
+            self.stages_held.update(row["id"] for row in stages)
         if jobs_of is None:
             return []
         rows = await sql.fetch(
             'SELECT * FROM "job" WHERE "stage_id" = ? ORDER BY "id" FOR UPDATE', [jobs_of]
         )
+        self.jobs_held.update(row["id"] for row in rows)
         return [Job._init_from_db(**row) for row in rows]
 
     @asynccontextmanager
@@ -297,6 +313,7 @@ class Change:
         held = {pipeline_id: p.event_seq for pipeline_id, p in self._pipelines.items()}
         deferred = None if self._deferred is None else len(self._deferred)
         checks = len(self._checks)
+        jobs_held, stages_held = set(self.jobs_held), set(self.stages_held)
         try:
             async with in_transaction():
                 yield
@@ -304,6 +321,7 @@ class Change:
             del self.events[events:]
             del self.webhook_payloads[payloads:]
             del self._checks[checks:]
+            self.jobs_held, self.stages_held = jobs_held, stages_held  # their locks went too
             self.owed.intersection_update(owed)
             for pipeline_id in set(self._pipelines) - held.keys():
                 del self._pipelines[pipeline_id]  # its lock went with the savepoint
@@ -384,6 +402,11 @@ async def _session_number() -> int:
 _current: ContextVar[Change | None] = ContextVar("workflow_change", default=None)
 InEveryChange = Callable[[], Awaitable[object]]
 _in_every_change: ContextVar[tuple[InEveryChange, ...]] = ContextVar("in_every_change", default=())
+
+
+def current_change() -> Change | None:
+    """The change running in this task, if any."""
+    return _current.get()
 
 
 @contextmanager
