@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 from tortoise import Tortoise, connections
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.migrations.api import migrate as apply_migrations
@@ -52,3 +53,9 @@ def is_postgres() -> bool:
 def _dialect_is_postgres() -> bool:
     dialect: str = connections.get("default").capabilities.dialect
     return dialect == "postgres"
+
+
+def broke_a_deadlock(error: BaseException) -> bool:
+    """Whether PostgreSQL failed the transaction to break a deadlock (or a serialization
+    conflict): it changed nothing, and the same change may succeed when run again."""
+    return isinstance(error, asyncpg.exceptions.TransactionRollbackError)

@@ -14,6 +14,7 @@ from schema.payloads import DeletePayload
 from workflow.errors import DomainError
 from workflow.global_ids import decode_id
 from workflow.scope import Scope
+from workflow.unit import retrying_deadlocks
 
 R = TypeVar("R")  # what a domain operation returns
 P = TypeVar("P")  # a mutation's payload
@@ -23,10 +24,12 @@ Answer = Callable[[R | None, list[UserError]], P]
 
 
 async def mutate(info: Info, answer: Answer[R, P], operation: Callable[[Scope], Awaitable[R]]) -> P:
-    """Run `operation` in the caller's scope and answer with its result; a DomainError (an
-    expected failure, which changed nothing) is answered as the payload's errors instead."""
+    """Run `operation` in the caller's scope (again if the database failed it to break a
+    deadlock) and answer with its result; a DomainError (an expected failure, which changed
+    nothing) is answered as the payload's errors instead."""
+    scope = info.context.scope
     try:
-        result = await operation(info.context.scope)
+        result = await retrying_deadlocks(lambda: operation(scope))
     except DomainError as error:
         return answer(None, [UserError.from_domain(error)])
     return answer(result, [])

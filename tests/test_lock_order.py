@@ -19,6 +19,7 @@ import pytest
 
 from automations import manage, runner
 from models import ActionType, AutomationRun, Job, JobEvent, JobStatus
+from tests.conftest import GraphQL
 from tests.factories import board, client, gid, job, scope_of
 from tests.locks import Holder
 from workflow import bulk, jobs, pipelines, ranking
@@ -26,6 +27,8 @@ from workflow.errors import DomainError, ErrorCode
 from workflow.firms import NewFirm
 
 pytestmark = pytest.mark.postgres_only
+MOVE = """mutation($j: ID!, $s: ID!) { moveJob(input: {jobId: $j, stageId: $s}) {
+  job { version stage { id } } errors { code } } }"""
 
 
 def _alone(work: Awaitable[Any]) -> asyncio.Task[Any]:
@@ -166,6 +169,26 @@ async def test_an_automations_move_under_its_jobs_lock_waits_for_no_stage(
         assert await asyncio.wait_for(_alone(runner.run_due()), 30) == 1  # waited for nothing
     assert (await Job.get(id=card.id)).stage_id == stages[2].id
     assert (await AutomationRun.get(job_id=card.id)).status == "SUCCEEDED"
+
+
+async def test_a_move_the_database_fails_to_break_a_deadlock_is_run_again(
+    db: str, firm_a: NewFirm, gql: GraphQL, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A change chosen as a deadlock's victim changed nothing: the mutation runs it again
+    (workflow.unit.retrying_deadlocks) and answers as if nothing had happened."""
+    pipeline, stages = await board(firm_a)
+    card = await job(firm_a, pipeline, await client(firm_a), "Avery 2025")
+    async with Holder(db) as another:
+        await another.execute("SELECT id FROM job WHERE id = $1 FOR UPDATE", card.id)
+        move = _alone(gql(MOVE, j=gid("Job", card.id), s=gid("Stage", stages[1].id)))
+        await another.wait_for_waiters(1)  # the move holds its stage, and waits for the job
+        # A cycle: the move, which waited first, is the one its deadlock check fails.
+        await another.execute("SELECT id FROM stage WHERE id = $1 FOR UPDATE", stages[1].id)
+        await another.commit()
+    data = await move
+    assert data["moveJob"]["errors"] == []
+    assert data["moveJob"]["job"] == {"version": 2, "stage": {"id": gid("Stage", stages[1].id)}}
+    assert "chosen to break a deadlock" in caplog.text
 
 
 async def test_a_job_entering_a_stage_whose_time_limit_changes_meanwhile_gets_the_new_one(

@@ -77,7 +77,7 @@ from models import (
     sql,
     writes,
 )
-from models.db import is_postgres
+from models.db import broke_a_deadlock, is_postgres
 from workflow import webhook_outbox
 from workflow.errors import not_found
 from workflow.scope import MAX_ROW_ID, NOBODY, Scope
@@ -402,6 +402,24 @@ async def _session_number() -> int:
 _current: ContextVar[Change | None] = ContextVar("workflow_change", default=None)
 InEveryChange = Callable[[], Awaitable[object]]
 _in_every_change: ContextVar[tuple[InEveryChange, ...]] = ContextVar("in_every_change", default=())
+
+
+R = TypeVar("R")
+DEADLOCK_TRIES = 3
+
+
+async def retrying_deadlocks(operation: Callable[[], Awaitable[R]]) -> R:
+    """Run a domain operation (its own change), again if the database broke a deadlock by
+    failing it: that changed nothing, and the lock order leaves only rare ones (a foreign
+    key's lock, a stage's DELETE) that the other change has passed the next time."""
+    for attempt in range(1, DEADLOCK_TRIES + 1):
+        try:
+            return await operation()
+        except Exception as error:
+            if attempt == DEADLOCK_TRIES or not broke_a_deadlock(error) or _current.get():
+                raise
+            log.warning("a change was chosen to break a deadlock: running it again (%s)", error)
+    raise AssertionError("unreachable")
 
 
 def current_change() -> Change | None:
