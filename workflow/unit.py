@@ -34,16 +34,17 @@ no two changes can wait for each other:
 5. Pipeline rows, in id order, held to COMMIT: only for the sequence and the event. On
    PostgreSQL a change writes its events with placeholder sequences as it goes and numbers
    them at its end, in one of two ways (`finish`):
-   - by the database, at COMMIT: a deferred trigger (migration 0019) locks the pipelines and
+   - by the database, at COMMIT: a deferred trigger (migration 0019) locks the pipeline and
      numbers the events inside the commit, so no round trip to this process happens under a
-     pipeline's lock (a move, most changes);
-   - by the change itself, when something before the commit needs the numbers or the locks:
-     a WIP limit to count again (`check_under_lock`: exact, since every entry into a stage
-     commits under its pipeline's lock; none for a stage without a limit), pipelines held for
-     the caller (`lock_pipelines`: a transfer, which logs in two, locks both first), webhook
-     deliveries that report them. It locks its pipelines, numbers its events, runs its checks,
-     writes its outbox rows (to the endpoints it read before any pipeline lock:
-     `before_pipeline_lock`), and commits.
+     pipeline's lock (a move, most changes: those whose events are all in one pipeline);
+   - by the change itself, when its events are in several pipelines (locked in id order) or
+     something before the commit needs the numbers or the locks: a WIP limit to count again
+     (`check_under_lock`: exact, since every entry into a stage commits under its pipeline's
+     lock; none for a stage without a limit), pipelines held for the caller
+     (`lock_pipelines`: a transfer, which logs in two, locks both first), webhook deliveries
+     that report them. It locks its pipelines, numbers its events, runs its checks, writes its
+     outbox rows (to the endpoints it read before any pipeline lock: `before_pipeline_lock`),
+     and commits.
    SQLite (one writer) numbers an event as it writes it, unless the change defers
    (`defer_sequences`). Pipeline locks are FOR NO KEY UPDATE (a job may still be written into
    the pipeline), but for deleting one.
@@ -172,13 +173,14 @@ class Change:
         if (
             deferred
             and is_postgres()
+            and len({event.pipeline_id for event in deferred}) == 1
             and not (self._checks or self._pipelines)
             and not webhook_outbox.owed(self.endpoints or [], deferred)
         ):
             # Nothing before the commit needs the sequences (no WIP limit to count under the
-            # pipelines' locks, no pipeline held for the caller, no delivery to report them):
-            # the database's trigger numbers the events at COMMIT (migration 0019), so that no
-            # round trip to this process happens under a pipeline's lock.
+            # pipeline's lock, no pipeline held for the caller, no delivery to report them) and
+            # one pipeline's lock is all it takes: the database's trigger numbers the events at
+            # COMMIT (migration 0019), so that no round trip to this process happens under it.
             self.numbered_at_commit = True
             return
         for pipeline_id in sorted({event.pipeline_id for event in deferred}):
