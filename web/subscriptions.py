@@ -293,17 +293,17 @@ class Connection(Socket):
 
     async def serve(self, receive: Receive) -> None:
         while not self.closed:
-            event = await receive()
-            if event["type"] == "websocket.disconnect":
-                return
-            if not await self.receive(event):
+            # not held in a local while the socket idles (a subscribe holds its document)
+            if not await self.receive(await receive()):
                 return
             # Messages already received come without a pause: without this, a socket's
             # backlog would be handled in one go while every other socket waits.
             await asyncio.sleep(0)
 
     async def receive(self, event: Message) -> bool:
-        """Handle one frame; False once the socket is closed."""
+        """Handle one frame; False once the socket is closed (or gone)."""
+        if event["type"] == "websocket.disconnect":
+            return False
         now = time.monotonic()
         self.budget = min(MESSAGES_PER_SOCKET, self.budget + (now - self.at) * MESSAGE_REFILL)
         self.at = now
