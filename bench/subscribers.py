@@ -102,8 +102,15 @@ class Subscriber(asyncio.Protocol):
 
 
 class WebSocketSubscriber(Subscriber):
-    def __init__(self, url: str, token: str, query: str, variables: dict[str, Any]) -> None:
+    """`timed`: the event type whose deliveries are timed and counted; events of other types
+    (a JOB_OVERDUE that the servers' own scheduler records meanwhile) are only counted apart."""
+
+    def __init__(
+        self, url: str, token: str, query: str, variables: dict[str, Any], timed: str | None
+    ) -> None:
         super().__init__()
+        self.timed = None if timed is None else f'"type":{orjson.dumps(timed).decode()}'.encode()
+        self.untimed = 0
         self.parts = urlsplit(url)
         self.init = orjson.dumps(
             {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
@@ -162,6 +169,9 @@ class WebSocketSubscriber(Subscriber):
 
     def on_text(self, received: float, payload: bytes) -> None:
         if b'"next"' in payload[:40]:  # an event: decoded later, off the clock
+            if self.timed is not None and self.timed not in payload:
+                self.untimed += 1
+                return
             self.messages.append((received, payload))
             self.tally.hit()
             return
@@ -253,7 +263,11 @@ class Worker:
             if request["kind"] == "ws":
                 url = request["urls"][n % len(request["urls"])]
                 subscriber: Subscriber = WebSocketSubscriber(
-                    url, request["token"], request["query"], request["variables"]
+                    url,
+                    request["token"],
+                    request["query"],
+                    request["variables"],
+                    request.get("timed"),
                 )
             else:
                 url = request["url"]
@@ -282,15 +296,22 @@ class Worker:
         return sum(len(s.messages) for s in self.subscribers)
 
     def report(self) -> dict[str, Any]:
-        latencies, errors = [], []
+        latencies, errors, untimed = [], [], 0
         for subscriber in self.subscribers:
             latencies += subscriber.latencies()
+            if isinstance(subscriber, WebSocketSubscriber):
+                untimed, subscriber.untimed = untimed + subscriber.untimed, 0
             errors += subscriber.errors
             closed = getattr(subscriber, "closed_with", None)
             if closed is not None:
                 errors.append(f"closed by the server with {closed}")
             subscriber.messages, subscriber.errors = [], []
-        return {"latencies": latencies, "errors": errors[:20], "error_count": len(errors)}
+        return {
+            "latencies": latencies,
+            "errors": errors[:20],
+            "error_count": len(errors),
+            "untimed": untimed,
+        }
 
     def close(self) -> dict[str, Any]:
         for subscriber in self.subscribers:
