@@ -65,14 +65,23 @@ class Socket:
     def frame(self, op_id: str, payload: str) -> str:
         raise NotImplementedError
 
+    def frame_head(self, op_id: str) -> bytes:
+        """A next/data message of the operation up to its payload (then the payload and `}`)."""
+        raise NotImplementedError
+
+    def push_event(self, head: bytes, payload: bytes) -> None:
+        """push(frame(...)) of an event, from its frame_head and its payload's bytes."""
+        raise NotImplementedError
+
 
 class LiveSub:
     """A subscription: the hub's subscriber of its feed, a member of its feed's group."""
 
-    __slots__ = ("feed", "group", "last", "op_id", "pending", "share", "socket")
+    __slots__ = ("feed", "group", "head", "last", "op_id", "pending", "share", "socket")
 
     def __init__(self, socket: Socket, op_id: str) -> None:
         self.socket, self.op_id = socket, op_id
+        self.head = socket.frame_head(op_id)
         self.feed: Feed | None = None
         self.group: Group | None = None
         self.share: Share | None = None
@@ -90,10 +99,11 @@ class LiveSub:
         else:
             self.pending.append(delivery)
 
-    def send(self, delivery: Delivery, payload: str) -> None:
+    def send(self, delivery: Delivery, payload: bytes) -> None:
+        """The delivery's payload (rendered, encoded once for its share)."""
         assert self.group is not None
         self.last = delivery.position(self.group.key.kind)
-        self.socket.push(self.socket.frame(self.op_id, payload))
+        self.socket.push_event(self.head, payload)
 
     def leave(self, hub: Hub) -> None:
         """Out of its group and (in the background) its feed; idempotent."""
@@ -194,7 +204,8 @@ class Group:
                 except Exception:
                     log.exception("rendering an event of %s failed", self.key.channel)
                     continue
-                for share, payload in zip(shares, payloads, strict=True):
+                for share, text in zip(shares, payloads, strict=True):
+                    payload = text.encode()  # once for every socket of the share
                     for sub in list(share.subs):
                         if sub.pending is None and sub.last < position:
                             sub.send(delivery, payload)

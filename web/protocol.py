@@ -33,6 +33,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
+from websockets.protocol import State
 
 import settings as settings_module
 
@@ -208,6 +209,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             cls._refused, cls._refusals_logged_at = 0, now
 
 
+def text_frame(data: bytes) -> bytes:
+    """A whole websocket text frame of `data` as a server sends it (RFC 6455 5.2: FIN, no
+    mask, the length in 7, 16 or 64 bits)."""
+    size = len(data)
+    if size < 126:
+        return bytes((0x81, size)) + data
+    if size < 65536:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + data
+    return b"\x81\x7f" + size.to_bytes(8, "big") + data
+
+
 class Inbox:
     """What uvicorn's websocket protocol uses of an asyncio.Queue (put_nowait, get, empty),
     for the one task that reads a socket (the app's): a list, and a future while it waits.
@@ -299,6 +311,24 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self.queue = cast(Any, Inbox())
         self.writable = cast(Any, Gate(self.writable.is_set()))
+
+    def write_text(self, data: bytes) -> bool:
+        """Write a text frame of `data` (UTF-8) at once, as `send` would write a websocket.send
+        of it; False, writing nothing, when `send` must do it: the socket is not open (a close
+        sent or received), the client is not reading, or frames are not plain (an extension)."""
+        if (
+            not self.handshake_complete
+            or self.close_sent
+            or self.disconnected
+            or not self.writable.is_set()
+            or self.initial_response is not None
+            or self.conn.state is not State.OPEN
+            or self.conn.extensions
+            or self.transport.is_closing()
+        ):
+            return False
+        self.transport.write(text_frame(data))
+        return True
 
     async def send(self, message: Any) -> None:
         await super().send(message)

@@ -52,6 +52,7 @@ from schema.loaders import Loaders
 from schema.shared_events import SharedEventExecutor
 from web.graphql_http import encode_json
 from web.live import LiveFeeds, LiveSub, Share, Socket, error_payload, render, render_shared
+from web.protocol import LeanWebSocketProtocol
 from web.sockets import OpenSockets
 from workflow.errors import ErrorCode
 from workflow.firms import authenticate
@@ -151,6 +152,7 @@ class Connection(Socket):
         "scope",
         "send_asgi",
         "timed_out",
+        "wire",
         "writer",
     )
 
@@ -164,6 +166,9 @@ class Connection(Socket):
         self.budget, self.at = float(MESSAGES_PER_SOCKET), time.monotonic()
         self.outbox: deque[str] | None = None  # while a write waits for the client
         self.writer: asyncio.Task[None] | None = None
+        # the server's protocol, when it is ours: events are written to it directly
+        protocol = getattr(send, "__self__", None)
+        self.wire = protocol if isinstance(protocol, LeanWebSocketProtocol) else None
         self.init_timer: asyncio.TimerHandle | None = None
         if not legacy:
             self.init_timer = asyncio.get_running_loop().call_later(
@@ -244,9 +249,25 @@ class Connection(Socket):
             self.outbox, self.writer = None, None
 
     def frame(self, op_id: str, payload: str) -> str:
+        return f"{self._head(op_id)}{payload}}}"
+
+    def _head(self, op_id: str) -> str:
         if self.legacy:
-            return f'{{"type":"data","id":{_json(op_id)},"payload":{payload}}}'
-        return f'{{"id":{_json(op_id)},"type":"next","payload":{payload}}}'
+            return f'{{"type":"data","id":{_json(op_id)},"payload":'
+        return f'{{"id":{_json(op_id)},"type":"next","payload":'
+
+    def frame_head(self, op_id: str) -> bytes:
+        return self._head(op_id).encode()
+
+    def push_event(self, head: bytes, payload: bytes) -> None:
+        """An event's frame: written by uvicorn's protocol at once when it can (the same bytes
+        as `push`, without an ASGI message, a coroutine and websockets' framing per socket)."""
+        if self.closed:
+            return
+        data = b"".join((head, payload, b"}"))
+        if self.outbox is None and self.wire is not None and self.wire.write_text(data):
+            return
+        self.push(data.decode())
 
     def message(self, message: Mapping[str, object]) -> None:
         self.push(_json(message))
@@ -625,7 +646,7 @@ class Connection(Socket):
             payload = await render_shared(share, delivery, key)
             if self.ops.get(sub.op_id) is not sub:
                 return
-            sub.send(delivery, payload)
+            sub.send(delivery, payload.encode())
         sub.pending = None
 
     def _failed(
