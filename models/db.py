@@ -58,4 +58,6 @@ def _dialect_is_postgres() -> bool:
 def broke_a_deadlock(error: BaseException) -> bool:
     """Whether PostgreSQL failed the transaction to break a deadlock (or a serialization
     conflict): it changed nothing, and the same change may succeed when run again."""
-    return isinstance(error, asyncpg.exceptions.TransactionRollbackError)
+    return isinstance(
+        error, (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
+    )

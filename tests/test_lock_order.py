@@ -351,3 +351,40 @@ async def test_moves_never_deadlock_with_stage_changes_renumbering_transfers_and
         )
         assert history[-1].job_version == card.version
     assert all(len(set(r)) == len(r) for r in ranks.values())
+
+
+async def test_an_automations_move_gets_the_time_limit_a_change_of_the_stage_commits_meanwhile(
+    db: str, firm_a: NewFirm
+) -> None:
+    """An automation's move reads its target stage without a lock (it holds its job: see
+    workflow.unit). A change of that stage's time limit (as update_stage: the stages, the
+    stage's jobs, the pipeline, then the new limit) not committed when the move reads the
+    stage rewrites the deadlines of the jobs it locked only: the move reads the limit again
+    under the pipeline's lock, and its job's deadline follows it."""
+    pipeline, stages = await board(firm_a)
+    await pipelines.update_stage(scope_of(firm_a), stages[2].id, time_limit_days=5)
+    await manage.create_automation(
+        scope_of(firm_a), stages[1].id, ActionType.MOVE_JOB, {"stageId": stages[2].id}
+    )
+    card = await job(firm_a, pipeline, await client(firm_a), "Avery 2025")
+    await jobs.move_job(scope_of(firm_a), card.id, stages[1].id)
+    async with Holder(db) as another:  # update_stage(stages[2], time_limit_days=10), mid-way
+        await another.execute(
+            "SELECT id FROM stage WHERE pipeline_id = $1 ORDER BY id FOR NO KEY UPDATE",
+            pipeline.id,
+        )
+        await another.execute(
+            "SELECT id FROM job WHERE stage_id = $1 ORDER BY id FOR UPDATE", stages[2].id
+        )
+        await another.execute(
+            "SELECT id FROM pipeline WHERE id = $1 FOR NO KEY UPDATE", pipeline.id
+        )
+        await another.execute("UPDATE stage SET time_limit_days = 10 WHERE id = $1", stages[2].id)
+        running = _alone(runner.run_due())
+        await another.wait_for_waiters(1)  # the run waits for the pipeline, at its end
+        await another.commit()
+    assert await running == 1
+    moved = await Job.get(id=card.id)
+    assert moved.stage_id == stages[2].id
+    assert moved.stage_due_at is not None and moved.stage_entered_at is not None
+    assert (moved.stage_due_at - moved.stage_entered_at).days == 10

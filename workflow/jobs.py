@@ -60,8 +60,8 @@ async def entered_stage(scope: Scope, stage_id: int, job_id: int | None = None) 
     commits: a change of its limits (workflow.pipelines.update_stage, which locks the stage
     first) either waits for this one, and then sees the job in it, or comes first, and this
     reads its limits. Not if the change holds the job already (an automation's action): then
-    read without a lock (workflow.unit's lock order), its WIP limit counted under the
-    pipeline's lock."""
+    read without a lock (workflow.unit's lock order), its limits read again under the
+    pipeline's lock (check_stage_under_lock)."""
     share = _may_share_lock(job_id)
     return _held(await scope.get(Stage, stage_id, field="stageId", share=share), share)
 
@@ -109,29 +109,40 @@ async def _check_wip(stage: Stage, job_id: int | None = None) -> None:
     _check_room(stage, await active.count())
 
 
-def check_wip_under_lock(unit: Change, stage: Stage, job_id: int | None = None) -> None:
+def check_stage_under_lock(
+    unit: Change, stage: Stage, job_id: int | None = None, entering: Job | None = None
+) -> None:
     """The stage's WIP limit checked again when the change ends, under its pipeline's lock,
     with the limit as it is then (one statement): exact, since every entry into the stage
-    commits under that lock (workflow.unit). Nothing to check for a stage without a limit
-    that the change holds (`Change.holds_stage`): its limit cannot change before the commit.
-    `job_id`: the job entering, not counted (a COMPLETED job may not enter a full stage
-    either); None: the stage must simply not hold more than its limit (a bulk call, a stage
-    deletion: their items were checked one by one)."""
+    commits under that lock (workflow.unit). `job_id`: the job entering, not counted (a
+    COMPLETED job may not enter a full stage either); None: the stage must simply not hold
+    more than its limit (a bulk call, a stage deletion: their items were checked one by one).
+
+    Nothing to check for a stage without a limit that the change holds (`Change.holds_stage`):
+    its limits cannot change before the commit. One read without a lock (an automation's
+    action, an auto-move: workflow.unit) may have changed meanwhile: then the time limit too
+    is read again, and the `entering` job's deadline follows it (a change of the stage writes
+    its limits under the pipeline's lock, and rewrites the deadlines of the jobs it saw)."""
     if stage.wip_limit is None and unit.holds_stage(stage.id):
         return
-    stage_id = stage.id
 
     async def check() -> None:
         rows = await sql.fetch(
-            'SELECT "name", "wip_limit", (SELECT COUNT(*) FROM "job" WHERE "stage_id" = ? AND '
-            '"status" = ? AND "id" <> ?) AS "active" FROM "stage" WHERE "id" = ?',
-            [stage_id, JobStatus.ACTIVE.value, job_id or 0, stage_id],
+            'SELECT "name", "wip_limit", "time_limit_days", (SELECT COUNT(*) FROM "job" WHERE '
+            '"stage_id" = ? AND "status" = ? AND "id" <> ?) AS "active" FROM "stage" '
+            'WHERE "id" = ?',
+            [stage.id, JobStatus.ACTIVE.value, job_id or 0, stage.id],
         )
-        if not rows or rows[0]["wip_limit"] is None:
+        if not rows:
             return
         row = rows[0]
-        stage = Stage(id=stage_id, name=row["name"], wip_limit=row["wip_limit"])
-        _check_room(stage, int(row["active"]) - (job_id is None))
+        if entering is not None and row["time_limit_days"] != stage.time_limit_days:
+            assert entering.stage_entered_at is not None
+            deadlines.enter(entering, row["time_limit_days"], entering.stage_entered_at)
+            await _update(entering, deadlines.FIELDS)
+        if row["wip_limit"] is not None:
+            now = Stage(id=stage.id, name=row["name"], wip_limit=row["wip_limit"])
+            _check_room(now, int(row["active"]) - (job_id is None))
 
     unit.check_under_lock(check)
 
@@ -226,7 +237,7 @@ class Places:
         active = 0
         if stage.wip_limit is not None:
             active = await Job.filter(stage_id=stage.id, status=JobStatus.ACTIVE).count()
-        check_wip_under_lock(unit, stage)  # the count above is not under the lock
+        check_stage_under_lock(unit, stage)  # the count above is not under the lock
         if automations is None:
             automations = await stage_automations(stage.id)
         return cls(stage, automations, ranks, active)
@@ -373,7 +384,7 @@ async def enter_stage(
     entered = ["stage_id", "stage_entered_at", *deadlines.FIELDS]
     await save_placed(job, ["rank", *entered, "version", "updated_at"], place)
     if check_wip:
-        check_wip_under_lock(unit, stage, job.id)
+        check_stage_under_lock(unit, stage, job.id, entering=job)
     event = await unit.record(
         job.pipeline_id,
         EventType.JOB_MOVED,
@@ -458,7 +469,7 @@ async def new_job(
         await scope.get(Pipeline, pipeline_id, field="pipelineId")
         stage = await _stage_of(scope, pipeline_id, stage_id)
         await _check_wip(stage)  # at once, and again under the pipeline's lock
-        check_wip_under_lock(unit, stage)
+        check_stage_under_lock(unit, stage)
         await scope.get(Client, client_id, field="clientId")
         assignees = await users_of(scope, assignee_ids)
     else:
@@ -579,7 +590,7 @@ async def apply_update(
     if changes.get("status") == JobStatus.ACTIVE and job.status != JobStatus.ACTIVE:
         stage = await Stage.get(id=job.stage_id)
         await _check_wip(stage, job.id)
-        check_wip_under_lock(unit, stage, job.id)
+        check_stage_under_lock(unit, stage, job.id)
     _check_dates(changes.get("start_date", job.start_date), changes.get("due_date", job.due_date))
     if "client_id" in changes:
         await unit.scope.get(Client, changes["client_id"], field="clientId")
@@ -746,7 +757,7 @@ async def transfer_job(
         if pipeline_id == job.pipeline_id:
             raise invalid("pipelineId", "the job is already in this pipeline: use moveJob")
         await _check_wip(stage, job.id)  # at once, and again under the pipeline's lock
-        check_wip_under_lock(unit, stage, job.id)
+        check_stage_under_lock(unit, stage, job.id, entering=job)
         from_stage_id, from_pipeline_id = job.stage_id, job.pipeline_id
         await cancel_dated_runs(job, LEFT_STAGE)
         job.pipeline_id, job.stage_id = pipeline_id, stage.id

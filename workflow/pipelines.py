@@ -7,7 +7,7 @@ from tortoise.exceptions import IntegrityError
 from models import EventType, Job, JobStatus, JobTemplate, Pipeline, Stage
 from workflow import deadlines, validation
 from workflow.errors import DomainError, ErrorCode, invalid
-from workflow.jobs import STAGE_KEY, check_wip_under_lock, enter_stage
+from workflow.jobs import STAGE_KEY, check_stage_under_lock, enter_stage
 from workflow.scope import Scope
 from workflow.unit import Change, change
 
@@ -215,7 +215,7 @@ async def _delete_stage(unit: Change, stage: Stage, move_jobs_to: int | None) ->
             )
         for job in jobs:
             await enter_stage(unit, job, target, check_wip=False)
-        check_wip_under_lock(unit, target)
+        check_stage_under_lock(unit, target)
     await Stage.filter(id=stage_id).delete()
     await _renumber(unit, stage.pipeline_id, [s for s in stages if s.id != stage_id])
 

@@ -20,7 +20,8 @@ no two changes can wait for each other:
    a move, a transfer or a new job. A change that holds the job already (an automation's
    action, run under its job's lock; an auto-move) reads the stage without a lock: waiting
    for it there could close a cycle (a change of the stages waiting for a move that waits for
-   this job), and its WIP limit is counted under the pipeline's lock. A stage's DELETE waits
+   this job), and its limits are read again under the pipeline's lock
+   (workflow.jobs.check_stage_under_lock). A stage's DELETE waits
    for the jobs entering it, whose changes wait for nothing else the deletion holds (it fails
    on the foreign key then, and the deletion starts again from a savepoint).
 2. Job rows (`lock_job`, `lock_jobs`; a stage's jobs after the stages): several at once by one
@@ -36,11 +37,11 @@ no two changes can wait for each other:
    them at its end, in one of two ways (`finish`):
    - by the database, at COMMIT: a deferred trigger (migration 0019) locks the pipeline and
      numbers the events inside the commit, so no round trip to this process happens under a
-     pipeline's lock (a move, most changes: those whose events are all in one pipeline);
-   - by the change itself, when its events are in several pipelines (locked in id order) or
-     something before the commit needs the numbers or the locks: a WIP limit to count again
-     (`check_under_lock`: exact, since every entry into a stage commits under its pipeline's
-     lock; none for a stage without a limit), pipelines held for the caller
+     pipeline's lock (a move, most changes: a few events, all in one pipeline);
+   - by the change itself, when its events are many or in several pipelines (locked in id
+     order) or something before the commit needs the numbers or the locks: a WIP limit to
+     count again (`check_under_lock`: exact, since every entry into a stage commits under its
+     pipeline's lock; none for a stage without a limit), pipelines held for the caller
      (`lock_pipelines`: a transfer, which logs in two, locks both first), webhook deliveries
      that report them. It locks its pipelines, numbers its events, runs its checks, writes its
      outbox rows (to the endpoints it read before any pipeline lock: `before_pipeline_lock`),
@@ -115,6 +116,7 @@ def owe(work: str) -> None:
 
 Check = Callable[[], Awaitable[None]]
 _PLACEHOLDERS = 1 << 20  # placeholder sequences per change (see defer_sequences)
+TRIGGER_NUMBERS = 8  # at most this many events of a change are numbered by the trigger
 
 
 class Change:
@@ -173,14 +175,17 @@ class Change:
         if (
             deferred
             and is_postgres()
+            and len(deferred) <= TRIGGER_NUMBERS
             and len({event.pipeline_id for event in deferred}) == 1
             and not (self._checks or self._pipelines)
             and not webhook_outbox.owed(self.endpoints or [], deferred)
         ):
             # Nothing before the commit needs the sequences (no WIP limit to count under the
-            # pipeline's lock, no pipeline held for the caller, no delivery to report them) and
-            # one pipeline's lock is all it takes: the database's trigger numbers the events at
-            # COMMIT (migration 0019), so that no round trip to this process happens under it.
+            # pipeline's lock, no pipeline held for the caller, no delivery to report them),
+            # one pipeline's lock is all it takes, and the events are few (the trigger numbers
+            # one at a time, ~0.1 ms each under the lock; this process, all in two statements):
+            # the database's trigger numbers the events at COMMIT (migration 0019), so that no
+            # round trip to this process happens under the lock.
             self.numbered_at_commit = True
             return
         for pipeline_id in sorted({event.pipeline_id for event in deferred}):
