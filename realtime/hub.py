@@ -188,7 +188,7 @@ class Hub:
 
     async def _notify(self, events: list[JobEvent]) -> None:
         # A notification only wakes the feeds, which read the log: it says which event (its
-        # sequence may not be known here: workflow.unit, numbered_at_commit).
+        # sequence may not be known here: workflow.unit.Change.finish).
         for event in events:
             pipeline = FeedKey("pipeline", event.pipeline_id)
             await self.broker.publish(pipeline.channel, str(event.id))

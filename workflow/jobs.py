@@ -119,10 +119,11 @@ def check_stage_under_lock(
     more than its limit (a bulk call, a stage deletion: their items were checked one by one).
 
     Nothing to check for a stage without a limit that the change holds (`Change.holds_stage`):
-    its limits cannot change before the commit. One read without a lock (an automation's
-    action, an auto-move: workflow.unit) may have changed meanwhile: then the time limit too
-    is read again, and the `entering` job's deadline follows it (a change of the stage writes
-    its limits under the pipeline's lock, and rewrites the deadlines of the jobs it saw)."""
+    its limits cannot change before the commit. A stage read without a lock (by an
+    automation's action, an auto-move: workflow.unit) may have changed meanwhile: then its
+    time limit too is read again, and the `entering` job's deadline follows it (a change of
+    the stage writes its limits under the pipeline's lock, and rewrites the deadlines of the
+    jobs it saw)."""
     if stage.wip_limit is None and unit.holds_stage(stage.id):
         return
 
@@ -141,8 +142,8 @@ def check_stage_under_lock(
             deadlines.enter(entering, row["time_limit_days"], entering.stage_entered_at)
             await _update(entering, deadlines.FIELDS)
         if row["wip_limit"] is not None:
-            now = Stage(id=stage.id, name=row["name"], wip_limit=row["wip_limit"])
-            _check_room(now, int(row["active"]) - (job_id is None))
+            as_now = Stage(id=stage.id, name=row["name"], wip_limit=row["wip_limit"])
+            _check_room(as_now, int(row["active"]) - (job_id is None))
 
     unit.check_under_lock(check)
 

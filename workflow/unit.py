@@ -21,9 +21,9 @@ no two changes can wait for each other:
    action, run under its job's lock; an auto-move) reads the stage without a lock: waiting
    for it there could close a cycle (a change of the stages waiting for a move that waits for
    this job), and its limits are read again under the pipeline's lock
-   (workflow.jobs.check_stage_under_lock). A stage's DELETE waits
-   for the jobs entering it, whose changes wait for nothing else the deletion holds (it fails
-   on the foreign key then, and the deletion starts again from a savepoint).
+   (workflow.jobs.check_stage_under_lock). A stage's DELETE waits for the jobs entering it,
+   whose changes wait for nothing else the deletion holds (it fails on the foreign key then,
+   and the deletion starts again from a savepoint).
 2. Job rows (`lock_job`, `lock_jobs`; a stage's jobs after the stages): several at once by one
    locking read in id order. A job row is what a job's changes serialise on (its pipeline,
    stage, rank, version); a transfer holds it too, so a locked job cannot leave its pipeline.
@@ -130,10 +130,6 @@ class Change:
         # On PostgreSQL every change writes its events with placeholder sequences (see
         # defer_sequences); on SQLite, only one that asks to.
         self._deferred: list[JobEvent] | None = [] if is_postgres() else None
-        # Numbered by the database's trigger (see finish): then the events keep their
-        # placeholders in memory (after commit, only the log knows their sequences; nothing
-        # after it needs them: the hub's notifications only wake the feeds, which read the log).
-        self.numbered_at_commit = False
         self._placeholder = 0
         self._checks: list[Check] = []
         # Rows this change holds: its jobs (locked), the stages it read share-locked or locked
@@ -185,8 +181,9 @@ class Change:
             # one pipeline's lock is all it takes, and the events are few (the trigger numbers
             # one at a time, ~0.1 ms each under the lock; this process, all in two statements):
             # the database's trigger numbers the events at COMMIT (migration 0019), so that no
-            # round trip to this process happens under the lock.
-            self.numbered_at_commit = True
+            # round trip to this process happens under the lock. The events keep their
+            # placeholders in memory: nothing after the commit needs their numbers (the hub's
+            # notifications only wake the feeds, which read the log).
             return
         for pipeline_id in sorted({event.pipeline_id for event in deferred}):
             events = [event for event in deferred if event.pipeline_id == pipeline_id]
@@ -453,8 +450,8 @@ DEADLOCK_TRIES = 3
 
 async def retrying_deadlocks(operation: Callable[[], Awaitable[R]]) -> R:
     """Run a domain operation (its own change), again if the database broke a deadlock by
-    failing it: that changed nothing, and the lock order leaves only rare ones (a foreign
-    key's lock, a stage's DELETE) that the other change has passed the next time."""
+    failing it: that changed nothing, and the lock order leaves only rare ones (a transfer
+    into a pipeline being deleted) that the other change has passed the next time."""
     for attempt in range(1, DEADLOCK_TRIES + 1):
         try:
             return await operation()
