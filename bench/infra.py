@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import tempfile
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -132,3 +133,22 @@ class PeakMemory:
     @property
     def peak_mb(self) -> float:
         return self.peak_kb / 1024
+
+
+@asynccontextmanager
+async def in_process_database(kind: str, sqlite: bool) -> AsyncIterator[tuple[str, bool]]:
+    """A database for a bench that drives the app in process, and whether it needs migrating:
+    a fresh SQLite file, or a copy of the PostgreSQL schema the tests make for this code's
+    migrations (tests.databases)."""
+    if sqlite:
+        with tempfile.TemporaryDirectory() as folder:
+            yield f"sqlite://{folder}/{kind}.sqlite3", True
+        return
+    from tests.databases import create_migrated_database, drop_database
+    from tests.servers import migrate_in_a_process
+
+    url = await create_migrated_database(kind, migrate_in_a_process)
+    try:
+        yield url, False
+    finally:
+        await drop_database(url)

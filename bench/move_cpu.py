@@ -11,9 +11,10 @@ import json
 import os
 import random
 import sys
-import tempfile
 import time
 from typing import Any
+
+from bench.infra import in_process_database
 
 QUERY = (
     "mutation Move($j: ID!, $s: ID!, $a: ID) { moveJob(input: {jobId: $j, stageId: $s,"
@@ -117,19 +118,8 @@ async def measure(url: str, n: int, migrate: bool, prof_out: str | None) -> None
 async def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 300
     prof_out = sys.argv[sys.argv.index("--profile") + 1] if "--profile" in sys.argv else None
-    if "--sqlite" in sys.argv:
-        with tempfile.TemporaryDirectory() as folder:
-            await measure(f"sqlite://{folder}/cpu.sqlite3", n, True, prof_out)
-        return
-    # a copy of the migrated schema the tests make (tests.databases), for this code's migrations
-    from tests.databases import create_migrated_database, drop_database
-    from tests.servers import migrate_in_a_process
-
-    url = await create_migrated_database("cpu", migrate_in_a_process)
-    try:
-        await measure(url, n, False, prof_out)
-    finally:
-        await drop_database(url)
+    async with in_process_database("cpu", "--sqlite" in sys.argv) as (url, migrate):
+        await measure(url, n, migrate, prof_out)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import tempfile
 import time
 from typing import Any, cast
 
 from bench.fanout import SUBSCRIPTION
+from bench.infra import in_process_database
 
 
 async def measure(url: str, n: int, migrate: bool, document: str) -> None:
@@ -96,20 +96,8 @@ async def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 2000
     document = sys.argv[sys.argv.index("--document") + 1] if "--document" in sys.argv else None
     document = document or SUBSCRIPTION
-    if "--sqlite" in sys.argv:
-        with tempfile.TemporaryDirectory() as folder:
-            await measure(f"sqlite://{folder}/cpu.sqlite3", n, True, document)
-        return
-
-    # a copy of the migrated schema the tests make (tests.databases), for this code's migrations
-    from tests.databases import create_migrated_database, drop_database
-    from tests.servers import migrate_in_a_process
-
-    url = await create_migrated_database("render", migrate_in_a_process)
-    try:
-        await measure(url, n, False, document)
-    finally:
-        await drop_database(url)
+    async with in_process_database("render", "--sqlite" in sys.argv) as (url, migrate):
+        await measure(url, n, migrate, document)
 
 
 if __name__ == "__main__":

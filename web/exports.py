@@ -9,18 +9,9 @@ from starlette.responses import FileResponse
 from starlette.types import Receive, Scope, Send
 
 from models import Export, ExportStatus, Permission
-from web.middleware import (
-    NO_TOKEN,
-    PORTAL_TOKEN_HERE,
-    _send_error,
-    bearer_token,
-    caller_of,
-    unauthenticated,
-)
+from web.middleware import _send_error, staff_caller
 from workflow import exports
-from workflow.firms import authenticate
 from workflow.global_ids import parse_global_id
-from workflow.portal_auth import SESSION_PREFIX
 from workflow.scope import MAX_ROW_ID
 
 MEDIA_TYPE = "application/x-ndjson"
@@ -28,11 +19,7 @@ MEDIA_TYPE = "application/x-ndjson"
 
 class ExportDownload:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        token = bearer_token(scope) or ""
-        if token.startswith(SESSION_PREFIX):
-            await unauthenticated(send, PORTAL_TOKEN_HERE)
-            return
-        if (caller := await caller_of(send, authenticate(token), NO_TOKEN)) is None:
+        if (caller := await staff_caller(scope, send)) is None:
             return
         if not caller.can(Permission.READ):
             await _send_error(send, 403, "FORBIDDEN", "the READ scope is required")

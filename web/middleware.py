@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from models.outage import database_unavailable
 from workflow.firms import authenticate
 from workflow.portal_auth import SESSION_PREFIX
+from workflow.scope import Scope as WorkflowScope
 
 log = logging.getLogger("workflow.requests")
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -85,11 +86,7 @@ class BearerAuth:
         ):
             await self.app(scope, receive, send)
             return
-        token = bearer_token(scope) or ""
-        if token.startswith(SESSION_PREFIX):
-            await unauthenticated(send, PORTAL_TOKEN_HERE)
-            return
-        if (caller := await caller_of(send, authenticate(token), NO_TOKEN)) is None:
+        if (caller := await staff_caller(scope, send)) is None:
             return
         scope.setdefault("state", {})["scope"] = caller
         await self.app(scope, receive, send)
@@ -137,6 +134,17 @@ async def caller_of(
     if caller is None:
         await unauthenticated(send, refusal, realm)
     return caller
+
+
+async def staff_caller(scope: Scope, send: Send) -> WorkflowScope | None:
+    """The caller an API token names (staff, integrations); None once the request is
+    answered: 401 without a valid token or with a client portal session's, 503 if the database
+    cannot say."""
+    token = bearer_token(scope) or ""
+    if token.startswith(SESSION_PREFIX):
+        await unauthenticated(send, PORTAL_TOKEN_HERE)
+        return None
+    return await caller_of(send, authenticate(token), NO_TOKEN)
 
 
 async def unauthenticated(send: Send, message: str, realm: str = "workflow") -> None:

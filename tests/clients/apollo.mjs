@@ -2,24 +2,13 @@
 // graphql-transport-ws), through ApolloClient.subscribe on boardUpdated.
 import { ApolloClient, InMemoryCache, gql } from "@apollo/client";
 import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
-import { createClient } from "graphql-ws";
 import WebSocket from "ws";
-import { BOARD_SUBSCRIPTION, emit, options } from "./common.mjs";
+import { BOARD_SUBSCRIPTION, options, transportClient } from "./common.mjs";
 import { subscribe } from "./apollo_common.mjs";
 
 // GraphQLWsLink tells a closed socket by the global WebSocket, which node 20 lacks.
 globalThis.WebSocket ??= WebSocket;
 const { url, connectionParams, variables, count } = options();
-const wsClient = createClient({
-  url,
-  webSocketImpl: WebSocket,
-  connectionParams,
-  lazy: true,
-  retryAttempts: 0,
-  on: {
-    connected: () => emit({ connected: true }),
-    closed: (event) => emit({ closed: event?.code ?? null }),
-  },
-});
+const wsClient = transportClient({ url, connectionParams });
 const client = new ApolloClient({ link: new GraphQLWsLink(wsClient), cache: new InMemoryCache() });
 subscribe(client, gql(BOARD_SUBSCRIPTION), variables, count, () => wsClient.dispose());

@@ -1,6 +1,8 @@
-// What the client scripts share: their arguments, the subscription they send, and their
-// output (one JSON object per line on stdout, read by tests/test_ws_js_clients.py).
+// What the client scripts share: their arguments, the subscription they send, the
+// graphql-transport-ws client, and their output (one JSON object per line on stdout, read by tests/test_ws_js_clients.py).
 import { parseArgs } from "node:util";
+import { createClient } from "graphql-ws";
+import WebSocket from "ws";
 
 export const BOARD_SUBSCRIPTION = `subscription($p: ID!, $after: String) {
   boardUpdated(pipelineId: $p, after: $after) {
@@ -34,6 +36,22 @@ export function options() {
     variables,
     count: Number(values.count),
   };
+}
+
+// A graphql-ws client (sub-protocol graphql-transport-ws) that connects on its first
+// subscription, never retries, and reports its connection and its close.
+export function transportClient({ url, connectionParams }) {
+  return createClient({
+    url,
+    webSocketImpl: WebSocket,
+    connectionParams,
+    lazy: true,
+    retryAttempts: 0,
+    on: {
+      connected: () => emit({ connected: true }),
+      closed: (event) => emit({ closed: event?.code ?? null }),
+    },
+  });
 }
 
 export function emit(line) {

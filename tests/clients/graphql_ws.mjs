@@ -1,21 +1,16 @@
 // The `graphql-ws` client (sub-protocol graphql-transport-ws) on boardUpdated.
-import { createClient } from "graphql-ws";
-import WebSocket from "ws";
-import { BOARD_SUBSCRIPTION, emit, finish, graphqlErrors, options } from "./common.mjs";
+import {
+  BOARD_SUBSCRIPTION,
+  emit,
+  finish,
+  graphqlErrors,
+  options,
+  transportClient,
+} from "./common.mjs";
 
 const { url, connectionParams, variables, count } = options();
 let received = 0;
-const client = createClient({
-  url,
-  webSocketImpl: WebSocket,
-  connectionParams,
-  lazy: true,
-  retryAttempts: 0,
-  on: {
-    connected: () => emit({ connected: true }),
-    closed: (event) => emit({ closed: event?.code ?? null }),
-  },
-});
+const client = transportClient({ url, connectionParams });
 client.subscribe(
   { query: BOARD_SUBSCRIPTION, variables },
   {
